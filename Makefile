@@ -1,0 +1,135 @@
+# agentsyncd: one Makefile.  `make` builds ./agentsyncd; `make test` installs
+# missing Debian packages, builds and runs every test; `make demo` mirrors the
+# bundled fake API into demo.db and shows a few SQL answers.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DESTDIR    ?=
+
+CC      ?= cc
+PKGS    := libcurl libcjson sqlite3 inih
+WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wcast-qual \
+           -Wsign-compare -Wformat=2 -Wstrict-prototypes
+OPT     ?= -O2 -g
+ifeq ($(CI),true)
+WERROR  ?= -Werror
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+FINAL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(WERROR) $(OPT) $(CFLAGS) \
+               $(PKG_CFLAGS) -DAGENTSYNCD_VERSION='"$(VERSION)"' \
+               -DSYSCONFDIR='"$(SYSCONFDIR)"' -Ibuild -Idaemon
+FINAL_LDFLAGS = $(LDFLAGS)
+FINAL_LIBS    = $(PKG_LIBS) $(LIBS)
+
+BUILD   ?= build
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJ := $(DAEMON_SRC:daemon/%.c=$(BUILD)/%.o)
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all deps test unit integration demo clean install uninstall format \
+        lint check-asan
+
+all: agentsyncd
+
+deps:
+	$(Q)sh scripts/deps.sh
+
+agentsyncd: $(BUILD)/agentsyncd
+	$(Q)cp $< $@
+
+$(BUILD)/agentsyncd: $(BUILD)/main.o $(DAEMON_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+$(BUILD)/%.o: daemon/%.c | $(BUILD)/migrations.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Migrations are compiled into the binary: an installed daemon needs no files.
+$(BUILD)/migrations.h: $(MIGRATIONS) scripts/embed-migrations.sh
+	@mkdir -p $(BUILD)
+	@echo "  GEN     $@"
+	$(Q)sh scripts/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
+
+unit-bin: $(UNIT_BIN)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory agentsyncd unit-bin
+	$(Q)sh tests/run.sh $(BUILD)
+
+unit: agentsyncd unit-bin
+	$(Q)sh tests/run.sh $(BUILD) unit
+
+integration: agentsyncd
+	$(Q)sh tests/run.sh $(BUILD) integration
+
+check-asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" build-asan/agentsyncd unit-bin
+	$(Q)AGENTSYNCD_BIN=build-asan/agentsyncd sh tests/run.sh build-asan
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory agentsyncd
+	$(Q)sh scripts/demo.sh
+
+install: agentsyncd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/agentsyncd \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0755 agentsyncd $(DESTDIR)$(SBINDIR)/agentsyncd
+	install -m 0644 doc/agentsyncd.8 $(DESTDIR)$(MANDIR)/man8/agentsyncd.8
+	install -m 0644 doc/agentsyncd.conf.5 $(DESTDIR)$(MANDIR)/man5/agentsyncd.conf.5
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/agentsyncd.service \
+	    > $(DESTDIR)$(UNITDIR)/agentsyncd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/agentsyncd.service
+	install -m 0644 contrib/systemd/agentsyncd.sysusers $(DESTDIR)$(SYSUSERSDIR)/agentsyncd.conf
+	install -m 0644 contrib/systemd/agentsyncd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/agentsyncd.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf ]; then \
+	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf"; \
+	else \
+	    install -m 0640 agentsyncd.conf $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/agentsyncd \
+	    $(DESTDIR)$(MANDIR)/man8/agentsyncd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/agentsyncd.conf.5 \
+	    $(DESTDIR)$(UNITDIR)/agentsyncd.service \
+	    $(DESTDIR)$(SYSUSERSDIR)/agentsyncd.conf \
+	    $(DESTDIR)$(TMPFILESDIR)/agentsyncd.conf
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf and the database in place"
+
+format:
+	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+	    --suppress=missingIncludeSystem -Idaemon -Ibuild daemon
+
+clean:
+	rm -rf build build-asan agentsyncd demo.db demo.db-wal demo.db-shm
+
+-include $(wildcard $(BUILD)/*.d)

@@ -1,0 +1,71 @@
+/*
+ * conf.h: agentsyncd.conf -> struct conf.
+ *
+ * The file is INI, parsed with inih.  Every problem is reported as
+ * "FILE:LINE: message" and parsing goes on, so one run of
+ * `agentsyncd --check-config` lists them all.  Tokens are read here (from
+ * the environment, a file or a systemd credential) so that a bad token
+ * source is a configuration error, not a runtime surprise.
+ */
+#ifndef AGENTSYNCD_CONF_H
+#define AGENTSYNCD_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_DEFAULT_PATH SYSCONFDIR "/agentsyncd/agentsyncd.conf"
+
+enum source_kind {
+	SOURCE_CODEGEN,
+	SOURCE_COTOOL,
+};
+
+struct conf_source {
+	char	*name;		/* [source NAME] */
+	enum source_kind kind;	/* type = codegen | cotool */
+	char	*base_url;	/* no trailing slash */
+	int64_t	 org_id;	/* codegen only; -1 when unset */
+	char	*token;		/* the secret itself; never logged */
+	char	*token_origin;	/* "env CODEGEN_API_TOKEN", "file /x", ... */
+	double	 poll_interval;	/* seconds */
+	int	 page_size;	/* 1..100 */
+	int	 rate_requests;	/* rate_limit = N/WINDOW; 0 = no limit */
+	double	 rate_window;	/* seconds */
+	double	 refresh_window; /* seconds */
+	double	 full_resync_interval; /* seconds; 0 = never */
+	double	 backoff_initial; /* first retry wait, doubling */
+	double	 backoff_max;	/* cap of the retry wait */
+	int	 max_retries;	/* retries of one page before a pass fails */
+	double	 auth_backoff;	/* wait after 401/403 */
+	double	 request_timeout; /* connect and low-speed limit */
+	int	 line;		/* line of the [source] header, for messages */
+};
+
+struct conf {
+	char	*path;		/* the file read */
+	char	*database;	/* relative paths are kept as written */
+	int	 log_level;	/* enum log_level */
+	struct conf_source *sources;
+	size_t	 nsources;
+};
+
+/*
+ * Read and validate path.  On success return a new struct conf (caller frees
+ * with conf_free()).  On failure print every problem to errf as
+ * "FILE:LINE: message" (LINE is 0 for whole-file problems) and return NULL.
+ */
+struct conf *conf_load(const char *path, FILE *errf)
+	__attribute__((warn_unused_result));
+void conf_free(struct conf *conf);
+
+/*
+ * Parse a duration: "45", "45s", "5m", "2h", "1d" (also "250ms").  Returns 0
+ * and sets *seconds, or -1 when the text is not a non-negative duration.
+ */
+int conf_parse_duration(const char *text, double *seconds)
+	__attribute__((warn_unused_result));
+
+/* "codegen" / "cotool" */
+const char *conf_kind_name(enum source_kind kind);
+
+#endif

@@ -1,0 +1,400 @@
+/*
+ * http.c: libcurl multi <-> libev glue.
+ *
+ * The shape is curl's docs/examples/evhiperfifo.c: one context for the
+ * multi handle (struct http), one per transfer (struct http_request, linked
+ * with CURLOPT_PRIVATE), one per socket (struct http_sock, linked with
+ * curl_multi_assign and freed on CURL_POLL_REMOVE).  libcurl is never called
+ * from inside its own timer callback: that callback only arms an ev_timer.
+ *
+ * This file knows HTTP and nothing of the APIs: status codes are handed to
+ * the caller as they came.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+
+#include "http.h"
+#include "log.h"
+
+/* A hard cap on one transfer, whatever the low-speed limit allows. */
+#define HTTP_TOTAL_TIMEOUT_MS (10L * 60 * 1000)
+
+struct http {
+	struct ev_loop *loop;
+	CURLM	*multi;
+	ev_timer timer;		/* CURLMOPT_TIMERFUNCTION */
+	int	 active;
+	struct http_request *reqs;
+};
+
+struct http_sock {
+	struct http *http;
+	curl_socket_t fd;
+	ev_io	 io;		/* CURLMOPT_SOCKETFUNCTION */
+};
+
+struct http_request {
+	struct http *http;
+	CURL	*easy;
+	struct curl_slist *headers;
+	char	*body;
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max_body;
+	int	 too_large;
+	int	 saw_retry_after;
+	http_done_cb *cb;
+	void	*arg;
+	char	 errbuf[CURL_ERROR_SIZE];
+	struct http_request *prev, *next;
+};
+
+static void http_check_done(struct http *http);
+
+static void
+http_request_free(struct http_request *req)
+{
+	struct http *http = req->http;
+
+	if (req->prev != NULL)
+		req->prev->next = req->next;
+	else
+		http->reqs = req->next;
+	if (req->next != NULL)
+		req->next->prev = req->prev;
+	curl_multi_remove_handle(http->multi, req->easy);
+	curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->headers);
+	free(req->body);
+	free(req);
+	http->active--;
+}
+
+/* ev_io watcher of one socket: tell curl what happened on it. */
+static void
+http_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct http_sock *sock = w->data;
+	struct http *http = sock->http;
+	int action = 0, running;
+
+	(void)loop;
+	if (revents & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (revents & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(http->multi, sock->fd, action, &running);
+	http_check_done(http);
+}
+
+/* ev_timer armed by http_timer_cb: curl's timeout has expired. */
+static void
+http_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct http *http = w->data;
+	int running;
+
+	(void)loop;
+	(void)revents;
+	curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	http_check_done(http);
+}
+
+/* CURLMOPT_TIMERFUNCTION: arm (or disarm) our timer; never call curl. */
+static int
+http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *http = userp;
+
+	(void)multi;
+	ev_timer_stop(http->loop, &http->timer);
+	if (timeout_ms >= 0) {
+		/* milliseconds -> seconds, as a fraction (the example file's
+		 * integer division turns 999 ms into 0) */
+		ev_timer_set(&http->timer, (double)timeout_ms / 1000.0, 0.);
+		ev_timer_start(http->loop, &http->timer);
+	}
+	return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keep one ev_io per socket curl cares about. */
+static int
+http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
+    void *socketp)
+{
+	struct http *http = userp;
+	struct http_sock *sock = socketp;
+	int events = 0;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sock != NULL) {
+			ev_io_stop(http->loop, &sock->io);
+			free(sock);
+		}
+		curl_multi_assign(http->multi, fd, NULL);
+		return 0;
+	}
+	if (sock == NULL) {
+		sock = calloc(1, sizeof(*sock));
+		if (sock == NULL) {
+			log_error("http: out of memory");
+			return -1;
+		}
+		sock->http = http;
+		sock->fd = fd;
+		ev_init(&sock->io, http_io_cb);
+		sock->io.data = sock;
+		curl_multi_assign(http->multi, fd, sock);
+	}
+	if (what & CURL_POLL_IN)
+		events |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		events |= EV_WRITE;
+	ev_io_stop(http->loop, &sock->io);
+	ev_io_set(&sock->io, fd, events);
+	ev_io_start(http->loop, &sock->io);
+	return 0;
+}
+
+/* CURLOPT_WRITEFUNCTION: append, within max_body. */
+static size_t
+http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_request *req = userp;
+	size_t n = size * nmemb, ncap;
+	char *p;
+
+	if (n > req->max_body - req->len) {
+		req->too_large = 1;
+		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (req->len + n + 1 > req->cap) {
+		ncap = req->cap != 0 ? req->cap : 64 * 1024;
+		while (ncap < req->len + n + 1)
+			ncap *= 2;
+		if (ncap > req->max_body + 1)
+			ncap = req->max_body + 1;
+		p = realloc(req->body, ncap);
+		if (p == NULL)
+			return 0;
+		req->body = p;
+		req->cap = ncap;
+	}
+	memcpy(req->body + req->len, data, n);
+	req->len += n;
+	req->body[req->len] = '\0';
+	return n;
+}
+
+/* CURLOPT_HEADERFUNCTION: note whether Retry-After came at all, since
+ * CURLINFO_RETRY_AFTER says 0 both for "0" and for no header. */
+static size_t
+http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_request *req = userp;
+	size_t n = size * nmemb;
+
+	if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0)
+		req->saw_retry_after = 1;
+	else if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+		req->saw_retry_after = 0;	/* a new response begins */
+	return n;
+}
+
+static void
+http_finish(struct http_request *req, CURLcode result)
+{
+	struct http_response resp;
+	curl_off_t retry = 0;
+	char *ctype = NULL;
+	double total = 0;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.retry_after = -1;
+	if (result == CURLE_OK || req->too_large || result == CURLE_PARTIAL_FILE)
+		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE,
+		    &resp.status);
+	if (result != CURLE_OK) {
+		resp.status = req->too_large ? resp.status : 0;
+		resp.error = req->too_large ? "response body too large" :
+		    req->errbuf[0] != '\0' ? req->errbuf :
+		    curl_easy_strerror(result);
+	}
+	if (req->saw_retry_after &&
+	    curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry) ==
+	    CURLE_OK)
+		resp.retry_after = retry > 0 ? (double)retry : 0;
+	if (curl_easy_getinfo(req->easy, CURLINFO_CONTENT_TYPE, &ctype) ==
+	    CURLE_OK)
+		resp.content_type = ctype;
+	curl_easy_getinfo(req->easy, CURLINFO_TOTAL_TIME, &total);
+	resp.seconds = total;
+	resp.too_large = req->too_large;
+	resp.body = req->body != NULL ? req->body : "";
+	resp.len = req->len;
+	req->cb(req->arg, &resp);
+}
+
+/* After every curl_multi_socket_action: hand finished transfers over. */
+static void
+http_check_done(struct http *http)
+{
+	struct http_request *req;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(http->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		req = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &req);
+		if (req == NULL)
+			continue;
+		curl_multi_remove_handle(http->multi, req->easy);
+		http_finish(req, msg->data.result);
+		http_request_free(req);
+	}
+}
+
+struct http *
+http_new(struct ev_loop *loop)
+{
+	struct http *http;
+
+	http = calloc(1, sizeof(*http));
+	if (http == NULL) {
+		log_error("http: out of memory");
+		return NULL;
+	}
+	http->loop = loop;
+	http->multi = curl_multi_init();
+	if (http->multi == NULL) {
+		log_error("http: curl_multi_init failed");
+		free(http);
+		return NULL;
+	}
+	ev_init(&http->timer, http_timeout_cb);
+	http->timer.data = http;
+	curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
+	curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+	curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb);
+	curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+	return http;
+}
+
+void
+http_free(struct http *http)
+{
+	if (http == NULL)
+		return;
+	while (http->reqs != NULL)
+		http_request_free(http->reqs);
+	ev_timer_stop(http->loop, &http->timer);
+	curl_multi_cleanup(http->multi);
+	free(http);
+}
+
+int
+http_active(const struct http *http)
+{
+	return http->active;
+}
+
+#define SETOPT(req, opt, val) do {					\
+	if (curl_easy_setopt((req)->easy, (opt), (val)) != CURLE_OK) {	\
+		log_error("http: cannot set %s", #opt);			\
+		goto fail;						\
+	}								\
+} while (0)
+
+struct http_request *
+http_get(struct http *http, const char *url, const struct http_options *opt,
+    http_done_cb *cb, void *arg)
+{
+	struct http_request *req;
+	struct curl_slist *h;
+	char auth[4200];
+	long timeout;
+
+	req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		log_error("http: out of memory");
+		return NULL;
+	}
+	req->http = http;
+	req->cb = cb;
+	req->arg = arg;
+	req->max_body = opt->max_body;
+	req->easy = curl_easy_init();
+	if (req->easy == NULL) {
+		log_error("http: curl_easy_init failed");
+		free(req);
+		return NULL;
+	}
+	timeout = (long)ceil(opt->timeout > 1 ? opt->timeout : 1);
+	h = curl_slist_append(NULL, "Accept: application/json");
+	if (h != NULL)
+		req->headers = h;
+	if (opt->token != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    opt->token);
+		h = curl_slist_append(req->headers, auth);
+		explicit_bzero(auth, sizeof(auth));
+		if (h == NULL)
+			goto nomem;
+		req->headers = h;
+	}
+	if (req->headers == NULL)
+		goto nomem;
+	SETOPT(req, CURLOPT_URL, url);
+	SETOPT(req, CURLOPT_PRIVATE, req);
+	SETOPT(req, CURLOPT_HTTPHEADER, req->headers);
+	SETOPT(req, CURLOPT_USERAGENT, "agentsyncd/" AGENTSYNCD_VERSION);
+	SETOPT(req, CURLOPT_WRITEFUNCTION, http_write_cb);
+	SETOPT(req, CURLOPT_WRITEDATA, req);
+	SETOPT(req, CURLOPT_HEADERFUNCTION, http_header_cb);
+	SETOPT(req, CURLOPT_HEADERDATA, req);
+	SETOPT(req, CURLOPT_ERRORBUFFER, req->errbuf);
+	SETOPT(req, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(req, CURLOPT_ACCEPT_ENCODING, "");
+	SETOPT(req, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(req, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(req, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(req, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(req, CURLOPT_CONNECTTIMEOUT, timeout < 30 ? timeout : 30L);
+	SETOPT(req, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SETOPT(req, CURLOPT_LOW_SPEED_TIME, timeout);
+	SETOPT(req, CURLOPT_TIMEOUT_MS, HTTP_TOTAL_TIMEOUT_MS);
+	SETOPT(req, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_body);
+	SETOPT(req, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (curl_multi_add_handle(http->multi, req->easy) != CURLM_OK) {
+		log_error("http: cannot start request");
+		goto fail;
+	}
+	req->next = http->reqs;
+	if (http->reqs != NULL)
+		http->reqs->prev = req;
+	http->reqs = req;
+	http->active++;
+	return req;
+nomem:
+	log_error("http: out of memory");
+fail:
+	curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->headers);
+	free(req);
+	return NULL;
+}
+
+void
+http_cancel(struct http_request *req)
+{
+	if (req != NULL)
+		http_request_free(req);
+}

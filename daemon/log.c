@@ -1,0 +1,206 @@
+/*
+ * log.c: leveled logging to stderr, journald-aware, with secret redaction.
+ *
+ * systemd connects a service's stderr to the journal and says so through
+ * JOURNAL_STREAM="DEV:INODE"; when that matches stderr we prefix each line
+ * with "<N>" (sd-daemon(3)) so the journal records the priority, and leave
+ * the timestamp to the journal.  Anywhere else a line is
+ * "2026-11-24T20:11:03.123Z warning: message".
+ *
+ * This is not a general logging library: one line per call, no buffering,
+ * no files.  Lines longer than LOG_LINE_MAX are cut.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX 4096
+#define LOG_MAX_SECRETS 64
+
+static enum log_level log_level = LOG_LEVEL_INFO;
+static int log_journal;
+static char *log_secrets[LOG_MAX_SECRETS];
+static size_t log_nsecrets;
+
+void
+log_init(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	log_journal = 0;
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return;
+	if ((unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino)
+		log_journal = 1;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return log_level;
+}
+
+int
+log_level_parse(const char *name)
+{
+	if (strcmp(name, "error") == 0)
+		return LOG_LEVEL_ERROR;
+	if (strcmp(name, "warning") == 0 || strcmp(name, "warn") == 0)
+		return LOG_LEVEL_WARNING;
+	if (strcmp(name, "info") == 0)
+		return LOG_LEVEL_INFO;
+	if (strcmp(name, "debug") == 0)
+		return LOG_LEVEL_DEBUG;
+	return -1;
+}
+
+void
+log_add_secret(const char *secret)
+{
+	size_t i;
+
+	if (secret == NULL || *secret == '\0' || log_nsecrets == LOG_MAX_SECRETS)
+		return;
+	for (i = 0; i < log_nsecrets; i++)
+		if (strcmp(log_secrets[i], secret) == 0)
+			return;
+	log_secrets[log_nsecrets] = strdup(secret);
+	if (log_secrets[log_nsecrets] != NULL)
+		log_nsecrets++;
+}
+
+void
+log_clear_secrets(void)
+{
+	size_t i;
+
+	for (i = 0; i < log_nsecrets; i++) {
+		explicit_bzero(log_secrets[i], strlen(log_secrets[i]));
+		free(log_secrets[i]);
+		log_secrets[i] = NULL;
+	}
+	log_nsecrets = 0;
+}
+
+void
+log_redact(char *buf)
+{
+	static const char mark[] = "[REDACTED]";
+	size_t i, slen, mlen = sizeof(mark) - 1;
+	char *p;
+
+	for (i = 0; i < log_nsecrets; i++) {
+		slen = strlen(log_secrets[i]);
+		p = buf;
+		while ((p = strstr(p, log_secrets[i])) != NULL) {
+			if (slen >= mlen) {
+				memcpy(p, mark, mlen);
+				memmove(p + mlen, p + slen, strlen(p + slen) + 1);
+				p += mlen;
+			} else {
+				/* A short secret: mask it in place. */
+				memset(p, '*', slen);
+				p += slen;
+			}
+		}
+	}
+}
+
+static void
+log_vwrite(enum log_level level, const char *fmt, va_list ap,
+    const char *suffix)
+{
+	static const char *names[8] = {
+		"emerg", "alert", "crit", "error", "warning", "notice", "info",
+		"debug"
+	};
+	char line[LOG_LINE_MAX], ts[32];
+	struct timeval tv;
+	struct tm tm;
+	size_t len;
+	int saved = errno;
+
+	if (level > log_level) {
+		errno = saved;
+		return;
+	}
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (suffix != NULL) {
+		len = strlen(line);
+		snprintf(line + len, sizeof(line) - len, ": %s", suffix);
+	}
+	log_redact(line);
+	/* One line per call: a newline from upstream text must not forge one. */
+	for (char *p = line; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (log_journal) {
+		fprintf(stderr, "<%d>%s\n", (int)level, line);
+	} else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03dZ %s: %s\n", ts, (int)(tv.tv_usec / 1000),
+		    names[level], line);
+	}
+	fflush(stderr);
+	errno = saved;
+}
+
+#define LOG_FN(fn, level)					\
+void								\
+fn(const char *fmt, ...)					\
+{								\
+	va_list ap;						\
+								\
+	va_start(ap, fmt);					\
+	log_vwrite(level, fmt, ap, NULL);			\
+	va_end(ap);						\
+}
+
+LOG_FN(log_error, LOG_LEVEL_ERROR)
+LOG_FN(log_warnx, LOG_LEVEL_WARNING)
+LOG_FN(log_info, LOG_LEVEL_INFO)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG)
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_WARNING, fmt, ap, strerror(saved));
+	va_end(ap);
+	errno = saved;
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,47 @@
+/*
+ * log.h: leveled logging to stderr.
+ *
+ * When stderr is the systemd journal (JOURNAL_STREAM names stderr's device
+ * and inode) every line starts with its sd-daemon priority prefix ("<3>" to
+ * "<7>") and carries no timestamp; otherwise lines are timestamped.  Every
+ * function saves and restores errno.
+ *
+ * Secrets: log_add_secret() registers a string (a token) that is replaced by
+ * "[REDACTED]" wherever it would appear in a log line.
+ */
+#ifndef AGENTSYNCD_LOG_H
+#define AGENTSYNCD_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR = 3,
+	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7,
+};
+
+/* Decide journal or plain output from the environment; call once early. */
+void log_init(void);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* "error", "warning", "info", "debug" -> level; -1 if unknown. */
+int log_level_parse(const char *name);
+/* Register a secret to redact (copied); empty strings are ignored. */
+void log_add_secret(const char *secret);
+/* Forget every registered secret (on reload, before adding the new ones). */
+void log_clear_secrets(void);
+/* Redact every registered secret in buf in place (for other printers). */
+void log_redact(char *buf);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like log_warnx, with ": strerror(errno)" appended. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log at error level and exit(1). */
+void fatalx(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * main.c: command line, wiring and signals; nothing else.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <ev.h>
+
+#include "conf.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "store.h"
+#include "sync.h"
+
+#define EX_OK		0
+#define EX_USAGE	64
+#define EX_TEMPFAIL	75
+#define EX_CONFIG	78
+#define EX_FAIL		1
+
+/* How often the WAL is checkpointed, and STATUS= refreshed. */
+#define CHECKPOINT_INTERVAL	30.0
+#define STATUS_INTERVAL		5.0
+
+struct daemon {
+	struct ev_loop *loop;
+	const char *conf_path;
+	int	 verbose;
+	struct conf *conf;
+	struct store *store;
+	struct http *http;
+	struct sync *sync;
+	ev_signal sigterm, sigint, sighup;
+	ev_timer watchdog, status, checkpoint;
+	char	 last_status[2048];
+	int	 stopping;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: agentsyncd [-c FILE] [--once | --check-config | --migrate | "
+	    "--status]\n"
+	    "                  [-v] [--version] [--help]\n"
+	    "  -c, --config FILE   configuration (default %s)\n"
+	    "      --once          one complete pass over every source, then "
+	    "exit\n"
+	    "  -t, --check-config  validate the configuration and exit\n"
+	    "      --migrate       apply pending database migrations and exit\n"
+	    "      --status        print each source's sync state and exit\n"
+	    "  -v, --verbose       log at debug level\n"
+	    "      --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n",
+	    CONF_DEFAULT_PATH);
+}
+
+static void
+apply_log_settings(const struct daemon *d)
+{
+	size_t i;
+
+	log_set_level(d->verbose ? LOG_LEVEL_DEBUG :
+	    (enum log_level)d->conf->log_level);
+	log_clear_secrets();
+	for (i = 0; i < d->conf->nsources; i++)
+		log_add_secret(d->conf->sources[i].token);
+}
+
+static void
+send_status(struct daemon *d)
+{
+	char buf[sizeof(d->last_status)];
+
+	sync_status(d->sync, buf, sizeof(buf));
+	if (strcmp(buf, d->last_status) != 0) {
+		memcpy(d->last_status, buf, sizeof(buf));
+		notify_sendf("STATUS=%s", buf);
+	}
+}
+
+/* ev_signal for SIGTERM and SIGINT: finish what is in hand and stop. */
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)revents;
+	log_info("signal %d: stopping", w->signum);
+	d->stopping = 1;
+	notify_send("STOPPING=1");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* ev_signal for SIGHUP: reload the configuration, keep progress. */
+static void
+reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct conf *conf;
+	struct timespec ts;
+
+	(void)loop;
+	(void)revents;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	log_info("reloading '%s'", d->conf_path);
+	conf = conf_load(d->conf_path, stderr);
+	if (conf == NULL) {
+		log_error("reload of '%s' failed; keeping the running "
+		    "configuration", d->conf_path);
+	} else if (strcmp(conf->database, d->conf->database) != 0) {
+		log_error("reload of '%s': database cannot change while "
+		    "running (restart instead); keeping the running "
+		    "configuration", d->conf_path);
+		conf_free(conf);
+	} else if (sync_configure(d->sync, conf) == -1) {
+		log_error("reload of '%s' failed", d->conf_path);
+		conf_free(conf);
+	} else {
+		conf_free(d->conf);
+		d->conf = conf;
+		apply_log_settings(d);
+		log_info("configuration reloaded: %zu sources",
+		    conf->nsources);
+	}
+	notify_send("READY=1");
+	send_status(d);
+}
+
+/* ev_timer: WATCHDOG=1 at half of WatchdogSec; it only fires while the
+ * loop turns, which is the progress systemd asks about. */
+static void
+watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	notify_send("WATCHDOG=1");
+}
+
+static void
+status_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	send_status(w->data);
+}
+
+/* ev_timer: keep the WAL small even when readers come and go. */
+static void
+checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	store_checkpoint(d->store, 1);
+}
+
+static int
+run(struct daemon *d, int once)
+{
+	int rc = EX_OK;
+	double wd;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialize libcurl");
+		return EX_FAIL;
+	}
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (d->loop == NULL) {
+		log_error("cannot initialize libev");
+		return EX_FAIL;
+	}
+	d->store = store_open(d->conf->database, 0);
+	if (d->store == NULL)
+		return EX_FAIL;
+	d->http = http_new(d->loop);
+	if (d->http == NULL)
+		return EX_FAIL;
+	d->sync = sync_new(d->loop, d->store, d->http, once);
+	if (d->sync == NULL || sync_configure(d->sync, d->conf) == -1)
+		return EX_FAIL;
+
+	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&d->sigint, stop_cb, SIGINT);
+	ev_signal_init(&d->sighup, reload_cb, SIGHUP);
+	d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_start(d->loop, &d->sigint);
+	if (!once)
+		ev_signal_start(d->loop, &d->sighup);
+
+	ev_timer_init(&d->checkpoint, checkpoint_cb, CHECKPOINT_INTERVAL,
+	    CHECKPOINT_INTERVAL);
+	d->checkpoint.data = d;
+	ev_timer_start(d->loop, &d->checkpoint);
+	if (notify_enabled()) {
+		ev_timer_init(&d->status, status_cb, STATUS_INTERVAL,
+		    STATUS_INTERVAL);
+		d->status.data = d;
+		ev_timer_start(d->loop, &d->status);
+		wd = notify_watchdog_interval();
+		if (wd > 0) {
+			ev_timer_init(&d->watchdog, watchdog_cb, wd / 2, wd / 2);
+			ev_timer_start(d->loop, &d->watchdog);
+		}
+	}
+	log_info("agentsyncd %s started: %zu sources, database '%s'",
+	    AGENTSYNCD_VERSION, d->conf->nsources, d->conf->database);
+	notify_send("READY=1\nSTATUS=starting");
+
+	ev_run(d->loop, 0);
+
+	sync_stop(d->sync);
+	if (once && !d->stopping && sync_failed(d->sync))
+		rc = EX_TEMPFAIL;
+	if (once && d->stopping)
+		rc = EX_TEMPFAIL;
+	store_checkpoint(d->store, 0);
+	log_info("stopped");
+	return rc;
+}
+
+static void
+cleanup(struct daemon *d)
+{
+	sync_free(d->sync);
+	http_free(d->http);
+	store_close(d->store);
+	conf_free(d->conf);
+	log_clear_secrets();
+	if (d->loop != NULL)
+		ev_loop_destroy(d->loop);
+	curl_global_cleanup();
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_ONCE = 256, OPT_MIGRATE, OPT_STATUS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "migrate", no_argument, NULL, OPT_MIGRATE },
+		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct daemon d;
+	int ch, mode = 0, nmodes = 0, rc, v;
+
+	memset(&d, 0, sizeof(d));
+	d.conf_path = CONF_DEFAULT_PATH;
+	log_init();
+	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			d.conf_path = optarg;
+			break;
+		case 't':
+		case OPT_ONCE:
+		case OPT_MIGRATE:
+		case OPT_STATUS:
+			mode = ch;
+			nmodes++;
+			break;
+		case 'v':
+			d.verbose = 1;
+			break;
+		case OPT_VERSION:
+			printf("agentsyncd %s\n", AGENTSYNCD_VERSION);
+			return EX_OK;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc || nmodes > 1) {
+		if (optind != argc)
+			fprintf(stderr, "agentsyncd: unexpected argument "
+			    "'%s'\n", argv[optind]);
+		else
+			fprintf(stderr, "agentsyncd: --once, --check-config, "
+			    "--migrate and --status exclude each other\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	d.conf = conf_load(d.conf_path, stderr);
+	if (d.conf == NULL)
+		return EX_CONFIG;
+	if (mode == 't') {
+		printf("configuration OK\n");
+		conf_free(d.conf);
+		return EX_OK;
+	}
+	apply_log_settings(&d);
+	notify_init();
+
+	switch (mode) {
+	case OPT_MIGRATE:
+		d.store = store_open(d.conf->database, STORE_NOMIGRATE);
+		rc = EX_FAIL;
+		if (d.store != NULL && (v = store_migrate(d.store)) >= 0) {
+			printf("database '%s': %d migration%s applied, schema "
+			    "version %d\n", d.conf->database, v,
+			    v == 1 ? "" : "s", store_version(d.store));
+			rc = EX_OK;
+		}
+		break;
+	case OPT_STATUS:
+		if (access(d.conf->database, F_OK) != 0) {
+			fprintf(stderr, "agentsyncd: database '%s' does not "
+			    "exist yet\n", d.conf->database);
+			rc = EX_FAIL;
+			break;
+		}
+		d.store = store_open(d.conf->database, STORE_READONLY);
+		rc = EX_FAIL;
+		if (d.store == NULL)
+			break;
+		v = store_version(d.store);
+		if (v != store_known_version()) {
+			fprintf(stderr, "agentsyncd: database '%s' is at schema "
+			    "version %d, this agentsyncd knows %d%s\n",
+			    d.conf->database, v, store_known_version(),
+			    v < store_known_version() ?
+			    " (run agentsyncd --migrate)" : "");
+			break;
+		}
+		if (store_print_status(d.store) == 0)
+			rc = EX_OK;
+		break;
+	default:
+		rc = run(&d, mode == OPT_ONCE);
+		break;
+	}
+	cleanup(&d);
+	return rc;
+}

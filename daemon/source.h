@@ -1,0 +1,186 @@
+/*
+ * source.h: the normalized record and the adapter interface an API implements.
+ *
+ * An adapter knows one API's URLs and JSON and nothing of SQLite or libev.
+ * It turns a response body into a struct page of normalized struct run
+ * records.  Strings in a page point into the page's own parsed tree or body
+ * copy: they live exactly as long as the page (page_free()).
+ *
+ * Adding a third API means one new file that defines a struct source_type
+ * and one entry in source_types[] (source.c).
+ */
+#ifndef AGENTSYNCD_SOURCE_H
+#define AGENTSYNCD_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+/* "YYYY-MM-DDTHH:MM:SS.sssZ" + NUL */
+#define TS_LEN 25
+
+/* Limits on what upstream controls. */
+#define SOURCE_MAX_BODY		(32u * 1024 * 1024)	/* bytes in one page */
+#define SOURCE_MAX_DEPTH	64	/* JSON nesting */
+#define SOURCE_MAX_STRING	(1024 * 1024)	/* bytes in one JSON string */
+#define SOURCE_MAX_ID		128	/* bytes in an external id */
+
+enum run_state {
+	RUN_PENDING,
+	RUN_RUNNING,
+	RUN_WAITING,
+	RUN_SUCCEEDED,
+	RUN_FAILED,
+	RUN_CANCELLED,
+	RUN_UNKNOWN,
+};
+
+/* "pending", "running", ... */
+const char *run_state_name(enum run_state state);
+/* succeeded, failed, cancelled */
+int run_state_terminal(enum run_state state);
+
+/* A tri-state for nullable booleans and presence of numbers. */
+#define OPT_NULL (-1)
+
+struct pull_request {
+	char	 external_id[24];	/* integer id as decimal text */
+	const char *title;		/* NULL when null/absent */
+	const char *url;
+	const char *head_branch_name;
+	char	 created_at[TS_LEN];	/* "" when null or unparseable */
+};
+
+struct criterion {
+	const char *criterion;
+	int	 met;			/* 0, 1 or OPT_NULL */
+	const char *explanation;
+};
+
+struct run {
+	/* Common columns. */
+	const char *external_id;	/* never NULL; points to idbuf or tree */
+	char	 idbuf[24];
+	const char *status;		/* upstream status verbatim, or NULL */
+	enum run_state state;
+	const char *title;		/* codegen: NULL; cotool: runTitle */
+	const char *web_url;		/* codegen: web_url; cotool: NULL */
+	char	 created_at[TS_LEN];	/* "" when null or unparseable */
+	char	 updated_at[TS_LEN];	/* "" for codegen (no such field) */
+	const char *raw;		/* the upstream object, verbatim bytes */
+	size_t	 raw_len;
+
+	/* Codegen. */
+	int	 has_organization_id;
+	int64_t	 organization_id;
+	const char *result;
+	const char *summary;
+	const char *source_type;
+	const char *metadata;		/* JSON text (compact) or NULL */
+	size_t	 metadata_len;
+	struct pull_request *prs;
+	size_t	 nprs;
+
+	/* Cotool. */
+	const char *agent_id;
+	const char *agent_name;
+	const char *agent_type;
+	const char *model_alias;
+	const char *model_name;
+	int	 has_total_tool_count;
+	int64_t	 total_tool_count;
+	const char *trigger_source;
+	const char *trigger_name;
+	int	 has_error;		/* 0, 1 or OPT_NULL */
+	int	 is_streaming;		/* 0, 1 or OPT_NULL */
+	int	 has_eval_score;
+	double	 eval_score;
+	const char *eval_explanation;
+	const char *critical_issue_category;
+	const char *critical_issue_explanation;
+	const char *linked_alert_display_id;
+	const char *linked_alert_title;
+	const char *linked_alert_status;
+	const char **tool_names;
+	size_t	 ntool_names;
+	struct criterion *criteria;	/* acceptanceCriteriaResults */
+	size_t	 ncriteria;
+	const char **eval_bullets;	/* evalBulletSummary */
+	size_t	 neval_bullets;
+};
+
+/* An item of a good page that could not be normalized. */
+struct reject {
+	const char *raw;		/* the item, verbatim bytes */
+	size_t	 raw_len;
+	const char *external_id;	/* when one could be read, else NULL */
+	char	 reason[160];
+};
+
+struct page {
+	struct run *runs;
+	size_t	 nruns;
+	struct reject *rejects;
+	size_t	 nrejects;
+	int64_t	 total;			/* total / totalCount of the listing */
+	size_t	 nitems;		/* items in the page, runs + rejects */
+	/* Owned storage, released by page_free(). */
+	void	*tree;			/* cJSON root */
+	char	*text;			/* NUL-terminated copy of the body */
+	void	*arena;			/* adapter's allocations */
+};
+
+void page_free(struct page *page);
+
+/* The order a walk asks for. */
+enum walk_order {
+	ORDER_CREATED,	/* newest created first */
+	ORDER_UPDATED,	/* most recently updated first */
+};
+
+struct source_type {
+	const char *name;		/* "codegen" */
+	enum source_kind kind;
+	/* 1 when any offset can be asked for; 0 when offsets must be
+	 * multiples of the page size (page-number APIs). */
+	int	 any_offset;
+	/* 1 when the listing can be ordered by update time. */
+	int	 can_order_updated;
+	/*
+	 * Write the URL of the page that starts at offset (an item count)
+	 * with limit items, in the given order, into buf.  Returns 0, or -1
+	 * when it does not fit.
+	 */
+	int	(*page_url)(const struct conf_source *src, int64_t offset,
+		    int limit, enum walk_order order, char *buf, size_t len);
+	/*
+	 * Parse a 2xx response body.  On success fill *page (caller frees with
+	 * page_free()) and return 0.  On a body that is not the expected page
+	 * (not JSON, wrong shape, truncated, too deep, too large) return -1
+	 * with a one-line reason in err and leave *page empty.
+	 */
+	int	(*parse_page)(const char *body, size_t len, struct page *page,
+		    char *err, size_t errlen);
+	/* Upstream status (may be NULL) -> normalized state. */
+	enum run_state (*map_status)(const char *status);
+};
+
+extern const struct source_type source_codegen;
+extern const struct source_type source_cotool;
+
+/* The adapter for a configured kind. */
+const struct source_type *source_type_for(enum source_kind kind);
+
+/*
+ * Normalize an upstream time to "YYYY-MM-DDTHH:MM:SS.sssZ" in out
+ * (TS_LEN bytes).  Accepts "YYYY-MM-DD[T ]HH:MM[:SS[.fraction]][Z|+HH:MM|
+ * -HH:MM|+HHMM]"; no zone means UTC; the fraction (0-9 digits) is truncated
+ * to milliseconds.  Returns 0, or -1 (out set to "") when unparseable.
+ */
+int time_normalize(const char *text, char *out);
+
+/* Format a unix time (seconds, with fraction) in the same form. */
+void time_format(double unix_seconds, char *out);
+
+#endif

@@ -1,0 +1,1006 @@
+/*
+ * store.c: the SQLite mirror: open, migrate, and write one page at a time.
+ *
+ * Every statement is prepared once per connection and reused; upstream data
+ * reaches SQLite only through bound parameters.  A page is one IMMEDIATE
+ * transaction: runs, pull requests, child rows, rejects, the walk cursor and
+ * the pass counters.  An error anywhere rolls all of it back.
+ *
+ * "Unchanged rows are not rewritten": a run whose raw JSON is byte-for-byte
+ * what the mirror holds is left alone (no write, no changed_at), so an idle
+ * poll writes only its pass bookkeeping.  The raw JSON is the whole truth of
+ * a run; every other column is derived from it.
+ *
+ * This file is not the place for HTTP, JSON parsing or walk decisions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+
+struct migration {
+	int	 version;
+	const char *name;
+	const char *sql;
+};
+
+#include "migrations.h"
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define BUSY_TIMEOUT_MS 5000
+
+enum stmt_id {
+	ST_SEL_RUN,
+	ST_INS_RUN,
+	ST_UPD_RUN,
+	ST_TOUCH_RUN,
+	ST_INS_CHANGE,
+	ST_DEL_LINKS,
+	ST_DEL_TOOLS,
+	ST_DEL_CRITERIA,
+	ST_DEL_BULLETS,
+	ST_UPSERT_PR,
+	ST_SEL_PR,
+	ST_INS_LINK,
+	ST_INS_TOOL,
+	ST_INS_CRITERION,
+	ST_INS_BULLET,
+	ST_INS_REJECT,
+	ST_SAVE_STATE,
+	ST_SAVE_COUNTS,
+	NSTMTS
+};
+
+/* Column lists of runs shared by insert and update, in bind order 3.. */
+#define RUN_COLS							\
+	"status, state, title, web_url, created_at, updated_at, raw_json, "\
+	"organization_id, result, summary, source_type, metadata, "	\
+	"agent_id, agent_name, agent_type, model_alias, model_name, "	\
+	"total_tool_count, trigger_source, trigger_name, has_error, "	\
+	"is_streaming, eval_score, eval_explanation, "			\
+	"critical_issue_category, critical_issue_explanation, "		\
+	"linked_alert_display_id, linked_alert_title, linked_alert_status"
+#define RUN_NCOLS 29
+
+static const char *const stmt_sql[NSTMTS] = {
+	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
+	    "deleted_upstream_at IS NOT NULL "
+	    "FROM runs WHERE source = ?1 AND external_id = ?2",
+	[ST_INS_RUN] = "INSERT INTO runs (source, external_id, kind, "
+	    RUN_COLS ", first_seen_at, last_seen_at, changed_at) VALUES "
+	    "(?1, ?2, ?32, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+	    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
+	    "?27, ?28, ?29, ?30, ?31, ?33, ?33, ?33)",
+	[ST_UPD_RUN] = "UPDATE runs SET (" RUN_COLS ", last_seen_at, "
+	    "changed_at, deleted_upstream_at) = (?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
+	    "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?33, ?33, NULL) "
+	    "WHERE id = ?34",
+	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
+	    "deleted_upstream_at = NULL WHERE id = ?1",
+	/* Taken before the update, so old_* come from the row itself. */
+	[ST_INS_CHANGE] = "INSERT INTO run_status_changes (run_id, "
+	    "observed_at, old_status, new_status, old_state, new_state) "
+	    "SELECT id, ?2, status, ?3, state, ?4 FROM runs WHERE id = ?1",
+	[ST_DEL_LINKS] = "DELETE FROM run_pull_requests WHERE run_id = ?1",
+	[ST_DEL_TOOLS] = "DELETE FROM run_tools WHERE run_id = ?1",
+	[ST_DEL_CRITERIA] = "DELETE FROM run_acceptance_criteria "
+	    "WHERE run_id = ?1",
+	[ST_DEL_BULLETS] = "DELETE FROM run_eval_bullets WHERE run_id = ?1",
+	[ST_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
+	    "title, url, head_branch_name, created_at, first_seen_at, "
+	    "changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+	    "ON CONFLICT (source, external_id) DO UPDATE SET "
+	    "title = excluded.title, url = excluded.url, "
+	    "head_branch_name = excluded.head_branch_name, "
+	    "created_at = excluded.created_at, changed_at = excluded.changed_at "
+	    "WHERE title IS NOT excluded.title OR url IS NOT excluded.url "
+	    "OR head_branch_name IS NOT excluded.head_branch_name "
+	    "OR created_at IS NOT excluded.created_at",
+	[ST_SEL_PR] = "SELECT id FROM pull_requests "
+	    "WHERE source = ?1 AND external_id = ?2",
+	[ST_INS_LINK] = "INSERT OR IGNORE INTO run_pull_requests (run_id, "
+	    "pull_request_id, position) VALUES (?1, ?2, ?3)",
+	[ST_INS_TOOL] = "INSERT INTO run_tools (run_id, position, name) "
+	    "VALUES (?1, ?2, ?3)",
+	[ST_INS_CRITERION] = "INSERT INTO run_acceptance_criteria (run_id, "
+	    "position, criterion, met, explanation) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_INS_BULLET] = "INSERT INTO run_eval_bullets (run_id, position, "
+	    "bullet) VALUES (?1, ?2, ?3)",
+	[ST_INS_REJECT] = "INSERT INTO rejected_records (source, kind, "
+	    "external_id, reason, raw_json, first_seen_at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+	    "ON CONFLICT (source, reason, raw_json) DO NOTHING",
+	[ST_SAVE_STATE] = "UPDATE sync_state SET high_water = ?2, "
+	    "backfill_done = ?3, walk_mode = ?4, walk_offset = ?5, "
+	    "walk_anchor_id = ?6, walk_anchor_key = ?7, walk_total = ?8, "
+	    "walk_high_water = ?9, walk_started_at = ?10, walk_pages = ?11, "
+	    "last_full_resync_at = ?12, last_success_at = ?13 "
+	    "WHERE source = ?1",
+	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
+	    "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
+	    "runs_rejected = ?7, runs_deleted = ?8, http_429 = ?9, "
+	    "retries = ?10 WHERE id = ?1",
+};
+
+struct store {
+	sqlite3	*db;
+	char	*path;
+	sqlite3_stmt *stmt[NSTMTS];
+};
+
+static int
+store_fail(struct store *store, const char *what)
+{
+	log_error("database '%s': %s: %s", store->path, what,
+	    sqlite3_errmsg(store->db));
+	return -1;
+}
+
+static int
+store_exec(struct store *store, const char *sql)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = sqlite3_exec(store->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		log_error("database '%s': %s", store->path,
+		    msg != NULL ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_user_version(struct store *store)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st,
+	    NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read user_version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	else
+		store_fail(store, "cannot read user_version");
+	sqlite3_finalize(st);
+	return v;
+}
+
+int
+store_version(struct store *store)
+{
+	return store_user_version(store);
+}
+
+int
+store_known_version(void)
+{
+	return NMIGRATIONS;
+}
+
+int
+store_migrate(struct store *store)
+{
+	char sql[64];
+	int v, i, applied = 0;
+
+	v = store_user_version(store);
+	if (v < 0)
+		return -1;
+	if (v > NMIGRATIONS) {
+		log_error("database '%s' has schema version %d, newer than "
+		    "this agentsyncd knows (%d): refusing to touch it",
+		    store->path, v, NMIGRATIONS);
+		return -1;
+	}
+	for (i = v; i < NMIGRATIONS; i++) {
+		if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+			return -1;
+		/* Re-read inside the write lock: another process may have
+		 * migrated meanwhile. */
+		v = store_user_version(store);
+		if (v != i) {
+			store_exec(store, "ROLLBACK");
+			if (v > i && v <= NMIGRATIONS) {
+				i = v - 1;
+				continue;
+			}
+			return -1;
+		}
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    migrations[i].version);
+		if (store_exec(store, migrations[i].sql) == -1 ||
+		    store_exec(store, sql) == -1 ||
+		    store_exec(store, "COMMIT") == -1) {
+			log_error("database '%s': migration %s failed; "
+			    "nothing of it was applied", store->path,
+			    migrations[i].name);
+			store_exec(store, "ROLLBACK");
+			return -1;
+		}
+		log_info("database '%s': applied migration %s", store->path,
+		    migrations[i].name);
+		applied++;
+	}
+	return applied;
+}
+
+static int
+store_prepare(struct store *store)
+{
+	int i;
+
+	for (i = 0; i < NSTMTS; i++) {
+		if (sqlite3_prepare_v3(store->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &store->stmt[i], NULL) !=
+		    SQLITE_OK)
+			return store_fail(store, "cannot prepare statement");
+	}
+	return 0;
+}
+
+/* Create the file with mode 0640 so that SQLite (which keeps an existing
+ * file's mode) and its -wal/-shm files follow it. */
+static int
+store_create_file(const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		if (errno == EEXIST)
+			return 0;
+		log_warn("cannot create database '%s'", path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+struct store *
+store_open(const char *path, int flags)
+{
+	struct store *store;
+	int oflags, rc;
+
+	store = calloc(1, sizeof(*store));
+	if (store == NULL || (store->path = strdup(path)) == NULL) {
+		free(store);
+		log_error("out of memory");
+		return NULL;
+	}
+	if (flags & STORE_READONLY) {
+		oflags = SQLITE_OPEN_READONLY;
+	} else {
+		oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+		if (store_create_file(path) == -1)
+			goto fail;
+	}
+	rc = sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		log_error("cannot open database '%s': %s", path,
+		    store->db != NULL ? sqlite3_errmsg(store->db) :
+		    sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(store->db, 1);
+	sqlite3_busy_timeout(store->db, BUSY_TIMEOUT_MS);
+	if (flags & STORE_READONLY) {
+		if (store_exec(store, "PRAGMA query_only = ON") == -1)
+			goto fail;
+		return store;
+	}
+	if (store_exec(store, "PRAGMA journal_mode = WAL; "
+	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON") == -1)
+		goto fail;
+	if (!(flags & STORE_NOMIGRATE) && store_migrate(store) == -1)
+		goto fail;
+	if (store_user_version(store) != NMIGRATIONS) {
+		if (!(flags & STORE_NOMIGRATE))
+			log_error("database '%s' is at schema version %d, "
+			    "expected %d", path, store_user_version(store),
+			    NMIGRATIONS);
+		if (!(flags & STORE_NOMIGRATE))
+			goto fail;
+		return store;
+	}
+	if (store_prepare(store) == -1)
+		goto fail;
+	return store;
+fail:
+	store_close(store);
+	return NULL;
+}
+
+void
+store_close(struct store *store)
+{
+	int i;
+
+	if (store == NULL)
+		return;
+	for (i = 0; i < NSTMTS; i++)
+		sqlite3_finalize(store->stmt[i]);
+	if (store->db != NULL && sqlite3_close(store->db) != SQLITE_OK)
+		log_error("database '%s': close: %s", store->path,
+		    sqlite3_errmsg(store->db));
+	free(store->path);
+	free(store);
+}
+
+const char *
+walk_mode_name(enum walk_mode mode)
+{
+	switch (mode) {
+	case WALK_BACKFILL:
+		return "backfill";
+	case WALK_INCREMENTAL:
+		return "incremental";
+	case WALK_FULL:
+		return "full";
+	case WALK_NONE:
+		break;
+	}
+	return "none";
+}
+
+static enum walk_mode
+walk_mode_parse(const char *s)
+{
+	if (s == NULL)
+		return WALK_NONE;
+	if (strcmp(s, "backfill") == 0)
+		return WALK_BACKFILL;
+	if (strcmp(s, "incremental") == 0)
+		return WALK_INCREMENTAL;
+	if (strcmp(s, "full") == 0)
+		return WALK_FULL;
+	return WALK_NONE;
+}
+
+/* Bind helpers: NULL and "" (for fixed-size time buffers) become NULL. */
+static int
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static int
+bind_ts(sqlite3_stmt *st, int i, const char *s)
+{
+	return bind_text(st, i, s != NULL && *s != '\0' ? s : NULL);
+}
+
+static int
+bind_opt_int(sqlite3_stmt *st, int i, int set, int64_t v)
+{
+	return set ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static int
+bind_bool(sqlite3_stmt *st, int i, int v)
+{
+	return v == OPT_NULL ? sqlite3_bind_null(st, i) :
+	    sqlite3_bind_int(st, i, v != 0);
+}
+
+static void
+copy_col(sqlite3_stmt *st, int i, char *out, size_t len)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	snprintf(out, len, "%s", s != NULL ? (const char *)s : "");
+}
+
+/* Run a statement that returns no rows, then reset it. */
+static int
+step_done(struct store *store, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "write failed");
+	return 0;
+}
+
+int
+store_state_load(struct store *store, const char *source, const char *kind,
+    const char *identity, struct sync_state *state)
+{
+	sqlite3_stmt *st = NULL;
+	const char *stored;
+	int rc;
+
+	memset(state, 0, sizeof(*state));
+	if (sqlite3_prepare_v2(store->db, "INSERT INTO sync_state (source, "
+	    "kind, identity) VALUES (?1, ?2, ?3) ON CONFLICT (source) "
+	    "DO NOTHING", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot create sync state");
+	bind_text(st, 1, source);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, identity);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "cannot create sync state");
+
+	if (sqlite3_prepare_v2(store->db, "SELECT identity, high_water, "
+	    "backfill_done, walk_mode, walk_offset, walk_anchor_id, "
+	    "walk_anchor_key, walk_total, walk_high_water, walk_started_at, "
+	    "walk_pages, last_full_resync_at, last_success_at "
+	    "FROM sync_state WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read sync state");
+	bind_text(st, 1, source);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return store_fail(store, "cannot read sync state");
+	}
+	stored = (const char *)sqlite3_column_text(st, 0);
+	if (stored != NULL && strcmp(stored, identity) != 0) {
+		/* Same name, different upstream: what we hold says nothing
+		 * about the new one, so walk it completely. */
+		log_warnx("source '%s' now points at %s (was %s): starting a "
+		    "fresh backfill; mirrored rows are kept", source, identity,
+		    stored);
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(store->db, "UPDATE sync_state SET "
+		    "identity = ?2, kind = ?3, high_water = NULL, "
+		    "backfill_done = 0, walk_mode = NULL WHERE source = ?1",
+		    -1, &st, NULL) != SQLITE_OK)
+			return store_fail(store, "cannot reset sync state");
+		bind_text(st, 1, source);
+		bind_text(st, 2, identity);
+		bind_text(st, 3, kind);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return store_fail(store, "cannot reset sync state");
+		return 0;
+	}
+	copy_col(st, 1, state->high_water, sizeof(state->high_water));
+	state->backfill_done = sqlite3_column_int(st, 2);
+	state->walk_mode = walk_mode_parse(
+	    (const char *)sqlite3_column_text(st, 3));
+	state->walk_offset = sqlite3_column_int64(st, 4);
+	copy_col(st, 5, state->walk_anchor_id, sizeof(state->walk_anchor_id));
+	copy_col(st, 6, state->walk_anchor_key, sizeof(state->walk_anchor_key));
+	state->walk_total = sqlite3_column_int64(st, 7);
+	copy_col(st, 8, state->walk_high_water,
+	    sizeof(state->walk_high_water));
+	copy_col(st, 9, state->walk_started_at,
+	    sizeof(state->walk_started_at));
+	state->walk_pages = sqlite3_column_int64(st, 10);
+	copy_col(st, 11, state->last_full_resync_at,
+	    sizeof(state->last_full_resync_at));
+	copy_col(st, 12, state->last_success_at,
+	    sizeof(state->last_success_at));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+store_pass_begin(struct store *store, const char *source, enum walk_mode mode,
+    const char *now, int64_t *pass_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* A pass left 'running' by a crash or kill ends as interrupted. */
+	if (sqlite3_prepare_v2(store->db, "UPDATE sync_runs SET outcome = "
+	    "'interrupted', finished_at = coalesce(finished_at, ?2) "
+	    "WHERE source = ?1 AND outcome = 'running'", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return store_fail(store, "cannot close old passes");
+	bind_text(st, 1, source);
+	bind_text(st, 2, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "cannot close old passes");
+
+	if (sqlite3_prepare_v2(store->db, "INSERT INTO sync_runs (source, "
+	    "mode, started_at) VALUES (?1, ?2, ?3)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return store_fail(store, "cannot start pass");
+	bind_text(st, 1, source);
+	bind_text(st, 2, walk_mode_name(mode));
+	bind_text(st, 3, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "cannot start pass");
+	*pass_id = sqlite3_last_insert_rowid(store->db);
+	return 0;
+}
+
+static int
+save_state(struct store *store, const char *source,
+    const struct sync_state *s)
+{
+	sqlite3_stmt *st = store->stmt[ST_SAVE_STATE];
+	int walking = s->walk_mode != WALK_NONE;
+
+	bind_text(st, 1, source);
+	bind_ts(st, 2, s->high_water);
+	sqlite3_bind_int(st, 3, s->backfill_done);
+	bind_text(st, 4, walking ? walk_mode_name(s->walk_mode) : NULL);
+	bind_opt_int(st, 5, walking, s->walk_offset);
+	bind_ts(st, 6, walking ? s->walk_anchor_id : NULL);
+	bind_ts(st, 7, walking ? s->walk_anchor_key : NULL);
+	bind_opt_int(st, 8, walking, s->walk_total);
+	bind_ts(st, 9, walking ? s->walk_high_water : NULL);
+	bind_ts(st, 10, walking ? s->walk_started_at : NULL);
+	bind_opt_int(st, 11, walking, s->walk_pages);
+	bind_ts(st, 12, s->last_full_resync_at);
+	bind_ts(st, 13, s->last_success_at);
+	return step_done(store, st);
+}
+
+static int
+save_counts(struct store *store, int64_t pass_id, const struct pass_counts *c)
+{
+	sqlite3_stmt *st = store->stmt[ST_SAVE_COUNTS];
+
+	sqlite3_bind_int64(st, 1, pass_id);
+	sqlite3_bind_int64(st, 2, c->requests);
+	sqlite3_bind_int64(st, 3, c->pages);
+	sqlite3_bind_int64(st, 4, c->runs_seen);
+	sqlite3_bind_int64(st, 5, c->runs_new);
+	sqlite3_bind_int64(st, 6, c->runs_changed);
+	sqlite3_bind_int64(st, 7, c->runs_rejected);
+	sqlite3_bind_int64(st, 8, c->runs_deleted);
+	sqlite3_bind_int64(st, 9, c->http_429);
+	sqlite3_bind_int64(st, 10, c->retries);
+	return step_done(store, st);
+}
+
+/* Bind the RUN_COLS of r to parameters 3..31. */
+static void
+bind_run_cols(sqlite3_stmt *st, const struct run *r)
+{
+	int i = 3;
+
+	bind_text(st, i++, r->status);
+	bind_text(st, i++, run_state_name(r->state));
+	bind_text(st, i++, r->title);
+	bind_text(st, i++, r->web_url);
+	bind_ts(st, i++, r->created_at);
+	bind_ts(st, i++, r->updated_at);
+	sqlite3_bind_text(st, i++, r->raw, (int)r->raw_len, SQLITE_STATIC);
+	bind_opt_int(st, i++, r->has_organization_id, r->organization_id);
+	bind_text(st, i++, r->result);
+	bind_text(st, i++, r->summary);
+	bind_text(st, i++, r->source_type);
+	if (r->metadata != NULL)
+		sqlite3_bind_text(st, i++, r->metadata, (int)r->metadata_len,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i++);
+	bind_text(st, i++, r->agent_id);
+	bind_text(st, i++, r->agent_name);
+	bind_text(st, i++, r->agent_type);
+	bind_text(st, i++, r->model_alias);
+	bind_text(st, i++, r->model_name);
+	bind_opt_int(st, i++, r->has_total_tool_count, r->total_tool_count);
+	bind_text(st, i++, r->trigger_source);
+	bind_text(st, i++, r->trigger_name);
+	bind_bool(st, i++, r->has_error);
+	bind_bool(st, i++, r->is_streaming);
+	if (r->has_eval_score)
+		sqlite3_bind_double(st, i++, r->eval_score);
+	else
+		sqlite3_bind_null(st, i++);
+	bind_text(st, i++, r->eval_explanation);
+	bind_text(st, i++, r->critical_issue_category);
+	bind_text(st, i++, r->critical_issue_explanation);
+	bind_text(st, i++, r->linked_alert_display_id);
+	bind_text(st, i++, r->linked_alert_title);
+	bind_text(st, i++, r->linked_alert_status);
+}
+
+/* Replace the pull request links and child rows of run_id with r's. */
+static int
+write_children(struct store *store, const char *source, int64_t run_id,
+    const struct run *r, const char *now, int replace)
+{
+	static const enum stmt_id dels[] = {
+		ST_DEL_LINKS, ST_DEL_TOOLS, ST_DEL_CRITERIA, ST_DEL_BULLETS
+	};
+	sqlite3_stmt *st;
+	size_t i;
+	int64_t pr_id;
+	int rc;
+
+	for (i = 0; replace && i < sizeof(dels) / sizeof(dels[0]); i++) {
+		st = store->stmt[dels[i]];
+		sqlite3_bind_int64(st, 1, run_id);
+		if (step_done(store, st) == -1)
+			return -1;
+	}
+	for (i = 0; i < r->nprs; i++) {
+		const struct pull_request *p = &r->prs[i];
+
+		st = store->stmt[ST_UPSERT_PR];
+		bind_text(st, 1, source);
+		bind_text(st, 2, p->external_id);
+		bind_text(st, 3, p->title);
+		bind_text(st, 4, p->url);
+		bind_text(st, 5, p->head_branch_name);
+		bind_ts(st, 6, p->created_at);
+		bind_text(st, 7, now);
+		if (step_done(store, st) == -1)
+			return -1;
+		st = store->stmt[ST_SEL_PR];
+		bind_text(st, 1, source);
+		bind_text(st, 2, p->external_id);
+		rc = sqlite3_step(st);
+		pr_id = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_ROW)
+			return store_fail(store, "pull request vanished");
+		st = store->stmt[ST_INS_LINK];
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_bind_int64(st, 2, pr_id);
+		sqlite3_bind_int64(st, 3, (int64_t)i);
+		if (step_done(store, st) == -1)
+			return -1;
+	}
+	for (i = 0; i < r->ntool_names; i++) {
+		st = store->stmt[ST_INS_TOOL];
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		bind_text(st, 3, r->tool_names[i]);
+		if (step_done(store, st) == -1)
+			return -1;
+	}
+	for (i = 0; i < r->ncriteria; i++) {
+		st = store->stmt[ST_INS_CRITERION];
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		bind_text(st, 3, r->criteria[i].criterion);
+		bind_bool(st, 4, r->criteria[i].met);
+		bind_text(st, 5, r->criteria[i].explanation);
+		if (step_done(store, st) == -1)
+			return -1;
+	}
+	for (i = 0; i < r->neval_bullets; i++) {
+		st = store->stmt[ST_INS_BULLET];
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		bind_text(st, 3, r->eval_bullets[i]);
+		if (step_done(store, st) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+same_text(const unsigned char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == NULL && b == NULL;
+	return strcmp((const char *)a, b) == 0;
+}
+
+/* Upsert one run.  Adds to *c what it did. */
+static int
+write_run(struct store *store, const char *source, const char *kind,
+    const struct run *r, int touch, const char *now, struct pass_counts *c)
+{
+	sqlite3_stmt *st = store->stmt[ST_SEL_RUN];
+	int64_t run_id = 0;
+	int rc, found, same = 0, deleted = 0, status_changed = 0;
+
+	bind_text(st, 1, source);
+	bind_text(st, 2, r->external_id);
+	sqlite3_bind_text(st, 3, r->raw, (int)r->raw_len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	found = rc == SQLITE_ROW;
+	if (found) {
+		run_id = sqlite3_column_int64(st, 0);
+		status_changed = !same_text(sqlite3_column_text(st, 1),
+		    r->status);
+		same = sqlite3_column_int(st, 2);
+		deleted = sqlite3_column_int(st, 3);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (!found && rc != SQLITE_DONE)
+		return store_fail(store, "cannot read run");
+
+	c->runs_seen++;
+	if (found && same) {
+		/* Unchanged: no write, unless a full walk must record the
+		 * sighting or the run came back after being marked gone. */
+		if (!touch && !deleted)
+			return 0;
+		st = store->stmt[ST_TOUCH_RUN];
+		sqlite3_bind_int64(st, 1, run_id);
+		bind_text(st, 2, now);
+		return step_done(store, st);
+	}
+	if (found && status_changed) {
+		st = store->stmt[ST_INS_CHANGE];
+		sqlite3_bind_int64(st, 1, run_id);
+		bind_text(st, 2, now);
+		bind_text(st, 3, r->status);
+		bind_text(st, 4, run_state_name(r->state));
+		if (step_done(store, st) == -1)
+			return -1;
+	}
+	st = store->stmt[found ? ST_UPD_RUN : ST_INS_RUN];
+	bind_text(st, 1, source);
+	bind_text(st, 2, r->external_id);
+	bind_run_cols(st, r);
+	bind_text(st, 32, kind);
+	bind_text(st, 33, now);
+	if (found)
+		sqlite3_bind_int64(st, 34, run_id);
+	if (step_done(store, st) == -1)
+		return -1;
+	if (!found) {
+		run_id = sqlite3_last_insert_rowid(store->db);
+		c->runs_new++;
+	} else {
+		c->runs_changed++;
+	}
+	return write_children(store, source, run_id, r, now, found);
+}
+
+int
+store_page(struct store *store, const char *source, const char *kind,
+    const struct page *page, int touch, const char *now,
+    const struct sync_state *state, int64_t pass_id,
+    struct pass_counts *counts)
+{
+	struct pass_counts c = *counts;
+	sqlite3_stmt *st;
+	size_t i;
+
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	for (i = 0; i < page->nruns; i++) {
+		if (write_run(store, source, kind, &page->runs[i], touch, now,
+		    &c) == -1)
+			goto rollback;
+	}
+	for (i = 0; i < page->nrejects; i++) {
+		const struct reject *rj = &page->rejects[i];
+
+		st = store->stmt[ST_INS_REJECT];
+		bind_text(st, 1, source);
+		bind_text(st, 2, kind);
+		bind_text(st, 3, rj->external_id);
+		bind_text(st, 4, rj->reason);
+		sqlite3_bind_text(st, 5, rj->raw, (int)rj->raw_len,
+		    SQLITE_STATIC);
+		bind_text(st, 6, now);
+		if (step_done(store, st) == -1)
+			goto rollback;
+		c.runs_rejected++;
+	}
+	c.pages++;
+	if (save_state(store, source, state) == -1 ||
+	    save_counts(store, pass_id, &c) == -1)
+		goto rollback;
+	if (store_exec(store, "COMMIT") == -1)
+		goto rollback;
+	*counts = c;
+	return 0;
+rollback:
+	store_exec(store, "ROLLBACK");
+	return -1;
+}
+
+int
+store_pass_update(struct store *store, const char *source,
+    const struct sync_state *state, int64_t pass_id,
+    const struct pass_counts *counts, const char *outcome, const char *error,
+    const char *now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	if (save_state(store, source, state) == -1 ||
+	    save_counts(store, pass_id, counts) == -1)
+		goto rollback;
+	if (outcome != NULL) {
+		if (sqlite3_prepare_v2(store->db, "UPDATE sync_runs SET "
+		    "outcome = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+		    -1, &st, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_int64(st, 1, pass_id);
+		bind_text(st, 2, outcome);
+		bind_text(st, 3, error);
+		bind_text(st, 4, now);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+		if (error != NULL) {
+			if (sqlite3_prepare_v2(store->db, "UPDATE sync_state "
+			    "SET last_error = ?2, last_error_at = ?3 "
+			    "WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
+				goto fail;
+			bind_text(st, 1, source);
+			bind_text(st, 2, error);
+			bind_text(st, 3, now);
+			rc = sqlite3_step(st);
+			sqlite3_finalize(st);
+			if (rc != SQLITE_DONE)
+				goto fail;
+		}
+	}
+	if (store_exec(store, "COMMIT") == -1)
+		goto rollback;
+	return 0;
+fail:
+	store_fail(store, "cannot record pass");
+rollback:
+	store_exec(store, "ROLLBACK");
+	return -1;
+}
+
+int
+store_set_next_poll(struct store *store, const char *source, const char *when)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, "UPDATE sync_state SET "
+	    "next_poll_at = ?2 WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot record next poll");
+	bind_text(st, 1, source);
+	bind_ts(st, 2, when);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "cannot record next poll");
+	return 0;
+}
+
+int64_t
+store_mark_deleted(struct store *store, const char *source, const char *since,
+    const char *now)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, "UPDATE runs SET "
+	    "deleted_upstream_at = ?3 WHERE source = ?1 AND last_seen_at < ?2 "
+	    "AND deleted_upstream_at IS NULL", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot mark deleted runs");
+	bind_text(st, 1, source);
+	bind_text(st, 2, since);
+	bind_text(st, 3, now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "cannot mark deleted runs");
+	return sqlite3_changes(store->db);
+}
+
+int
+store_refresh_floor(struct store *store, const char *source, const char *since,
+    char *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = '\0';
+	if (sqlite3_prepare_v2(store->db, "SELECT min(created_at) FROM runs "
+	    "WHERE source = ?1 AND created_at >= ?2 AND state NOT IN "
+	    "('succeeded', 'failed', 'cancelled') AND "
+	    "deleted_upstream_at IS NULL", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read unfinished runs");
+	bind_text(st, 1, source);
+	bind_text(st, 2, since);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		copy_col(st, 0, out, TS_LEN);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(store, "cannot read unfinished runs");
+	return 0;
+}
+
+void
+store_checkpoint(struct store *store, int truncate)
+{
+	int rc, log_frames = 0, done = 0;
+
+	rc = sqlite3_wal_checkpoint_v2(store->db, NULL, truncate ?
+	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+	    &log_frames, &done);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		store_fail(store, "checkpoint failed");
+	else
+		log_debug("database '%s': checkpoint %s: %d of %d frames",
+		    store->path, truncate ? "truncate" : "passive", done,
+		    log_frames);
+}
+
+static const char *
+col_or(sqlite3_stmt *st, int i, const char *dflt)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s != NULL ? (const char *)s : dflt;
+}
+
+int
+store_print_status(struct store *store)
+{
+	sqlite3_stmt *st;
+	int rc, n = 0;
+
+	if (sqlite3_prepare_v2(store->db, "SELECT s.source, s.kind, "
+	    "s.backfill_done, s.walk_mode, s.walk_offset, s.walk_total, "
+	    "s.last_success_at, s.last_error, s.last_error_at, s.next_poll_at, "
+	    "(SELECT count(*) FROM runs r WHERE r.source = s.source), "
+	    "(SELECT count(*) FROM runs r WHERE r.source = s.source AND "
+	    "r.deleted_upstream_at IS NOT NULL), "
+	    "(SELECT count(*) FROM rejected_records j WHERE j.source = "
+	    "s.source), s.high_water "
+	    "FROM sync_state s ORDER BY s.source", -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read sync state");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *mode = col_or(st, 3, NULL);
+
+		n++;
+		printf("source '%s' (%s)\n", col_or(st, 0, "?"),
+		    col_or(st, 1, "?"));
+		printf("  runs mirrored:   %lld (%lld gone upstream, %lld "
+		    "rejected items)\n", (long long)sqlite3_column_int64(st, 10),
+		    (long long)sqlite3_column_int64(st, 11),
+		    (long long)sqlite3_column_int64(st, 12));
+		if (sqlite3_column_int(st, 2))
+			printf("  backfill:        complete\n");
+		else if (mode != NULL && strcmp(mode, "backfill") == 0)
+			printf("  backfill:        in progress, %lld of %lld\n",
+			    (long long)sqlite3_column_int64(st, 4),
+			    (long long)sqlite3_column_int64(st, 5));
+		else
+			printf("  backfill:        not started\n");
+		if (mode != NULL && strcmp(mode, "backfill") != 0)
+			printf("  walk:            %s, %lld of %lld\n", mode,
+			    (long long)sqlite3_column_int64(st, 4),
+			    (long long)sqlite3_column_int64(st, 5));
+		printf("  high-water mark: %s\n", col_or(st, 13, "none"));
+		printf("  last success:    %s\n", col_or(st, 6, "never"));
+		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+			printf("  last error:      %s: %s\n", col_or(st, 8, "?"),
+			    col_or(st, 7, ""));
+		else
+			printf("  last error:      none\n");
+		printf("  next poll:       %s\n", col_or(st, 9, "not scheduled"));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, "cannot read sync state");
+	if (n == 0)
+		printf("no source has synced yet\n");
+	return 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * store.h: the SQLite mirror.
+ *
+ * The store knows SQLite and the normalized record (source.h) and nothing of
+ * HTTP or of either API's JSON.  Its unit of work is one page: every run of
+ * the page, their pull requests and child rows, the rejected items, the
+ * source's walk cursor and the pass counters commit in ONE transaction, or
+ * nothing does.
+ */
+#ifndef AGENTSYNCD_STORE_H
+#define AGENTSYNCD_STORE_H
+
+#include <stdint.h>
+
+#include "source.h"
+
+struct store;
+
+#define STORE_READONLY	0x1	/* open read-only, never migrate */
+#define STORE_NOMIGRATE	0x2	/* open read-write, do not migrate */
+
+/*
+ * Open (creating with mode 0640 if missing) the database at path, in WAL
+ * mode with foreign keys on, and apply pending migrations unless flags say
+ * otherwise.  A database newer than this binary is refused untouched.
+ * Returns NULL after logging why.  Caller frees with store_close().
+ */
+struct store *store_open(const char *path, int flags)
+	__attribute__((warn_unused_result));
+void store_close(struct store *store);
+
+/* Apply pending migrations; returns how many were applied, or -1. */
+int store_migrate(struct store *store) __attribute__((warn_unused_result));
+/* The schema version of the file, and the newest this binary knows. */
+int store_version(struct store *store);
+int store_known_version(void);
+
+/* Walk modes. */
+enum walk_mode {
+	WALK_NONE,
+	WALK_BACKFILL,		/* first complete walk of a source */
+	WALK_INCREMENTAL,	/* newest first until known territory */
+	WALK_FULL,		/* periodic complete re-walk */
+};
+const char *walk_mode_name(enum walk_mode mode);
+
+/*
+ * A source's persistent sync state: the high-water mark and, while a walk
+ * is under way, its cursor.  Strings are "" when NULL in the database.
+ */
+struct sync_state {
+	char	 high_water[TS_LEN];
+	int	 backfill_done;
+	enum walk_mode walk_mode;	/* WALK_NONE: no walk under way */
+	int64_t	 walk_offset;		/* items consumed */
+	char	 walk_anchor_id[SOURCE_MAX_ID + 1];
+	char	 walk_anchor_key[TS_LEN];
+	int64_t	 walk_total;		/* total reported by the last page */
+	char	 walk_high_water[TS_LEN];
+	char	 walk_started_at[TS_LEN];
+	int64_t	 walk_pages;
+	char	 last_full_resync_at[TS_LEN];
+	char	 last_success_at[TS_LEN];
+};
+
+/* Counters of one pass; what store_page adds is written with the page. */
+struct pass_counts {
+	int64_t	 requests;
+	int64_t	 pages;
+	int64_t	 runs_seen;
+	int64_t	 runs_new;
+	int64_t	 runs_changed;
+	int64_t	 runs_rejected;
+	int64_t	 runs_deleted;
+	int64_t	 http_429;
+	int64_t	 retries;
+};
+
+/*
+ * Load the state of source, creating its row if missing.  identity names
+ * what the source points at (kind, base URL, org); when it differs from
+ * the stored one the source starts over with a fresh backfill (rows kept).
+ */
+int store_state_load(struct store *store, const char *source,
+    const char *kind, const char *identity, struct sync_state *state)
+	__attribute__((warn_unused_result));
+
+/* Start a pass: a new sync_runs row.  Sets *pass_id. */
+int store_pass_begin(struct store *store, const char *source,
+    enum walk_mode mode, const char *now, int64_t *pass_id)
+	__attribute__((warn_unused_result));
+
+/*
+ * Write one page: upsert its runs (unchanged runs are not rewritten, unless
+ * touch is set, then only last_seen_at), their pull requests and child
+ * rows, its rejects, then the cursor in *state and the counters in *counts
+ * (which the call updates), all in one transaction.  On failure nothing of
+ * the page is written, *counts is unchanged, and -1 is returned.
+ */
+int store_page(struct store *store, const char *source, const char *kind,
+    const struct page *page, int touch, const char *now,
+    const struct sync_state *state, int64_t pass_id,
+    struct pass_counts *counts) __attribute__((warn_unused_result));
+
+/*
+ * Save *state and counters without a page (walk end, errors).  When outcome
+ * is not NULL the pass ends with it ("succeeded", "failed", "interrupted")
+ * and error (NULL when none) is recorded in sync_runs and sync_state.
+ */
+int store_pass_update(struct store *store, const char *source,
+    const struct sync_state *state, int64_t pass_id,
+    const struct pass_counts *counts, const char *outcome, const char *error,
+    const char *now) __attribute__((warn_unused_result));
+
+/* Record when the next poll is due (for --status). */
+int store_set_next_poll(struct store *store, const char *source,
+    const char *when);
+
+/*
+ * After a complete full walk that started at since: set deleted_upstream_at
+ * on the source's runs not seen since then.  Returns the count, or -1.
+ */
+int64_t store_mark_deleted(struct store *store, const char *source,
+    const char *since, const char *now);
+
+/*
+ * The oldest created_at among the source's unfinished runs created at or
+ * after since; out is "" when there is none.
+ */
+int store_refresh_floor(struct store *store, const char *source,
+    const char *since, char *out) __attribute__((warn_unused_result));
+
+/* A passive WAL checkpoint; truncating when truncate is set. */
+void store_checkpoint(struct store *store, int truncate);
+
+/* Print every source's state (agentsyncd --status) to stdout. */
+int store_print_status(struct store *store);
+
+#endif

@@ -1,0 +1,3 @@
+#!/bin/sh
+# tests/run.sh BUILD_DIR [unit|integration]: see tests/runtests.py
+exec python3 "$(dirname "$0")/runtests.py" "$@"
