@@ -305,6 +305,13 @@ store_open(const char *path, int flags)
 			goto fail;
 		return store;
 	}
+	/* Refuse a newer schema before changing anything of the file. */
+	if (store_user_version(store) > NMIGRATIONS) {
+		log_error("database '%s' has schema version %d, newer than "
+		    "this agentsyncd knows (%d): refusing to touch it", path,
+		    store_user_version(store), NMIGRATIONS);
+		goto fail;
+	}
 	if (store_exec(store, "PRAGMA journal_mode = WAL; "
 	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON") == -1)
 		goto fail;

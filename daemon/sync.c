@@ -19,6 +19,12 @@
  * and look again.  Insertions only cause duplicates, which the upsert
  * absorbs.
  *
+ * Order.  Backfills and full resyncs walk by creation time, which never
+ * changes; incremental polls walk Cotool by update time, so that updated
+ * old runs come first.  The high-water mark is the newest update time (for
+ * Codegen: creation time) on the first page of the last complete walk:
+ * anything that changes after that request gets a newer one.
+ *
  * Stop rules.  A backfill or full resync walks to the end.  An incremental
  * walk stops after the page that holds a run older than its stop key: the
  * high-water mark of the last complete walk, and for Codegen (which can only
@@ -128,6 +134,13 @@ incremental_order(const struct src *s)
 	return s->type->can_order_updated ? ORDER_UPDATED : ORDER_CREATED;
 }
 
+/* The key the high-water mark is kept in: the incremental walk's. */
+static const char *
+hw_key(const struct src *s, const struct run *r)
+{
+	return s->type->can_order_updated ? r->updated_at : r->created_at;
+}
+
 static void
 src_identity(const struct conf_source *c, char *buf, size_t len)
 {
@@ -183,9 +196,11 @@ src_pass_begin(struct src *s)
 		s->st.walk_pages = 0;
 	}
 	s->mode = mode;
-	/* A full walk goes by creation time: an update during the walk must
-	 * not move a run past us, or it would look deleted. */
-	s->order = mode == WALK_FULL ? ORDER_CREATED : incremental_order(s);
+	/* Long walks go by creation time, which never changes: in update
+	 * order a run updated during the walk jumps to the head, and the run
+	 * behind the page boundary slides past us unseen. */
+	s->order = mode == WALK_INCREMENTAL ? incremental_order(s) :
+	    ORDER_CREATED;
 	s->stop_key[0] = '\0';
 	if (mode == WALK_INCREMENTAL) {
 		snprintf(s->stop_key, sizeof(s->stop_key), "%s",
@@ -315,10 +330,11 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	} else {
 		npos = off + (int64_t)p->nitems;
 		if (next.walk_anchor_id[0] == '\0' && next.walk_offset == 0) {
-			/* First page of the walk: the newest key seen is
-			 * the walk's high-water mark. */
+			/* First page of the walk: every change after this
+			 * request gets a newer key than any seen here, so
+			 * the newest one is the walk's high-water mark. */
 			for (i = 0; i < p->nruns; i++) {
-				key = run_key(s, &p->runs[i]);
+				key = hw_key(s, &p->runs[i]);
 				if (strcmp(key, next.walk_high_water) > 0)
 					memcpy(next.walk_high_water, key,
 					    TS_LEN);
@@ -347,8 +363,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	if (!complete && !reached && s->pass_pages >= s->max_pages)
 		over = 1;
 	if (complete || reached) {
-		if (s->order == incremental_order(s) &&
-		    strcmp(next.walk_high_water, next.high_water) > 0)
+		if (strcmp(next.walk_high_water, next.high_water) > 0)
 			memcpy(next.high_water, next.walk_high_water, TS_LEN);
 		if (s->mode == WALK_BACKFILL)
 			next.backfill_done = 1;

@@ -1,0 +1,87 @@
+#!/bin/sh
+# make demo: start the bundled fake Codegen + Cotool API on loopback, mirror
+# it into ./demo.db with the real daemon, and answer a few questions in SQL.
+set -eu
+cd "$(dirname "$0")/.."
+work=$(mktemp -d /tmp/agentsyncd-demo.XXXXXX)
+server_pid=""
+cleanup() {
+	if [ -n "$server_pid" ]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+CODEGEN_RUNS=${CODEGEN_RUNS:-2500}
+COTOOL_RUNS=${COTOOL_RUNS:-2500}
+python3 tests/fakeapi.py --codegen-runs "$CODEGEN_RUNS" \
+    --cotool-runs "$COTOOL_RUNS" --seed 7 --port 0 \
+    --port-file "$work/port" --codegen-token demo-codegen-token \
+    --cotool-token demo-cotool-token --org-id 42 >"$work/server.log" 2>&1 &
+server_pid=$!
+i=0
+while [ ! -s "$work/port" ]; do
+	i=$((i + 1))
+	if [ "$i" -gt 100 ] || ! kill -0 "$server_pid" 2>/dev/null; then
+		echo "demo: the fake API server did not start:" >&2
+		cat "$work/server.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+port=$(cat "$work/port")
+echo "== fake Codegen and Cotool APIs on 127.0.0.1:$port" \
+    "($CODEGEN_RUNS + $COTOOL_RUNS runs)"
+
+rm -f demo.db demo.db-wal demo.db-shm
+cat >"$work/agentsyncd.conf" <<CONF
+[agentsyncd]
+database = $(pwd)/demo.db
+log_level = info
+
+[source codegen]
+type = codegen
+base_url = http://127.0.0.1:$port
+org_id = 42
+token_env = CODEGEN_API_TOKEN
+rate_limit = off
+
+[source cotool]
+type = cotool
+base_url = http://127.0.0.1:$port
+token_env = COTOOL_API_KEY
+rate_limit = off
+CONF
+
+echo "== agentsyncd --once"
+start=$(date +%s%N)
+CODEGEN_API_TOKEN=demo-codegen-token COTOOL_API_KEY=demo-cotool-token \
+    ./agentsyncd -c "$work/agentsyncd.conf" --once
+end=$(date +%s%N)
+echo "== mirrored in $(( (end - start) / 1000000 )) ms"
+echo
+CODEGEN_API_TOKEN=x COTOOL_API_KEY=x ./agentsyncd -c "$work/agentsyncd.conf" --status
+echo
+
+q() {
+	echo "-- $1"
+	sqlite3 -readonly -header -column demo.db "$2"
+	echo
+}
+q "runs per day and state, last 7 days with runs" \
+"SELECT day, state, sum(runs) AS runs FROM runs_daily
+ WHERE day >= (SELECT date(max(day), '-6 days') FROM runs_daily)
+ GROUP BY day, state ORDER BY day DESC, runs DESC LIMIT 20;"
+q "pull requests per Codegen run" \
+"SELECT n AS pull_requests, count(*) AS runs FROM (
+   SELECT r.id, count(l.pull_request_id) AS n FROM runs r
+   LEFT JOIN run_pull_requests l ON l.run_id = r.id
+   WHERE r.kind = 'codegen' GROUP BY r.id) GROUP BY n ORDER BY n;"
+q "failure rate per agent (finished runs)" \
+"SELECT source, agent, runs, failed, failure_rate FROM agent_outcomes
+ ORDER BY failure_rate DESC NULLS LAST LIMIT 10;"
+q "sync passes" \
+"SELECT source, mode, requests, pages, runs_new, outcome FROM sync_runs;"
+echo "The mirror is ./demo.db: sqlite3 -readonly demo.db"
