@@ -313,7 +313,8 @@ store_open(const char *path, int flags)
 		goto fail;
 	}
 	if (store_exec(store, "PRAGMA journal_mode = WAL; "
-	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON") == -1)
+	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+	    "PRAGMA journal_size_limit = 67108864") == -1)
 		goto fail;
 	if (!(flags & STORE_NOMIGRATE) && store_migrate(store) == -1)
 		goto fail;
@@ -938,9 +939,13 @@ store_checkpoint(struct store *store, int truncate)
 {
 	int rc, log_frames = 0, done = 0;
 
+	/* TRUNCATE waits for readers through the busy handler; the event
+	 * loop must not, so try once and come back at the next tick. */
+	sqlite3_busy_timeout(store->db, 0);
 	rc = sqlite3_wal_checkpoint_v2(store->db, NULL, truncate ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
 	    &log_frames, &done);
+	sqlite3_busy_timeout(store->db, BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		store_fail(store, "checkpoint failed");
 	else

@@ -1,0 +1,153 @@
+/*
+ * test_log.c: journal priority prefixes exactly when JOURNAL_STREAM names
+ * stderr, timestamps otherwise, levels honoured, secrets redacted, and one
+ * line per call whatever the message holds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+static char logpath[64];
+static int saved_stderr;
+
+/* Point stderr at a fresh file; optionally announce it as the journal. */
+static void
+capture(int journal)
+{
+	struct stat st;
+	char env[64];
+	int fd;
+
+	fflush(stderr);
+	snprintf(logpath, sizeof(logpath), "/tmp/agentsyncd-log-XXXXXX");
+	fd = mkstemp(logpath);
+	assert_true(fd >= 0);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	assert_int_equal(fstat(2, &st), 0);
+	if (journal == 1) {
+		snprintf(env, sizeof(env), "%llu:%llu",
+		    (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino);
+		setenv("JOURNAL_STREAM", env, 1);
+	} else if (journal == 2) {
+		/* another file's identity: not our stderr */
+		setenv("JOURNAL_STREAM", "1:2", 1);
+	} else {
+		unsetenv("JOURNAL_STREAM");
+	}
+	log_init();
+}
+
+static char *
+release(void)
+{
+	static char buf[8192];
+	FILE *f;
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	f = fopen(logpath, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(logpath);
+	return buf;
+}
+
+static void
+test_journal_prefix(void **state)
+{
+	char *out;
+
+	(void)state;
+	log_set_level(LOG_LEVEL_DEBUG);
+	capture(1);
+	log_error("e %d", 1);
+	log_warnx("w");
+	log_info("i");
+	log_debug("d");
+	out = release();
+	assert_string_equal(out, "<3>e 1\n<4>w\n<6>i\n<7>d\n");
+}
+
+static void
+test_plain_has_timestamps(void **state)
+{
+	char *out;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		log_set_level(LOG_LEVEL_INFO);
+		capture(i == 0 ? 0 : 2);
+		log_warnx("something '%s'", "x");
+		log_debug("hidden at info");
+		out = release();
+		/* 2026-11-24T20:11:03.123Z warning: something 'x' */
+		assert_int_equal(strlen(out), 24 + 1 + 22 + 1);
+		assert_true(out[4] == '-' && out[10] == 'T' && out[23] == 'Z');
+		assert_string_equal(out + 25, "warning: something 'x'\n");
+	}
+}
+
+static void
+test_secrets_redacted(void **state)
+{
+	char *out;
+
+	(void)state;
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_add_secret("sk-live-0123456789abcdef");
+	capture(1);
+	log_debug("header Authorization: Bearer sk-live-0123456789abcdef, "
+	    "again sk-live-0123456789abcdef");
+	log_info("multi\nline\rmessage");
+	out = release();
+	assert_null(strstr(out, "sk-live"));
+	assert_string_equal(out, "<7>header Authorization: Bearer [REDACTED], "
+	    "again [REDACTED]\n<6>multi line message\n");
+	log_clear_secrets();
+	capture(1);
+	log_info("sk-live-0123456789abcdef");
+	out = release();
+	assert_string_equal(out, "<6>sk-live-0123456789abcdef\n");
+}
+
+static void
+test_level_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(log_level_parse("error"), LOG_LEVEL_ERROR);
+	assert_int_equal(log_level_parse("warning"), LOG_LEVEL_WARNING);
+	assert_int_equal(log_level_parse("info"), LOG_LEVEL_INFO);
+	assert_int_equal(log_level_parse("debug"), LOG_LEVEL_DEBUG);
+	assert_int_equal(log_level_parse("loud"), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_journal_prefix),
+		cmocka_unit_test(test_plain_has_timestamps),
+		cmocka_unit_test(test_secrets_redacted),
+		cmocka_unit_test(test_level_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
