@@ -349,7 +349,11 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 			memcpy(next.walk_anchor_key, run_key(s, last), TS_LEN);
 		}
 		next.walk_offset = npos;
-		complete = p->nitems == 0 || npos >= p->total;
+		/* The end: an empty page, the reported total reached, or on
+		 * a page-number API a short page (the next page number would
+		 * round back onto this one). */
+		complete = p->nitems == 0 || npos >= p->total ||
+		    (!s->type->any_offset && (int64_t)p->nitems < size);
 		if (s->mode == WALK_INCREMENTAL && s->stop_key[0] != '\0') {
 			for (i = 0; i < p->nruns && !reached; i++) {
 				key = run_key(s, &p->runs[i]);
