@@ -119,12 +119,14 @@ class CliTest(unittest.TestCase):
         con.execute("PRAGMA user_version = 4242")
         con.commit()
         con.close()
-        before = open(db, "rb").read()
+        with open(db, "rb") as f:
+            before = f.read()
         for args in (["--migrate"], ["--once"]):
             r = self.run_bin("-c", path, *args)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("newer", r.stderr)
-        self.assertEqual(open(db, "rb").read(), before)
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), before)
         self.assertFalse(os.path.exists(db + "-wal"))
 
 

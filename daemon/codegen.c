@@ -1,0 +1,246 @@
+/*
+ * codegen.c: the Codegen adapter (GET /v1/organizations/{org_id}/agent/runs).
+ *
+ * The listing is ordered by creation, newest first, paged with skip/limit;
+ * the body is {"items": [...], "total": N, "page", "size", "pages"}.  Only
+ * items and total are used: page/pages are undocumented in meaning.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "json.h"
+#include "source.h"
+
+static int
+codegen_page_url(const struct conf_source *src, int64_t offset, int limit,
+    enum walk_order order, char *buf, size_t len)
+{
+	int n;
+
+	(void)order;	/* creation order is all Codegen offers */
+	n = snprintf(buf, len, "%s/v1/organizations/%lld/agent/runs?skip=%lld"
+	    "&limit=%d", src->base_url, (long long)src->org_id,
+	    (long long)offset, limit);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static enum run_state
+codegen_map_status(const char *status)
+{
+	static const struct {
+		const char *name;
+		enum run_state state;
+	} map[] = {
+		{ "PENDING", RUN_PENDING },
+		{ "ACTIVE", RUN_RUNNING },
+		{ "RUNNING", RUN_RUNNING },
+		{ "EVALUATION", RUN_RUNNING },
+		{ "PAUSED", RUN_WAITING },
+		{ "COMPLETE", RUN_SUCCEEDED },
+		{ "COMPLETED", RUN_SUCCEEDED },
+		{ "FAILED", RUN_FAILED },
+		{ "ERROR", RUN_FAILED },
+		{ "TIMEOUT", RUN_FAILED },
+		{ "MAX_ITERATIONS_REACHED", RUN_FAILED },
+		{ "OUT_OF_TOKENS", RUN_FAILED },
+		{ "CANCELLED", RUN_CANCELLED },
+		{ "CANCELED", RUN_CANCELLED },
+		{ "STOPPED", RUN_CANCELLED },
+	};
+	size_t i;
+
+	if (status == NULL)
+		return RUN_UNKNOWN;
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcasecmp(status, map[i].name) == 0)
+			return map[i].state;
+	return RUN_UNKNOWN;
+}
+
+static int
+codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
+    size_t errlen)
+{
+	const cJSON *arr, *e;
+	struct pull_request *p;
+	int64_t id;
+	int set;
+
+	arr = cJSON_GetObjectItemCaseSensitive(item, "github_pull_requests");
+	if (arr == NULL || cJSON_IsNull(arr))
+		return 0;
+	if (!cJSON_IsArray(arr)) {
+		snprintf(err, errlen, "\"github_pull_requests\" is not an "
+		    "array");
+		return -1;
+	}
+	r->nprs = (size_t)cJSON_GetArraySize(arr);
+	if (r->nprs == 0)
+		return 0;
+	r->prs = json_alloc(page, sizeof(*r->prs) * r->nprs);
+	if (r->prs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p = r->prs;
+	cJSON_ArrayForEach(e, arr) {
+		if (!cJSON_IsObject(e)) {
+			snprintf(err, errlen, "a pull request is not an "
+			    "object");
+			return -1;
+		}
+		if (json_int(e, "id", &set, &id, err, errlen) == -1 || !set) {
+			snprintf(err, errlen, "pull request \"id\" is not an "
+			    "integer");
+			return -1;
+		}
+		snprintf(p->external_id, sizeof(p->external_id), "%lld",
+		    (long long)id);
+		if (json_str(e, "title", &p->title, err, errlen) == -1 ||
+		    json_str(e, "url", &p->url, err, errlen) == -1 ||
+		    json_str(e, "head_branch_name", &p->head_branch_name, err,
+		    errlen) == -1 ||
+		    json_time(e, "created_at", p->created_at, "codegen",
+		    r->external_id, err, errlen) == -1) {
+			char field[200];
+
+			snprintf(field, sizeof(field), "%s", err);
+			snprintf(err, errlen, "pull request %.140s", field);
+			return -1;
+		}
+		p++;
+	}
+	return 0;
+}
+
+/* Normalize one item; -1 with a reason when it must be rejected. */
+static int
+codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
+    size_t errlen)
+{
+	const cJSON *meta;
+	int64_t id;
+	int set;
+	char *text;
+
+	if (!cJSON_IsObject(item)) {
+		snprintf(err, errlen, "item is not an object");
+		return -1;
+	}
+	if (json_int(item, "id", &set, &id, err, errlen) == -1 || !set ||
+	    id < 0) {
+		snprintf(err, errlen, "\"id\" is not a non-negative integer "
+		    "below 2^53");
+		return -1;
+	}
+	snprintf(r->idbuf, sizeof(r->idbuf), "%lld", (long long)id);
+	r->external_id = r->idbuf;
+	if (json_int(item, "organization_id", &r->has_organization_id,
+	    &r->organization_id, err, errlen) == -1 ||
+	    json_str(item, "status", &r->status, err, errlen) == -1 ||
+	    json_time(item, "created_at", r->created_at, "codegen",
+	    r->external_id, err, errlen) == -1 ||
+	    json_str(item, "web_url", &r->web_url, err, errlen) == -1 ||
+	    json_str(item, "result", &r->result, err, errlen) == -1 ||
+	    json_str(item, "summary", &r->summary, err, errlen) == -1 ||
+	    json_str(item, "source_type", &r->source_type, err, errlen) == -1)
+		return -1;
+	r->state = codegen_map_status(r->status);
+	r->has_error = OPT_NULL;
+	r->is_streaming = OPT_NULL;
+	meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+	if (meta != NULL && !cJSON_IsNull(meta)) {
+		if (!cJSON_IsObject(meta)) {
+			snprintf(err, errlen, "\"metadata\" is not an object");
+			return -1;
+		}
+		text = cJSON_PrintUnformatted(meta);
+		if (text == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		r->metadata_len = strlen(text);
+		r->metadata = json_strdup(page, text, r->metadata_len);
+		cJSON_free(text);
+		if (r->metadata == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return codegen_prs(page, item, r, err, errlen);
+}
+
+static int
+codegen_parse_page(const char *body, size_t len, struct page *page,
+    char *err, size_t errlen)
+{
+	struct json_span *spans;
+	const cJSON *e, *total;
+	cJSON *items;
+	size_t i = 0, n;
+	int64_t t;
+
+	if (json_parse_page(body, len, "items", page, &items, &spans, err,
+	    errlen) == -1)
+		return -1;
+	total = cJSON_GetObjectItemCaseSensitive(page->tree, "total");
+	if (!cJSON_IsNumber(total) || json_integral(total->valuedouble,
+	    &t) == -1 || t < 0) {
+		snprintf(err, errlen, "\"total\" is not a non-negative "
+		    "integer");
+		page_free(page);
+		return -1;
+	}
+	page->total = t;
+	n = (size_t)cJSON_GetArraySize(items);
+	page->nitems = n;
+	page->runs = json_alloc(page, sizeof(*page->runs) * (n ? n : 1));
+	page->rejects = json_alloc(page, sizeof(*page->rejects) * (n ? n : 1));
+	if (page->runs == NULL || page->rejects == NULL) {
+		snprintf(err, errlen, "out of memory");
+		page_free(page);
+		return -1;
+	}
+	cJSON_ArrayForEach(e, items) {
+		struct run *r = &page->runs[page->nruns];
+		char why[160];
+
+		r->raw = spans[i].p;
+		r->raw_len = spans[i].len;
+		if (json_has_nul_escape(r->raw, r->raw_len)) {
+			snprintf(why, sizeof(why), "a string holds \\u0000");
+		} else if (codegen_run(page, e, r, why, sizeof(why)) == 0) {
+			page->nruns++;
+			i++;
+			continue;
+		}
+		{
+			struct reject *rj = &page->rejects[page->nrejects++];
+			const cJSON *id = cJSON_GetObjectItemCaseSensitive(e,
+			    "id");
+
+			rj->raw = spans[i].p;
+			rj->raw_len = spans[i].len;
+			snprintf(rj->reason, sizeof(rj->reason), "%s", why);
+			if (cJSON_IsNumber(id) && json_integral(id->valuedouble,
+			    &t) == 0)
+				rj->external_id = json_strdup(page, r->idbuf,
+				    (size_t)snprintf(r->idbuf, sizeof(r->idbuf),
+				    "%lld", (long long)t));
+			memset(r, 0, sizeof(*r));
+		}
+		i++;
+	}
+	return 0;
+}
+
+const struct source_type source_codegen = {
+	.name = "codegen",
+	.kind = SOURCE_CODEGEN,
+	.any_offset = 1,
+	.can_order_updated = 0,
+	.page_url = codegen_page_url,
+	.parse_page = codegen_parse_page,
+	.map_status = codegen_map_status,
+};

@@ -1,0 +1,723 @@
+/*
+ * conf.c: agentsyncd.conf -> struct conf, with every problem reported as
+ * "FILE:LINE: message".
+ *
+ * Debian's inih is built without INI_HANDLER_LINENO, so the line reader
+ * handed to ini_parse_stream() counts lines itself; it also notes every
+ * section header, because inih does not call the handler for a section
+ * without keys, and a repeated header would otherwise merge silently.
+ * Values are collected first and checked once the whole file is read, when
+ * each source's type (and so its defaults) is known.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <ini.h>
+
+#include "conf.h"
+#include "log.h"
+
+#define MAX_SECTIONS	256
+#define MAX_TOKEN	4096
+
+enum skey {
+	K_TYPE, K_BASE_URL, K_ORG_ID, K_TOKEN_ENV, K_TOKEN_FILE,
+	K_TOKEN_CREDENTIAL, K_TOKEN, K_POLL_INTERVAL, K_PAGE_SIZE,
+	K_RATE_LIMIT, K_REFRESH_WINDOW, K_FULL_RESYNC_INTERVAL,
+	K_BACKOFF_INITIAL, K_BACKOFF_MAX, K_MAX_RETRIES, K_AUTH_BACKOFF,
+	K_REQUEST_TIMEOUT, NSKEYS
+};
+
+static const char *const skey_names[NSKEYS] = {
+	"type", "base_url", "org_id", "token_env", "token_file",
+	"token_credential", "token", "poll_interval", "page_size",
+	"rate_limit", "refresh_window", "full_resync_interval",
+	"backoff_initial", "backoff_max", "max_retries", "auth_backoff",
+	"request_timeout",
+};
+
+struct raw_source {
+	char	*section;		/* "source NAME" as written */
+	int	 line;			/* of the header */
+	char	*val[NSKEYS];
+	int	 vline[NSKEYS];
+};
+
+struct section {
+	char	 name[128];
+	int	 line;
+};
+
+struct ctx {
+	const char *path;
+	FILE	*errf;
+	FILE	*in;
+	int	 lineno;
+	int	 at_line_start;
+	int	 errors;
+	struct section sections[MAX_SECTIONS];
+	int	 nsections;
+	char	*database;
+	int	 database_line;
+	char	*log_level;
+	int	 log_level_line;
+	struct raw_source *raw;
+	size_t	 nraw;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+problem(struct ctx *ctx, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(ctx->errf, "%s:%d: ", ctx->path, line);
+	va_start(ap, fmt);
+	vfprintf(ctx->errf, fmt, ap);
+	va_end(ap);
+	fputc('\n', ctx->errf);
+	ctx->errors++;
+}
+
+const char *
+conf_kind_name(enum source_kind kind)
+{
+	return kind == SOURCE_CODEGEN ? "codegen" : "cotool";
+}
+
+/* ini_reader: fgets that counts lines and notes section headers. */
+static char *
+conf_reader(char *str, int num, void *stream)
+{
+	struct ctx *ctx = stream;
+	char *p, *end;
+	size_t len;
+
+	if (fgets(str, num, ctx->in) == NULL)
+		return NULL;
+	if (ctx->at_line_start) {
+		ctx->lineno++;
+		p = str;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '[' && (end = strchr(p, ']')) != NULL &&
+		    ctx->nsections < MAX_SECTIONS) {
+			struct section *s = &ctx->sections[ctx->nsections++];
+
+			len = (size_t)(end - p - 1);
+			if (len >= sizeof(s->name))
+				len = sizeof(s->name) - 1;
+			memcpy(s->name, p + 1, len);
+			s->name[len] = '\0';
+			s->line = ctx->lineno;
+		}
+	}
+	len = strlen(str);
+	ctx->at_line_start = len > 0 && str[len - 1] == '\n';
+	return str;
+}
+
+static int
+set_value(struct ctx *ctx, char **slot, int *lslot, const char *section,
+    const char *name, const char *value)
+{
+	if (*slot != NULL) {
+		problem(ctx, ctx->lineno, "'%s' given twice in [%s] (first at "
+		    "line %d)", name, section, *lslot);
+		return 1;
+	}
+	*slot = strdup(value);
+	*lslot = ctx->lineno;
+	if (*slot == NULL)
+		problem(ctx, ctx->lineno, "out of memory");
+	return 1;
+}
+
+static struct raw_source *
+raw_for(struct ctx *ctx, const char *section)
+{
+	struct raw_source *r;
+	size_t i;
+	int j;
+
+	for (i = 0; i < ctx->nraw; i++)
+		if (strcmp(ctx->raw[i].section, section) == 0)
+			return &ctx->raw[i];
+	r = realloc(ctx->raw, (ctx->nraw + 1) * sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	ctx->raw = r;
+	r = &ctx->raw[ctx->nraw];
+	memset(r, 0, sizeof(*r));
+	r->section = strdup(section);
+	if (r->section == NULL)
+		return NULL;
+	r->line = ctx->lineno;
+	for (j = 0; j < ctx->nsections; j++)
+		if (strcmp(ctx->sections[j].name, section) == 0) {
+			r->line = ctx->sections[j].line;
+			break;
+		}
+	ctx->nraw++;
+	return r;
+}
+
+/* ini_handler */
+static int
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct ctx *ctx = user;
+	struct raw_source *r;
+	int k;
+
+	if (strcmp(section, "agentsyncd") == 0) {
+		if (strcmp(name, "database") == 0)
+			return set_value(ctx, &ctx->database,
+			    &ctx->database_line, section, name, value);
+		if (strcmp(name, "log_level") == 0)
+			return set_value(ctx, &ctx->log_level,
+			    &ctx->log_level_line, section, name, value);
+		problem(ctx, ctx->lineno, "unknown key '%s' in [agentsyncd]",
+		    name);
+		return 1;
+	}
+	if (strncmp(section, "source ", 7) != 0)
+		return 1;	/* reported once, at its header */
+	r = raw_for(ctx, section);
+	if (r == NULL) {
+		problem(ctx, ctx->lineno, "out of memory");
+		return 1;
+	}
+	for (k = 0; k < NSKEYS; k++)
+		if (strcmp(name, skey_names[k]) == 0)
+			return set_value(ctx, &r->val[k], &r->vline[k],
+			    section, name, value);
+	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
+	return 1;
+}
+
+int
+conf_parse_duration(const char *text, double *seconds)
+{
+	char *end;
+	double v, mult;
+
+	if (text == NULL || !isdigit((unsigned char)*text))
+		return -1;
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno != 0 || !isfinite(v) || v < 0)
+		return -1;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1;
+	else if (strcmp(end, "ms") == 0)
+		mult = 0.001;
+	else if (strcmp(end, "m") == 0)
+		mult = 60;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400;
+	else
+		return -1;
+	v *= mult;
+	if (v > 366.0 * 86400 * 100)	/* a century is plenty */
+		return -1;
+	*seconds = v;
+	return 0;
+}
+
+static int
+parse_int(const char *text, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (text == NULL || !(isdigit((unsigned char)*text) || *text == '-'))
+		return -1;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+loopback_host(const char *host)
+{
+	struct in_addr a4;
+
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return 0;
+}
+
+/* Check base_url; returns a new string without trailing slashes, or NULL. */
+static char *
+check_url(struct ctx *ctx, int line, const char *url)
+{
+	const char *rest, *slash;
+	char host[256], *out;
+	size_t len, hlen;
+	int https;
+
+	if (strncasecmp(url, "https://", 8) == 0) {
+		https = 1;
+		rest = url + 8;
+	} else if (strncasecmp(url, "http://", 7) == 0) {
+		https = 0;
+		rest = url + 7;
+	} else {
+		problem(ctx, line, "base_url '%s' must start with https:// "
+		    "(http:// only for loopback hosts)", url);
+		return NULL;
+	}
+	if (strpbrk(url, "?# \t") != NULL) {
+		problem(ctx, line, "base_url '%s' must have no query, "
+		    "fragment or spaces", url);
+		return NULL;
+	}
+	slash = strchr(rest, '/');
+	hlen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		problem(ctx, line, "base_url '%s' has no host", url);
+		return NULL;
+	}
+	memcpy(host, rest, hlen);
+	host[hlen] = '\0';
+	if (strchr(host, '@') != NULL) {
+		problem(ctx, line, "base_url must not hold credentials "
+		    "(user@host); use a token_* key");
+		return NULL;
+	}
+	/* drop the port */
+	if (host[0] == '[') {
+		char *rb = strchr(host, ']');
+
+		if (rb == NULL) {
+			problem(ctx, line, "base_url '%s' has a bad host", url);
+			return NULL;
+		}
+		rb[1] = '\0';
+	} else if (strchr(host, ':') != NULL) {
+		char *colon = strchr(host, ':');
+		long long port;
+
+		if (parse_int(colon + 1, 1, 65535, &port) == -1) {
+			problem(ctx, line, "base_url '%s' has a bad port",
+			    url);
+			return NULL;
+		}
+		*colon = '\0';
+	}
+	if (!https && !loopback_host(host)) {
+		problem(ctx, line, "base_url '%s': http:// is only allowed "
+		    "for loopback hosts; use https://", url);
+		return NULL;
+	}
+	out = strdup(url);
+	if (out == NULL)
+		return NULL;
+	len = strlen(out);
+	while (len > 0 && out[len - 1] == '/')
+		out[--len] = '\0';
+	return out;
+}
+
+static int
+token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
+{
+	const unsigned char *p;
+
+	if (tok == NULL || *tok == '\0') {
+		problem(ctx, line, "the token from %s is empty", origin);
+		return -1;
+	}
+	if (strlen(tok) > MAX_TOKEN) {
+		problem(ctx, line, "the token from %s is longer than %d "
+		    "bytes", origin, MAX_TOKEN);
+		return -1;
+	}
+	for (p = (const unsigned char *)tok; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f) {
+			problem(ctx, line, "the token from %s holds spaces or "
+			    "control characters", origin);
+			return -1;
+		}
+	return 0;
+}
+
+/* Read the first line of a token file. */
+static char *
+read_token_file(struct ctx *ctx, int line, const char *path,
+    const char *origin)
+{
+	char buf[MAX_TOKEN + 2];
+	struct stat sb;
+	FILE *f;
+	size_t len;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		problem(ctx, line, "cannot read %s: %s", origin,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		problem(ctx, line, "%s is not a regular file", origin);
+		fclose(f);
+		return NULL;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	len = strlen(buf);
+	while (len > 0 && isspace((unsigned char)buf[len - 1]))
+		buf[--len] = '\0';
+	if (token_ok(ctx, line, buf, origin) == -1) {
+		explicit_bzero(buf, sizeof(buf));
+		return NULL;
+	}
+	return strdup(buf);
+}
+
+static int
+duration_key(struct ctx *ctx, struct raw_source *r, enum skey k,
+    double dflt, double min, double *out)
+{
+	*out = dflt;
+	if (r->val[k] == NULL)
+		return 0;
+	if (conf_parse_duration(r->val[k], out) == -1) {
+		problem(ctx, r->vline[k], "%s '%s' is not a duration (like "
+		    "45, 45s, 250ms, 5m, 2h, 1d)", skey_names[k], r->val[k]);
+		return -1;
+	}
+	if (*out < min) {
+		problem(ctx, r->vline[k], "%s must be at least %gs",
+		    skey_names[k], min);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
+{
+	static const enum skey tk[] = { K_TOKEN_ENV, K_TOKEN_FILE,
+	    K_TOKEN_CREDENTIAL, K_TOKEN };
+	char origin[600], path[4200];
+	const char *v, *dir;
+	struct stat sb;
+	int n = 0, line;
+	size_t i;
+	enum skey k = K_TOKEN;
+
+	for (i = 0; i < sizeof(tk) / sizeof(tk[0]); i++)
+		if (r->val[tk[i]] != NULL) {
+			n++;
+			k = tk[i];
+		}
+	if (n != 1) {
+		problem(ctx, n == 0 ? r->line : r->vline[k], n == 0 ?
+		    "[%s] needs a token: token_env, token_file, "
+		    "token_credential or token" : "[%s] has more than one "
+		    "token_* key", r->section);
+		return;
+	}
+	v = r->val[k];
+	line = r->vline[k];
+	switch (k) {
+	case K_TOKEN_ENV:
+		snprintf(origin, sizeof(origin), "environment variable %s", v);
+		if (getenv(v) == NULL || *getenv(v) == '\0') {
+			problem(ctx, line, "environment variable '%s' "
+			    "(token_env) is not set or empty", v);
+			return;
+		}
+		if (token_ok(ctx, line, getenv(v), origin) == 0)
+			s->token = strdup(getenv(v));
+		break;
+	case K_TOKEN_FILE:
+		snprintf(origin, sizeof(origin), "token_file '%s'", v);
+		s->token = read_token_file(ctx, line, v, origin);
+		break;
+	case K_TOKEN_CREDENTIAL:
+		snprintf(origin, sizeof(origin), "credential '%s'", v);
+		dir = getenv("CREDENTIALS_DIRECTORY");
+		if (strchr(v, '/') != NULL || *v == '\0' ||
+		    strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
+			problem(ctx, line, "token_credential '%s' must be a "
+			    "plain name", v);
+			return;
+		}
+		if (dir == NULL || *dir == '\0') {
+			problem(ctx, line, "token_credential '%s': "
+			    "CREDENTIALS_DIRECTORY is not set (use "
+			    "LoadCredential= in the unit)", v);
+			return;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, v);
+		s->token = read_token_file(ctx, line, path, origin);
+		break;
+	default:
+		snprintf(origin, sizeof(origin), "the inline token of [%s]",
+		    r->section);
+		if (stat(ctx->path, &sb) == 0 &&
+		    (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+			problem(ctx, line, "inline token refused: '%s' is "
+			    "readable by group or others (chmod 600 it, or "
+			    "use token_credential / token_file)", ctx->path);
+			return;
+		}
+		if (token_ok(ctx, line, v, origin) == 0)
+			s->token = strdup(v);
+		break;
+	}
+	s->token_origin = strdup(origin);
+}
+
+static void
+finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
+{
+	const char *name = r->section + 7;
+	long long v;
+	const char *p, *t;
+	double win;
+
+	s->line = r->line;
+	s->org_id = -1;
+	if (*name == '\0' || strlen(name) > 64 ||
+	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_.-") != strlen(name))
+		problem(ctx, r->line, "source name '%s' must be 1-64 of "
+		    "A-Z a-z 0-9 _ . -", name);
+	s->name = strdup(name);
+	t = r->val[K_TYPE];
+	if (t == NULL) {
+		problem(ctx, r->line, "[%s] has no 'type' (codegen or "
+		    "cotool)", r->section);
+		return;
+	}
+	if (strcmp(t, "codegen") == 0)
+		s->kind = SOURCE_CODEGEN;
+	else if (strcmp(t, "cotool") == 0)
+		s->kind = SOURCE_COTOOL;
+	else {
+		problem(ctx, r->vline[K_TYPE], "unknown type '%s' (codegen or "
+		    "cotool)", t);
+		return;
+	}
+	p = r->val[K_BASE_URL] != NULL ? r->val[K_BASE_URL] :
+	    s->kind == SOURCE_CODEGEN ? "https://api.codegen.com" :
+	    "https://app.cotool.ai";
+	s->base_url = check_url(ctx, r->val[K_BASE_URL] != NULL ?
+	    r->vline[K_BASE_URL] : r->line, p);
+	if (s->kind == SOURCE_CODEGEN) {
+		if (r->val[K_ORG_ID] == NULL)
+			problem(ctx, r->line, "[%s] is a codegen source and "
+			    "needs org_id", r->section);
+		else if (parse_int(r->val[K_ORG_ID], 1, INT64_MAX, &v) == -1)
+			problem(ctx, r->vline[K_ORG_ID], "org_id '%s' is not "
+			    "a positive integer", r->val[K_ORG_ID]);
+		else
+			s->org_id = v;
+	} else if (r->val[K_ORG_ID] != NULL) {
+		problem(ctx, r->vline[K_ORG_ID], "org_id is for codegen "
+		    "sources only");
+	}
+	finish_token(ctx, r, s);
+	duration_key(ctx, r, K_POLL_INTERVAL, 60, 1, &s->poll_interval);
+	s->page_size = 100;
+	if (r->val[K_PAGE_SIZE] != NULL) {
+		if (parse_int(r->val[K_PAGE_SIZE], 1, 100, &v) == -1)
+			problem(ctx, r->vline[K_PAGE_SIZE], "page_size '%s' "
+			    "must be an integer from 1 to 100",
+			    r->val[K_PAGE_SIZE]);
+		else
+			s->page_size = (int)v;
+	}
+	/* Codegen documents 60 requests per 30 s.  Cotool documents no
+	 * limit, so the default is a conservative one per minute. */
+	s->rate_requests = 60;
+	s->rate_window = s->kind == SOURCE_CODEGEN ? 30 : 60;
+	if ((p = r->val[K_RATE_LIMIT]) != NULL) {
+		const char *slash = strchr(p, '/');
+		char num[32];
+
+		if (strcmp(p, "0") == 0 || strcmp(p, "off") == 0) {
+			s->rate_requests = 0;
+			s->rate_window = 0;
+		} else if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
+		    (memcpy(num, p, (size_t)(slash - p)),
+		    num[slash - p] = '\0',
+		    parse_int(num, 1, 100000, &v)) == -1 ||
+		    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
+			problem(ctx, r->vline[K_RATE_LIMIT], "rate_limit '%s' "
+			    "must be REQUESTS/DURATION (like 60/30s) or off",
+			    p);
+		} else {
+			s->rate_requests = (int)v;
+			s->rate_window = win;
+		}
+	}
+	duration_key(ctx, r, K_REFRESH_WINDOW, 86400, 0, &s->refresh_window);
+	duration_key(ctx, r, K_FULL_RESYNC_INTERVAL, 86400, 0,
+	    &s->full_resync_interval);
+	duration_key(ctx, r, K_BACKOFF_INITIAL, 1, 0.001, &s->backoff_initial);
+	duration_key(ctx, r, K_BACKOFF_MAX, 300, 0.001, &s->backoff_max);
+	if (s->backoff_max < s->backoff_initial)
+		s->backoff_max = s->backoff_initial;
+	s->max_retries = 5;
+	if (r->val[K_MAX_RETRIES] != NULL) {
+		if (parse_int(r->val[K_MAX_RETRIES], 0, 1000, &v) == -1)
+			problem(ctx, r->vline[K_MAX_RETRIES], "max_retries "
+			    "'%s' must be an integer from 0 to 1000",
+			    r->val[K_MAX_RETRIES]);
+		else
+			s->max_retries = (int)v;
+	}
+	duration_key(ctx, r, K_AUTH_BACKOFF, 900, 1, &s->auth_backoff);
+	duration_key(ctx, r, K_REQUEST_TIMEOUT, 60, 1, &s->request_timeout);
+}
+
+static void
+ctx_release(struct ctx *ctx)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < ctx->nraw; i++) {
+		for (k = 0; k < NSKEYS; k++) {
+			if (ctx->raw[i].val[k] != NULL && k == K_TOKEN)
+				explicit_bzero(ctx->raw[i].val[k],
+				    strlen(ctx->raw[i].val[k]));
+			free(ctx->raw[i].val[k]);
+		}
+		free(ctx->raw[i].section);
+	}
+	free(ctx->raw);
+	free(ctx->database);
+	free(ctx->log_level);
+}
+
+struct conf *
+conf_load(const char *path, FILE *errf)
+{
+	struct ctx ctx;
+	struct conf *conf;
+	int rc, i, j, lvl;
+	size_t n;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.path = path;
+	ctx.errf = errf;
+	ctx.at_line_start = 1;
+	ctx.in = fopen(path, "re");
+	if (ctx.in == NULL) {
+		fprintf(errf, "%s:0: cannot open: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	conf = calloc(1, sizeof(*conf));
+	if (conf == NULL) {
+		fclose(ctx.in);
+		fprintf(errf, "%s:0: out of memory\n", path);
+		return NULL;
+	}
+	rc = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
+	fclose(ctx.in);
+	if (rc > 0)
+		problem(&ctx, rc, "syntax error (expected [section], "
+		    "key = value, or a comment)");
+	else if (rc < 0)
+		problem(&ctx, 0, "cannot parse the file");
+
+	/* Sections: known names, each once. */
+	for (i = 0; i < ctx.nsections; i++) {
+		const char *name = ctx.sections[i].name;
+
+		if (strcmp(name, "agentsyncd") != 0 &&
+		    strncmp(name, "source ", 7) != 0)
+			problem(&ctx, ctx.sections[i].line, "unknown section "
+			    "[%s] (expected [agentsyncd] or [source NAME])",
+			    name);
+		for (j = 0; j < i; j++)
+			if (strcmp(ctx.sections[j].name, name) == 0) {
+				problem(&ctx, ctx.sections[i].line, "section "
+				    "[%s] repeats the one at line %d", name,
+				    ctx.sections[j].line);
+				break;
+			}
+		/* a [source NAME] without keys still needs checking */
+		if (strncmp(name, "source ", 7) == 0)
+			(void)raw_for(&ctx, name);
+	}
+
+	conf->path = strdup(path);
+	conf->database = strdup(ctx.database != NULL ? ctx.database :
+	    "/var/lib/agentsyncd/agentsyncd.db");
+	if (ctx.database != NULL && ctx.database[0] == '\0')
+		problem(&ctx, ctx.database_line, "database is empty");
+	conf->log_level = LOG_LEVEL_INFO;
+	if (ctx.log_level != NULL) {
+		lvl = log_level_parse(ctx.log_level);
+		if (lvl == -1)
+			problem(&ctx, ctx.log_level_line, "log_level '%s' must "
+			    "be error, warning, info or debug", ctx.log_level);
+		else
+			conf->log_level = lvl;
+	}
+	if (ctx.nraw == 0)
+		problem(&ctx, 0, "no [source NAME] section: nothing to sync");
+	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1,
+	    sizeof(*conf->sources));
+	if (conf->sources == NULL) {
+		problem(&ctx, 0, "out of memory");
+	} else {
+		for (n = 0; n < ctx.nraw; n++) {
+			finish_source(&ctx, &ctx.raw[n], &conf->sources[n]);
+			conf->nsources++;
+		}
+	}
+	ctx_release(&ctx);
+	if (ctx.errors > 0) {
+		conf_free(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+void
+conf_free(struct conf *conf)
+{
+	size_t i;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < conf->nsources; i++) {
+		struct conf_source *s = &conf->sources[i];
+
+		if (s->token != NULL) {
+			explicit_bzero(s->token, strlen(s->token));
+			free(s->token);
+		}
+		free(s->name);
+		free(s->base_url);
+		free(s->token_origin);
+	}
+	free(conf->sources);
+	free(conf->path);
+	free(conf->database);
+	free(conf);
+}

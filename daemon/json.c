@@ -1,0 +1,442 @@
+/*
+ * json.c: bounded parsing of a page body and verbatim item spans.
+ *
+ * Three passes over a body, all linear: a pre-scan that enforces the
+ * nesting and string-length limits (and refuses raw NUL bytes), cJSON's
+ * parse (which must consume the whole body), and a span scan that walks the
+ * already-validated text to the top-level array and records where each
+ * element starts and ends.  The span scan may be simple because cJSON has
+ * accepted the text; it still checks that it found as many elements as
+ * cJSON did, else the body is refused.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+
+#define ARENA_CHUNK (64 * 1024)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t	 used;
+	size_t	 size;
+	/* data follows, max_align_t aligned */
+};
+
+#define CHUNK_HDR ((sizeof(struct arena_chunk) + 15) & ~(size_t)15)
+
+void *
+json_alloc(struct page *page, size_t size)
+{
+	struct arena_chunk *c = page->arena;
+	size_t need = (size + 15) & ~(size_t)15, csize;
+	void *p;
+
+	if (c == NULL || c->size - c->used < need) {
+		csize = need > ARENA_CHUNK ? need : ARENA_CHUNK;
+		c = malloc(CHUNK_HDR + csize);
+		if (c == NULL)
+			return NULL;
+		c->used = 0;
+		c->size = csize;
+		/* the chunk list: newest first; page_free walks ->next */
+		c->next = page->arena;
+		page->arena = c;
+	}
+	p = (char *)c + CHUNK_HDR + c->used;
+	c->used += need;
+	memset(p, 0, size);
+	return p;
+}
+
+const char *
+json_strdup(struct page *page, const char *s, size_t len)
+{
+	char *p = json_alloc(page, len + 1);
+
+	if (p != NULL) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+/* Enforce depth and string limits before cJSON recurses. */
+static int
+prescan(const char *s, size_t len, char *err, size_t errlen)
+{
+	size_t i, start = 0;
+	int depth = 0, in_str = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '\0') {
+			snprintf(err, errlen, "NUL byte at byte %zu", i);
+			return -1;
+		}
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+			if (i - start > SOURCE_MAX_STRING) {
+				snprintf(err, errlen, "string longer than %d "
+				    "bytes at byte %zu", SOURCE_MAX_STRING,
+				    start);
+				return -1;
+			}
+			continue;
+		}
+		if (c == '"') {
+			in_str = 1;
+			start = i;
+		} else if (c == '[' || c == '{') {
+			if (++depth > SOURCE_MAX_DEPTH) {
+				snprintf(err, errlen, "nesting deeper than %d "
+				    "at byte %zu", SOURCE_MAX_DEPTH, i);
+				return -1;
+			}
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	return p;
+}
+
+/* Past the string starting at p (on its opening quote). */
+static const char *
+skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return end;
+}
+
+/* Past one value starting at p (text already validated by cJSON). */
+static const char *
+skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+
+	if (p < end && *p == '"')
+		return skip_string(p, end);
+	if (p < end && (*p == '[' || *p == '{')) {
+		for (; p < end; p++) {
+			if (*p == '"') {
+				p = skip_string(p, end) - 1;
+			} else if (*p == '[' || *p == '{') {
+				depth++;
+			} else if (*p == ']' || *p == '}') {
+				if (--depth == 0)
+					return p + 1;
+			}
+		}
+		return end;
+	}
+	while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' &&
+	    *p != '\t' && *p != '\n' && *p != '\r')
+		p++;
+	return p;
+}
+
+/* Spans of the elements of the first top-level member named key. */
+static int
+find_spans(const char *text, size_t len, const char *key,
+    struct json_span *spans, int n)
+{
+	const char *p = text, *end = text + len, *k, *v;
+	size_t klen = strlen(key);
+	int i = 0;
+
+	p = skip_ws(p, end);
+	if (p == end || *p != '{')
+		return -1;
+	p++;
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p == end || *p != '"')
+			return -1;
+		k = p + 1;
+		p = skip_string(p, end);
+		if (p == end)
+			return -1;
+		v = skip_ws(p, end);
+		if (v == end || *v != ':')
+			return -1;
+		v = skip_ws(v + 1, end);
+		if ((size_t)(p - 1 - k) == klen && memcmp(k, key, klen) == 0)
+			break;
+		p = skip_ws(skip_value(v, end), end);
+		if (p == end || *p != ',')
+			return -1;
+		p++;
+	}
+	if (*v != '[')
+		return -1;
+	p = skip_ws(v + 1, end);
+	if (p < end && *p == ']')
+		return 0;
+	for (;;) {
+		v = skip_value(p, end);
+		if (i >= n)
+			return -1;
+		spans[i].p = p;
+		spans[i].len = (size_t)(v - p);
+		i++;
+		p = skip_ws(v, end);
+		if (p == end)
+			return -1;
+		if (*p == ']')
+			return i;
+		if (*p != ',')
+			return -1;
+		p = skip_ws(p + 1, end);
+	}
+}
+
+void
+page_free(struct page *page)
+{
+	struct arena_chunk *c, *n;
+
+	if (page == NULL)
+		return;
+	cJSON_Delete(page->tree);
+	free(page->text);
+	for (c = page->arena; c != NULL; c = n) {
+		n = c->next;
+		free(c);
+	}
+	memset(page, 0, sizeof(*page));
+}
+
+int
+json_parse_page(const char *body, size_t len, const char *key,
+    struct page *page, cJSON **items, struct json_span **spans, char *err,
+    size_t errlen)
+{
+	const char *parse_end = NULL;
+	int n;
+
+	memset(page, 0, sizeof(*page));
+	*items = NULL;
+	*spans = NULL;
+	if (len > SOURCE_MAX_BODY) {
+		snprintf(err, errlen, "body larger than %u bytes",
+		    SOURCE_MAX_BODY);
+		return -1;
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "empty body");
+		return -1;
+	}
+	if (prescan(body, len, err, errlen) == -1)
+		return -1;
+	/* cJSON 1.7.15 reads one byte past the length: NUL-terminate. */
+	page->text = malloc(len + 1);
+	if (page->text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(page->text, body, len);
+	page->text[len] = '\0';
+	page->tree = cJSON_ParseWithLengthOpts(page->text, len + 1,
+	    &parse_end, 1);
+	if (page->tree == NULL) {
+		size_t at = parse_end != NULL && parse_end >= page->text ?
+		    (size_t)(parse_end - page->text) : 0;
+
+		snprintf(err, errlen, "not JSON at byte %zu%s", at,
+		    at >= len ? " (truncated)" : "");
+		goto fail;
+	}
+	if (!cJSON_IsObject((cJSON *)page->tree)) {
+		snprintf(err, errlen, "top level is not an object");
+		goto fail;
+	}
+	*items = cJSON_GetObjectItemCaseSensitive(page->tree, key);
+	if (!cJSON_IsArray(*items)) {
+		snprintf(err, errlen, "missing \"%s\" array", key);
+		goto fail;
+	}
+	n = cJSON_GetArraySize(*items);
+	*spans = json_alloc(page, sizeof(**spans) * (size_t)(n > 0 ? n : 1));
+	if (*spans == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (find_spans(page->text, len, key, *spans, n) != n) {
+		snprintf(err, errlen, "cannot locate the items of \"%s\"", key);
+		goto fail;
+	}
+	return 0;
+fail:
+	page_free(page);
+	*items = NULL;
+	*spans = NULL;
+	return -1;
+}
+
+int
+json_has_nul_escape(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (p[i] != '\\')
+			continue;
+		if (p[i + 1] == 'u' && i + 5 < len &&
+		    memcmp(p + i + 2, "0000", 4) == 0)
+			return 1;
+		i++;	/* the escaped character */
+	}
+	return 0;
+}
+
+static int
+wrong_type(const char *key, const char *want, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "\"%s\" is not %s", key, want);
+	return -1;
+}
+
+int
+json_str(const cJSON *obj, const char *key, const char **out, char *err,
+    size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v))
+		return wrong_type(key, "a string", err, errlen);
+	*out = v->valuestring;
+	return 0;
+}
+
+int
+json_integral(double v, int64_t *out)
+{
+	/* below 2^53 every integer is exact in a double */
+	if (!isfinite(v) || floor(v) != v || fabs(v) >= 9007199254740992.0)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+int
+json_int(const cJSON *obj, const char *key, int *set, int64_t *out,
+    char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*set = 0;
+	*out = 0;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsNumber(v) || json_integral(v->valuedouble, out) == -1)
+		return wrong_type(key, "an integer", err, errlen);
+	*set = 1;
+	return 0;
+}
+
+int
+json_num(const cJSON *obj, const char *key, int *set, double *out,
+    char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*set = 0;
+	*out = 0;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+		return wrong_type(key, "a number", err, errlen);
+	*set = 1;
+	*out = v->valuedouble;
+	return 0;
+}
+
+int
+json_bool(const cJSON *obj, const char *key, int *out, char *err,
+    size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*out = OPT_NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsBool(v))
+		return wrong_type(key, "a boolean", err, errlen);
+	*out = cJSON_IsTrue(v) ? 1 : 0;
+	return 0;
+}
+
+int
+json_time(const cJSON *obj, const char *key, char *out, const char *what,
+    const char *id, char *err, size_t errlen)
+{
+	const char *s;
+
+	out[0] = '\0';
+	if (json_str(obj, key, &s, err, errlen) == -1)
+		return -1;
+	if (s != NULL && time_normalize(s, out) == -1)
+		log_warnx("%s run '%s': cannot parse \"%s\" time '%.64s'; "
+		    "column left NULL (raw_json keeps it)", what, id, key, s);
+	return 0;
+}
+
+int
+json_str_array(struct page *page, const cJSON *obj, const char *key,
+    const char ***out, size_t *n, char *err, size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key), *e;
+	size_t i = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return wrong_type(key, "an array", err, errlen);
+	*n = (size_t)cJSON_GetArraySize(v);
+	if (*n == 0)
+		return 0;
+	*out = json_alloc(page, sizeof(**out) * *n);
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	cJSON_ArrayForEach(e, v) {
+		if (cJSON_IsNull(e)) {
+			(*out)[i++] = NULL;
+			continue;
+		}
+		if (!cJSON_IsString(e)) {
+			snprintf(err, errlen, "\"%s\" holds a non-string",
+			    key);
+			return -1;
+		}
+		(*out)[i++] = e->valuestring;
+	}
+	return 0;
+}

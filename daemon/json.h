@@ -1,0 +1,66 @@
+/*
+ * json.h: bounded JSON parsing for the adapters.
+ *
+ * json_parse_page() checks a body against the limits of source.h with a
+ * cheap scan BEFORE cJSON sees it (so cJSON's recursion never meets deep
+ * input), parses it, and finds the verbatim byte span of every element of
+ * one top-level array, so that raw_json is what upstream sent, not cJSON's
+ * re-serialization.  The field helpers read one member of an object with a
+ * type check, writing a reason that names the field when the type is wrong.
+ */
+#ifndef AGENTSYNCD_JSON_H
+#define AGENTSYNCD_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "source.h"
+
+struct json_span {
+	const char *p;
+	size_t	 len;
+};
+
+/*
+ * Parse body into page->text / page->tree and locate the top-level array
+ * named key.  On success return 0 with *items (the cJSON array) and
+ * *spans (page-arena memory, one per element).  Else -1 with err set.
+ */
+int json_parse_page(const char *body, size_t len, const char *key,
+    struct page *page, cJSON **items, struct json_span **spans,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Bump allocation in page->arena, zeroed; NULL when out of memory. */
+void *json_alloc(struct page *page, size_t size);
+/* Copy len bytes (plus NUL) into the arena. */
+const char *json_strdup(struct page *page, const char *s, size_t len);
+
+/* 1 when the bytes hold a \u0000 escape (cJSON would cut the string). */
+int json_has_nul_escape(const char *p, size_t len);
+
+/* Member readers: absent or null -> "null" result; wrong type -> -1. */
+int json_str(const cJSON *obj, const char *key, const char **out,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+/* An integer: a finite, integral number of magnitude below 2^53. */
+int json_int(const cJSON *obj, const char *key, int *set, int64_t *out,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+int json_num(const cJSON *obj, const char *key, int *set, double *out,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+/* *out = 0, 1 or OPT_NULL */
+int json_bool(const cJSON *obj, const char *key, int *out, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
+/* A time string normalized into out ("" when null); an unparseable one
+ * leaves "" and logs a warning naming what and where. */
+int json_time(const cJSON *obj, const char *key, char *out,
+    const char *what, const char *id, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* An array of strings (or null) into arena memory. */
+int json_str_array(struct page *page, const cJSON *obj, const char *key,
+    const char ***out, size_t *n, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+/* Check integral double: returns 0 and sets *out, or -1. */
+int json_integral(double v, int64_t *out);
+
+#endif

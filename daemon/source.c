@@ -1,0 +1,199 @@
+/*
+ * source.c: what both adapters share: the adapter table, run states, page
+ * release and time normalization.
+ *
+ * Times are parsed by hand, not with strptime/timegm, so that neither the
+ * locale nor TZ can change a result.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "source.h"
+
+static const char *const state_names[] = {
+	[RUN_PENDING] = "pending",
+	[RUN_RUNNING] = "running",
+	[RUN_WAITING] = "waiting",
+	[RUN_SUCCEEDED] = "succeeded",
+	[RUN_FAILED] = "failed",
+	[RUN_CANCELLED] = "cancelled",
+	[RUN_UNKNOWN] = "unknown",
+};
+
+const char *
+run_state_name(enum run_state state)
+{
+	if ((unsigned)state >= sizeof(state_names) / sizeof(state_names[0]))
+		return "unknown";
+	return state_names[state];
+}
+
+int
+run_state_terminal(enum run_state state)
+{
+	return state == RUN_SUCCEEDED || state == RUN_FAILED ||
+	    state == RUN_CANCELLED;
+}
+
+const struct source_type *
+source_type_for(enum source_kind kind)
+{
+	switch (kind) {
+	case SOURCE_CODEGEN:
+		return &source_codegen;
+	case SOURCE_COTOOL:
+		return &source_cotool;
+	}
+	return NULL;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* Read exactly n digits. */
+static int
+digits(const char **p, int n, int *out)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+static void
+format_ms(int64_t ms, char *out)
+{
+	int64_t days, rem;
+	int y, mo, d;
+
+	days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	rem = ms - days * 86400000;
+	civil_from_days(days, &y, &mo, &d);
+	if (y < 1 || y > 9999) {
+		out[0] = '\0';
+		return;
+	}
+	/* every field is in range here; the wide buffer quiets the
+	 * compiler's worst case */
+	char tmp[64];
+
+	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y,
+	    mo, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
+	    (int)(rem / 1000 % 60), (int)(rem % 1000));
+	memcpy(out, tmp, TS_LEN - 1);
+	out[TS_LEN - 1] = '\0';
+}
+
+int
+time_normalize(const char *text, char *out)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	const char *p = text;
+	int y, mo, d, h, mi, s = 0, ms = 0, n, oh = 0, om = 0, sign, leap;
+	int64_t t;
+
+	out[0] = '\0';
+	if (text == NULL)
+		return -1;
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
+	    *p++ != '-' || digits(&p, 2, &d))
+		return -1;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+		return -1;
+	if (*p == ':') {
+		p++;
+		if (digits(&p, 2, &s))
+			return -1;
+		if (*p == '.' || *p == ',') {
+			p++;
+			for (n = 0; *p >= '0' && *p <= '9'; n++, p++) {
+				if (n >= 9)
+					return -1;
+				if (n < 3)
+					ms = ms * 10 + (*p - '0');
+			}
+			if (n == 0)
+				return -1;
+			for (; n < 3; n++)
+				ms *= 10;
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '-' ? -1 : 1;
+		if (digits(&p, 2, &oh))
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, &om))
+				return -1;
+		} else if (*p >= '0' && *p <= '9') {
+			if (digits(&p, 2, &om))
+				return -1;
+		}
+		if (oh > 23 || om > 59)
+			return -1;
+		oh *= sign;
+		om *= sign;
+	}
+	if (*p != '\0')
+		return -1;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	/* A leap second (:60) is refused: no upstream of ours emits one,
+	 * and folding it into :59 would invent a time. */
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 ||
+	    d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+	    s > 59)
+		return -1;
+	t = days_from_civil(y, mo, d) * 86400000 +
+	    ((int64_t)h * 3600 + (int64_t)mi * 60 + s -
+	    (int64_t)oh * 3600 - (int64_t)om * 60) * 1000 + ms;
+	format_ms(t, out);
+	return out[0] != '\0' ? 0 : -1;
+}
+
+void
+time_format(double unix_seconds, char *out)
+{
+	format_ms((int64_t)floor(unix_seconds * 1000.0), out);
+}
