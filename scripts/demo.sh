@@ -81,7 +81,7 @@ q "pull requests per Codegen run" \
    WHERE r.kind = 'codegen' GROUP BY r.id) GROUP BY n ORDER BY n;"
 q "failure rate per agent (finished runs)" \
 "SELECT source, agent, runs, failed, failure_rate FROM agent_outcomes
- ORDER BY failure_rate DESC NULLS LAST LIMIT 10;"
+ ORDER BY source, failure_rate DESC NULLS LAST LIMIT 12;"
 q "sync passes" \
 "SELECT source, mode, requests, pages, runs_new, outcome FROM sync_runs;"
 echo "The mirror is ./demo.db: sqlite3 -readonly demo.db"

@@ -1,0 +1,612 @@
+#!/usr/bin/env python3
+"""A fake Codegen + Cotool "list agent runs" API for agentsyncd's tests.
+
+Written from the reference pages in ../shared/specs/, not from the client:
+
+Codegen  GET /v1/organizations/{org_id}/agent/runs?skip=&limit=
+         (skip >= 0, default 0; limit 1..100, default 100; user_id and
+         source_type filters), newest created first (ties: higher id
+         first), body {"items", "total", "page", "size", "pages"}.  Invalid
+         query -> 422 {"detail": [{"loc", "msg", "type"}]}; another org ->
+         403 {"message", "status_code"}; 429 {"message", "status_code"}.
+         A wrong or missing token is not on the page; we answer 401 with a
+         body of the same {"message", "status_code"} shape.
+Cotool   GET /api/agent-runs?page=&pageSize=&sortField=&sortDirection=
+         (page >= 0, default 0; pageSize 1..100, default 50; sortField
+         createdAt|updatedAt|agentName|modelAlias|evalScore, default
+         createdAt; sortDirection asc|desc, default desc; ties: id in the
+         same direction), body {"runs", "totalCount"}.  Invalid query ->
+         400 {"error", "issues"}; bad key -> 401 {"error"}; 403 {"error",
+         "missingPerms"}; 500 {"error"}.
+
+Tests use it in-process (FakeAPI): change runs, queue faults, hook a
+callable before the N-th request, enforce a rate limit, read the request
+log.  The CLI serves a generated data set until SIGTERM:
+
+    python3 tests/fakeapi.py --codegen-runs 3000 --cotool-runs 3000 \\
+        --seed 1 [--port 0] [--port-file F] [--org-id 42] \\
+        [--codegen-token T] [--cotool-token T]
+"""
+import argparse
+import copy
+import datetime as dt
+import email.utils
+import json
+import math
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+CODEGEN_STATUSES = ["COMPLETE", "COMPLETE", "COMPLETE", "FAILED", "ERROR",
+                    "ACTIVE", "RUNNING", "PENDING", "EVALUATION", "PAUSED",
+                    "TIMEOUT", "MAX_ITERATIONS_REACHED", "OUT_OF_TOKENS",
+                    "CANCELLED", "STOPPED", "completed", "failed",
+                    "running"]
+SOURCE_TYPES = ["LOCAL", "SLACK", "GITHUB", "GITHUB_CHECK_SUITE",
+                "GITHUB_PR_REVIEW", "LINEAR", "API", "CHAT", "JIRA",
+                "CLICKUP", "MONDAY", "SETUP_COMMANDS"]
+COTOOL_STATUSES = ["done", "done", "done", "error", "running", "waiting",
+                   "queued", "interrupted"]
+COTOOL_SORT = ["createdAt", "updatedAt", "agentName", "modelAlias",
+               "evalScore"]
+
+
+def iso_ms(t):
+    """Cotool's form: 2025-06-17T12:34:56.789Z"""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def codegen_time(t, form):
+    """Both forms Codegen has been seen to send."""
+    if form == 0:
+        return t.strftime("%Y-%m-%d %H:%M:%S.%f")      # no zone: UTC
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Dataset:
+    """Deterministic, realistic runs of both APIs."""
+
+    def __init__(self, seed=1, base=None):
+        self.rng = random.Random(seed)
+        self.base = base or dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+        self.next_codegen_id = 1000
+        self.next_pr_id = 50000
+        self.prs = []
+
+    def codegen_run(self, t=None, org_id=42):
+        r = self.rng
+        self.next_codegen_id += r.randint(1, 3)
+        t = t or self.base + dt.timedelta(seconds=self.next_codegen_id * 500)
+        prs = []
+        for _ in range(r.choice([0, 0, 1, 1, 1, 2, 3])):
+            if self.prs and r.random() < 0.15:
+                prs.append(copy.deepcopy(r.choice(self.prs)))   # shared
+                continue
+            self.next_pr_id += 1
+            pr = {"id": self.next_pr_id,
+                  "title": r.choice(["Fix flaky test", "Add retries",
+                                     "Bump deps", None, "Refactor parser"]),
+                  "url": f"https://github.com/acme/app/pull/"
+                         f"{self.next_pr_id}",
+                  "created_at": codegen_time(t + dt.timedelta(minutes=5),
+                                             r.randint(0, 1)),
+                  "head_branch_name": r.choice(
+                      [f"codegen/fix-{self.next_pr_id}", None])}
+            self.prs.append(pr)
+            prs.append(pr)
+        status = r.choice(CODEGEN_STATUSES + [None])
+        return {
+            "id": self.next_codegen_id,
+            "organization_id": org_id,
+            "status": status,
+            "created_at": None if r.random() < 0.01 else
+            codegen_time(t, r.randint(0, 1)),
+            "web_url": f"https://codegen.com/agent/trace/"
+                       f"{self.next_codegen_id}",
+            "result": r.choice([None, "Opened a PR", "No changes needed"]),
+            "summary": r.choice([None, "Fixed the failing build",
+                                 "Investigated 'x' \u00e9\u00e8 \u2713"]),
+            "source_type": r.choice(SOURCE_TYPES + [None]),
+            "github_pull_requests": prs if prs or r.random() < 0.5 else
+            None,
+            "metadata": None if r.random() < 0.3 else
+            {"repo": "acme/app", "cost_usd": round(r.random() * 3, 4),
+             "tags": ["ci", "bot"]},
+        }
+
+    def cotool_run(self, t=None, i=None):
+        r = self.rng
+        i = i if i is not None else r.randrange(1 << 60)
+        t = t or self.base + dt.timedelta(seconds=r.randrange(30 * 86400))
+        t = t.replace(microsecond=r.randrange(1000) * 1000)
+        upd = t + dt.timedelta(seconds=r.randrange(3600))
+        agent = r.choice(["Alert triage", "Phishing responder",
+                          "Vuln scanner", "Access reviewer"])
+        evaluated = r.random() < 0.7
+        tools = r.sample(["splunk_search", "okta_lookup", "virustotal",
+                          "jira_create", "slack_post", "crowdstrike_rtr",
+                          "github_search"], r.randint(0, 5))
+        return {
+            "id": str(uuid.UUID(int=r.getrandbits(128), version=4)),
+            "agentId": str(uuid.UUID(int=hash(agent) & ((1 << 128) - 1),
+                                     version=4)),
+            "agentName": agent,
+            "agentType": r.choice(["response", "detection"]),
+            "runTitle": r.choice(["Suspicious login for j.doe",
+                                  "Triage alert #4411",
+                                  "Weekly access review \u2014 EU"]),
+            "createdAt": iso_ms(t),
+            "updatedAt": iso_ms(upd),
+            "modelAlias": r.choice(["fast", "smart"]),
+            "modelName": r.choice(["claude-sonnet-4", "gpt-4.1"]),
+            "toolNames": tools,
+            "totalToolCount": len(tools) + r.randint(0, 12),
+            "triggerSource": r.choice(["manual", "api", "jira", "slack",
+                                       "linear", "cron", "webhook",
+                                       "email", None]),
+            "triggerName": r.choice([None, "Nightly sweep", "SOC queue"]),
+            "hasError": r.random() < 0.1,
+            "isStreaming": False,
+            "status": r.choice(COTOOL_STATUSES),
+            "evalScore": round(r.random() * 10, 1) if evaluated else None,
+            "evalExplanation": "Followed the runbook" if evaluated else None,
+            "evalBulletSummary": ["Checked sign-in logs", "Escalated"]
+            if evaluated else None,
+            "criticalIssue": {"category": r.choice(
+                ["authentication", "connectivity", "missing_data",
+                 "permission", "configuration", "service_unavailable"]),
+                "explanation": "The Okta token had expired."}
+            if r.random() < 0.1 else None,
+            "acceptanceCriteriaResults": [
+                {"criterion": "Identifies the user", "met": True,
+                 "explanation": "Named in the summary"},
+                {"criterion": "Closes the alert", "met": r.random() < 0.8,
+                 "explanation": "See the last step"}]
+            if evaluated else None,
+            "linkedAlert": {"displayId": f"ALR-{r.randint(1, 9999)}",
+                            "title": "Impossible travel",
+                            "status": r.choice(
+                                ["open", "in_progress", "escalated",
+                                 "closed_true_positive",
+                                 "closed_false_positive",
+                                 "closed_true_positive_benign"])}
+            if r.random() < 0.4 else None,
+        }
+
+
+def _codegen_key(run):
+    c = run.get("created_at") or ""
+    return (c.replace(" ", "T")[:19], c, run["id"])
+
+
+class Fault:
+    """What to do instead of a normal answer."""
+
+    def __init__(self, kind="status", status=500, body=None, headers=None,
+                 seconds=0.0, size=0):
+        self.kind = kind          # status|truncate|reset|stall|raw|huge|deep
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.seconds = seconds
+        self.size = size
+
+
+class FakeAPI:
+    def __init__(self, codegen_runs=0, cotool_runs=0, seed=1, org_id=42,
+                 codegen_token="codegen-test-token",
+                 cotool_token="cotool-test-token", port=0):
+        self.lock = threading.RLock()
+        self.data = Dataset(seed)
+        self.org_id = org_id
+        self.codegen_token = codegen_token
+        self.cotool_token = cotool_token
+        self.codegen = {}           # id -> run
+        self.cotool = {}            # id -> run
+        self.log = []               # dicts, in arrival order
+        self.faults = {"codegen": [], "cotool": []}
+        self.hooks = {}             # (api, n) -> callable(api_obj)
+        self.limits = {}            # api -> (n, window, [times])
+        self.rejected_429 = {"codegen": 0, "cotool": 0}
+        for _ in range(codegen_runs):
+            self.add_codegen()
+        t0 = self.data.base
+        for i in range(cotool_runs):
+            self.add_cotool(t=t0 + dt.timedelta(seconds=900 * i))
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.api = self
+        self.port = self.server.server_address[1]
+        self.thread = None
+
+    # -- data ------------------------------------------------------------
+    def add_codegen(self, run=None, **kw):
+        with self.lock:
+            run = run or self.data.codegen_run(org_id=self.org_id, **kw)
+            self.codegen[run["id"]] = run
+            return run
+
+    def add_cotool(self, run=None, **kw):
+        with self.lock:
+            run = run or self.data.cotool_run(**kw)
+            self.cotool[run["id"]] = run
+            return run
+
+    def add_codegen_now(self):
+        """A run created now, at the head of the listing."""
+        return self.add_codegen(t=dt.datetime.now(dt.timezone.utc))
+
+    def update_codegen(self, rid, **fields):
+        with self.lock:
+            self.codegen[rid].update(fields)
+            return self.codegen[rid]
+
+    def update_cotool(self, rid, **fields):
+        with self.lock:
+            run = self.cotool[rid]
+            run.update(fields)
+            now = dt.datetime.now(dt.timezone.utc)
+            run["updatedAt"] = iso_ms(now)
+            return run
+
+    def delete_codegen(self, rid):
+        with self.lock:
+            del self.codegen[rid]
+
+    def delete_cotool(self, rid):
+        with self.lock:
+            del self.cotool[rid]
+
+    def codegen_sorted(self):
+        with self.lock:
+            return sorted(self.codegen.values(), key=_codegen_key,
+                          reverse=True)
+
+    def cotool_sorted(self, field="createdAt", desc=True):
+        with self.lock:
+            def key(r):
+                v = r.get(field)
+                return (v is not None, v if v is not None else 0, r["id"])
+            return sorted(self.cotool.values(), key=key, reverse=desc)
+
+    # -- control ---------------------------------------------------------
+    def fail(self, api, *faults):
+        with self.lock:
+            self.faults[api].extend(faults)
+
+    def hook(self, api, n, fn):
+        """Call fn(self) before serving the n-th (1-based) request to api."""
+        with self.lock:
+            self.hooks[(api, n)] = fn
+
+    def rate_limit(self, api, n, window):
+        with self.lock:
+            self.limits[api] = (n, window, [])
+
+    def requests(self, api=None, status=None):
+        with self.lock:
+            return [r for r in self.log
+                    if (api is None or r["api"] == api) and
+                    (status is None or r["status"] == status)]
+
+    def clear_log(self):
+        with self.lock:
+            self.log.clear()
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        # Without this every keep-alive response waits ~40 ms for a
+        # delayed ACK, and tests measure that instead of the daemon.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, addr
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fakeapi/1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    # -- plumbing --------------------------------------------------------
+    def send_json(self, status, obj, headers=None):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+        return status
+
+    def send_raw(self, status, body, ctype="application/json",
+                 headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+        return status
+
+    def do_GET(self):
+        api = self.server.api
+        u = urlparse(self.path)
+        q = parse_qs(u.query, keep_blank_values=True)
+        if u.path == "/api/agent-runs":
+            name = "cotool"
+        elif u.path.startswith("/v1/organizations/") and \
+                u.path.endswith("/agent/runs"):
+            name = "codegen"
+        else:
+            self.send_json(404, {"error": "Not found"})
+            return
+        entry = {"api": name, "path": u.path,
+                 "query": {k: v[0] for k, v in q.items()},
+                 "auth": self.headers.get("Authorization"),
+                 "user_agent": self.headers.get("User-Agent"),
+                 "time": time.monotonic(), "status": None}
+        with api.lock:
+            api.log.append(entry)
+            n = sum(1 for r in api.log if r["api"] == name)
+            hook = api.hooks.pop((name, n), None)
+        if hook is not None:
+            hook(api)
+        entry["status"] = self.answer(api, name, u, q)
+
+    def answer(self, api, name, u, q):
+        token = api.codegen_token if name == "codegen" else api.cotool_token
+        if self.headers.get("Authorization") != f"Bearer {token}":
+            if name == "codegen":
+                return self.send_json(401, {"message": "Invalid API token.",
+                                            "status_code": 401})
+            return self.send_json(401, {"error": "Unauthorized"})
+        with api.lock:
+            if name in api.limits:
+                n, window, times = api.limits[name]
+                now = time.monotonic()
+                while times and times[0] <= now - window:
+                    times.pop(0)
+                if len(times) >= n:
+                    api.rejected_429[name] += 1
+                    return self.rate_limited(name, None)
+                times.append(now)
+            fault = api.faults[name].pop(0) if api.faults[name] else None
+        if fault is not None:
+            return self.inject(name, fault)
+        if name == "codegen":
+            return self.codegen(api, u, q)
+        return self.cotool(api, q)
+
+    def rate_limited(self, name, retry_after):
+        headers = {} if retry_after is None else {"Retry-After": retry_after}
+        if name == "codegen":
+            return self.send_json(429, {"message": "Rate limit exceeded. "
+                                        "Please try again later.",
+                                        "status_code": 429}, headers)
+        return self.send_json(429, {"error": "Too many requests"}, headers)
+
+    def inject(self, name, f):
+        if f.kind == "status":
+            if f.status == 429:
+                return self.rate_limited(name, f.headers.get("Retry-After"))
+            body = f.body
+            if body is None:
+                body = ({"message": "Internal error", "status_code":
+                         f.status} if name == "codegen" else
+                        {"error": "Internal server error"})
+            return self.send_json(f.status, body, f.headers)
+        if f.kind == "raw":          # a 200 with a body of our choosing
+            return self.send_raw(f.status, f.body,
+                                 f.headers.get("Content-Type",
+                                               "application/json"))
+        if f.kind == "truncate":     # Content-Length promises more
+            body = f.body or b'{"items": [{"id": 1, "organization_id'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body) + 1000))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            self.close_connection = True
+            return 200
+        if f.kind == "reset":        # headers, half a body, then RST
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b'{"runs": [' + b" " * 1000)
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.close_connection = True
+            return 200
+        if f.kind == "stall":        # headers and a little, then nothing
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b'{"items": [')
+            self.wfile.flush()
+            time.sleep(f.seconds)
+            self.close_connection = True
+            return 200
+        if f.kind == "huge":         # a valid-looking body of f.size bytes
+            pad = b" " * max(0, f.size - 30)
+            return self.send_raw(200, b'{"items": [' + pad +
+                                 b'], "total": 0}')
+        if f.kind == "deep":
+            return self.send_raw(200, b'{"items": [' + b"[" * f.size +
+                                 b"]" * f.size + b'], "total": 1}')
+        raise ValueError(f.kind)
+
+    # -- Codegen ---------------------------------------------------------
+    def codegen(self, api, u, q):
+        parts = u.path.split("/")
+        errors = []
+
+        def int_param(key, default, lo, hi):
+            if key not in q:
+                return default
+            raw = q[key][0]
+            try:
+                v = int(raw)
+            except ValueError:
+                errors.append({"loc": ["query", key],
+                               "msg": "Input should be a valid integer, "
+                                      "unable to parse string as an "
+                                      "integer",
+                               "type": "int_parsing"})
+                return default
+            if lo is not None and v < lo:
+                errors.append({"loc": ["query", key],
+                               "msg": f"Input should be greater than or "
+                                      f"equal to {lo}",
+                               "type": "greater_than_equal"})
+            if hi is not None and v > hi:
+                errors.append({"loc": ["query", key],
+                               "msg": f"Input should be less than or "
+                                      f"equal to {hi}",
+                               "type": "less_than_equal"})
+            return v
+        try:
+            org = int(parts[3])
+        except ValueError:
+            errors.append({"loc": ["path", "org_id"],
+                           "msg": "Input should be a valid integer",
+                           "type": "int_parsing"})
+            org = None
+        skip = int_param("skip", 0, 0, None)
+        limit = int_param("limit", 100, 1, 100)
+        user_id = int_param("user_id", None, None, None)
+        source_type = q.get("source_type", [None])[0]
+        if source_type is not None and source_type not in SOURCE_TYPES:
+            errors.append({"loc": ["query", "source_type"],
+                           "msg": "Input should be one of the source types",
+                           "type": "enum"})
+        if errors:
+            return self.send_json(422, {"detail": errors})
+        if org != api.org_id:
+            return self.send_json(403, {
+                "message": "You do not have access to this organization.",
+                "status_code": 403})
+        runs = api.codegen_sorted()
+        if source_type is not None:
+            runs = [r for r in runs if r.get("source_type") == source_type]
+        if user_id is not None:
+            runs = [r for r in runs if r.get("user_id") == user_id]
+        total = len(runs)
+        return self.send_json(200, {
+            "items": runs[skip:skip + limit], "total": total,
+            "page": skip // limit + 1, "size": limit,
+            "pages": math.ceil(total / limit) if total else 0})
+
+    # -- Cotool ----------------------------------------------------------
+    def cotool(self, api, q):
+        issues = []
+
+        def num_param(key, default, lo, hi):
+            if key not in q:
+                return default
+            try:
+                v = float(q[key][0])
+            except ValueError:
+                issues.append({"path": [key], "message": "Expected number"})
+                return default
+            if v < lo or (hi is not None and v > hi) or v != int(v):
+                issues.append({"path": [key],
+                               "message": f"Number must be between {lo} "
+                                          f"and {hi}"})
+                return default
+            return int(v)
+        page = num_param("page", 0, 0, None)
+        size = num_param("pageSize", 50, 1, 100)
+        field = q.get("sortField", ["createdAt"])[0]
+        direction = q.get("sortDirection", ["desc"])[0]
+        if field not in COTOOL_SORT:
+            issues.append({"path": ["sortField"],
+                           "message": "Invalid enum value"})
+        if direction not in ("asc", "desc"):
+            issues.append({"path": ["sortDirection"],
+                           "message": "Invalid enum value"})
+        if issues:
+            return self.send_json(400, {"error": "Invalid query parameters",
+                                        "issues": issues})
+        runs = api.cotool_sorted(field, direction == "desc")
+        name = q.get("agentNameFilter", [None])[0]
+        if name:
+            runs = [r for r in runs if name.lower() in
+                    r["agentName"].lower()]
+        agent = q.get("agentIdFilter", [None])[0]
+        if agent:
+            runs = [r for r in runs if r["agentId"] == agent]
+        return self.send_json(200, {"runs": runs[page * size:
+                                                 (page + 1) * size],
+                                    "totalCount": len(runs)})
+
+
+def http_date(seconds_from_now):
+    return email.utils.formatdate(time.time() + seconds_from_now,
+                                  usegmt=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--codegen-runs", type=int, default=1000)
+    ap.add_argument("--cotool-runs", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--org-id", type=int, default=42)
+    ap.add_argument("--codegen-token", default="codegen-test-token")
+    ap.add_argument("--cotool-token", default="cotool-test-token")
+    args = ap.parse_args()
+    api = FakeAPI(args.codegen_runs, args.cotool_runs, args.seed,
+                  args.org_id, args.codegen_token, args.cotool_token,
+                  args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    api.start()
+    print(f"listening on 127.0.0.1:{api.port}", flush=True)
+    if args.port_file:
+        with open(args.port_file + ".tmp", "w") as f:
+            f.write(str(api.port))
+        import os
+        os.replace(args.port_file + ".tmp", args.port_file)
+    stop.wait()
+    api.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
