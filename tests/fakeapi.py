@@ -181,8 +181,14 @@ class Dataset:
 
 
 def _codegen_key(run):
-    c = run.get("created_at") or ""
-    return (c.replace(" ", "T")[:19], c, run["id"])
+    """Creation instant (either form; no zone = UTC), then id."""
+    c = run.get("created_at")
+    if not c:
+        return (dt.datetime.min.replace(tzinfo=dt.timezone.utc), run["id"])
+    t = dt.datetime.fromisoformat(c.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return (t, run["id"])
 
 
 class Fault:

@@ -1,0 +1,145 @@
+"""Shared pieces of the integration tests: a fake API in a thread, a config
+file, the daemon as a subprocess (always with a timeout, killed by pid),
+and a row-by-row comparison of the mirror with upstream."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import fakeapi  # noqa: E402
+
+BIN = os.environ.get("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
+
+
+class DaemonTest(unittest.TestCase):
+    codegen_runs = 0
+    cotool_runs = 0
+    seed = 1
+
+    def setUp(self):
+        self.api = fakeapi.FakeAPI(self.codegen_runs, self.cotool_runs,
+                                   seed=self.seed).start()
+        self.addCleanup(self.api.stop)
+        self.dir = tempfile.mkdtemp(prefix="agentsyncd-it-")
+        self.db = os.path.join(self.dir, "mirror.db")
+        self.procs = []
+        self.addCleanup(self.reap)
+        self.write_conf()
+
+    def write_conf(self, codegen=None, cotool=None, sources=("codegen",
+                                                             "cotool")):
+        base = dict(poll_interval="1s", page_size="100", rate_limit="off",
+                    backoff_initial="50ms", backoff_max="1s")
+        parts = [f"[agentsyncd]\ndatabase = {self.db}\nlog_level = info\n"]
+        if "codegen" in sources:
+            o = dict(base, type="codegen", base_url=self.api.url,
+                     org_id=str(self.api.org_id),
+                     token_env="CODEGEN_API_TOKEN")
+            o.update(codegen or {})
+            parts.append("[source codegen]\n" +
+                         "".join(f"{k} = {v}\n" for k, v in o.items()))
+        if "cotool" in sources:
+            o = dict(base, type="cotool", base_url=self.api.url,
+                     token_env="COTOOL_API_KEY")
+            o.update(cotool or {})
+            parts.append("[source cotool]\n" +
+                         "".join(f"{k} = {v}\n" for k, v in o.items()))
+        self.conf = os.path.join(self.dir, "agentsyncd.conf")
+        with open(self.conf, "w") as f:
+            f.write("\n".join(parts))
+
+    def env(self):
+        env = dict(os.environ, CODEGEN_API_TOKEN=self.api.codegen_token,
+                   COTOOL_API_KEY=self.api.cotool_token)
+        for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC"):
+            env.pop(k, None)
+        return env
+
+    def once(self, timeout=120):
+        r = subprocess.run([BIN, "-c", self.conf, "--once"], env=self.env(),
+                           capture_output=True, text=True, timeout=timeout)
+        self.last_stderr = r.stderr
+        return r.returncode
+
+    def once_ok(self, timeout=120):
+        rc = self.once(timeout)
+        self.assertEqual(rc, 0, self.last_stderr[-3000:])
+
+    def start(self):
+        err = open(os.path.join(self.dir, f"stderr.{len(self.procs)}"),
+                   "w+")
+        p = subprocess.Popen([BIN, "-c", self.conf], env=self.env(),
+                             stdout=subprocess.DEVNULL, stderr=err)
+        self.procs.append((p, err))
+        return p
+
+    def stderr_of(self, p):
+        for q, err in self.procs:
+            if q is p:
+                err.flush()
+                err.seek(0)
+                return err.read()
+        return ""
+
+    def reap(self):
+        for p, err in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+            err.close()
+
+    def wait_until(self, cond, timeout=30.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.05)
+        self.fail(f"timed out after {timeout}s waiting for {what}")
+
+    def sql(self, query, *args):
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True,
+                              timeout=10)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def count(self, query, *args):
+        return self.sql(query, *args)[0][0]
+
+    def assert_mirror_exact(self, sources=("codegen", "cotool")):
+        """Every upstream run is in the mirror, byte-for-byte equal JSON,
+        and nothing else is (except rows marked gone upstream)."""
+        for src in sources:
+            up = ({str(r["id"]): r for r in self.api.codegen_sorted()}
+                  if src == "codegen" else
+                  {r["id"]: r for r in self.api.cotool_sorted()})
+            rows = self.sql("SELECT external_id, raw_json, status, state "
+                            "FROM runs WHERE source = ? AND "
+                            "deleted_upstream_at IS NULL", src)
+            mirror = {r[0]: r for r in rows}
+            missing = set(up) - set(mirror)
+            extra = set(mirror) - set(up)
+            self.assertFalse(missing, f"{src}: {len(missing)} runs missing")
+            self.assertFalse(extra, f"{src}: {len(extra)} runs extra")
+            for rid, run in up.items():
+                self.assertEqual(json.loads(mirror[rid][1]), run,
+                                 f"{src} run {rid} differs")
+                self.assertEqual(mirror[rid][2], run.get("status"))
+            if src == "codegen":
+                links = self.sql(
+                    "SELECT r.external_id, p.external_id FROM "
+                    "run_pull_requests l JOIN runs r ON r.id = l.run_id "
+                    "JOIN pull_requests p ON p.id = l.pull_request_id "
+                    "WHERE r.source = 'codegen'")
+                want = {(str(r["id"]), str(p["id"])) for r in up.values()
+                        for p in (r.get("github_pull_requests") or [])}
+                self.assertEqual(set(links), want)

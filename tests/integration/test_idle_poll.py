@@ -1,0 +1,35 @@
+"""An idle poll costs exactly one request per source (Codegen: when no
+unfinished run is younger than refresh_window), and writes no run."""
+from tests.integration.harness import DaemonTest
+
+
+class IdlePollTest(DaemonTest):
+    codegen_runs = 750
+    cotool_runs = 750
+
+    def test_one_request_per_source(self):
+        self.once_ok()
+        self.api.clear_log()
+        before = self.sql("SELECT id, changed_at, last_seen_at FROM runs "
+                          "ORDER BY id")
+        self.once_ok()
+        self.assertEqual(len(self.api.requests("codegen")), 1)
+        self.assertEqual(len(self.api.requests("cotool")), 1)
+        self.assertEqual(self.sql("SELECT id, changed_at, last_seen_at "
+                                  "FROM runs ORDER BY id"), before)
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_status_changes"), 0)
+
+    def test_codegen_rewalks_young_unfinished_runs(self):
+        # 250 new runs, the oldest of them ACTIVE: the next poll must walk
+        # until it has passed that one, then stop.
+        self.once_ok()
+        fresh = [self.api.add_codegen_now() for _ in range(250)]
+        self.api.update_codegen(fresh[0]["id"], status="ACTIVE")
+        self.once_ok()
+        self.api.clear_log()
+        self.once_ok()
+        n = len(self.api.requests("codegen"))
+        self.assertGreaterEqual(n, 3)       # 250 runs back, 99 a page
+        self.assertLessEqual(n, 4)
+        self.assertEqual(len(self.api.requests("cotool")), 1)
