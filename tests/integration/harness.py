@@ -139,7 +139,8 @@ class DaemonTest(unittest.TestCase):
                     "SELECT r.external_id, p.external_id FROM "
                     "run_pull_requests l JOIN runs r ON r.id = l.run_id "
                     "JOIN pull_requests p ON p.id = l.pull_request_id "
-                    "WHERE r.source = 'codegen'")
+                    "WHERE r.source = 'codegen' AND "
+                    "r.deleted_upstream_at IS NULL")
                 want = {(str(r["id"]), str(p["id"])) for r in up.values()
                         for p in (r.get("github_pull_requests") or [])}
                 self.assertEqual(set(links), want)
