@@ -28,6 +28,8 @@ class DaemonTest(unittest.TestCase):
         self.api = fakeapi.FakeAPI(self.codegen_runs, self.cotool_runs,
                                    seed=self.seed).start()
         self.addCleanup(self.api.stop)
+        # What the daemon is given; a test may rotate the server's side.
+        self.tokens = (self.api.codegen_token, self.api.cotool_token)
         self.dir = tempfile.mkdtemp(prefix="agentsyncd-it-")
         self.db = os.path.join(self.dir, "mirror.db")
         self.procs = []
@@ -57,8 +59,8 @@ class DaemonTest(unittest.TestCase):
             f.write("\n".join(parts))
 
     def env(self):
-        env = dict(os.environ, CODEGEN_API_TOKEN=self.api.codegen_token,
-                   COTOOL_API_KEY=self.api.cotool_token)
+        env = dict(os.environ, CODEGEN_API_TOKEN=self.tokens[0],
+                   COTOOL_API_KEY=self.tokens[1])
         for k in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC"):
             env.pop(k, None)
         return env

@@ -1,0 +1,31 @@
+"""401/403: one clear log line naming the source; the other source goes
+on; --once exits 75."""
+from tests.integration.harness import DaemonTest
+
+
+class AuthTest(DaemonTest):
+    codegen_runs = 150
+    cotool_runs = 150
+
+    def test_bad_token_and_wrong_org(self):
+        self.api.cotool_token = "rotated"
+        self.write_conf(codegen={"org_id": "7"})
+        rc = self.once()
+        self.assertEqual(rc, 75)
+        err = self.last_stderr.splitlines()
+        ct = [l for l in err if "'cotool'" in l and "401" in l]
+        cg = [l for l in err if "'codegen'" in l and "403" in l]
+        self.assertEqual(len(ct), 1, err)
+        self.assertEqual(len(cg), 1, err)
+        self.assertIn("token", ct[0])
+        self.assertNotIn("cotool-test-token", self.last_stderr)
+        self.assertEqual(self.count("SELECT count(*) FROM runs"), 0)
+
+    def test_other_source_goes_on(self):
+        self.api.cotool_token = "rotated"
+        rc = self.once()
+        self.assertEqual(rc, 75)
+        self.assert_mirror_exact(sources=("codegen",))
+        self.assertEqual(self.count(
+            "SELECT outcome FROM sync_runs WHERE source = 'cotool'"),
+            "failed")

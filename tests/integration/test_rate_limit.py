@@ -1,0 +1,25 @@
+"""A source limited to N requests per window never exceeds N in any window
+of the server's request log and uses at least 90% of the allowance (a
+scaled-down 20/2s stands for Codegen's 60/30s)."""
+from tests.integration.harness import DaemonTest
+
+
+class RateLimitTest(DaemonTest):
+    codegen_runs = 0
+    cotool_runs = 6000      # 60 pages of 100
+
+    def test_window_and_usage(self):
+        self.write_conf(cotool={"rate_limit": "20/2s"}, sources=("cotool",))
+        self.api.rate_limit("cotool", 20, 2.0)   # the server enforces it
+        self.once_ok(timeout=120)
+        reqs = self.api.requests("cotool")
+        times = [r["time"] for r in reqs]
+        self.assertEqual(len(times), 60)
+        self.assertEqual(self.api.rejected_429["cotool"], 0)
+        for i, t in enumerate(times):
+            in_window = sum(1 for u in times[i:] if u < t + 2.0)
+            self.assertLessEqual(in_window, 20)
+        # 60 requests at 20 per 2 s: the last can go out at 4 s.
+        span = times[-1] - times[0]
+        self.assertLessEqual(span, 4.0 / 0.9)
+        self.assert_mirror_exact(sources=("cotool",))
