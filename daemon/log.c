@@ -125,7 +125,7 @@ log_redact(char *buf)
 	}
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vwrite(enum log_level level, const char *fmt, va_list ap,
     const char *suffix)
 {
