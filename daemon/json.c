@@ -66,7 +66,7 @@ json_strdup(struct page *page, const char *s, size_t len)
 
 /* Enforce depth and string limits before cJSON recurses. */
 static int
-prescan(const char *s, size_t len, char *err, size_t errlen)
+prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 {
 	size_t i, start = 0;
 	int depth = 0, in_str = 0;
@@ -104,6 +104,8 @@ prescan(const char *s, size_t len, char *err, size_t errlen)
 			depth--;
 		}
 	}
+	/* ends inside a string or an open [ or {: cut off on the way */
+	*open = in_str || depth > 0;
 	return 0;
 }
 
@@ -233,7 +235,7 @@ json_parse_page(const char *body, size_t len, const char *key,
     size_t errlen)
 {
 	const char *parse_end = NULL;
-	int n;
+	int n, open = 0;
 
 	memset(page, 0, sizeof(*page));
 	*items = NULL;
@@ -247,7 +249,7 @@ json_parse_page(const char *body, size_t len, const char *key,
 		snprintf(err, errlen, "empty body");
 		return -1;
 	}
-	if (prescan(body, len, err, errlen) == -1)
+	if (prescan(body, len, &open, err, errlen) == -1)
 		return -1;
 	/* cJSON 1.7.15 reads one byte past the length: NUL-terminate. */
 	page->text = malloc(len + 1);
@@ -264,7 +266,7 @@ json_parse_page(const char *body, size_t len, const char *key,
 		    (size_t)(parse_end - page->text) : 0;
 
 		snprintf(err, errlen, "not JSON at byte %zu%s", at,
-		    at >= len ? " (truncated)" : "");
+		    open || at >= len ? " (truncated)" : "");
 		goto fail;
 	}
 	if (!cJSON_IsObject((cJSON *)page->tree)) {

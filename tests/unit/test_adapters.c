@@ -1,0 +1,430 @@
+/*
+ * test_adapters.c: time normalization, status mapping, and both adapters
+ * against recorded pages written from the spec pages (tests/fixtures/).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "log.h"
+#include "source.h"
+
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[512];
+	const char *dir = getenv("FIXTURES_DIR");
+	FILE *f;
+	char *buf;
+
+	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir :
+	    "tests/fixtures", name);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s", path);
+	buf = malloc(1 << 20);
+	assert_non_null(buf);
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	fclose(f);
+	return buf;
+}
+
+static void
+check_time(const char *in, const char *want)
+{
+	char out[TS_LEN];
+	int rc = time_normalize(in, out);
+
+	if (want == NULL) {
+		if (rc != -1)
+			fail_msg("'%s' accepted as '%s'", in, out);
+		assert_string_equal(out, "");
+	} else {
+		if (rc != 0)
+			fail_msg("'%s' refused", in);
+		assert_string_equal(out, want);
+	}
+}
+
+static void
+test_time_forms(void **state)
+{
+	(void)state;
+	/* Codegen's two forms. */
+	check_time("2025-06-21 11:20:04.338398", "2025-06-21T11:20:04.338Z");
+	check_time("2025-06-21T10:30:00Z", "2025-06-21T10:30:00.000Z");
+	/* Cotool's. */
+	check_time("2025-06-17T12:34:56.789Z", "2025-06-17T12:34:56.789Z");
+	/* Offsets. */
+	check_time("2025-06-21T12:30:00+02:00", "2025-06-21T10:30:00.000Z");
+	check_time("2025-06-21T05:00:00-0530", "2025-06-21T10:30:00.000Z");
+	check_time("2025-06-21T15:30:00+05", "2025-06-21T10:30:00.000Z");
+	check_time("2025-01-01T01:00:00+02:00", "2024-12-31T23:00:00.000Z");
+	/* Fractions of 0 to 9 digits, truncated to ms. */
+	check_time("2025-06-21T10:30:00", "2025-06-21T10:30:00.000Z");
+	check_time("2025-06-21T10:30:00.1", "2025-06-21T10:30:00.100Z");
+	check_time("2025-06-21T10:30:00.12", "2025-06-21T10:30:00.120Z");
+	check_time("2025-06-21T10:30:00.999999999Z",
+	    "2025-06-21T10:30:00.999Z");
+	check_time("2025-06-21T10:30:00.1234567890Z", NULL);
+	check_time("2025-06-21T10:30", "2025-06-21T10:30:00.000Z");
+	/* Calendar. */
+	check_time("2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z");
+	check_time("2025-02-29T00:00:00Z", NULL);
+	check_time("2000-02-29T00:00:00Z", "2000-02-29T00:00:00.000Z");
+	check_time("1900-02-29T00:00:00Z", NULL);
+	/* Garbage. */
+	check_time("", NULL);
+	check_time("yesterday", NULL);
+	check_time("2025-06-21", NULL);
+	check_time("2025-13-01T00:00:00Z", NULL);
+	check_time("2025-06-31T00:00:00Z", NULL);
+	check_time("2025-06-21T24:00:00Z", NULL);
+	check_time("2025-06-21T10:60:00Z", NULL);
+	check_time("2025-06-21T10:30:60Z", NULL);
+	check_time("2025-06-21T10:30:00Zjunk", NULL);
+	check_time("2025-06-21T10:30:00.Z", NULL);
+	check_time("2025-06-21T10:30:00+25:00", NULL);
+	check_time("2025-6-21T10:30:00Z", NULL);
+	check_time(NULL, NULL);
+}
+
+static void
+test_time_format(void **state)
+{
+	char out[TS_LEN];
+
+	(void)state;
+	time_format(0, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+	time_format(1750505404.3389, out);
+	assert_string_equal(out, "2025-06-21T11:30:04.338Z");
+}
+
+static void
+test_codegen_status(void **state)
+{
+	static const struct {
+		const char *s;
+		enum run_state st;
+	} t[] = {
+		{ "PENDING", RUN_PENDING }, { "ACTIVE", RUN_RUNNING },
+		{ "RUNNING", RUN_RUNNING }, { "EVALUATION", RUN_RUNNING },
+		{ "PAUSED", RUN_WAITING }, { "COMPLETE", RUN_SUCCEEDED },
+		{ "COMPLETED", RUN_SUCCEEDED }, { "completed", RUN_SUCCEEDED },
+		{ "FAILED", RUN_FAILED }, { "failed", RUN_FAILED },
+		{ "ERROR", RUN_FAILED }, { "TIMEOUT", RUN_FAILED },
+		{ "MAX_ITERATIONS_REACHED", RUN_FAILED },
+		{ "OUT_OF_TOKENS", RUN_FAILED }, { "CANCELLED", RUN_CANCELLED },
+		{ "STOPPED", RUN_CANCELLED }, { "running", RUN_RUNNING },
+		{ "Active", RUN_RUNNING }, { "brand_new", RUN_UNKNOWN },
+		{ "", RUN_UNKNOWN }, { NULL, RUN_UNKNOWN },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		assert_int_equal(source_codegen.map_status(t[i].s), t[i].st);
+	assert_false(run_state_terminal(RUN_UNKNOWN));
+	assert_true(run_state_terminal(RUN_CANCELLED));
+}
+
+static void
+test_cotool_status(void **state)
+{
+	(void)state;
+	assert_int_equal(source_cotool.map_status("queued"), RUN_PENDING);
+	assert_int_equal(source_cotool.map_status("running"), RUN_RUNNING);
+	assert_int_equal(source_cotool.map_status("waiting"), RUN_WAITING);
+	assert_int_equal(source_cotool.map_status("done"), RUN_SUCCEEDED);
+	assert_int_equal(source_cotool.map_status("DONE"), RUN_SUCCEEDED);
+	assert_int_equal(source_cotool.map_status("error"), RUN_FAILED);
+	assert_int_equal(source_cotool.map_status("interrupted"),
+	    RUN_CANCELLED);
+	assert_int_equal(source_cotool.map_status("paused"), RUN_UNKNOWN);
+	assert_int_equal(source_cotool.map_status(NULL), RUN_UNKNOWN);
+}
+
+static void
+test_urls(void **state)
+{
+	struct conf_source c;
+	char buf[256];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.base_url = (char *)(uintptr_t)"https://api.codegen.com";
+	c.org_id = 42;
+	assert_int_equal(source_codegen.page_url(&c, 198, 100, ORDER_UPDATED,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "https://api.codegen.com/v1/organizations/42"
+	    "/agent/runs?skip=198&limit=100");
+	c.base_url = (char *)(uintptr_t)"https://app.cotool.ai";
+	assert_int_equal(source_cotool.page_url(&c, 300, 100, ORDER_UPDATED,
+	    buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "https://app.cotool.ai/api/agent-runs?page=3"
+	    "&pageSize=100&sortField=updatedAt&sortDirection=desc");
+	assert_int_equal(source_cotool.page_url(&c, 0, 50, ORDER_CREATED,
+	    buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "sortField=createdAt"));
+	assert_int_equal(source_cotool.page_url(&c, 0, 50, ORDER_CREATED,
+	    buf, 20), -1);
+}
+
+static const struct reject *
+find_reject(const struct page *p, const char *needle)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrejects; i++)
+		if (memmem(p->rejects[i].raw, p->rejects[i].raw_len, needle,
+		    strlen(needle)) != NULL)
+			return &p->rejects[i];
+	return NULL;
+}
+
+static void
+test_codegen_page(void **state)
+{
+	struct page p;
+	char err[200], *body;
+	size_t len;
+	const struct run *r;
+
+	(void)state;
+	body = slurp("codegen_page.json", &len);
+	assert_int_equal(source_codegen.parse_page(body, len, &p, err,
+	    sizeof(err)), 0);
+	assert_int_equal(p.total, 5000);
+	assert_int_equal(p.nitems, 7);
+	assert_int_equal(p.nruns, 5);
+	assert_int_equal(p.nrejects, 2);
+	r = &p.runs[0];
+	assert_string_equal(r->external_id, "3041");
+	assert_string_equal(r->status, "COMPLETE");
+	assert_int_equal(r->state, RUN_SUCCEEDED);
+	assert_string_equal(r->created_at, "2025-06-21T11:20:04.338Z");
+	assert_string_equal(r->updated_at, "");
+	assert_true(r->has_organization_id);
+	assert_int_equal(r->organization_id, 42);
+	assert_string_equal(r->summary, "Fixed the flaky \xc3\xa9 test");
+	assert_string_equal(r->source_type, "GITHUB");
+	assert_string_equal(r->metadata,
+	    "{\"repo\":\"acme/app\",\"cost\":1.25,\"tags\":[\"a\",\"b\"]}");
+	assert_int_equal(r->nprs, 2);
+	assert_string_equal(r->prs[0].external_id, "901");
+	assert_string_equal(r->prs[0].created_at, "2025-06-21T11:30:00.000Z");
+	assert_null(r->prs[1].title);
+	assert_string_equal(r->prs[1].created_at, "2025-06-21T11:31:00.500Z");
+	/* raw is the verbatim object: escapes and unknown fields kept */
+	assert_true(r->raw[0] == '{' && r->raw[r->raw_len - 1] == '}');
+	assert_non_null(memmem(r->raw, r->raw_len, "\\u00e9", 6));
+	assert_non_null(memmem(r->raw, r->raw_len, "new_field_2026", 14));
+	/* nulls everywhere */
+	r = &p.runs[1];
+	assert_string_equal(r->external_id, "3040");
+	assert_null(r->status);
+	assert_int_equal(r->state, RUN_UNKNOWN);
+	assert_string_equal(r->created_at, "");
+	assert_null(r->metadata);
+	assert_int_equal(r->nprs, 0);
+	/* absent fields, empty array, lowercase status */
+	assert_string_equal(p.runs[2].external_id, "3039");
+	assert_string_equal(p.runs[3].external_id, "3038");
+	assert_int_equal(p.runs[3].state, RUN_RUNNING);
+	assert_int_equal(p.runs[3].nprs, 0);
+	/* an unparseable time leaves "" and the run is still mirrored */
+	assert_string_equal(p.runs[4].external_id, "3036");
+	assert_string_equal(p.runs[4].created_at, "");
+	assert_int_equal(p.runs[4].state, RUN_UNKNOWN);
+	/* malformed items in the middle are handed back with reasons */
+	assert_non_null(find_reject(&p, "12.5"));
+	assert_non_null(strstr(find_reject(&p, "12.5")->reason, "\"id\""));
+	assert_non_null(strstr(find_reject(&p, "3037")->reason, "\"status\""));
+	assert_string_equal(find_reject(&p, "3037")->external_id, "3037");
+	page_free(&p);
+	page_free(&p);		/* twice is harmless */
+	free(body);
+}
+
+static void
+test_cotool_page(void **state)
+{
+	struct page p;
+	char err[200], *body;
+	size_t len;
+	const struct run *r;
+
+	(void)state;
+	body = slurp("cotool_page.json", &len);
+	assert_int_equal(source_cotool.parse_page(body, len, &p, err,
+	    sizeof(err)), 0);
+	assert_int_equal(p.total, 1234);
+	assert_int_equal(p.nitems, 6);
+	assert_int_equal(p.nruns, 3);
+	assert_int_equal(p.nrejects, 3);
+	r = &p.runs[0];
+	assert_string_equal(r->external_id,
+	    "6f1c2a9e-0b7d-4c1e-9a53-2d8e4f7b1c00");
+	assert_string_equal(r->agent_name, "Alert triage");
+	assert_string_equal(r->agent_type, "response");
+	assert_string_equal(r->title, "Suspicious login for j.doe");
+	assert_string_equal(r->created_at, "2025-06-17T12:34:56.789Z");
+	assert_string_equal(r->updated_at, "2025-06-17T12:40:01.002Z");
+	assert_string_equal(r->model_alias, "smart");
+	assert_string_equal(r->model_name, "claude-sonnet-4");
+	assert_int_equal(r->ntool_names, 2);
+	assert_string_equal(r->tool_names[1], "splunk_search");
+	assert_true(r->has_total_tool_count);
+	assert_int_equal(r->total_tool_count, 9);
+	assert_string_equal(r->trigger_source, "slack");
+	assert_string_equal(r->trigger_name, "SOC queue");
+	assert_int_equal(r->has_error, 0);
+	assert_int_equal(r->is_streaming, 1);
+	assert_int_equal(r->state, RUN_RUNNING);
+	assert_true(r->has_eval_score);
+	assert_true(r->eval_score == 8.5);
+	assert_int_equal(r->neval_bullets, 2);
+	assert_string_equal(r->critical_issue_category, "authentication");
+	assert_int_equal(r->ncriteria, 2);
+	assert_int_equal(r->criteria[1].met, 0);
+	assert_string_equal(r->criteria[1].explanation, "Left open");
+	assert_string_equal(r->linked_alert_display_id, "ALR-17");
+	assert_string_equal(r->linked_alert_status, "escalated");
+	assert_non_null(memmem(r->raw, r->raw_len, "brandNewField", 13));
+	r = &p.runs[1];
+	assert_int_equal(r->state, RUN_SUCCEEDED);	/* "DONE" */
+	assert_false(r->has_eval_score);
+	assert_null(r->trigger_source);
+	assert_null(r->critical_issue_category);
+	assert_int_equal(r->ncriteria, 0);
+	assert_int_equal(r->ntool_names, 0);
+	assert_int_equal(r->has_error, 1);
+	assert_string_equal(p.runs[2].external_id, "a3");
+	assert_int_equal(p.runs[2].state, RUN_CANCELLED);
+	assert_non_null(strstr(find_reject(&p, "bad id")->reason, "\"id\""));
+	assert_non_null(strstr(find_reject(&p, "\"a1\"")->reason,
+	    "toolNames"));
+	assert_non_null(strstr(find_reject(&p, "\"a2\"")->reason,
+	    "\\u0000"));
+	page_free(&p);
+	free(body);
+}
+
+static void
+expect_bad(const struct source_type *t, const char *body, size_t len,
+    const char *want)
+{
+	struct page p;
+	char err[200];
+
+	memset(&p, 0x5a, sizeof(p));
+	if (t->parse_page(body, len, &p, err, sizeof(err)) != -1)
+		fail_msg("accepted: %.60s", body);
+	assert_null(p.runs);
+	assert_int_equal(p.nruns, 0);
+	if (strstr(err, want) == NULL)
+		fail_msg("error '%s' lacks '%s'", err, want);
+}
+
+static void
+test_bad_bodies(void **state)
+{
+	char *body, *deep;
+	size_t len, i;
+
+	(void)state;
+	body = slurp("truncated.json", &len);
+	expect_bad(&source_codegen, body, len, "truncated");
+	free(body);
+	expect_bad(&source_codegen, "", 0, "empty");
+	expect_bad(&source_codegen, "<html>502</html>", 16, "not JSON");
+	expect_bad(&source_codegen, "[1,2]", 5, "not an object");
+	expect_bad(&source_codegen, "{\"items\": {}, \"total\": 1}", 25,
+	    "\"items\"");
+	expect_bad(&source_codegen, "{\"items\": [], \"total\": \"9\"}", 27,
+	    "\"total\"");
+	expect_bad(&source_codegen, "{\"items\": [], \"total\": 1.5}", 27,
+	    "\"total\"");
+	expect_bad(&source_cotool, "{\"runs\": [], \"totalCount\": 0} x", 31,
+	    "not JSON");
+	expect_bad(&source_cotool, "{\"items\": [], \"total\": 0}", 25,
+	    "\"runs\"");
+	expect_bad(&source_cotool, "{\"runs\": [\0], \"totalCount\": 0}", 30,
+	    "NUL");
+	deep = malloc(20000);
+	assert_non_null(deep);
+	len = (size_t)snprintf(deep, 20000, "{\"items\": [");
+	for (i = 0; i < 10000; i++)
+		deep[len++] = '[';
+	deep[len] = '\0';
+	expect_bad(&source_codegen, deep, len, "nesting");
+	free(deep);
+}
+
+static void
+test_duplicate_keys_and_spans(void **state)
+{
+	/* First "items" wins, as in cJSON; spans follow it. */
+	static const char body[] = "{\"total\": 2, \"items\" : [ {\"id\":1,"
+	    "\"organization_id\":1} ,\n\t{\"id\": 2, \"x\": \"]}\\\"\"} ], "
+	    "\"items\": [{\"id\": 3}]}";
+	struct page p;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
+	    err, sizeof(err)), 0);
+	assert_int_equal(p.nruns, 2);
+	assert_int_equal((int)p.runs[0].raw_len, 28);
+	assert_memory_equal(p.runs[0].raw, "{\"id\":1,\"organization_id\":1}",
+	    28);
+	assert_memory_equal(p.runs[1].raw, "{\"id\": 2, \"x\": \"]}\\\"\"}",
+	    p.runs[1].raw_len);
+	assert_int_equal(p.total, 2);
+	page_free(&p);
+}
+
+static void
+test_big_ids(void **state)
+{
+	static const char body[] = "{\"total\": 3, \"items\": ["
+	    "{\"id\": 9007199254740993}, {\"id\": -5}, {\"id\": 9007199254740991}]}";
+	struct page p;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
+	    err, sizeof(err)), 0);
+	assert_int_equal(p.nruns, 1);
+	assert_string_equal(p.runs[0].external_id, "9007199254740991");
+	assert_int_equal(p.nrejects, 2);
+	page_free(&p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_time_forms),
+		cmocka_unit_test(test_time_format),
+		cmocka_unit_test(test_codegen_status),
+		cmocka_unit_test(test_cotool_status),
+		cmocka_unit_test(test_urls),
+		cmocka_unit_test(test_codegen_page),
+		cmocka_unit_test(test_cotool_page),
+		cmocka_unit_test(test_bad_bodies),
+		cmocka_unit_test(test_duplicate_keys_and_spans),
+		cmocka_unit_test(test_big_ids),
+	};
+
+	log_set_level(LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
