@@ -1,0 +1,260 @@
+/*
+ * test_conf.c: configuration defaults, every error class with its
+ * FILE:LINE, durations, token sources, and no token in any message.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+#include "log.h"
+
+static char confpath[64];
+static char errbuf[8192];
+
+static struct conf *
+load(const char *text, mode_t mode)
+{
+	struct conf *c;
+	FILE *f, *err;
+	int fd;
+
+	snprintf(confpath, sizeof(confpath), "/tmp/agentsyncd-conf-XXXXXX");
+	fd = mkstemp(confpath);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	chmod(confpath, mode);
+	memset(errbuf, 0, sizeof(errbuf));
+	err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
+	assert_non_null(err);
+	c = conf_load(confpath, err);
+	fclose(err);
+	f = NULL;
+	(void)f;
+	unlink(confpath);
+	return c;
+}
+
+/* The error output holds "FILE:LINE: " followed (later) by needle. */
+static void
+expect_error(const char *text, int line, const char *needle)
+{
+	char prefix[96], *p;
+	struct conf *c = load(text, 0600);
+
+	assert_null(c);
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", confpath, line);
+	p = strstr(errbuf, prefix);
+	if (p == NULL || strstr(p, needle) == NULL)
+		fail_msg("want '%s...%s' in:\n%s", prefix, needle, errbuf);
+}
+
+#define HEAD "[agentsyncd]\ndatabase = /tmp/x.db\n"
+#define CG "[source cg]\ntype = codegen\norg_id = 42\ntoken_env = T_CG\n"
+#define CT "[source ct]\ntype = cotool\ntoken_env = T_CT\n"
+
+static int
+setup(void **state)
+{
+	(void)state;
+	setenv("T_CG", "cg-secret-AAAA", 1);
+	setenv("T_CT", "ct-secret-BBBB", 1);
+	return 0;
+}
+
+static void
+test_defaults(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load(HEAD CG CT, 0644);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	assert_string_equal(c->database, "/tmp/x.db");
+	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
+	assert_int_equal(c->nsources, 2);
+	assert_string_equal(c->sources[0].name, "cg");
+	assert_int_equal(c->sources[0].kind, SOURCE_CODEGEN);
+	assert_string_equal(c->sources[0].base_url, "https://api.codegen.com");
+	assert_int_equal(c->sources[0].org_id, 42);
+	assert_string_equal(c->sources[0].token, "cg-secret-AAAA");
+	assert_true(c->sources[0].poll_interval == 60);
+	assert_int_equal(c->sources[0].page_size, 100);
+	assert_int_equal(c->sources[0].rate_requests, 60);
+	assert_true(c->sources[0].rate_window == 30);
+	assert_true(c->sources[0].refresh_window == 86400);
+	assert_true(c->sources[0].full_resync_interval == 86400);
+	assert_true(c->sources[0].backoff_initial == 1);
+	assert_true(c->sources[0].backoff_max == 300);
+	assert_int_equal(c->sources[0].max_retries, 5);
+	assert_true(c->sources[0].auth_backoff == 900);
+	assert_true(c->sources[0].request_timeout == 60);
+	assert_string_equal(c->sources[1].base_url, "https://app.cotool.ai");
+	assert_int_equal(c->sources[1].org_id, -1);
+	assert_true(c->sources[1].rate_window == 60);
+	conf_free(c);
+	conf_free(NULL);
+	/* the default database, trailing slash trimmed, rate limit off */
+	c = load("[source ct]\ntype = cotool\ntoken_env = T_CT\n"
+	    "base_url = http://127.0.0.1:8080/\nrate_limit = off\n"
+	    "log_level = debug\n", 0600);
+	assert_null(c);		/* log_level belongs to [agentsyncd] */
+	c = load("[agentsyncd]\nlog_level = debug\n[source ct]\n"
+	    "type = cotool\ntoken_env = T_CT\nbase_url = "
+	    "http://127.0.0.1:8080/\nrate_limit = off\n", 0600);
+	assert_non_null(c);
+	assert_string_equal(c->database, "/var/lib/agentsyncd/agentsyncd.db");
+	assert_string_equal(c->sources[0].base_url, "http://127.0.0.1:8080");
+	assert_int_equal(c->sources[0].rate_requests, 0);
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	conf_free(c);
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	expect_error(HEAD "colour = blue\n" CG, 3, "unknown key 'colour'");
+	expect_error(HEAD CG "pol_interval = 5s\n", 7, "unknown key "
+	    "'pol_interval'");
+	expect_error(HEAD "[sauce x]\ntype = codegen\n" CG, 3,
+	    "unknown section [sauce x]");
+	expect_error(HEAD CG "poll_interval = soon\n", 7, "not a duration");
+	expect_error(HEAD CG "page_size = 0\n", 7, "page_size");
+	expect_error(HEAD CG "page_size = 101\n", 7, "page_size");
+	expect_error(HEAD "[source cg]\ntype = codegen\ntoken_env = T_CG\n", 3,
+	    "needs org_id");
+	expect_error(HEAD "[source cg]\ntype = gitlab\n", 4, "unknown type");
+	expect_error(HEAD CG CG, 7, "repeats the one at line 3");
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n", 3,
+	    "needs a token");
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+	    "token_env = T_MISSING_XYZ\n", 6, "T_MISSING_XYZ");
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+	    "token_file = /nonexistent/token\n", 6, "cannot read");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+	    "token_credential = cg\n", 6, "CREDENTIALS_DIRECTORY");
+	expect_error(HEAD CG "base_url = http://api.example.com\n", 7,
+	    "loopback");
+	expect_error(HEAD CG "base_url = ftp://127.0.0.1\n", 7, "https://");
+	expect_error(HEAD CG "base_url = https://u:p@api.codegen.com\n", 7,
+	    "credentials");
+	expect_error(HEAD CG "rate_limit = lots\n", 7, "rate_limit");
+	expect_error(HEAD CG "org_id = 43\n", 7, "given twice");
+	expect_error(HEAD CT "org_id = 1\n", 6, "codegen sources only");
+	expect_error(HEAD, 0, "no [source NAME]");
+	expect_error(HEAD "[source bad name!]\ntype = cotool\ntoken_env = "
+	    "T_CT\n", 3, "source name");
+	expect_error(HEAD CG "this line is not ini\n", 7, "syntax error");
+}
+
+static void
+test_every_error_reported(void **state)
+{
+	(void)state;
+	expect_error(HEAD "colour = blue\n" CG "page_size = 500\n"
+	    "poll_interval = soon\n", 3, "colour");
+	assert_non_null(strstr(errbuf, ":8: "));
+	assert_non_null(strstr(errbuf, ":9: "));
+}
+
+static void
+test_inline_token_and_files(void **state)
+{
+	char dir[64], path[128], text[512];
+	struct conf *c;
+	FILE *f;
+
+	(void)state;
+	/* readable by others: refused, and the token is never printed */
+	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+	    "token = inline-SECRET-9\n", 0644);
+	assert_null(c);
+	assert_non_null(strstr(errbuf, ":6: inline token refused"));
+	assert_non_null(strstr(errbuf, "readable by group or others"));
+	assert_null(strstr(errbuf, "inline-SECRET-9"));
+	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+	    "token = inline-SECRET-9\n", 0600);
+	assert_non_null(c);
+	assert_string_equal(c->sources[0].token, "inline-SECRET-9");
+	conf_free(c);
+	/* token_file and token_credential: first line, trimmed */
+	snprintf(dir, sizeof(dir), "/tmp/agentsyncd-cred-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/cg", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("file-SECRET-7  \nsecond line\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), HEAD "[source a]\ntype = codegen\n"
+	    "org_id = 1\ntoken_file = %s\n[source b]\ntype = codegen\n"
+	    "org_id = 2\ntoken_credential = cg\n", path);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	c = load(text, 0600);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	assert_string_equal(c->sources[0].token, "file-SECRET-7");
+	assert_string_equal(c->sources[1].token, "file-SECRET-7");
+	conf_free(c);
+	expect_error(HEAD "[source b]\ntype = codegen\norg_id = 2\n"
+	    "token_credential = ../cg\n", 6, "plain name");
+	unsetenv("CREDENTIALS_DIRECTORY");
+	/* a token with a space would break the header */
+	setenv("T_SPACE", "abc def", 1);
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+	    "token_env = T_SPACE\n", 6, "spaces or control");
+	assert_null(strstr(errbuf, "abc def"));
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+test_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		double want;
+	} good[] = {
+		{ "45", 45 }, { "45s", 45 }, { "5m", 300 }, { "2h", 7200 },
+		{ "1d", 86400 }, { "250ms", 0.25 }, { "1.5m", 90 }, { "0", 0 },
+	};
+	static const char *const bad[] = {
+		"", "-5s", "5x", "m", "5 m", "1e999", "s5", "99999999999d",
+	};
+	double v;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(conf_parse_duration(good[i].text, &v), 0);
+		assert_true(v == good[i].want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (conf_parse_duration(bad[i], &v) != -1)
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_every_error_reported),
+		cmocka_unit_test(test_inline_token_and_files),
+		cmocka_unit_test(test_durations),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
