@@ -19,7 +19,9 @@ class RateLimitTest(DaemonTest):
         for i, t in enumerate(times):
             in_window = sum(1 for u in times[i:] if u < t + 2.0)
             self.assertLessEqual(in_window, 20)
-        # 60 requests at 20 per 2 s: the last can go out at 4 s.
-        span = times[-1] - times[0]
-        self.assertLessEqual(span, 4.0 / 0.9)
+        # Allowance used: the sustained rate once the first window's 20
+        # are out.  Requests 20..59 can follow request 19 no sooner than
+        # two windows later, so ideally 40 requests in 4 s = 20 per 2 s.
+        rate = (len(times) - 20) / (times[-1] - times[19]) * 2.0
+        self.assertGreaterEqual(rate / 20, 0.9, f"{rate:.2f} per window")
         self.assert_mirror_exact(sources=("cotool",))
