@@ -562,6 +562,9 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		    &s->counts, ok ? "succeeded" : "failed", error, now) == -1)
 			ok = 0;
 		s->in_pass = 0;
+		/* A reader that held the WAL open through the pass may have
+		 * let go: shrink it now rather than at the next tick. */
+		store_checkpoint(sync->store, 1);
 	}
 	if (ok) {
 		log_info("source '%s': %s pass done: %lld requests, %lld "
