@@ -29,3 +29,36 @@ class AuthTest(DaemonTest):
         self.assertEqual(self.count(
             "SELECT outcome FROM sync_runs WHERE source = 'cotool'"),
             "failed")
+
+
+class StatusAfterAuthTest(DaemonTest):
+    codegen_runs = 150
+    cotool_runs = 150
+
+    def test_status_shows_progress_and_error_without_token(self):
+        import subprocess
+        from tests.integration.harness import BIN
+        self.api.cotool_token = "rotated"
+        self.assertEqual(self.once(), 75)
+        r = subprocess.run([BIN, "-c", self.conf, "--status"],
+                           env=self.env(), capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        cg = out[out.index("source 'codegen'"):out.index("source 'cotool'")]
+        ct = out[out.index("source 'cotool'"):]
+        self.assertIn("runs mirrored:   150", cg)
+        self.assertIn("backfill:        complete", cg)
+        self.assertIn("last error:      none", cg)
+        self.assertRegex(ct, r"backfill:        (not started|in progress)")
+        self.assertRegex(ct, r"last error:      \d{4}-.*HTTP 401")
+        for secret in self.tokens:
+            self.assertNotIn(secret, out + r.stderr)
+        # nor anywhere in the database files
+        import os
+        for path in (self.db, self.db + "-wal"):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    data = f.read()
+                for secret in self.tokens:
+                    self.assertNotIn(secret.encode(), data)
