@@ -176,63 +176,12 @@ codegen_parse_page(const char *body, size_t len, struct page *page,
     char *err, size_t errlen)
 {
 	struct json_span *spans;
-	const cJSON *e, *total;
 	cJSON *items;
-	size_t i = 0, n;
-	int64_t t;
 
 	if (json_parse_page(body, len, "items", page, &items, &spans, err,
 	    errlen) == -1)
 		return -1;
-	total = cJSON_GetObjectItemCaseSensitive(page->tree, "total");
-	if (!cJSON_IsNumber(total) || json_integral(total->valuedouble,
-	    &t) == -1 || t < 0) {
-		snprintf(err, errlen, "\"total\" is not a non-negative "
-		    "integer");
-		page_free(page);
-		return -1;
-	}
-	page->total = t;
-	n = (size_t)cJSON_GetArraySize(items);
-	page->nitems = n;
-	page->runs = json_alloc(page, sizeof(*page->runs) * (n ? n : 1));
-	page->rejects = json_alloc(page, sizeof(*page->rejects) * (n ? n : 1));
-	if (page->runs == NULL || page->rejects == NULL) {
-		snprintf(err, errlen, "out of memory");
-		page_free(page);
-		return -1;
-	}
-	cJSON_ArrayForEach(e, items) {
-		struct run *r = &page->runs[page->nruns];
-		char why[160];
-
-		r->raw = spans[i].p;
-		r->raw_len = spans[i].len;
-		if (json_has_nul_escape(r->raw, r->raw_len)) {
-			snprintf(why, sizeof(why), "a string holds \\u0000");
-		} else if (codegen_run(page, e, r, why, sizeof(why)) == 0) {
-			page->nruns++;
-			i++;
-			continue;
-		}
-		{
-			struct reject *rj = &page->rejects[page->nrejects++];
-			const cJSON *id = cJSON_GetObjectItemCaseSensitive(e,
-			    "id");
-
-			rj->raw = spans[i].p;
-			rj->raw_len = spans[i].len;
-			snprintf(rj->reason, sizeof(rj->reason), "%s", why);
-			if (cJSON_IsNumber(id) && json_integral(id->valuedouble,
-			    &t) == 0)
-				rj->external_id = json_strdup(page, r->idbuf,
-				    (size_t)snprintf(r->idbuf, sizeof(r->idbuf),
-				    "%lld", (long long)t));
-			memset(r, 0, sizeof(*r));
-		}
-		i++;
-	}
-	return 0;
+	return json_fill_page(page, items, spans, "total", codegen_run, err, errlen);
 }
 
 const struct source_type source_codegen = {

@@ -178,58 +178,12 @@ cotool_parse_page(const char *body, size_t len, struct page *page,
     char *err, size_t errlen)
 {
 	struct json_span *spans;
-	const cJSON *e, *total;
 	cJSON *items;
-	size_t i = 0, n;
-	int64_t t;
 
 	if (json_parse_page(body, len, "runs", page, &items, &spans, err,
 	    errlen) == -1)
 		return -1;
-	total = cJSON_GetObjectItemCaseSensitive(page->tree, "totalCount");
-	if (!cJSON_IsNumber(total) || json_integral(total->valuedouble,
-	    &t) == -1 || t < 0) {
-		snprintf(err, errlen, "\"totalCount\" is not a non-negative "
-		    "integer");
-		page_free(page);
-		return -1;
-	}
-	page->total = t;
-	n = (size_t)cJSON_GetArraySize(items);
-	page->nitems = n;
-	page->runs = json_alloc(page, sizeof(*page->runs) * (n ? n : 1));
-	page->rejects = json_alloc(page, sizeof(*page->rejects) * (n ? n : 1));
-	if (page->runs == NULL || page->rejects == NULL) {
-		snprintf(err, errlen, "out of memory");
-		page_free(page);
-		return -1;
-	}
-	cJSON_ArrayForEach(e, items) {
-		struct run *r = &page->runs[page->nruns];
-		struct reject *rj;
-		const cJSON *id;
-		char why[160];
-
-		r->raw = spans[i].p;
-		r->raw_len = spans[i].len;
-		if (json_has_nul_escape(r->raw, r->raw_len))
-			snprintf(why, sizeof(why), "a string holds \\u0000");
-		else if (cotool_run(page, e, r, why, sizeof(why)) == 0) {
-			page->nruns++;
-			i++;
-			continue;
-		}
-		rj = &page->rejects[page->nrejects++];
-		rj->raw = spans[i].p;
-		rj->raw_len = spans[i].len;
-		snprintf(rj->reason, sizeof(rj->reason), "%s", why);
-		id = cJSON_GetObjectItemCaseSensitive(e, "id");
-		if (cJSON_IsString(id))
-			rj->external_id = id->valuestring;
-		memset(r, 0, sizeof(*r));
-		i++;
-	}
-	return 0;
+	return json_fill_page(page, items, spans, "totalCount", cotool_run, err, errlen);
 }
 
 const struct source_type source_cotool = {

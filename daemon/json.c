@@ -442,3 +442,64 @@ json_str_array(struct page *page, const cJSON *obj, const char *key,
 	}
 	return 0;
 }
+
+int
+json_fill_page(struct page *page, const cJSON *items,
+    const struct json_span *spans, const char *total_key, json_item_fn *fn,
+    char *err, size_t errlen)
+{
+	const cJSON *e, *total, *id;
+	size_t i = 0, n;
+	int64_t t;
+	char num[24];
+
+	total = cJSON_GetObjectItemCaseSensitive(page->tree, total_key);
+	if (!cJSON_IsNumber(total) || json_integral(total->valuedouble,
+	    &t) == -1 || t < 0) {
+		snprintf(err, errlen, "\"%s\" is not a non-negative integer",
+		    total_key);
+		goto fail;
+	}
+	page->total = t;
+	n = (size_t)cJSON_GetArraySize(items);
+	page->nitems = n;
+	page->runs = json_alloc(page, sizeof(*page->runs) * (n ? n : 1));
+	page->rejects = json_alloc(page, sizeof(*page->rejects) * (n ? n : 1));
+	if (page->runs == NULL || page->rejects == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	cJSON_ArrayForEach(e, items) {
+		struct run *r = &page->runs[page->nruns];
+		struct reject *rj;
+		char why[160];
+
+		r->raw = spans[i].p;
+		r->raw_len = spans[i].len;
+		if (json_has_nul_escape(r->raw, r->raw_len)) {
+			snprintf(why, sizeof(why), "a string holds \\u0000");
+		} else if (fn(page, e, r, why, sizeof(why)) == 0) {
+			page->nruns++;
+			i++;
+			continue;
+		}
+		rj = &page->rejects[page->nrejects++];
+		rj->raw = spans[i].p;
+		rj->raw_len = spans[i].len;
+		snprintf(rj->reason, sizeof(rj->reason), "%s", why);
+		id = cJSON_GetObjectItemCaseSensitive(e, "id");
+		if (cJSON_IsString(id))
+			rj->external_id = id->valuestring;
+		else if (cJSON_IsNumber(id) &&
+		    json_integral(id->valuedouble, &t) == 0)
+			rj->external_id = json_strdup(page, num,
+			    (size_t)snprintf(num, sizeof(num), "%lld",
+			    (long long)t));
+		memset(r, 0, sizeof(*r));
+		i++;
+	}
+	return 0;
+fail:
+	page_free(page);
+	return -1;
+}

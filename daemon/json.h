@@ -32,6 +32,19 @@ int json_parse_page(const char *body, size_t len, const char *key,
     struct page *page, cJSON **items, struct json_span **spans,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Normalize one item into *r, or return -1 with a reason in err. */
+typedef int json_item_fn(struct page *page, const cJSON *item,
+    struct run *r, char *err, size_t errlen);
+
+/*
+ * The rest of an adapter's parse_page: read the integer total_key, then run
+ * fn over every item; an item fn refuses (or one holding a \u0000) becomes
+ * a reject with its reason and verbatim bytes.  On error the page is freed.
+ */
+int json_fill_page(struct page *page, const cJSON *items,
+    const struct json_span *spans, const char *total_key, json_item_fn *fn,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Bump allocation in page->arena, zeroed; NULL when out of memory. */
 void *json_alloc(struct page *page, size_t size);
 /* Copy len bytes (plus NUL) into the arena. */

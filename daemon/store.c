@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +410,30 @@ bind_bool(sqlite3_stmt *st, int i, int v)
 	    sqlite3_bind_int(st, i, v != 0);
 }
 
+/*
+ * Run a one-off statement with the n strings that follow bound to ?1..?n
+ * (NULL binds NULL).  Returns 0, or -1 after logging what failed.
+ */
+static int
+exec_bound(struct store *store, const char *what, const char *sql, int n, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int i, rc;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, what);
+	va_start(ap, n);
+	for (i = 1; i <= n; i++)
+		bind_text(st, i, va_arg(ap, const char *));
+	va_end(ap);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(store, what);
+	return 0;
+}
+
 static void
 copy_col(sqlite3_stmt *st, int i, char *out, size_t len)
 {
@@ -436,20 +461,12 @@ store_state_load(struct store *store, const char *source, const char *kind,
 {
 	sqlite3_stmt *st = NULL;
 	const char *stored;
-	int rc;
-
+	
 	memset(state, 0, sizeof(*state));
-	if (sqlite3_prepare_v2(store->db, "INSERT INTO sync_state (source, "
-	    "kind, identity) VALUES (?1, ?2, ?3) ON CONFLICT (source) "
-	    "DO NOTHING", -1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, "cannot create sync state");
-	bind_text(st, 1, source);
-	bind_text(st, 2, kind);
-	bind_text(st, 3, identity);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(store, "cannot create sync state");
+	if (exec_bound(store, "cannot create sync state", "INSERT INTO "
+	    "sync_state (source, kind, identity) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT (source) DO NOTHING", 3, source, kind, identity) == -1)
+		return -1;
 
 	if (sqlite3_prepare_v2(store->db, "SELECT identity, high_water, "
 	    "backfill_done, walk_mode, walk_offset, walk_anchor_id, "
@@ -470,19 +487,10 @@ store_state_load(struct store *store, const char *source, const char *kind,
 		    "fresh backfill; mirrored rows are kept", source, identity,
 		    stored);
 		sqlite3_finalize(st);
-		if (sqlite3_prepare_v2(store->db, "UPDATE sync_state SET "
-		    "identity = ?2, kind = ?3, high_water = NULL, "
-		    "backfill_done = 0, walk_mode = NULL WHERE source = ?1",
-		    -1, &st, NULL) != SQLITE_OK)
-			return store_fail(store, "cannot reset sync state");
-		bind_text(st, 1, source);
-		bind_text(st, 2, identity);
-		bind_text(st, 3, kind);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return store_fail(store, "cannot reset sync state");
-		return 0;
+		return exec_bound(store, "cannot reset sync state", "UPDATE "
+		    "sync_state SET identity = ?2, kind = ?3, high_water = "
+		    "NULL, backfill_done = 0, walk_mode = NULL WHERE "
+		    "source = ?1", 3, source, identity, kind);
 	}
 	copy_col(st, 1, state->high_water, sizeof(state->high_water));
 	state->backfill_done = sqlite3_column_int(st, 2);
@@ -509,33 +517,15 @@ int
 store_pass_begin(struct store *store, const char *source, enum walk_mode mode,
     const char *now, int64_t *pass_id)
 {
-	sqlite3_stmt *st;
-	int rc;
-
 	/* A pass left 'running' by a crash or kill ends as interrupted. */
-	if (sqlite3_prepare_v2(store->db, "UPDATE sync_runs SET outcome = "
-	    "'interrupted', finished_at = coalesce(finished_at, ?2) "
-	    "WHERE source = ?1 AND outcome = 'running'", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_fail(store, "cannot close old passes");
-	bind_text(st, 1, source);
-	bind_text(st, 2, now);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(store, "cannot close old passes");
-
-	if (sqlite3_prepare_v2(store->db, "INSERT INTO sync_runs (source, "
-	    "mode, started_at) VALUES (?1, ?2, ?3)", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return store_fail(store, "cannot start pass");
-	bind_text(st, 1, source);
-	bind_text(st, 2, walk_mode_name(mode));
-	bind_text(st, 3, now);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(store, "cannot start pass");
+	if (exec_bound(store, "cannot close old passes", "UPDATE sync_runs "
+	    "SET outcome = 'interrupted', finished_at = coalesce(finished_at, "
+	    "?2) WHERE source = ?1 AND outcome = 'running'", 2, source,
+	    now) == -1 ||
+	    exec_bound(store, "cannot start pass", "INSERT INTO sync_runs "
+	    "(source, mode, started_at) VALUES (?1, ?2, ?3)", 3, source,
+	    walk_mode_name(mode), now) == -1)
+		return -1;
 	*pass_id = sqlite3_last_insert_rowid(store->db);
 	return 0;
 }
@@ -826,46 +816,26 @@ store_pass_update(struct store *store, const char *source,
     const struct pass_counts *counts, const char *outcome, const char *error,
     const char *now)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
+	char id[24];
 
+	snprintf(id, sizeof(id), "%lld", (long long)pass_id);
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	if (save_state(store, source, state) == -1 ||
 	    save_counts(store, pass_id, counts) == -1)
 		goto rollback;
-	if (outcome != NULL) {
-		if (sqlite3_prepare_v2(store->db, "UPDATE sync_runs SET "
-		    "outcome = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
-		    -1, &st, NULL) != SQLITE_OK)
-			goto fail;
-		sqlite3_bind_int64(st, 1, pass_id);
-		bind_text(st, 2, outcome);
-		bind_text(st, 3, error);
-		bind_text(st, 4, now);
-		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			goto fail;
-		if (error != NULL) {
-			if (sqlite3_prepare_v2(store->db, "UPDATE sync_state "
-			    "SET last_error = ?2, last_error_at = ?3 "
-			    "WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
-				goto fail;
-			bind_text(st, 1, source);
-			bind_text(st, 2, error);
-			bind_text(st, 3, now);
-			rc = sqlite3_step(st);
-			sqlite3_finalize(st);
-			if (rc != SQLITE_DONE)
-				goto fail;
-		}
-	}
+	if (outcome != NULL && exec_bound(store, "cannot record pass",
+	    "UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = ?4 "
+	    "WHERE id = CAST(?1 AS INTEGER)", 4, id, outcome, error, now) == -1)
+		goto rollback;
+	if (outcome != NULL && error != NULL && exec_bound(store,
+	    "cannot record pass", "UPDATE sync_state SET last_error = ?2, "
+	    "last_error_at = ?3 WHERE source = ?1", 3, source, error,
+	    now) == -1)
+		goto rollback;
 	if (store_exec(store, "COMMIT") == -1)
 		goto rollback;
 	return 0;
-fail:
-	store_fail(store, "cannot record pass");
 rollback:
 	store_exec(store, "ROLLBACK");
 	return -1;
@@ -874,39 +844,19 @@ rollback:
 int
 store_set_next_poll(struct store *store, const char *source, const char *when)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(store->db, "UPDATE sync_state SET "
-	    "next_poll_at = ?2 WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, "cannot record next poll");
-	bind_text(st, 1, source);
-	bind_ts(st, 2, when);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(store, "cannot record next poll");
-	return 0;
+	return exec_bound(store, "cannot record next poll", "UPDATE "
+	    "sync_state SET next_poll_at = ?2 WHERE source = ?1", 2, source,
+	    when != NULL && *when != '\0' ? when : NULL);
 }
 
 int64_t
 store_mark_deleted(struct store *store, const char *source, const char *since,
     const char *now)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(store->db, "UPDATE runs SET "
+	if (exec_bound(store, "cannot mark deleted runs", "UPDATE runs SET "
 	    "deleted_upstream_at = ?3 WHERE source = ?1 AND last_seen_at < ?2 "
-	    "AND deleted_upstream_at IS NULL", -1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, "cannot mark deleted runs");
-	bind_text(st, 1, source);
-	bind_text(st, 2, since);
-	bind_text(st, 3, now);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(store, "cannot mark deleted runs");
+	    "AND deleted_upstream_at IS NULL", 3, source, since, now) == -1)
+		return -1;
 	return sqlite3_changes(store->db);
 }
 

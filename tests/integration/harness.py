@@ -4,6 +4,7 @@ and a row-by-row comparison of the mirror with upstream."""
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,15 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import fakeapi  # noqa: E402
 
 BIN = os.environ.get("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
+
+
+def closed_port():
+    """A loopback port nobody listens on (connections are refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 class DaemonTest(unittest.TestCase):

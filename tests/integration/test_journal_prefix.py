@@ -2,22 +2,11 @@
 names stderr, and timestamps otherwise; log_level is honoured."""
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-BIN = os.environ.get("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.integration.harness import BIN, closed_port
 
 
 class JournalPrefixTest(unittest.TestCase):
