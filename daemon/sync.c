@@ -77,6 +77,7 @@ struct src {
 	int	 retries;
 	int	 retries_429;
 	int	 step_backs;
+	int	 page_limit;		/* items a page really holds */
 	int	 degraded;		/* drift beyond what we could verify */
 	int	 finished;		/* once mode: pass done */
 	int	 failed;
@@ -225,6 +226,7 @@ src_pass_begin(struct src *s)
 	s->retries = 0;
 	s->retries_429 = 0;
 	s->step_backs = 0;
+	s->page_limit = c->page_size;
 	s->degraded = 0;
 	log_debug("source '%s': %s pass begins (stop key %s)", c->name,
 	    walk_mode_name(mode), s->stop_key[0] ? s->stop_key : "none");
@@ -293,7 +295,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	struct sync_state next = s->st;
 	char now[TS_LEN];
 	const char *key;
-	int64_t size = c->page_size, npos, pages_for_total;
+	int64_t size = s->page_limit, npos, pages_for_total;
 	size_t i;
 	int step_back = 0, complete = 0, reached = 0, over = 0;
 
@@ -349,11 +351,19 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 			memcpy(next.walk_anchor_key, run_key(s, last), TS_LEN);
 		}
 		next.walk_offset = npos;
-		/* The end: an empty page, the reported total reached, or on
-		 * a page-number API a short page (the next page number would
-		 * round back onto this one). */
-		complete = p->nitems == 0 || npos >= p->total ||
-		    (!s->type->any_offset && (int64_t)p->nitems < size);
+		/* The end: an empty page or the reported total reached. */
+		complete = p->nitems == 0 || npos >= p->total;
+		if (!complete && !s->type->any_offset &&
+		    (int64_t)p->nitems < size) {
+			/* A short page that is not the last: the server caps
+			 * the page size.  Page numbers must follow its size,
+			 * or the next one would round back onto this page. */
+			log_info("source '%s': the server returns at most %zu "
+			    "runs a page; following it", c->name, p->nitems);
+			s->page_limit = (int)p->nitems;
+			s->max_pages = s->pass_pages + 2 * ((p->total - npos) /
+			    s->page_limit + 1) + 10;
+		}
 		if (s->mode == WALK_INCREMENTAL && s->stop_key[0] != '\0') {
 			for (i = 0; i < p->nruns && !reached; i++) {
 				key = run_key(s, &p->runs[i]);
@@ -525,13 +535,13 @@ src_fetch(struct src *s)
 	if (s->type->any_offset)
 		off = pos > 0 ? pos - 1 : 0;
 	else
-		off = pos - pos % c->page_size;
+		off = pos - pos % s->page_limit;
 	delay = limit_delay(&s->limit, now);
 	if (delay > 0) {
 		src_arm(s, delay);
 		return;
 	}
-	if (s->type->page_url(c, off, c->page_size, s->order, s->url,
+	if (s->type->page_url(c, off, s->page_limit, s->order, s->url,
 	    sizeof(s->url)) == -1) {
 		src_pass_end(s, 0, "page URL too long", c->poll_interval);
 		return;

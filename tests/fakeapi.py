@@ -220,6 +220,9 @@ class FakeAPI:
         self.hooks = {}             # (api, n) -> callable(api_obj)
         self.limits = {}            # api -> (n, window, [times])
         self.rejected_429 = {"codegen": 0, "cotool": 0}
+        # Off by default (the spec allows 100): a server that silently
+        # returns fewer runs a page than asked.
+        self.max_page_size = None
         for _ in range(codegen_runs):
             self.add_codegen()
         t0 = self.data.base
@@ -567,6 +570,8 @@ class _Handler(BaseHTTPRequestHandler):
         if issues:
             return self.send_json(400, {"error": "Invalid query parameters",
                                         "issues": issues})
+        if api.max_page_size is not None:
+            size = min(size, api.max_page_size)
         runs = api.cotool_sorted(field, direction == "desc")
         name = q.get("agentNameFilter", [None])[0]
         if name:

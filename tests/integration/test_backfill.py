@@ -41,3 +41,18 @@ class BackfillTest(DaemonTest):
         # Requests carried the token and our User-Agent.
         for r in self.api.requests():
             self.assertTrue(r["user_agent"].startswith("agentsyncd/"))
+
+
+class CappedPageSizeTest(DaemonTest):
+    codegen_runs = 0
+    cotool_runs = 1000
+
+    def test_server_caps_page_size(self):
+        # Asked for 100, given 30: the walk follows the server's size
+        # instead of ending at the first short page.
+        self.api.max_page_size = 30
+        self.write_conf(sources=("cotool",))
+        self.once_ok()
+        self.assert_mirror_exact(sources=("cotool",))
+        self.assertLessEqual(len(self.api.requests("cotool")),
+                             math.ceil(1000 / 30) + 1)
