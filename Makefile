@@ -42,8 +42,8 @@ else
 Q := @
 endif
 
-.PHONY: all deps test unit integration demo clean install uninstall format \
-        lint check-asan
+.PHONY: all deps test unit unit-bin integration demo clean install \
+        uninstall format lint check-asan
 
 all: agentsyncd
 
