@@ -119,8 +119,9 @@ format_ms(int64_t ms, char *out)
 	out[TS_LEN - 1] = '\0';
 }
 
-int
-time_normalize(const char *text, char *out)
+/* Parse as time_normalize() does, into milliseconds since the epoch. */
+static int
+time_parse_ms(const char *text, int64_t *ms_out)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
@@ -128,7 +129,6 @@ time_normalize(const char *text, char *out)
 	int y, mo, d, h, mi, s = 0, ms = 0, n, oh = 0, om = 0, sign, leap;
 	int64_t t;
 
-	out[0] = '\0';
 	if (text == NULL)
 		return -1;
 	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
@@ -188,8 +188,31 @@ time_normalize(const char *text, char *out)
 	t = days_from_civil(y, mo, d) * 86400000 +
 	    ((int64_t)h * 3600 + (int64_t)mi * 60 + s -
 	    (int64_t)oh * 3600 - (int64_t)om * 60) * 1000 + ms;
-	format_ms(t, out);
+	*ms_out = t;
+	return 0;
+}
+
+int
+time_normalize(const char *text, char *out)
+{
+	int64_t ms;
+
+	out[0] = '\0';
+	if (time_parse_ms(text, &ms) == -1)
+		return -1;
+	format_ms(ms, out);
 	return out[0] != '\0' ? 0 : -1;
+}
+
+int
+time_to_unix(const char *text, double *unix_seconds)
+{
+	int64_t ms;
+
+	if (time_parse_ms(text, &ms) == -1)
+		return -1;
+	*unix_seconds = (double)ms / 1000.0;
+	return 0;
 }
 
 void

@@ -180,6 +180,9 @@ const struct source_type *source_type_for(enum source_kind kind);
  */
 int time_normalize(const char *text, char *out);
 
+/* Parse a time as time_normalize() does into unix seconds; 0 or -1. */
+int time_to_unix(const char *text, double *unix_seconds);
+
 /* Format a unix time (seconds, with fraction) in the same form. */
 void time_format(double unix_seconds, char *out);
 

@@ -50,6 +50,7 @@
 #define MAX_STEP_BACKS	8	/* per pass, then go on and warn */
 #define MAX_429_RETRIES	30	/* per page, then the pass fails */
 #define MAX_RETRY_AFTER	3600.0	/* seconds we accept from Retry-After */
+#define HW_CLOCK_MARGIN	300.0	/* seconds of server clock skew allowed */
 
 struct sync;
 
@@ -71,6 +72,7 @@ struct src {
 	int64_t	 pass_id;
 	struct pass_counts counts;
 	char	 stop_key[TS_LEN];
+	char	 hw_cutoff[TS_LEN];	/* see src_pass_begin */
 	int64_t	 req_offset;
 	int64_t	 pass_pages;
 	int64_t	 max_pages;
@@ -160,6 +162,7 @@ src_pass_begin(struct src *s)
 	const struct conf_source *c = s->conf;
 	char now[TS_LEN], since[TS_LEN], floor[TS_LEN];
 	enum walk_mode mode;
+	double started;
 
 	wall_ts(now, 0);
 	if (!s->loaded) {
@@ -216,6 +219,14 @@ src_pass_begin(struct src *s)
 				memcpy(s->stop_key, floor, TS_LEN);
 		}
 	}
+	/* In a walk by creation, every change older than the walk's start
+	 * is seen by the walk itself, so update times before then (less a
+	 * margin for the server's clock) may raise the high-water mark too:
+	 * the first poll after a backfill then stays one page. */
+	s->hw_cutoff[0] = '\0';
+	if (s->order == ORDER_CREATED && s->type->can_order_updated &&
+	    time_to_unix(s->st.walk_started_at, &started) == 0)
+		time_format(started - HW_CLOCK_MARGIN, s->hw_cutoff);
 	memset(&s->counts, 0, sizeof(s->counts));
 	if (store_pass_begin(s->sync->store, c->name, mode, now,
 	    &s->pass_id) == -1)
@@ -341,6 +352,12 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 					memcpy(next.walk_high_water, key,
 					    TS_LEN);
 			}
+		}
+		for (i = 0; s->hw_cutoff[0] != '\0' && i < p->nruns; i++) {
+			key = hw_key(s, &p->runs[i]);
+			if (strcmp(key, s->hw_cutoff) <= 0 &&
+			    strcmp(key, next.walk_high_water) > 0)
+				memcpy(next.walk_high_water, key, TS_LEN);
 		}
 		if (p->nruns > 0) {
 			const struct run *last = &p->runs[p->nruns - 1];

@@ -33,3 +33,20 @@ class IdlePollTest(DaemonTest):
         self.assertGreaterEqual(n, 3)       # 250 runs back, 99 a page
         self.assertLessEqual(n, 4)
         self.assertEqual(len(self.api.requests("cotool")), 1)
+
+
+class IdleAfterBackfillTest(DaemonTest):
+    codegen_runs = 0
+    cotool_runs = 750
+
+    def test_first_poll_after_backfill_is_one_request(self):
+        # Old runs updated (long ago) after the newest-created ones: the
+        # backfill walks by creation, yet must know it saw those updates.
+        for i, run in enumerate(self.api.cotool_sorted("createdAt")[-150:]):
+            run["updatedAt"] = f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000Z"
+        self.write_conf(sources=("cotool",))
+        self.once_ok()
+        self.api.clear_log()
+        self.once_ok()
+        self.assertEqual(len(self.api.requests("cotool")), 1)
+        self.assert_mirror_exact(sources=("cotool",))
