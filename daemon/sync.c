@@ -23,7 +23,9 @@
  * changes; incremental polls walk Cotool by update time, so that updated
  * old runs come first.  The high-water mark is the newest update time (for
  * Codegen: creation time) on the first page of the last complete walk:
- * anything that changes after that request gets a newer one.
+ * anything that changes after that request gets a newer one.  A walk by
+ * creation also counts update times older than its start (less a margin
+ * for clock skew): the walk itself saw those changes.
  *
  * Stop rules.  A backfill or full resync walks to the end.  An incremental
  * walk stops after the page that holds a run older than its stop key: the
