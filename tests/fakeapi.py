@@ -219,15 +219,20 @@ class FakeAPI:
         self.faults = {"codegen": [], "cotool": []}
         self.hooks = {}             # (api, n) -> callable(api_obj)
         self.limits = {}            # api -> (n, window, [times])
+        self.sorted_cache = {}      # the server's orderings; see _sorted
         self.rejected_429 = {"codegen": 0, "cotool": 0}
         # Off by default (the spec allows 100): a server that silently
         # returns fewer runs a page than asked.
         self.max_page_size = None
-        for _ in range(codegen_runs):
-            self.add_codegen()
+        # Spread the runs over the past, ending two days ago: nothing is
+        # in the future, and nothing falls inside a default refresh window.
         t0 = self.data.base
-        for i in range(cotool_runs):
-            self.add_cotool(t=t0 + dt.timedelta(seconds=900 * i))
+        end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
+        for n, add in ((codegen_runs, self.add_codegen),
+                       (cotool_runs, self.add_cotool)):
+            step = min(900.0, (end - t0).total_seconds() / max(n, 1))
+            for i in range(n):
+                add(t=t0 + dt.timedelta(seconds=step * i))
         self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.api = self
         self.port = self.server.server_address[1]
@@ -236,12 +241,14 @@ class FakeAPI:
     # -- data ------------------------------------------------------------
     def add_codegen(self, run=None, **kw):
         with self.lock:
+            self.sorted_cache.clear()
             run = run or self.data.codegen_run(org_id=self.org_id, **kw)
             self.codegen[run["id"]] = run
             return run
 
     def add_cotool(self, run=None, **kw):
         with self.lock:
+            self.sorted_cache.clear()
             run = run or self.data.cotool_run(**kw)
             self.cotool[run["id"]] = run
             return run
@@ -252,11 +259,13 @@ class FakeAPI:
 
     def update_codegen(self, rid, **fields):
         with self.lock:
+            self.sorted_cache.clear()
             self.codegen[rid].update(fields)
             return self.codegen[rid]
 
     def update_cotool(self, rid, **fields):
         with self.lock:
+            self.sorted_cache.clear()
             run = self.cotool[rid]
             run.update(fields)
             now = dt.datetime.now(dt.timezone.utc)
@@ -265,10 +274,12 @@ class FakeAPI:
 
     def delete_codegen(self, rid):
         with self.lock:
+            self.sorted_cache.clear()
             del self.codegen[rid]
 
     def delete_cotool(self, rid):
         with self.lock:
+            self.sorted_cache.clear()
             del self.cotool[rid]
 
     def codegen_sorted(self):
@@ -282,6 +293,21 @@ class FakeAPI:
                 v = r.get(field)
                 return (v is not None, v if v is not None else 0, r["id"])
             return sorted(self.cotool.values(), key=key, reverse=desc)
+
+    def _sorted(self, key):
+        """The handler's view: sorted once per change of the data (runs
+        changed through the methods above; a test that edits a run dict
+        by hand calls invalidate())."""
+        with self.lock:
+            if key not in self.sorted_cache:
+                self.sorted_cache[key] = (
+                    self.codegen_sorted() if key == "codegen" else
+                    self.cotool_sorted(key[0], key[1]))
+            return self.sorted_cache[key]
+
+    def invalidate(self):
+        with self.lock:
+            self.sorted_cache.clear()
 
     # -- control ---------------------------------------------------------
     def fail(self, api, *faults):
@@ -528,7 +554,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(403, {
                 "message": "You do not have access to this organization.",
                 "status_code": 403})
-        runs = api.codegen_sorted()
+        runs = api._sorted("codegen")
         if source_type is not None:
             runs = [r for r in runs if r.get("source_type") == source_type]
         if user_id is not None:
@@ -572,7 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
                                         "issues": issues})
         if api.max_page_size is not None:
             size = min(size, api.max_page_size)
-        runs = api.cotool_sorted(field, direction == "desc")
+        runs = api._sorted((field, direction == "desc"))
         name = q.get("agentNameFilter", [None])[0]
         if name:
             runs = [r for r in runs if name.lower() in

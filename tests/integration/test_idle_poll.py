@@ -44,6 +44,7 @@ class IdleAfterBackfillTest(DaemonTest):
         # backfill walks by creation, yet must know it saw those updates.
         for i, run in enumerate(self.api.cotool_sorted("createdAt")[-150:]):
             run["updatedAt"] = f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000Z"
+        self.api.invalidate()
         self.write_conf(sources=("cotool",))
         self.once_ok()
         self.api.clear_log()
