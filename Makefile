@@ -43,7 +43,7 @@ Q := @
 endif
 
 .PHONY: all deps test unit unit-bin integration demo clean install \
-        uninstall format lint check-asan
+        uninstall format lint check-asan bench
 
 all: agentsyncd
 
@@ -74,6 +74,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJ)
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
 
 unit-bin: $(UNIT_BIN)
+
+$(BUILD)/floor: tests/bench/floor.c $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+# Figures side by side, measured in one run; see README "Performance".
+# BENCH_SCALES="10000 100000 1000000" adds the 1M-run scale (minutes).
+bench:
+	$(Q)sh scripts/deps.sh sqlite-utils
+	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/floor
+	$(Q)python3 scripts/bench.py $(BUILD)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory agentsyncd unit-bin

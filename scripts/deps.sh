@@ -2,9 +2,11 @@
 # Install the Debian packages agentsyncd needs to build, test and demo.
 # As root: apt-get update, then apt-get install -y.  Otherwise print the
 # exact command and fail, so nothing is ever half-installed silently.
+# Arguments name extra packages (make bench adds sqlite-utils).
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-libsqlite3-dev libev-dev libinih-dev libcmocka-dev python3 sqlite3 clang"
+libsqlite3-dev libev-dev libinih-dev libcmocka-dev python3 sqlite3 clang \
+$*"
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -220,6 +220,10 @@ class FakeAPI:
         self.hooks = {}             # (api, n) -> callable(api_obj)
         self.limits = {}            # api -> (n, window, [times])
         self.sorted_cache = {}      # the server's orderings; see _sorted
+        # Benchmarks: answer each distinct URL from bytes rendered once, so
+        # that the server is not what is measured.  Off by default.
+        self.render_cache = None    # {path?query: body bytes} when on
+        self.quiet_log = False      # benchmarks: keep no request log
         self.rejected_429 = {"codegen": 0, "cotool": 0}
         # Off by default (the spec allows 100): a server that silently
         # returns fewer runs a page than asked.
@@ -372,7 +376,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------
     def send_json(self, status, obj, headers=None):
-        body = json.dumps(obj).encode()
+        api = self.server.api
+        if status == 200 and api.render_cache is not None:
+            body = api.render_cache.get(self.path)
+            if body is None:
+                body = json.dumps(obj).encode()
+                api.render_cache[self.path] = body
+        else:
+            body = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -411,9 +422,13 @@ class _Handler(BaseHTTPRequestHandler):
                  "user_agent": self.headers.get("User-Agent"),
                  "time": time.monotonic(), "status": None}
         with api.lock:
-            api.log.append(entry)
-            n = sum(1 for r in api.log if r["api"] == name)
-            hook = api.hooks.pop((name, n), None)
+            if api.quiet_log:
+                api.log_count = getattr(api, "log_count", 0) + 1
+                hook = None
+            else:
+                api.log.append(entry)
+                n = sum(1 for r in api.log if r["api"] == name)
+                hook = api.hooks.pop((name, n), None)
         if hook is not None:
             hook(api)
         entry["status"] = self.answer(api, name, u, q)
