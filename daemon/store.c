@@ -904,6 +904,17 @@ store_checkpoint(struct store *store, int truncate)
 		    log_frames);
 }
 
+void
+store_checkpoint_over(struct store *store, long long bytes)
+{
+	char wal[4200];
+	struct stat sb;
+
+	snprintf(wal, sizeof(wal), "%s-wal", store->path);
+	if (stat(wal, &sb) == 0 && (long long)sb.st_size > bytes)
+		store_checkpoint(store, 1);
+}
+
 static const char *
 col_or(sqlite3_stmt *st, int i, const char *dflt)
 {

@@ -132,6 +132,8 @@ int store_refresh_floor(struct store *store, const char *source,
 
 /* A passive WAL checkpoint; truncating when truncate is set. */
 void store_checkpoint(struct store *store, int truncate);
+/* A truncating checkpoint only when the WAL file is over bytes. */
+void store_checkpoint_over(struct store *store, long long bytes);
 
 /* Print every source's state (agentsyncd --status) to stdout. */
 int store_print_status(struct store *store);

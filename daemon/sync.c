@@ -53,6 +53,7 @@
 #define MAX_429_RETRIES	30	/* per page, then the pass fails */
 #define MAX_RETRY_AFTER	3600.0	/* seconds we accept from Retry-After */
 #define HW_CLOCK_MARGIN	300.0	/* seconds of server clock skew allowed */
+#define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
 
 struct sync;
 
@@ -592,8 +593,9 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 			ok = 0;
 		s->in_pass = 0;
 		/* A reader that held the WAL open through the pass may have
-		 * let go: shrink it now rather than at the next tick. */
-		store_checkpoint(sync->store, 1);
+		 * let go: shrink a grown WAL now rather than at the next tick.
+		 * Not after every idle poll: a checkpoint costs fsyncs. */
+		store_checkpoint_over(sync->store, WAL_CHECKPOINT_BYTES);
 	}
 	if (ok) {
 		log_info("source '%s': %s pass done: %lld requests, %lld "
