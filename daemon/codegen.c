@@ -181,7 +181,8 @@ codegen_parse_page(const char *body, size_t len, struct page *page,
 	if (json_parse_page(body, len, "items", page, &items, &spans, err,
 	    errlen) == -1)
 		return -1;
-	return json_fill_page(page, items, spans, "total", codegen_run, err, errlen);
+	return json_fill_page(page, items, spans, "total", codegen_run, err,
+	    errlen);
 }
 
 const struct source_type source_codegen = {

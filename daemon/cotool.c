@@ -183,7 +183,8 @@ cotool_parse_page(const char *body, size_t len, struct page *page,
 	if (json_parse_page(body, len, "runs", page, &items, &spans, err,
 	    errlen) == -1)
 		return -1;
-	return json_fill_page(page, items, spans, "totalCount", cotool_run, err, errlen);
+	return json_fill_page(page, items, spans, "totalCount", cotool_run,
+	    err, errlen);
 }
 
 const struct source_type source_cotool = {
