@@ -43,7 +43,7 @@ Q := @
 endif
 
 .PHONY: all deps test unit unit-bin integration demo clean install \
-        uninstall format lint check-asan bench
+        uninstall format lint check-asan bench fuzz
 
 all: agentsyncd
 
@@ -79,6 +79,25 @@ $(BUILD)/floor: tests/bench/floor.c $(DAEMON_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -o $@ $^ $(FINAL_LIBS)
+
+# libFuzzer harnesses (clang): make fuzz FUZZ_SECONDS=60
+FUZZ_SECONDS ?= 10
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-Ibuild -Idaemon $(PKG_CFLAGS) -DAGENTSYNCD_VERSION='"$(VERSION)"' \
+	-DSYSCONFDIR='"$(SYSCONFDIR)"'
+FUZZ_SRC = $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(BUILD)/migrations.h
+	@mkdir -p build-fuzz
+	@echo "  FUZZ    $@"
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
+
+fuzz: build-fuzz/fuzz_pages build-fuzz/fuzz_conf
+	@mkdir -p build-fuzz/corpus-pages build-fuzz/corpus-conf
+	build-fuzz/fuzz_pages -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -print_final_stats=1 build-fuzz/corpus-pages tests/fuzz/corpus/pages
+	build-fuzz/fuzz_conf -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -print_final_stats=1 build-fuzz/corpus-conf tests/fuzz/corpus/conf
 
 # Figures side by side, measured in one run; see README "Performance".
 # BENCH_SCALES="10000 100000 1000000" adds the 1M-run scale (minutes).
@@ -142,6 +161,6 @@ lint:
 	    --suppress=missingIncludeSystem -Idaemon -Ibuild daemon
 
 clean:
-	rm -rf build build-asan agentsyncd demo.db demo.db-wal demo.db-shm
+	rm -rf build build-asan build-fuzz agentsyncd demo.db demo.db-wal demo.db-shm
 
 -include $(wildcard $(BUILD)/*.d)
