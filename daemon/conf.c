@@ -76,13 +76,18 @@ struct ctx {
 static void __attribute__((format(printf, 3, 4)))
 problem(struct ctx *ctx, int line, const char *fmt, ...)
 {
+	char msg[1024], *p;
 	va_list ap;
 
-	fprintf(ctx->errf, "%s:%d: ", ctx->path, line);
 	va_start(ap, fmt);
-	vfprintf(ctx->errf, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', ctx->errf);
+	/* Values from the file are quoted in messages: a control character
+	 * in one must not break the one-line FILE:LINE: form. */
+	for (p = msg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(ctx->errf, "%s:%d: %s\n", ctx->path, line, msg);
 	ctx->errors++;
 }
 

@@ -157,6 +157,9 @@ test_errors(void **state)
 	expect_error(HEAD "[source bad name!]\ntype = cotool\ntoken_env = "
 	    "T_CT\n", 3, "source name");
 	expect_error(HEAD CG "this line is not ini\n", 7, "syntax error");
+	/* a control character in a value stays on the message's line */
+	expect_error(HEAD CG "page_size = 1\r2\x1b\n", 7, "page_size '1?2?'");
+	assert_null(strchr(errbuf, '\r'));
 }
 
 static void
