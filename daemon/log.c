@@ -149,10 +149,13 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap,
 		snprintf(line + len, sizeof(line) - len, ": %s", suffix);
 	}
 	log_redact(line);
-	/* One line per call: a newline from upstream text must not forge one. */
+	/* One line per call: a newline from upstream text must not forge
+	 * one, nor an escape sequence reach an operator's terminal. */
 	for (char *p = line; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
+		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = ' ';
+		else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (log_journal) {
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 	} else {
