@@ -503,12 +503,14 @@ src_response_cb(void *arg, const struct http_response *resp)
 		snprintf(reason, sizeof(reason), "HTTP %ld: the %s refused the "
 		    "token from %s", resp->status, conf_kind_name(c->kind),
 		    c->token_origin);
+		snprintf(head, sizeof(head), "retrying in %.0fs",
+		    c->auth_backoff);
 		log_error("source '%s': HTTP %ld from %s: %s; check that the "
-		    "token is valid%s; retrying in %.0fs", c->name,
-		    resp->status, s->url, resp->status == 401 ?
-		    "authentication failed" : "access denied",
-		    c->kind == SOURCE_CODEGEN ? " and may read org_id" :
-		    " and has the needed permissions", c->auth_backoff);
+		    "token is valid%s; %s", c->name, resp->status, s->url,
+		    resp->status == 401 ? "authentication failed" :
+		    "access denied", c->kind == SOURCE_CODEGEN ?
+		    " and may read org_id" : " and has the needed permissions",
+		    s->sync->once ? "this pass fails" : head);
 		src_pass_end(s, 0, reason, c->auth_backoff);
 		return;
 	}

@@ -18,6 +18,7 @@ class AuthTest(DaemonTest):
         self.assertEqual(len(ct), 1, err)
         self.assertEqual(len(cg), 1, err)
         self.assertIn("token", ct[0])
+        self.assertIn("this pass fails", ct[0])    # --once: no retry
         self.assertNotIn("cotool-test-token", self.last_stderr)
         self.assertEqual(self.count("SELECT count(*) FROM runs"), 0)
 
