@@ -43,7 +43,7 @@ Q := @
 endif
 
 .PHONY: all deps test unit unit-bin integration demo clean install \
-        uninstall format lint check-asan bench fuzz
+        uninstall format lint check-asan check-reliability bench fuzz
 
 all: agentsyncd
 
@@ -121,6 +121,12 @@ check-asan:
 	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" build-asan/agentsyncd unit-bin
 	$(Q)AGENTSYNCD_BIN=build-asan/agentsyncd sh tests/run.sh build-asan
+
+# Crashes, faults, bad input, concurrency and security, one row of figures
+# a case (README "Reliability").  RELIABILITY_ARGS="-k crash" picks cases.
+check-reliability: deps
+	$(Q)$(MAKE) --no-print-directory agentsyncd
+	$(Q)python3 tests/reliability/run.py $(RELIABILITY_ARGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory agentsyncd

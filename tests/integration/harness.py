@@ -1,9 +1,11 @@
-"""Shared pieces of the integration tests: a fake API in a thread, a config
-file, the daemon as a subprocess (always with a timeout, killed by pid),
-and a row-by-row comparison of the mirror with upstream."""
+"""Shared pieces of the integration and reliability tests: a fake API in a
+thread, a config file, the daemon as a subprocess (always with a timeout,
+killed by pid), and a row-by-row comparison of the mirror with upstream.
+
+Rig holds all of it and works outside unittest (tests/reliability uses it
+bare); DaemonTest is the same rig as a unittest.TestCase."""
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -29,12 +31,14 @@ def closed_port():
     return port
 
 
-class DaemonTest(unittest.TestCase):
+class RigMixin:
+    """The rig's state and verbs.  A user sets codegen_runs, cotool_runs
+    and seed, provides addCleanup() and fail(), and calls rig_setup()."""
     codegen_runs = 0
     cotool_runs = 0
     seed = 1
 
-    def setUp(self):
+    def rig_setup(self):
         self.api = fakeapi.FakeAPI(self.codegen_runs, self.cotool_runs,
                                    seed=self.seed).start()
         self.addCleanup(self.api.stop)
@@ -47,22 +51,27 @@ class DaemonTest(unittest.TestCase):
         self.write_conf()
 
     def write_conf(self, codegen=None, cotool=None, sources=("codegen",
-                                                             "cotool")):
+                                                             "cotool"),
+                   database=None):
+        """One section per name in sources: "codegen", "cotool", or
+        "codegen:NAME" / "cotool:NAME" for more sources of a type."""
         base = dict(poll_interval="1s", page_size="100", rate_limit="off",
                     backoff_initial="50ms", backoff_max="1s")
-        parts = [f"[agentsyncd]\ndatabase = {self.db}\nlog_level = info\n"]
-        if "codegen" in sources:
-            o = dict(base, type="codegen", base_url=self.api.url,
-                     org_id=str(self.api.org_id),
-                     token_env="CODEGEN_API_TOKEN")
-            o.update(codegen or {})
-            parts.append("[source codegen]\n" +
-                         "".join(f"{k} = {v}\n" for k, v in o.items()))
-        if "cotool" in sources:
-            o = dict(base, type="cotool", base_url=self.api.url,
-                     token_env="COTOOL_API_KEY")
-            o.update(cotool or {})
-            parts.append("[source cotool]\n" +
+        parts = [f"[agentsyncd]\ndatabase = {database or self.db}\n"
+                 f"log_level = info\n"]
+        for spec in sources:
+            kind, _, name = spec.partition(":")
+            name = name or kind
+            if kind == "codegen":
+                o = dict(base, type="codegen", base_url=self.api.url,
+                         org_id=str(self.api.org_id),
+                         token_env="CODEGEN_API_TOKEN")
+                o.update(codegen or {})
+            else:
+                o = dict(base, type="cotool", base_url=self.api.url,
+                         token_env="COTOOL_API_KEY")
+                o.update(cotool or {})
+            parts.append(f"[source {name}]\n" +
                          "".join(f"{k} = {v}\n" for k, v in o.items()))
         self.conf = os.path.join(self.dir, "agentsyncd.conf")
         with open(self.conf, "w") as f:
@@ -75,20 +84,22 @@ class DaemonTest(unittest.TestCase):
             env.pop(k, None)
         return env
 
-    def once(self, timeout=120):
-        r = subprocess.run([BIN, "-c", self.conf, "--once"], env=self.env(),
-                           capture_output=True, text=True, timeout=timeout)
+    def once(self, timeout=120, args=()):
+        r = subprocess.run([BIN, "-c", self.conf, "--once", *args],
+                           env=self.env(), capture_output=True, text=True,
+                           timeout=timeout)
         self.last_stderr = r.stderr
         return r.returncode
 
     def once_ok(self, timeout=120):
         rc = self.once(timeout)
-        self.assertEqual(rc, 0, self.last_stderr[-3000:])
+        if rc != 0:
+            self.fail(f"--once exited {rc}: {self.last_stderr[-3000:]}")
 
-    def start(self):
+    def start(self, args=()):
         err = open(os.path.join(self.dir, f"stderr.{len(self.procs)}"),
                    "w+")
-        p = subprocess.Popen([BIN, "-c", self.conf], env=self.env(),
+        p = subprocess.Popen([BIN, "-c", self.conf, *args], env=self.env(),
                              stdout=subprocess.DEVNULL, stderr=err)
         self.procs.append((p, err))
         return p
@@ -107,6 +118,7 @@ class DaemonTest(unittest.TestCase):
                 p.kill()
                 p.wait(timeout=10)
             err.close()
+        self.procs = []
 
     def wait_until(self, cond, timeout=30.0, what="condition"):
         deadline = time.monotonic() + timeout
@@ -127,9 +139,12 @@ class DaemonTest(unittest.TestCase):
     def count(self, query, *args):
         return self.sql(query, *args)[0][0]
 
-    def assert_mirror_exact(self, sources=("codegen", "cotool")):
-        """Every upstream run is in the mirror, byte-for-byte equal JSON,
-        and nothing else is (except rows marked gone upstream)."""
+    def mirror_problems(self, sources=("codegen", "cotool")):
+        """What differs between upstream and the mirror, as sentences;
+        [] when every upstream run is in the mirror with byte-for-byte
+        equal JSON and its status, and nothing else is (except rows
+        marked gone upstream)."""
+        problems = []
         for src in sources:
             up = ({str(r["id"]): r for r in self.api.codegen_sorted()}
                   if src == "codegen" else
@@ -138,14 +153,21 @@ class DaemonTest(unittest.TestCase):
                             "FROM runs WHERE source = ? AND "
                             "deleted_upstream_at IS NULL", src)
             mirror = {r[0]: r for r in rows}
+            if len(mirror) != len(rows):
+                problems.append(f"{src}: duplicated external ids")
             missing = set(up) - set(mirror)
             extra = set(mirror) - set(up)
-            self.assertFalse(missing, f"{src}: {len(missing)} runs missing")
-            self.assertFalse(extra, f"{src}: {len(extra)} runs extra")
+            if missing:
+                problems.append(f"{src}: {len(missing)} runs missing")
+            if extra:
+                problems.append(f"{src}: {len(extra)} runs extra")
             for rid, run in up.items():
-                self.assertEqual(json.loads(mirror[rid][1]), run,
-                                 f"{src} run {rid} differs")
-                self.assertEqual(mirror[rid][2], run.get("status"))
+                if rid not in mirror:
+                    continue
+                if json.loads(mirror[rid][1]) != run:
+                    problems.append(f"{src} run {rid} differs")
+                elif mirror[rid][2] != run.get("status"):
+                    problems.append(f"{src} run {rid}: status differs")
             if src == "codegen":
                 links = self.sql(
                     "SELECT r.external_id, p.external_id FROM "
@@ -155,4 +177,44 @@ class DaemonTest(unittest.TestCase):
                     "r.deleted_upstream_at IS NULL")
                 want = {(str(r["id"]), str(p["id"])) for r in up.values()
                         for p in (r.get("github_pull_requests") or [])}
-                self.assertEqual(set(links), want)
+                if set(links) != want:
+                    problems.append("codegen: pull request links differ")
+        return problems
+
+    def assert_mirror_exact(self, sources=("codegen", "cotool")):
+        problems = self.mirror_problems(sources)
+        if problems:
+            self.fail("; ".join(problems[:10]))
+
+
+class Rig(RigMixin):
+    """The rig outside unittest: rig.close() undoes everything."""
+
+    def __init__(self, codegen_runs=0, cotool_runs=0, seed=1):
+        self.codegen_runs = codegen_runs
+        self.cotool_runs = cotool_runs
+        self.seed = seed
+        self._cleanups = []
+        self.rig_setup()
+
+    def addCleanup(self, fn, *args):
+        self._cleanups.append((fn, args))
+
+    def fail(self, msg):
+        raise AssertionError(msg)
+
+    def close(self):
+        while self._cleanups:
+            fn, args = self._cleanups.pop()
+            fn(*args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DaemonTest(RigMixin, unittest.TestCase):
+    def setUp(self):
+        self.rig_setup()

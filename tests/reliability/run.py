@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""make check-reliability: crashes, faults, bad input, concurrency and
+security, each case driving the real binary against tests/fakeapi.py on
+loopback, one row of figures each.
+
+usage: tests/reliability/run.py [-k SUBSTRING]... [--list]
+
+Cases live in tests/reliability/rel_*.py: each module has
+CASES = [(name, function), ...].  A function takes no argument, returns the
+figure to print (a string), and raises (AssertionError or anything else)
+when the case fails: any loss, crash or wrong answer.  Every case is
+bounded in time and stops by itself.  The last line is
+"N passed, N failed"; the exit code is 1 when a case failed.
+"""
+import importlib
+import os
+import sys
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+
+def cases():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.startswith("rel_") and name.endswith(".py"):
+            mod = importlib.import_module("tests.reliability." + name[:-3])
+            for case_name, fn in mod.CASES:
+                yield name[4:-3], case_name, fn
+
+
+def main():
+    args = sys.argv[1:]
+    wanted = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-k"]
+    listing = "--list" in args
+    os.chdir(ROOT)
+    os.environ.setdefault("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
+    rows = []
+    failures = []
+    print(f"{'group':12} {'case':46} {'result':6} {'time':>7}  figures",
+          flush=True)
+    for group, name, fn in cases():
+        if wanted and not any(w in f"{group}/{name}" for w in wanted):
+            continue
+        if listing:
+            print(f"{group:12} {name}")
+            continue
+        t0 = time.monotonic()
+        try:
+            figure = fn()
+            ok = True
+        except Exception as e:  # noqa: BLE001 -- a case fails, we go on
+            ok = False
+            figure = f"{type(e).__name__}: {e}".replace("\n", " ")[:300]
+            failures.append((group, name, traceback.format_exc()))
+        dt = time.monotonic() - t0
+        rows.append((group, name, ok))
+        print(f"{group:12} {name:46} {'ok' if ok else 'FAIL':6} "
+              f"{dt:6.1f}s  {figure}", flush=True)
+    if listing:
+        return 0
+    for group, name, tb in failures:
+        print(f"\n--- {group}/{name} ---\n{tb}", end="")
+    passed = sum(1 for r in rows if r[2])
+    print(f"{passed} passed, {len(rows) - passed} failed")
+    return 1 if failures or not rows else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
