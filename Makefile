@@ -50,8 +50,9 @@ all: agentsyncd
 deps:
 	$(Q)sh scripts/deps.sh
 
+# cp + mv: a copy that is running (a test's daemon) does not block a rebuild.
 agentsyncd: $(BUILD)/agentsyncd
-	$(Q)cp $< $@
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/agentsyncd: $(BUILD)/main.o $(DAEMON_OBJ)
 	@echo "  LD      $@"
@@ -102,7 +103,7 @@ fuzz: build-fuzz/fuzz_pages build-fuzz/fuzz_conf
 # Figures side by side, measured in one run; see README "Performance".
 # BENCH_SCALES="10000 100000 1000000" adds the 1M-run scale (minutes).
 bench:
-	$(Q)sh scripts/deps.sh sqlite-utils
+	$(Q)sh scripts/deps.sh sqlite-utils valgrind
 	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/floor
 	$(Q)python3 scripts/bench.py $(BUILD)
 
@@ -124,7 +125,8 @@ check-asan:
 
 # Crashes, faults, bad input, concurrency and security, one row of figures
 # a case (README "Reliability").  RELIABILITY_ARGS="-k crash" picks cases.
-check-reliability: deps
+check-reliability:
+	$(Q)sh scripts/deps.sh valgrind
 	$(Q)$(MAKE) --no-print-directory agentsyncd
 	$(Q)python3 tests/reliability/run.py $(RELIABILITY_ARGS)
 

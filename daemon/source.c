@@ -95,6 +95,16 @@ digits(const char **p, int n, int *out)
 	return 0;
 }
 
+/* Write v (0 <= v < 10^n) as exactly n digits. */
+static void
+put_digits(char *out, int v, int n)
+{
+	while (n-- > 0) {
+		out[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 static void
 format_ms(int64_t ms, char *out)
 {
@@ -108,14 +118,22 @@ format_ms(int64_t ms, char *out)
 		out[0] = '\0';
 		return;
 	}
-	/* every field is in range here; the wide buffer quiets the
-	 * compiler's worst case */
-	char tmp[64];
-
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y,
-	    mo, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
-	    (int)(rem / 1000 % 60), (int)(rem % 1000));
-	memcpy(out, tmp, TS_LEN - 1);
+	/* Digits by hand: snprintf was a tenth of an idle poll's
+	 * instructions (callgrind), two timestamps a run. */
+	put_digits(out, y, 4);
+	out[4] = '-';
+	put_digits(out + 5, mo, 2);
+	out[7] = '-';
+	put_digits(out + 8, d, 2);
+	out[10] = 'T';
+	put_digits(out + 11, (int)(rem / 3600000), 2);
+	out[13] = ':';
+	put_digits(out + 14, (int)(rem / 60000 % 60), 2);
+	out[16] = ':';
+	put_digits(out + 17, (int)(rem / 1000 % 60), 2);
+	out[19] = '.';
+	put_digits(out + 20, (int)(rem % 1000), 3);
+	out[23] = 'Z';
 	out[TS_LEN - 1] = '\0';
 }
 

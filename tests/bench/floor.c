@@ -228,6 +228,10 @@ main(int argc, char *argv[])
 			text(st[0], c++, r->linked_alert_status);
 			step(db, st[0]);
 			sqlite3_clear_bindings(st[0]);
+			/* Codegen pages overlap by one run: a run already
+			 * stored has its rows already. */
+			if (sqlite3_changes(db) == 0)
+				continue;
 			id = sqlite3_last_insert_rowid(db);
 			runs++;
 			for (k = 0; k < r->nprs; k++) {
