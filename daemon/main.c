@@ -2,6 +2,7 @@
  * main.c: command line, wiring and signals; nothing else.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,13 @@ run(struct daemon *d, int once)
 	int rc = EX_OK;
 	double wd;
 
+	/* Keep freed memory up to 8 MiB instead of trimming the heap after
+	 * every page: glibc's trim and regrow was two brk calls and fresh
+	 * zeroed pages per poll, 38% of an idle daemon's system-call time
+	 * (strace).  Fixing the trim threshold also fixes the mmap threshold,
+	 * so it is set too: page bodies below 4 MiB stay on the heap. */
+	(void)mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+	(void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("cannot initialize libcurl");
 		return EX_FAIL;
