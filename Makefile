@@ -126,7 +126,7 @@ check-asan:
 # Crashes, faults, bad input, concurrency and security, one row of figures
 # a case (README "Reliability").  RELIABILITY_ARGS="-k crash" picks cases.
 check-reliability:
-	$(Q)sh scripts/deps.sh valgrind
+	$(Q)sh scripts/deps.sh valgrind strace openssl
 	$(Q)$(MAKE) --no-print-directory agentsyncd
 	$(Q)python3 tests/reliability/run.py $(RELIABILITY_ARGS)
 

@@ -26,7 +26,7 @@
 #include "log.h"
 
 #define MAX_SECTIONS	256
-#define MAX_TOKEN	4096
+#define MAX_TOKEN	LOG_SECRET_MAX	/* log.c redacts up to this */
 
 enum skey {
 	K_TYPE, K_BASE_URL, K_ORG_ID, K_TOKEN_ENV, K_TOKEN_FILE,

@@ -23,12 +23,11 @@
 #include "log.h"
 
 #define LOG_LINE_MAX 4096
-#define LOG_MAX_SECRETS 64
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_journal;
-static char *log_secrets[LOG_MAX_SECRETS];
-static size_t log_nsecrets;
+static char **log_secrets;		/* grows; no fixed cap to run past */
+static size_t log_nsecrets, log_secrets_cap;
 
 void
 log_init(void)
@@ -73,19 +72,32 @@ log_level_parse(const char *name)
 	return -1;
 }
 
-void
+int
 log_add_secret(const char *secret)
 {
-	size_t i;
+	char **grown;
+	size_t i, cap;
 
-	if (secret == NULL || *secret == '\0' || log_nsecrets == LOG_MAX_SECRETS)
-		return;
+	if (secret == NULL || *secret == '\0')
+		return 0;
+	if (strlen(secret) > LOG_SECRET_MAX)
+		return -1;
 	for (i = 0; i < log_nsecrets; i++)
 		if (strcmp(log_secrets[i], secret) == 0)
-			return;
+			return 0;
+	if (log_nsecrets == log_secrets_cap) {
+		cap = log_secrets_cap ? 2 * log_secrets_cap : 8;
+		grown = realloc(log_secrets, cap * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		log_secrets = grown;
+		log_secrets_cap = cap;
+	}
 	log_secrets[log_nsecrets] = strdup(secret);
-	if (log_secrets[log_nsecrets] != NULL)
-		log_nsecrets++;
+	if (log_secrets[log_nsecrets] == NULL)
+		return -1;
+	log_nsecrets++;
+	return 0;
 }
 
 void
@@ -125,6 +137,36 @@ log_redact(char *buf)
 	}
 }
 
+void
+log_excerpt(const char *p, size_t len, size_t max, char *out,
+    size_t outlen)
+{
+	char raw[LOG_EXCERPT_MAX + LOG_SECRET_MAX + 1];
+	size_t i, n, j = 0;
+
+	if (outlen == 0)
+		return;
+	/* Redact before cutting: a secret that starts inside the excerpt
+	 * lies wholly in raw.  A NUL would end the redaction's view. */
+	if (max > LOG_EXCERPT_MAX)
+		max = LOG_EXCERPT_MAX;
+	n = len < max + LOG_SECRET_MAX ? len : max + LOG_SECRET_MAX;
+	for (i = 0; i < n; i++)
+		raw[i] = p[i] != '\0' ? p[i] : '?';
+	raw[n] = '\0';
+	log_redact(raw);
+	for (i = 0; raw[i] != '\0' && i < max && j + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)raw[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			out[j++] = (char)ch;
+		else
+			j += (size_t)snprintf(out + j, outlen - j, "\\x%02x",
+			    ch);
+	}
+	out[j] = '\0';
+}
+
 static void __attribute__((format(printf, 2, 0)))
 log_vwrite(enum log_level level, const char *fmt, va_list ap,
     const char *suffix)
@@ -133,7 +175,9 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap,
 		"emerg", "alert", "crit", "error", "warning", "notice", "info",
 		"debug"
 	};
-	char line[LOG_LINE_MAX], ts[32];
+	/* Formatted with room for a whole secret past the cut, redacted,
+	 * then cut: cutting first could leave a secret's head behind. */
+	char line[LOG_LINE_MAX + LOG_SECRET_MAX], ts[32];
 	struct timeval tv;
 	struct tm tm;
 	size_t len;
@@ -149,6 +193,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap,
 		snprintf(line + len, sizeof(line) - len, ": %s", suffix);
 	}
 	log_redact(line);
+	line[LOG_LINE_MAX - 1] = '\0';
 	/* One line per call: a newline from upstream text must not forge
 	 * one, nor an escape sequence reach an operator's terminal. */
 	for (char *p = line; *p != '\0'; p++)

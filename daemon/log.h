@@ -27,12 +27,26 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* "error", "warning", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *name);
-/* Register a secret to redact (copied); empty strings are ignored. */
-void log_add_secret(const char *secret);
+/* The longest secret log_add_secret() takes, in bytes. */
+#define LOG_SECRET_MAX	4096
+/* The longest excerpt log_excerpt() makes, in bytes of input. */
+#define LOG_EXCERPT_MAX	1024
+
+/* Register a secret to redact (copied); empty strings are ignored.
+ * Returns 0, or -1 (out of memory, or longer than LOG_SECRET_MAX). */
+int log_add_secret(const char *secret) __attribute__((warn_unused_result));
 /* Forget every registered secret (on reload, before adding the new ones). */
 void log_clear_secrets(void);
 /* Redact every registered secret in buf in place (for other printers). */
 void log_redact(char *buf);
+/*
+ * A printable excerpt of upstream bytes for a log line or a stored error:
+ * at most max (up to LOG_EXCERPT_MAX) bytes of p, secrets redacted BEFORE
+ * the cut (so no secret's head survives it), then bytes outside printable
+ * ASCII and backslashes written as \xNN.  out is always NUL-terminated.
+ */
+void log_excerpt(const char *p, size_t len, size_t max, char *out,
+    size_t outlen);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -71,8 +71,12 @@ apply_log_settings(const struct daemon *d)
 	log_set_level(d->verbose ? LOG_LEVEL_DEBUG :
 	    (enum log_level)d->conf->log_level);
 	log_clear_secrets();
+	/* No redaction, no run: a token must never reach a log line. */
 	for (i = 0; i < d->conf->nsources; i++)
-		log_add_secret(d->conf->sources[i].token);
+		if (log_add_secret(d->conf->sources[i].token) == -1)
+			fatalx("out of memory: cannot register the token of "
+			    "source '%s' for redaction",
+			    d->conf->sources[i].name);
 }
 
 static void

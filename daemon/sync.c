@@ -446,24 +446,6 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	src_fetch(s);
 }
 
-/* A printable excerpt of a body for log lines. */
-static void
-excerpt(const char *body, size_t len, char *out, size_t outlen)
-{
-	size_t i, j = 0;
-
-	for (i = 0; i < len && j + 5 < outlen && i < 120; i++) {
-		unsigned char ch = (unsigned char)body[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			out[j++] = (char)ch;
-		else
-			j += (size_t)snprintf(out + j, outlen - j, "\\x%02x",
-			    ch);
-	}
-	out[j] = '\0';
-}
-
 /* http_done_cb of a page request. */
 static void
 src_response_cb(void *arg, const struct http_response *resp)
@@ -515,14 +497,14 @@ src_response_cb(void *arg, const struct http_response *resp)
 		return;
 	}
 	if (resp->status >= 500 || resp->status == 408) {
-		excerpt(resp->body, resp->len, head, sizeof(head));
+		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
 		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
 		    resp->status, s->url, head);
 		src_retry(s, reason);
 		return;
 	}
 	if (resp->status < 200 || resp->status > 299) {
-		excerpt(resp->body, resp->len, head, sizeof(head));
+		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
 		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
 		    resp->status, s->url, head);
 		log_error("source '%s': %s", c->name, reason);
@@ -532,7 +514,7 @@ src_response_cb(void *arg, const struct http_response *resp)
 	memset(&page, 0, sizeof(page));
 	if (s->type->parse_page(resp->body, resp->len, &page, err,
 	    sizeof(err)) == -1) {
-		excerpt(resp->body, resp->len, head, sizeof(head));
+		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
 		snprintf(reason, sizeof(reason), "bad page from %s (HTTP %ld, "
 		    "%zu bytes, %s): %s; body starts: %s", s->url,
 		    resp->status, resp->len, resp->content_type != NULL ?
@@ -585,10 +567,17 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 {
 	const struct conf_source *c = s->conf;
 	struct sync *sync = s->sync;
-	char now[TS_LEN], when[TS_LEN];
+	char now[TS_LEN], when[TS_LEN], *safe = NULL;
 	struct src *o;
 
 	wall_ts(now, 0);
+	/* The error goes to the database and STATUS=: redact it there too,
+	 * whatever built it (upstream text enters through log_excerpt). */
+	if (error != NULL && (safe = strdup(error)) != NULL) {
+		log_redact(safe);
+		error = safe;
+	} else if (error != NULL)
+		error = "out of memory";
 	if (s->in_pass) {
 		if (store_pass_update(sync->store, c->name, &s->st, s->pass_id,
 		    &s->counts, ok ? "succeeded" : "failed", error, now) == -1)
@@ -615,6 +604,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		snprintf(s->state_text, sizeof(s->state_text), "failed at "
 		    "%.8s: %.100s", now + 11, error != NULL ? error : "?");
 	}
+	free(safe);
 	if (sync->once) {
 		s->finished = 1;
 		s->failed = !ok;

@@ -112,7 +112,7 @@ test_secrets_redacted(void **state)
 
 	(void)state;
 	log_set_level(LOG_LEVEL_DEBUG);
-	log_add_secret("sk-live-0123456789abcdef");
+	assert_int_equal(log_add_secret("sk-live-0123456789abcdef"), 0);
 	capture(1);
 	log_debug("header Authorization: Bearer sk-live-0123456789abcdef, "
 	    "again sk-live-0123456789abcdef");
@@ -126,6 +126,60 @@ test_secrets_redacted(void **state)
 	log_info("sk-live-0123456789abcdef");
 	out = release();
 	assert_string_equal(out, "<6>sk-live-0123456789abcdef\n");
+}
+
+/* A secret that straddles a cut: neither the line nor an excerpt may keep
+ * its head (the cut used to come before the redaction). */
+static void
+test_secret_across_cut(void **state)
+{
+	static const char tok[] = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	char body[400], out[700], *line;
+	size_t at = 100;
+
+	(void)state;
+	log_set_level(LOG_LEVEL_DEBUG);
+	assert_int_equal(log_add_secret(tok), 0);
+	memset(body, 'x', sizeof(body));
+	memcpy(body + at, tok, sizeof(tok) - 1);
+	log_excerpt(body, sizeof(body), 120, out, sizeof(out));
+	assert_null(strstr(out, "tok-ABCDEF"));
+	assert_non_null(strstr(out, "[REDACTED]"));
+	/* A NUL and a backslash are escaped, the rest kept. */
+	log_excerpt("a\0b\\c", 5, 120, out, sizeof(out));
+	assert_string_equal(out, "a?b\\x5cc");
+
+	{
+		static char big[4200 + sizeof(tok)];
+
+		memset(big, 'y', 4090);
+		memcpy(big + 4090, tok, sizeof(tok));
+		capture(1);
+		log_info("%s", big);
+		line = release();
+		assert_null(strstr(line, "tok-"));
+		assert_true(strlen(line) < 4200);
+	}
+	log_clear_secrets();
+}
+
+/* More secrets than any fixed table held: every one is redacted. */
+static void
+test_many_secrets(void **state)
+{
+	char tok[32], *out;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 100; i++) {
+		snprintf(tok, sizeof(tok), "secret-number-%03d", i);
+		assert_int_equal(log_add_secret(tok), 0);
+	}
+	capture(1);
+	log_info("first secret-number-000 last secret-number-099");
+	out = release();
+	assert_string_equal(out, "<6>first [REDACTED] last [REDACTED]\n");
+	log_clear_secrets();
 }
 
 static void
@@ -146,6 +200,8 @@ main(void)
 		cmocka_unit_test(test_journal_prefix),
 		cmocka_unit_test(test_plain_has_timestamps),
 		cmocka_unit_test(test_secrets_redacted),
+		cmocka_unit_test(test_secret_across_cut),
+		cmocka_unit_test(test_many_secrets),
 		cmocka_unit_test(test_level_parse),
 	};
 
