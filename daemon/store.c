@@ -37,7 +37,11 @@ struct migration {
 #include "migrations.h"
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
-#define BUSY_TIMEOUT_MS 5000
+/* How long one statement waits for another process's lock.  The wait
+ * blocks the event loop (every source), so it is short: a write that still
+ * finds the lock taken fails, and sync waits for it off the loop (see
+ * store_last_busy). */
+#define BUSY_TIMEOUT_MS 1000
 
 enum stmt_id {
 	ST_SEL_RUN,
@@ -137,14 +141,30 @@ static const char *const stmt_sql[NSTMTS] = {
 struct store {
 	sqlite3	*db;
 	char	*path;
+	int	 busy;		/* the last failure was another's lock */
 	sqlite3_stmt *stmt[NSTMTS];
 };
 
+static void
+store_note_rc(struct store *store, int rc)
+{
+	store->busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* Log what failed, with the OS error where SQLite has one (a read-only
+ * file system, a permission) since its own message is often vaguer. */
 static int
 store_fail(struct store *store, const char *what)
 {
-	log_error("database '%s': %s: %s", store->path, what,
-	    sqlite3_errmsg(store->db));
+	int sys = sqlite3_system_errno(store->db);
+
+	store_note_rc(store, sqlite3_extended_errcode(store->db));
+	if (sys != 0)
+		log_error("database '%s': %s: %s (%s)", store->path, what,
+		    sqlite3_errmsg(store->db), strerror(sys));
+	else
+		log_error("database '%s': %s: %s", store->path, what,
+		    sqlite3_errmsg(store->db));
 	return -1;
 }
 
@@ -156,12 +176,32 @@ store_exec(struct store *store, const char *sql)
 
 	rc = sqlite3_exec(store->db, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
+		store_note_rc(store, rc);
 		log_error("database '%s': %s", store->path,
 		    msg != NULL ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return -1;
 	}
 	return 0;
+}
+
+/* End a failed write transaction, if SQLite has not already (it rolls
+ * back by itself on SQLITE_FULL and some I/O errors; a second ROLLBACK
+ * would only log a misleading "no transaction is active"). */
+static void
+store_rollback(struct store *store)
+{
+	int busy = store->busy;
+
+	if (!sqlite3_get_autocommit(store->db))
+		(void)store_exec(store, "ROLLBACK");
+	store->busy = busy;
+}
+
+int
+store_last_busy(const struct store *store)
+{
+	return store->busy;
 }
 
 static int
@@ -215,7 +255,7 @@ store_migrate(struct store *store)
 		 * migrated meanwhile. */
 		v = store_user_version(store);
 		if (v != i) {
-			store_exec(store, "ROLLBACK");
+			store_rollback(store);
 			if (v > i && v <= NMIGRATIONS) {
 				i = v - 1;
 				continue;
@@ -230,7 +270,7 @@ store_migrate(struct store *store)
 			log_error("database '%s': migration %s failed; "
 			    "nothing of it was applied", store->path,
 			    migrations[i].name);
-			store_exec(store, "ROLLBACK");
+			store_rollback(store);
 			return -1;
 		}
 		log_info("database '%s': applied migration %s", store->path,
@@ -272,6 +312,33 @@ store_create_file(const char *path)
 	return 0;
 }
 
+/* The -wal and -shm files live beside the database: its directory must
+ * be writable too, or the first write fails with a vague message. */
+static int
+store_dir_writable(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else {
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof(dir))
+			return 0;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	if (access(dir, W_OK) == -1) {
+		log_error("database '%s': its directory '%s' is not writable "
+		    "(%s); agentsyncd keeps the -wal and -shm files there",
+		    path, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 struct store *
 store_open(const char *path, int flags)
 {
@@ -301,6 +368,18 @@ store_open(const char *path, int flags)
 	}
 	sqlite3_extended_result_codes(store->db, 1);
 	sqlite3_busy_timeout(store->db, BUSY_TIMEOUT_MS);
+	/* SQLite quietly falls back to a read-only descriptor when it cannot
+	 * open the file for writing; a daemon on it would start, say READY
+	 * and fail every write forever.  Refuse now, saying why. */
+	if (!(flags & STORE_READONLY) &&
+	    sqlite3_db_readonly(store->db, "main") == 1) {
+		log_error("database '%s' is not writable by this process: %s",
+		    path, access(path, W_OK) == -1 ? strerror(errno) :
+		    "SQLite opened it read-only");
+		goto fail;
+	}
+	if (!(flags & STORE_READONLY) && store_dir_writable(path) == -1)
+		goto fail;
 	if (flags & STORE_READONLY) {
 		if (store_exec(store, "PRAGMA query_only = ON") == -1)
 			goto fail;
@@ -775,6 +854,7 @@ store_page(struct store *store, const char *source, const char *kind,
 	sqlite3_stmt *st;
 	size_t i;
 
+	store->busy = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	for (i = 0; i < page->nruns; i++) {
@@ -806,7 +886,7 @@ store_page(struct store *store, const char *source, const char *kind,
 	*counts = c;
 	return 0;
 rollback:
-	store_exec(store, "ROLLBACK");
+	store_rollback(store);
 	return -1;
 }
 
@@ -819,6 +899,7 @@ store_pass_update(struct store *store, const char *source,
 	char id[24];
 
 	snprintf(id, sizeof(id), "%lld", (long long)pass_id);
+	store->busy = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	if (save_state(store, source, state) == -1 ||
@@ -837,7 +918,7 @@ store_pass_update(struct store *store, const char *source,
 		goto rollback;
 	return 0;
 rollback:
-	store_exec(store, "ROLLBACK");
+	store_rollback(store);
 	return -1;
 }
 

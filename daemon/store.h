@@ -112,6 +112,13 @@ int store_pass_update(struct store *store, const char *source,
     const struct pass_counts *counts, const char *outcome, const char *error,
     const char *now) __attribute__((warn_unused_result));
 
+/*
+ * 1 when the last failed call failed because another process held the
+ * database locked past the busy timeout (a reader's BEGIN IMMEDIATE, a
+ * sqlite3 shell mid-write): worth waiting for, not an error of the data.
+ */
+int store_last_busy(const struct store *store);
+
 /* Record when the next poll is due (for --status). */
 int store_set_next_poll(struct store *store, const char *source,
     const char *when);

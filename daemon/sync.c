@@ -51,6 +51,7 @@
 
 #define MAX_STEP_BACKS	8	/* per pass, then go on and warn */
 #define MAX_429_RETRIES	30	/* per page, then the pass fails */
+#define MAX_BUSY_WAITS	60	/* database locked by another, per page */
 #define MAX_RETRY_AFTER	3600.0	/* seconds we accept from Retry-After */
 #define HW_CLOCK_MARGIN	300.0	/* seconds of server clock skew allowed */
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
@@ -81,6 +82,7 @@ struct src {
 	int64_t	 max_pages;
 	int	 retries;
 	int	 retries_429;
+	int	 busy_waits;
 	int	 step_backs;
 	int	 page_limit;		/* items a page really holds */
 	int	 degraded;		/* drift beyond what we could verify */
@@ -239,6 +241,7 @@ src_pass_begin(struct src *s)
 	s->max_pages = INT64_MAX;
 	s->retries = 0;
 	s->retries_429 = 0;
+	s->busy_waits = 0;
 	s->step_backs = 0;
 	s->page_limit = c->page_size;
 	s->degraded = 0;
@@ -252,14 +255,14 @@ src_retry(struct src *s, const char *reason)
 {
 	double delay;
 
-	s->retries++;
-	s->counts.retries++;
-	if (s->retries > s->conf->max_retries) {
+	if (s->retries >= s->conf->max_retries) {
 		log_error("source '%s': giving up on this pass after %d "
-		    "retries: %s", s->conf->name, s->retries - 1, reason);
+		    "retries: %s", s->conf->name, s->retries, reason);
 		src_pass_end(s, 0, reason, s->conf->poll_interval);
 		return;
 	}
+	s->retries++;
+	s->counts.retries++;
 	delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': %s; retry %d of %d in %.1fs", s->conf->name,
 	    reason, s->retries, s->conf->max_retries, delay);
@@ -310,6 +313,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	char now[TS_LEN];
 	const char *key;
 	int64_t size = s->page_limit, npos, pages_for_total;
+	double delay;
 	size_t i;
 	int step_back = 0, complete = 0, reached = 0, over = 0;
 
@@ -409,10 +413,24 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	}
 	if (store_page(s->sync->store, c->name, s->type->name, p,
 	    s->mode == WALK_FULL, now, &next, s->pass_id, &s->counts) == -1) {
-		/* Nothing of the page was written: fetch it again. */
+		/* Nothing of the page was written: fetch it again.  Another
+		 * process's lock is waited out (off the event loop) without
+		 * spending the retries meant for upstream failures. */
+		if (store_last_busy(s->sync->store) &&
+		    s->busy_waits < MAX_BUSY_WAITS) {
+			s->busy_waits++;
+			s->counts.retries++;	/* the page is fetched again */
+			delay = backoff_next(&s->backoff);
+			log_warnx("source '%s': the database is locked by "
+			    "another process; fetching and writing the page "
+			    "again in %.1fs", c->name, delay);
+			src_arm(s, delay);
+			return;
+		}
 		src_retry(s, "cannot write the page to the database");
 		return;
 	}
+	s->busy_waits = 0;
 	s->st = next;
 	s->retries = 0;
 	s->retries_429 = 0;

@@ -196,7 +196,10 @@ class Fault:
 
     def __init__(self, kind="status", status=500, body=None, headers=None,
                  seconds=0.0, size=0):
-        self.kind = kind          # status|truncate|reset|stall|raw|huge|deep
+        # status|truncate|reset|stall|raw|huge|deep, and (for
+        # tests/reliability/rel_faults.py) edit|partial|hang|stream|
+        # forever: see _Handler.inject()
+        self.kind = kind
         self.status = status
         self.body = body
         self.headers = headers or {}
@@ -359,6 +362,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-answer (a killed daemon, a timeout
+        # under test) is expected here, not worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def get_request(self):
         conn, addr = super().get_request()
         # Without this every keep-alive response waits ~40 ms for a
@@ -517,7 +527,134 @@ class _Handler(BaseHTTPRequestHandler):
         if f.kind == "deep":
             return self.send_raw(200, b'{"items": [' + b"[" * f.size +
                                  b"]" * f.size + b'], "total": 1}')
+        if f.kind == "edit":
+            # The page the request asks for, as the normal server would
+            # answer it (a deep copy: the data stays untouched), passed to
+            # f.body(api_name, obj, query), which returns the bytes (or an
+            # object to encode) to send with status f.status and
+            # f.headers.  query: {name: first value} of the request.
+            status, obj = self.normal_answer(name)
+            query = {k: v[0] for k, v in parse_qs(
+                urlparse(self.path).query, keep_blank_values=True).items()}
+            out = f.body(name, copy.deepcopy(obj), query)
+            if not isinstance(out, (bytes, bytearray)):
+                out = json.dumps(out).encode()
+            headers = dict(f.headers)
+            ctype = headers.pop("Content-Type", "application/json")
+            return self.send_raw(f.status, bytes(out), ctype, headers)
+        if f.kind == "partial":
+            # The real page with its full Content-Length, but only f.size
+            # bytes of it (0: half), then f.seconds of silence, then RST.
+            status, obj = self.normal_answer(name)
+            body = json.dumps(obj).encode()
+            keep = f.size if 0 < f.size < len(body) else len(body) // 2
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body[:keep])
+                self.wfile.flush()
+                if f.seconds:
+                    time.sleep(f.seconds)
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER,
+                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            except OSError:
+                pass
+            self.close_connection = True
+            return status
+        if f.kind == "hang":         # no answer at all for f.seconds
+            time.sleep(f.seconds)
+            self.close_connection = True
+            return 0
+        if f.kind == "stream":
+            # A valid-looking page of f.size bytes written in 64 KiB
+            # chunks (never built whole), with a Content-Length, or with
+            # chunked framing when f.headers asks for it.
+            key, total = (("items", "total") if name == "codegen" else
+                          ("runs", "totalCount"))
+            head = b'{"%s": [' % key.encode()
+            tail = b'], "%s": 0}' % total.encode()
+            chunked = f.headers.get("Transfer-Encoding") == "chunked"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(f.size))
+            self.end_headers()
+            block = b" " * 65536
+            left = max(0, f.size - len(head) - len(tail))
+
+            def put(data):
+                if chunked:
+                    self.wfile.write(b"%x\r\n" % len(data) + data +
+                                     b"\r\n")
+                else:
+                    self.wfile.write(data)
+            try:
+                put(head)
+                while left > 0:
+                    n = min(left, len(block))
+                    put(block[:n])
+                    left -= n
+                put(tail)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except OSError:          # the client gave up: as it should
+                pass
+            self.close_connection = True
+            return 200
+        if f.kind == "forever":
+            # A listing that never ends: every offset holds a full page
+            # (the real runs, over and over) and the total grows with
+            # every request (f.size: how much this one reports above the
+            # real total; queue one fault per request, growing).
+            u = urlparse(self.path)
+            q = parse_qs(u.query, keep_blank_values=True)
+            if name == "codegen":
+                runs = self.server.api._sorted("codegen")
+                off = int(q.get("skip", ["0"])[0])
+                size = int(q.get("limit", ["100"])[0])
+            else:
+                field = q.get("sortField", ["createdAt"])[0]
+                desc = q.get("sortDirection", ["desc"])[0] == "desc"
+                runs = self.server.api._sorted((field, desc))
+                size = int(q.get("pageSize", ["50"])[0])
+                off = int(q.get("page", ["0"])[0]) * size
+            items = [runs[(off + i) % len(runs)] for i in range(size)] \
+                if runs else []
+            total = len(runs) + f.size
+            if name == "codegen":
+                return self.send_json(200, {
+                    "items": items, "total": total,
+                    "page": off // size + 1, "size": size,
+                    "pages": math.ceil(total / size)})
+            return self.send_json(200, {"runs": items, "totalCount": total})
         raise ValueError(f.kind)
+
+    def normal_answer(self, name):
+        """(status, body object) of what the normal server would answer
+        this request, without sending it."""
+        api = self.server.api
+        u = urlparse(self.path)
+        q = parse_qs(u.query, keep_blank_values=True)
+        got = {}
+
+        def capture(status, obj, headers=None):
+            got["status"], got["obj"] = status, obj
+            return status
+        self.send_json = capture     # shadows the method for this call
+        try:
+            if name == "codegen":
+                self.codegen(api, u, q)
+            else:
+                self.cotool(api, q)
+        finally:
+            del self.send_json
+        return got["status"], got["obj"]
 
     # -- Codegen ---------------------------------------------------------
     def codegen(self, api, u, q):

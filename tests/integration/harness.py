@@ -6,6 +6,7 @@ Rig holds all of it and works outside unittest (tests/reliability uses it
 bare); DaemonTest is the same rig as a unittest.TestCase."""
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -45,6 +46,8 @@ class RigMixin:
         # What the daemon is given; a test may rotate the server's side.
         self.tokens = (self.api.codegen_token, self.api.cotool_token)
         self.dir = tempfile.mkdtemp(prefix="agentsyncd-it-")
+        # Registered first, so it runs last: after the daemons are reaped.
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.db = os.path.join(self.dir, "mirror.db")
         self.procs = []
         self.addCleanup(self.reap)
@@ -139,15 +142,18 @@ class RigMixin:
     def count(self, query, *args):
         return self.sql(query, *args)[0][0]
 
-    def mirror_problems(self, sources=("codegen", "cotool")):
+    def mirror_problems(self, sources=("codegen", "cotool"), kinds=None):
         """What differs between upstream and the mirror, as sentences;
         [] when every upstream run is in the mirror with byte-for-byte
         equal JSON and its status, and nothing else is (except rows
-        marked gone upstream)."""
+        marked gone upstream).  A source's kind is its name, unless
+        kinds maps the name to "codegen" or "cotool" (several sources
+        of one type, all pointed at the one fake API)."""
         problems = []
         for src in sources:
+            kind = (kinds or {}).get(src, src)
             up = ({str(r["id"]): r for r in self.api.codegen_sorted()}
-                  if src == "codegen" else
+                  if kind == "codegen" else
                   {r["id"]: r for r in self.api.cotool_sorted()})
             rows = self.sql("SELECT external_id, raw_json, status, state "
                             "FROM runs WHERE source = ? AND "
@@ -168,21 +174,21 @@ class RigMixin:
                     problems.append(f"{src} run {rid} differs")
                 elif mirror[rid][2] != run.get("status"):
                     problems.append(f"{src} run {rid}: status differs")
-            if src == "codegen":
+            if kind == "codegen":
                 links = self.sql(
                     "SELECT r.external_id, p.external_id FROM "
                     "run_pull_requests l JOIN runs r ON r.id = l.run_id "
                     "JOIN pull_requests p ON p.id = l.pull_request_id "
-                    "WHERE r.source = 'codegen' AND "
-                    "r.deleted_upstream_at IS NULL")
+                    "WHERE r.source = ? AND "
+                    "r.deleted_upstream_at IS NULL", src)
                 want = {(str(r["id"]), str(p["id"])) for r in up.values()
                         for p in (r.get("github_pull_requests") or [])}
                 if set(links) != want:
-                    problems.append("codegen: pull request links differ")
+                    problems.append(f"{src}: pull request links differ")
         return problems
 
-    def assert_mirror_exact(self, sources=("codegen", "cotool")):
-        problems = self.mirror_problems(sources)
+    def assert_mirror_exact(self, sources=("codegen", "cotool"), kinds=None):
+        problems = self.mirror_problems(sources, kinds)
         if problems:
             self.fail("; ".join(problems[:10]))
 
