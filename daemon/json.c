@@ -279,12 +279,119 @@ page_free(struct page *page)
 	memset(page, 0, sizeof(*page));
 }
 
+static int
+hex4(const char *p, unsigned *out)
+{
+	unsigned v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * The next escape at or after *i that cJSON cannot turn into the text
+ * upstream meant: \u0000 (cJSON cuts the string there) or a UTF-16
+ * surrogate without its other half (cJSON refuses the whole body).  Sets
+ * *i to its backslash and returns its kind, or ESC_NONE at the end.
+ */
+enum bad_escape { ESC_NONE, ESC_NUL, ESC_LONE };
+
+static enum bad_escape
+next_bad_escape(const char *p, size_t len, size_t *i)
+{
+	unsigned u, lo;
+	size_t j;
+
+	for (j = *i; j + 1 < len; j++) {
+		if (p[j] != '\\')
+			continue;
+		if (p[j + 1] != 'u' || j + 5 >= len || hex4(p + j + 2, &u)) {
+			j++;	/* the escaped character */
+			continue;
+		}
+		*i = j;
+		if (u == 0)
+			return ESC_NUL;
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return ESC_LONE;
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (j + 11 >= len || p[j + 6] != '\\' ||
+			    p[j + 7] != 'u' || hex4(p + j + 8, &lo) ||
+			    lo < 0xdc00 || lo > 0xdfff)
+				return ESC_LONE;
+			j += 6;	/* the pair's low half */
+		}
+		j += 5;
+	}
+	*i = len;
+	return ESC_NONE;
+}
+
+const char *
+json_bad_escape(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	switch (next_bad_escape(p, len, &i)) {
+	case ESC_NUL:
+		return "a string holds \\u0000";
+	case ESC_LONE:
+		return "a string holds a lone UTF-16 surrogate escape";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * cJSON refuses a whole body for one lone surrogate escape, which
+ * JavaScript's JSON.stringify writes for a string cut inside an emoji.
+ * Mask each as \uFFFD (the same six bytes, so spans hold) for the parse;
+ * json_parse_page() puts the original bytes back for raw_json, and
+ * json_fill_page() sets such an item aside as a reject.  Returns the
+ * original text (arena) when something was masked, else NULL.
+ */
+static char *
+mask_lone_surrogates(struct page *page, size_t len)
+{
+	char *orig = NULL, *t = page->text;
+	size_t i = 0;
+	enum bad_escape e;
+
+	while ((e = next_bad_escape(t, len, &i)) != ESC_NONE) {
+		if (e == ESC_LONE) {
+			if (orig == NULL) {
+				if ((orig = arena_alloc(page, len)) == NULL)
+					return NULL;
+				memcpy(orig, t, len);
+			}
+			memcpy(t + i + 2, "FFFD", 4);
+		}
+		i += 6;
+	}
+	return orig;
+}
+
 int
 json_parse_page(const char *body, size_t len, const char *key,
     struct page *page, cJSON **items, struct json_span **spans, char *err,
     size_t errlen)
 {
 	const char *parse_end = NULL;
+	char *orig;
 	int n, open = 0;
 
 	memset(page, 0, sizeof(*page));
@@ -310,10 +417,13 @@ json_parse_page(const char *body, size_t len, const char *key,
 	memcpy(page->text, body, len);
 	page->text[len] = '\0';
 	cjson_hooks_once();
+	orig = mask_lone_surrogates(page, len);
 	parsing_page = page;
 	page->tree = cJSON_ParseWithLengthOpts(page->text, len + 1,
 	    &parse_end, 1);
 	parsing_page = NULL;
+	if (orig != NULL)
+		memcpy(page->text, orig, len);	/* raw_json stays verbatim */
 	if (page->tree == NULL) {
 		size_t at = parse_end != NULL && parse_end >= page->text ?
 		    (size_t)(parse_end - page->text) : 0;
@@ -347,22 +457,6 @@ fail:
 	*items = NULL;
 	*spans = NULL;
 	return -1;
-}
-
-int
-json_has_nul_escape(const char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i++) {
-		if (p[i] != '\\')
-			continue;
-		if (p[i + 1] == 'u' && i + 5 < len &&
-		    memcmp(p + i + 2, "0000", 4) == 0)
-			return 1;
-		i++;	/* the escaped character */
-	}
-	return 0;
 }
 
 static int
@@ -502,6 +596,7 @@ json_fill_page(struct page *page, const cJSON *items,
     char *err, size_t errlen)
 {
 	const cJSON *e, *total, *id;
+	const char *bad;
 	size_t i = 0, n;
 	int64_t t;
 	char num[24];
@@ -529,8 +624,8 @@ json_fill_page(struct page *page, const cJSON *items,
 
 		r->raw = spans[i].p;
 		r->raw_len = spans[i].len;
-		if (json_has_nul_escape(r->raw, r->raw_len)) {
-			snprintf(why, sizeof(why), "a string holds \\u0000");
+		if ((bad = json_bad_escape(r->raw, r->raw_len)) != NULL) {
+			snprintf(why, sizeof(why), "%s", bad);
 		} else if (fn(page, e, r, why, sizeof(why)) == 0) {
 			page->nruns++;
 			i++;

@@ -38,8 +38,8 @@ typedef int json_item_fn(struct page *page, const cJSON *item,
 
 /*
  * The rest of an adapter's parse_page: read the integer total_key, then run
- * fn over every item; an item fn refuses (or one holding a \u0000) becomes
- * a reject with its reason and verbatim bytes.  On error the page is freed.
+ * fn over every item; an item fn refuses (or one json_bad_escape() names)
+ * becomes a reject with its reason and verbatim bytes.  On error the page is freed.
  */
 int json_fill_page(struct page *page, const cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,
@@ -50,8 +50,12 @@ void *json_alloc(struct page *page, size_t size);
 /* Copy len bytes (plus NUL) into the arena. */
 const char *json_strdup(struct page *page, const char *s, size_t len);
 
-/* 1 when the bytes hold a \u0000 escape (cJSON would cut the string). */
-int json_has_nul_escape(const char *p, size_t len);
+/*
+ * Why an item's escapes cannot be mirrored faithfully, or NULL: a \u0000
+ * (cJSON would cut the string there) or a lone UTF-16 surrogate escape
+ * (no UTF-8 text holds one).  Such an item becomes a reject.
+ */
+const char *json_bad_escape(const char *p, size_t len);
 
 /* Member readers: absent or null -> "null" result; wrong type -> -1. */
 int json_str(const cJSON *obj, const char *key, const char **out,

@@ -409,6 +409,40 @@ test_big_ids(void **state)
 	page_free(&p);
 }
 
+/* A lone surrogate escape sets its run aside (verbatim), a pair and an
+ * escaped backslash before "u" do not, and the rest of the page is kept. */
+static void
+test_lone_surrogate(void **state)
+{
+	static const char body[] = "{\"total\": 4, \"items\": ["
+	    "{\"id\": 1, \"organization_id\": 1, \"summary\": \"cut \\ud83d\"},"
+	    "{\"id\": 2, \"organization_id\": 1, \"summary\": "
+	    "\"pair \\ud83d\\ude00\"},"
+	    "{\"id\": 3, \"organization_id\": 1, \"summary\": \"\\udc00 x\"},"
+	    "{\"id\": 4, \"organization_id\": 1, \"summary\": "
+	    "\"text \\\\ud83d\"}]}";
+	struct page p;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
+	    err, sizeof(err)), 0);
+	assert_int_equal(p.nruns, 2);
+	assert_string_equal(p.runs[0].external_id, "2");
+	assert_string_equal(p.runs[0].summary, "pair \xf0\x9f\x98\x80");
+	assert_string_equal(p.runs[1].external_id, "4");
+	assert_string_equal(p.runs[1].summary, "text \\ud83d");
+	assert_int_equal(p.nrejects, 2);
+	assert_non_null(strstr(p.rejects[0].reason, "lone UTF-16 surrogate"));
+	/* raw_json is what upstream sent, not the masked copy */
+	assert_non_null(memmem(p.rejects[0].raw, p.rejects[0].raw_len,
+	    "\\ud83d\"", 7));
+	assert_non_null(memmem(p.rejects[1].raw, p.rejects[1].raw_len,
+	    "\\udc00", 6));
+	assert_string_equal(p.rejects[1].external_id, "3");
+	page_free(&p);
+}
+
 int
 main(void)
 {
@@ -423,6 +457,7 @@ main(void)
 		cmocka_unit_test(test_bad_bodies),
 		cmocka_unit_test(test_duplicate_keys_and_spans),
 		cmocka_unit_test(test_big_ids),
+		cmocka_unit_test(test_lone_surrogate),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);
