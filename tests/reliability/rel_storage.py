@@ -29,6 +29,7 @@ import tempfile
 import time
 
 from tests.integration.harness import BIN, Rig
+from tests.reliability import Skip
 
 FULL_RE = re.compile(r"database or disk is full", re.I)
 # What names an unwritable database: SQLite's words or the errno's.
@@ -49,6 +50,8 @@ def _run(cmd):
 @contextlib.contextmanager
 def tmpfs(size_k, mode=0o755):
     """A fresh tmpfs of size_k KiB; always unmounted."""
+    if os.geteuid() != 0:
+        raise Skip("mounting a tmpfs needs root (CI runs as root)")
     mnt = tempfile.mkdtemp(prefix="agentsyncd-rel-tmpfs-")
     _run(["mount", "-t", "tmpfs", "-o", f"size={size_k}k,mode={mode:o}",
           "tmpfs", mnt])

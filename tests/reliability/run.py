@@ -8,9 +8,11 @@ usage: tests/reliability/run.py [-k SUBSTRING]... [--list]
 Cases live in tests/reliability/rel_*.py: each module has
 CASES = [(name, function), ...].  A function takes no argument, returns the
 figure to print (a string), and raises (AssertionError or anything else)
-when the case fails: any loss, crash or wrong answer.  Every case is
-bounded in time and stops by itself.  The last line is
-"N passed, N failed"; the exit code is 1 when a case failed.
+when the case fails: any loss, crash or wrong answer.  A case that cannot
+run here (it needs root to mount a tmpfs) raises Skip, and is counted and
+shown as skipped, never as passed.  Every case is bounded in time and stops
+by itself.  The last line is "N passed, N failed[, N skipped]"; the exit
+code is 1 when a case failed.
 """
 import importlib
 import os
@@ -21,6 +23,7 @@ import traceback
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tests.reliability import Skip  # noqa: E402
 
 
 def cases():
@@ -52,21 +55,27 @@ def main():
         try:
             figure = fn()
             ok = True
+        except Skip as e:
+            ok = None
+            figure = f"skipped: {e}"
         except Exception as e:  # noqa: BLE001 -- a case fails, we go on
             ok = False
             figure = f"{type(e).__name__}: {e}".replace("\n", " ")[:300]
             failures.append((group, name, traceback.format_exc()))
         dt = time.monotonic() - t0
         rows.append((group, name, ok))
-        print(f"{group:12} {name:46} {'ok' if ok else 'FAIL':6} "
+        word = {True: "ok", False: "FAIL", None: "skip"}[ok]
+        print(f"{group:12} {name:46} {word:6} "
               f"{dt:6.1f}s  {figure}", flush=True)
     if listing:
         return 0
     for group, name, tb in failures:
         print(f"\n--- {group}/{name} ---\n{tb}", end="")
-    passed = sum(1 for r in rows if r[2])
-    print(f"{passed} passed, {len(rows) - passed} failed")
-    return 1 if failures or not rows else 0
+    passed = sum(1 for r in rows if r[2] is True)
+    skipped = sum(1 for r in rows if r[2] is None)
+    line = f"{passed} passed, {len(failures)} failed"
+    print(line + (f", {skipped} skipped" if skipped else ""))
+    return 1 if failures or not passed else 0
 
 
 if __name__ == "__main__":
