@@ -58,6 +58,7 @@ struct section {
 
 struct ctx {
 	const char *path;
+	int	 flags;		/* CONF_* */
 	FILE	*errf;
 	FILE	*in;
 	int	 lineno;
@@ -443,6 +444,11 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	}
 	v = r->val[k];
 	line = r->vline[k];
+	if (ctx->flags & CONF_NO_TOKENS) {
+		s->token = strdup("");
+		s->token_origin = strdup("(not read)");
+		return;
+	}
 	switch (k) {
 	case K_TOKEN_ENV:
 		snprintf(origin, sizeof(origin), "environment variable %s", v);
@@ -618,7 +624,7 @@ ctx_release(struct ctx *ctx)
 }
 
 struct conf *
-conf_load(const char *path, FILE *errf)
+conf_load(const char *path, FILE *errf, int flags)
 {
 	struct ctx ctx;
 	struct conf *conf;
@@ -627,6 +633,7 @@ conf_load(const char *path, FILE *errf)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.path = path;
+	ctx.flags = flags;
 	ctx.errf = errf;
 	ctx.at_line_start = 1;
 	ctx.in = fopen(path, "re");

@@ -49,12 +49,19 @@ struct conf {
 	size_t	 nsources;
 };
 
+/* conf_load() flags */
+#define CONF_NO_TOKENS	0x1	/* check the token_* keys, read no token
+				 * (--status, --migrate: no request is made,
+				 * and the service's credentials or
+				 * environment are not there) */
+
 /*
  * Read and validate path.  On success return a new struct conf (caller frees
  * with conf_free()).  On failure print every problem to errf as
  * "FILE:LINE: message" (LINE is 0 for whole-file problems) and return NULL.
+ * With CONF_NO_TOKENS every source's token is "".
  */
-struct conf *conf_load(const char *path, FILE *errf)
+struct conf *conf_load(const char *path, FILE *errf, int flags)
 	__attribute__((warn_unused_result));
 void conf_free(struct conf *conf);
 

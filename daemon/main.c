@@ -119,7 +119,7 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000ULL);
 	log_info("reloading '%s'", d->conf_path);
-	conf = conf_load(d->conf_path, stderr);
+	conf = conf_load(d->conf_path, stderr, 0);
 	if (conf == NULL) {
 		log_error("reload of '%s' failed; keeping the running "
 		    "configuration", d->conf_path);
@@ -316,7 +316,10 @@ main(int argc, char *argv[])
 		return EX_USAGE;
 	}
 
-	d.conf = conf_load(d.conf_path, stderr);
+	/* --status and --migrate make no request: they need no token, and
+	 * an operator runs them outside the service's environment. */
+	d.conf = conf_load(d.conf_path, stderr, mode == OPT_STATUS ||
+	    mode == OPT_MIGRATE ? CONF_NO_TOKENS : 0);
 	if (d.conf == NULL)
 		return EX_CONFIG;
 	if (mode == 't') {

@@ -130,8 +130,8 @@ static const char *const stmt_sql[NSTMTS] = {
 	    "backfill_done = ?3, walk_mode = ?4, walk_offset = ?5, "
 	    "walk_anchor_id = ?6, walk_anchor_key = ?7, walk_total = ?8, "
 	    "walk_high_water = ?9, walk_started_at = ?10, walk_pages = ?11, "
-	    "last_full_resync_at = ?12, last_success_at = ?13 "
-	    "WHERE source = ?1",
+	    "last_full_resync_at = ?12, last_success_at = ?13, "
+	    "walk_degraded = ?14 WHERE source = ?1",
 	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
 	    "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
 	    "runs_rejected = ?7, runs_deleted = ?8, http_429 = ?9, "
@@ -550,7 +550,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	if (sqlite3_prepare_v2(store->db, "SELECT identity, high_water, "
 	    "backfill_done, walk_mode, walk_offset, walk_anchor_id, "
 	    "walk_anchor_key, walk_total, walk_high_water, walk_started_at, "
-	    "walk_pages, last_full_resync_at, last_success_at "
+	    "walk_pages, last_full_resync_at, last_success_at, walk_degraded "
 	    "FROM sync_state WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
 	bind_text(st, 1, source);
@@ -588,6 +588,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	    sizeof(state->last_full_resync_at));
 	copy_col(st, 12, state->last_success_at,
 	    sizeof(state->last_success_at));
+	state->walk_degraded = sqlite3_column_int(st, 13);
 	sqlite3_finalize(st);
 	return 0;
 }
@@ -629,6 +630,7 @@ save_state(struct store *store, const char *source,
 	bind_opt_int(st, 11, walking, s->walk_pages);
 	bind_ts(st, 12, s->last_full_resync_at);
 	bind_ts(st, 13, s->last_success_at);
+	sqlite3_bind_int(st, 14, walking && s->walk_degraded);
 	return step_done(store, st);
 }
 
@@ -847,8 +849,8 @@ write_run(struct store *store, const char *source, const char *kind,
 int
 store_page(struct store *store, const char *source, const char *kind,
     const struct page *page, int touch, const char *now,
-    const struct sync_state *state, int64_t pass_id,
-    struct pass_counts *counts)
+    const char *deleted_before, const struct sync_state *state,
+    int64_t pass_id, struct pass_counts *counts)
 {
 	struct pass_counts c = *counts;
 	sqlite3_stmt *st;
@@ -878,6 +880,17 @@ store_page(struct store *store, const char *source, const char *kind,
 		c.runs_rejected++;
 	}
 	c.pages++;
+	/* The end of a complete full walk: what it did not see is gone
+	 * upstream.  In this transaction, so that a kill cannot record the
+	 * walk as done with the marks never made. */
+	if (deleted_before != NULL) {
+		if (exec_bound(store, "cannot mark deleted runs", "UPDATE runs "
+		    "SET deleted_upstream_at = ?3 WHERE source = ?1 AND "
+		    "last_seen_at < ?2 AND deleted_upstream_at IS NULL", 3,
+		    source, deleted_before, now) == -1)
+			goto rollback;
+		c.runs_deleted += sqlite3_changes(store->db);
+	}
 	if (save_state(store, source, state) == -1 ||
 	    save_counts(store, pass_id, &c) == -1)
 		goto rollback;
@@ -928,17 +941,6 @@ store_set_next_poll(struct store *store, const char *source, const char *when)
 	return exec_bound(store, "cannot record next poll", "UPDATE "
 	    "sync_state SET next_poll_at = ?2 WHERE source = ?1", 2, source,
 	    when != NULL && *when != '\0' ? when : NULL);
-}
-
-int64_t
-store_mark_deleted(struct store *store, const char *source, const char *since,
-    const char *now)
-{
-	if (exec_bound(store, "cannot mark deleted runs", "UPDATE runs SET "
-	    "deleted_upstream_at = ?3 WHERE source = ?1 AND last_seen_at < ?2 "
-	    "AND deleted_upstream_at IS NULL", 3, source, since, now) == -1)
-		return -1;
-	return sqlite3_changes(store->db);
 }
 
 int
@@ -1004,6 +1006,21 @@ col_or(sqlite3_stmt *st, int i, const char *dflt)
 	return s != NULL ? (const char *)s : dflt;
 }
 
+/* "  WHAT, N of TOTAL" (columns 4 and 5); before a first page answers,
+ * the total is not known yet (-1 or NULL). */
+static void
+print_walk(const char *what, sqlite3_stmt *st)
+{
+	long long done = sqlite3_column_int64(st, 4);
+
+	if (sqlite3_column_type(st, 5) == SQLITE_NULL ||
+	    sqlite3_column_int64(st, 5) < 0)
+		printf("  %s, %lld runs so far\n", what, done);
+	else
+		printf("  %s, %lld of %lld\n", what, done,
+		    (long long)sqlite3_column_int64(st, 5));
+}
+
 int
 store_print_status(struct store *store)
 {
@@ -1033,15 +1050,13 @@ store_print_status(struct store *store)
 		if (sqlite3_column_int(st, 2))
 			printf("  backfill:        complete\n");
 		else if (mode != NULL && strcmp(mode, "backfill") == 0)
-			printf("  backfill:        in progress, %lld of %lld\n",
-			    (long long)sqlite3_column_int64(st, 4),
-			    (long long)sqlite3_column_int64(st, 5));
+			print_walk("backfill:        in progress", st);
 		else
 			printf("  backfill:        not started\n");
 		if (mode != NULL && strcmp(mode, "backfill") != 0)
-			printf("  walk:            %s, %lld of %lld\n", mode,
-			    (long long)sqlite3_column_int64(st, 4),
-			    (long long)sqlite3_column_int64(st, 5));
+			print_walk(strcmp(mode, "full") == 0 ?
+			    "walk:            full" :
+			    "walk:            incremental", st);
 		printf("  high-water mark: %s\n", col_or(st, 13, "none"));
 		printf("  last success:    %s\n", col_or(st, 6, "never"));
 		if (sqlite3_column_type(st, 7) != SQLITE_NULL)

@@ -61,6 +61,7 @@ struct sync_state {
 	int64_t	 walk_pages;
 	char	 last_full_resync_at[TS_LEN];
 	char	 last_success_at[TS_LEN];
+	int	 walk_degraded;		/* went past an unverified boundary */
 };
 
 /* Counters of one pass; what store_page adds is written with the page. */
@@ -94,13 +95,17 @@ int store_pass_begin(struct store *store, const char *source,
  * Write one page: upsert its runs (unchanged runs are not rewritten, unless
  * touch is set, then only last_seen_at), their pull requests and child
  * rows, its rejects, then the cursor in *state and the counters in *counts
- * (which the call updates), all in one transaction.  On failure nothing of
- * the page is written, *counts is unchanged, and -1 is returned.
+ * (which the call updates), all in one transaction.  deleted_before, when
+ * not NULL, ends a complete full walk that started then: the source's
+ * runs not seen since get deleted_upstream_at = now, in the same
+ * transaction (counted in runs_deleted).  On failure nothing of the page is
+ * written, *counts is unchanged, and -1 is returned.
  */
 int store_page(struct store *store, const char *source, const char *kind,
     const struct page *page, int touch, const char *now,
-    const struct sync_state *state, int64_t pass_id,
-    struct pass_counts *counts) __attribute__((warn_unused_result));
+    const char *deleted_before, const struct sync_state *state,
+    int64_t pass_id, struct pass_counts *counts)
+	__attribute__((warn_unused_result));
 
 /*
  * Save *state and counters without a page (walk end, errors).  When outcome
@@ -122,13 +127,6 @@ int store_last_busy(const struct store *store);
 /* Record when the next poll is due (for --status). */
 int store_set_next_poll(struct store *store, const char *source,
     const char *when);
-
-/*
- * After a complete full walk that started at since: set deleted_upstream_at
- * on the source's runs not seen since then.  Returns the count, or -1.
- */
-int64_t store_mark_deleted(struct store *store, const char *source,
-    const char *since, const char *now);
 
 /*
  * The oldest created_at among the source's unfinished runs created at or

@@ -85,7 +85,6 @@ struct src {
 	int	 busy_waits;
 	int	 step_backs;
 	int	 page_limit;		/* items a page really holds */
-	int	 degraded;		/* drift beyond what we could verify */
 	int	 finished;		/* once mode: pass done */
 	int	 failed;
 	char	 url[2400];
@@ -203,6 +202,7 @@ src_pass_begin(struct src *s)
 		snprintf(s->st.walk_started_at, sizeof(s->st.walk_started_at),
 		    "%s", now);
 		s->st.walk_pages = 0;
+		s->st.walk_degraded = 0;
 	}
 	s->mode = mode;
 	/* Long walks go by creation time, which never changes: in update
@@ -244,7 +244,6 @@ src_pass_begin(struct src *s)
 	s->busy_waits = 0;
 	s->step_backs = 0;
 	s->page_limit = c->page_size;
-	s->degraded = 0;
 	log_debug("source '%s': %s pass begins (stop key %s)", c->name,
 	    walk_mode_name(mode), s->stop_key[0] ? s->stop_key : "none");
 	return 0;
@@ -312,7 +311,8 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	struct sync_state next = s->st;
 	char now[TS_LEN];
 	const char *key;
-	int64_t size = s->page_limit, npos, pages_for_total;
+	int64_t size = s->page_limit, npos, pages_for_total, deleted;
+	const char *deleted_before;
 	double delay;
 	size_t i;
 	int step_back = 0, complete = 0, reached = 0, over = 0;
@@ -329,8 +329,10 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		if (s->step_backs < MAX_STEP_BACKS) {
 			step_back = 1;
 			s->step_backs++;
-		} else if (!s->degraded) {
-			s->degraded = 1;
+		} else if (!next.walk_degraded) {
+			/* Kept with the cursor: a resumed walk must still
+			 * know it cannot tell what is gone upstream. */
+			next.walk_degraded = 1;
 			log_warnx("source '%s': upstream keeps changing under "
 			    "the walk; going on without verifying the page "
 			    "boundary (the next full resync fills any gap)",
@@ -411,8 +413,14 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		memcpy(next.last_success_at, now, TS_LEN);
 		next.walk_mode = WALK_NONE;
 	}
+	/* A complete full walk that verified every boundary has seen every
+	 * run upstream holds: the rest is gone. */
+	deleted_before = s->mode == WALK_FULL && complete &&
+	    !next.walk_degraded ? next.walk_started_at : NULL;
+	deleted = s->counts.runs_deleted;
 	if (store_page(s->sync->store, c->name, s->type->name, p,
-	    s->mode == WALK_FULL, now, &next, s->pass_id, &s->counts) == -1) {
+	    s->mode == WALK_FULL, now, deleted_before, &next, s->pass_id,
+	    &s->counts) == -1) {
 		/* Nothing of the page was written: fetch it again.  Another
 		 * process's lock is waited out (off the event loop) without
 		 * spending the retries meant for upstream failures. */
@@ -438,16 +446,10 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	log_debug("source '%s': page at offset %lld: %zu items, total %lld",
 	    c->name, (long long)off, p->nitems, (long long)p->total);
 	if (complete || reached) {
-		if (s->mode == WALK_FULL && complete && !s->degraded) {
-			int64_t gone = store_mark_deleted(s->sync->store,
-			    c->name, next.walk_started_at, now);
-
-			if (gone > 0) {
-				s->counts.runs_deleted += gone;
-				log_info("source '%s': %lld runs no longer "
-				    "upstream", c->name, (long long)gone);
-			}
-		}
+		if (s->counts.runs_deleted > deleted)
+			log_info("source '%s': %lld runs no longer upstream",
+			    c->name, (long long)(s->counts.runs_deleted -
+			    deleted));
 		src_pass_end(s, 1, NULL, c->poll_interval);
 		return;
 	}

@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	close(fd);
 	null = fopen("/dev/null", "w");
-	c = conf_load(path, null);
+	c = conf_load(path, null, 0);
 	conf_free(c);
 	fclose(null);
 	unlink(path);

@@ -111,6 +111,18 @@ class CliTest(unittest.TestCase):
         self.assertIn("no source has synced yet", r.stdout)
         for out in (r.stdout, r.stderr):
             self.assertNotIn("cg-secret-token-1", out)
+        # An operator's shell has neither the service's token variables
+        # nor its credentials: --status and --migrate need no token.
+        env = {k: v for k, v in self.env.items()
+               if k not in ("CODEGEN_API_TOKEN", "COTOOL_API_KEY")}
+        for args in (["--status"], ["--migrate"]):
+            r = subprocess.run([BIN, "-c", path, *args], env=env,
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([BIN, "-c", path, "--check-config"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("CODEGEN_API_TOKEN", r.stderr)
 
     def test_too_new_database_untouched(self):
         path = self.conf(GOOD)

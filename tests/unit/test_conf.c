@@ -36,7 +36,7 @@ load(const char *text, mode_t mode)
 	memset(errbuf, 0, sizeof(errbuf));
 	err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
 	assert_non_null(err);
-	c = conf_load(confpath, err);
+	c = conf_load(confpath, err, 0);
 	fclose(err);
 	f = NULL;
 	(void)f;

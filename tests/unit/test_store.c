@@ -202,7 +202,7 @@ write_page(struct fixture *f, struct testpage *t, int touch, const char *now,
     struct sync_state *st, struct pass_counts *c, int64_t pass)
 {
 	assert_int_equal(store_page(f->store, "cg", "codegen", &t->page,
-	    touch, now, st, pass, c), 0);
+	    touch, now, NULL, st, pass, c), 0);
 }
 
 static void
@@ -391,7 +391,7 @@ test_failed_page_leaves_nothing(void **state)
 	st2.walk_offset = 100;
 	before = c;
 	assert_int_equal(store_page(f->store, "cg", "codegen", &t.page, 0,
-	    "2025-07-01T00:00:01.000Z", &st2, pass, &c), -1);
+	    "2025-07-01T00:00:01.000Z", NULL, &st2, pass, &c), -1);
 	assert_memory_equal(&c, &before, sizeof(c));
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 0);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM pull_requests"),
@@ -450,14 +450,19 @@ test_full_walk_marks_deleted_and_revives(void **state)
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
 	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, pass);
-	/* A full walk sees only run 102. */
+	/* A full walk that started at 00:00:00 sees only run 102, on its
+	 * last page, which marks the rest in the same transaction. */
 	t.page.nruns = 1;
-	write_page(f, &t, 1, "2025-07-02T00:00:01.000Z", &st, &c, pass);
-	assert_int_equal(store_mark_deleted(f->store, "cg",
-	    "2025-07-02T00:00:00.000Z", "2025-07-02T00:10:00.000Z"), 1);
+	c.runs_deleted = 0;
+	assert_int_equal(store_page(f->store, "cg", "codegen", &t.page, 1,
+	    "2025-07-02T00:10:00.000Z", "2025-07-02T00:00:00.000Z", &st, pass,
+	    &c), 0);
+	assert_int_equal(c.runs_deleted, 1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
 	    "external_id = '101' AND deleted_upstream_at = "
 	    "'2025-07-02T00:10:00.000Z'"), 1);
+	assert_int_equal(q_int(f->db, "SELECT max(runs_deleted) FROM "
+	    "sync_runs"), 1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
 	/* Seen again: the mark goes. */
 	two_runs(&t);
