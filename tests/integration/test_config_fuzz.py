@@ -1,9 +1,11 @@
 """1,000 mutated configuration files: never a crash; always either exit 78
 with every line of stderr in FILE:LINE: form, or exit 0 with
-"configuration OK"."""
+"configuration OK".  mutate_configs() is shared with
+tests/reliability/rel_config.py, which prints the figures."""
 import os
 import random
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -18,17 +20,19 @@ PIECES = ["[", "]", "=", ";", "#", "\n", " ", "\t", "\x00", "\xff", "0",
           "\"", "'", "\u00e9", "[source ]", "[source a b]"]
 
 
-class ConfigFuzzTest(unittest.TestCase):
-    def test_thousand_mutations(self):
-        with open(os.path.join(ROOT, "agentsyncd.conf"), "rb") as f:
-            seed = f.read()
-        rng = random.Random(20261124)
-        d = tempfile.mkdtemp(prefix="agentsyncd-cfuzz-")
-        path = os.path.join(d, "fuzz.conf")
-        env = dict(os.environ, CODEGEN_API_TOKEN="c", COTOOL_API_KEY="k")
-        outcomes = {0: 0, 78: 0}
-        for i in range(1000):
-            data = bytearray(seed)
+def mutate_configs(n=1000, seed=20261124):
+    """Run agentsyncd -t on n mutations of the example configuration.
+    Returns ({exit code: count}, [problems as sentences])."""
+    with open(os.path.join(ROOT, "agentsyncd.conf"), "rb") as f:
+        base = f.read()
+    rng = random.Random(seed)
+    d = tempfile.mkdtemp(prefix="agentsyncd-cfuzz-")
+    path = os.path.join(d, "fuzz.conf")
+    env = dict(os.environ, CODEGEN_API_TOKEN="c", COTOOL_API_KEY="k")
+    outcomes, problems = {}, []
+    try:
+        for i in range(n):
+            data = bytearray(base)
             for _ in range(rng.randint(1, 8)):
                 op = rng.random()
                 pos = rng.randrange(len(data) + 1)
@@ -44,23 +48,34 @@ class ConfigFuzzTest(unittest.TestCase):
             os.chmod(path, 0o600)
             r = subprocess.run([BIN, "-c", path, "-t"], env=env,
                                capture_output=True, timeout=30)
-            self.assertIn(r.returncode, (0, 78),
-                          f"mutation {i}: exit {r.returncode}: "
-                          f"{r.stderr[-500:]!r}")
-            outcomes[r.returncode] += 1
+            outcomes[r.returncode] = outcomes.get(r.returncode, 0) + 1
             if r.returncode == 0:
-                self.assertEqual(r.stdout, b"configuration OK\n")
-            else:
+                if r.stdout != b"configuration OK\n":
+                    problems.append(f"mutation {i}: exit 0 but stdout "
+                                    f"{r.stdout[:100]!r}")
+            elif r.returncode == 78:
                 lines = r.stderr.decode("utf-8", "replace").split("\n")[:-1]
-                self.assertTrue(lines, f"mutation {i}: no message")
+                if not lines:
+                    problems.append(f"mutation {i}: exit 78, no message")
                 for line in lines:
-                    self.assertTrue(re.match(re.escape(path) + r":\d+: ",
-                                             line),
-                                    f"mutation {i}: {line!r}")
+                    if not re.match(re.escape(path) + r":\d+: ", line):
+                        problems.append(f"mutation {i}: {line!r}")
+            else:
+                problems.append(f"mutation {i}: exit {r.returncode}: "
+                                f"{r.stderr[-500:]!r}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return outcomes, problems
+
+
+class ConfigFuzzTest(unittest.TestCase):
+    def test_thousand_mutations(self):
+        outcomes, problems = mutate_configs()
+        self.assertEqual(problems, [])
         # Both outcomes occur: the mutations are neither all fatal nor
         # all harmless.
-        self.assertGreater(outcomes[0], 20)
-        self.assertGreater(outcomes[78], 200)
+        self.assertGreater(outcomes.get(0, 0), 20)
+        self.assertGreater(outcomes.get(78, 0), 200)
 
 
 if __name__ == "__main__":
