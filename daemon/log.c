@@ -155,7 +155,7 @@ log_excerpt(const char *p, size_t len, size_t max, char *out,
 		raw[i] = p[i] != '\0' ? p[i] : '?';
 	raw[n] = '\0';
 	log_redact(raw);
-	for (i = 0; raw[i] != '\0' && i < max && j + 5 < outlen; i++) {
+	for (i = 0; i < max && raw[i] != '\0' && j + 5 < outlen; i++) {
 		unsigned char ch = (unsigned char)raw[i];
 
 		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
