@@ -251,16 +251,19 @@ def writer_holds_lock():
         # How it behaved: busy waits (1 s each, then a wait off the event
         # loop), and the stall seen by the API: the longest gap between two
         # requests.  A lock must not stall the loop (other sources) for
-        # long: 1 s of busy timeout plus backoff_max (1 s) at most.
+        # long: 1 s of busy timeout plus backoff_max (1 s), plus slack for
+        # a loaded 2-core machine (3.2 s seen with a 1M-run benchmark
+        # beside it).  Before the busy wait left the loop, gaps were 5.0 s
+        # and 10.2 s: the whole lock.
         locked = [ln for ln in text.splitlines() if "locked" in ln]
         noise = text.count("cannot rollback - no transaction")
         gaps = {}
         for src in ("codegen", "cotool"):
             ts = [r["time"] for r in rig.api.requests(src)]
             gaps[src] = max((b - a for a, b in zip(ts, ts[1:])), default=0)
-        if max(gaps.values()) > 3.0:
+        if max(gaps.values()) > 4.5:
             raise AssertionError(f"a held lock stalled requests: longest "
-                                 f"gaps {gaps} (limit 3 s)")
+                                 f"gaps {gaps} (limit 4.5 s)")
         p.terminate()
         rc = p.wait(timeout=10)
         if rc != 0:
