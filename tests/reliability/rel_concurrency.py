@@ -18,26 +18,13 @@ import sys
 import threading
 import time
 
+from tests.reliability import wait_for
 from tests.integration.harness import BIN, Rig
 
 HOLD_SECONDS = 60.0
 LOCK_SECONDS = 10.0
 DB_TROUBLE = re.compile(r"locked|busy|cannot write|database '.*':|"
                         r"giving up|retry \d+ of", re.I)
-
-
-def wait_for(cond, timeout, what, proc=None, log=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"daemon exited {proc.returncode} while waiting for {what}"
-                + (f"; log tail: {log()[-600:]}" if log else ""))
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                         + (f"; log tail: {log()[-600:]}" if log else ""))
 
 
 def mib(n):

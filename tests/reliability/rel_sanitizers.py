@@ -26,15 +26,6 @@ RUNS = 400              # per source
 VALGRIND_TIMEOUT = 150  # seconds per run: bounded even if something hangs
 
 
-def wait_for_binary(timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.isfile(BIN) and os.access(BIN, os.X_OK):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{BIN} missing for {timeout:.0f}s (run make)")
-
-
 def _num(s):
     return int(s.replace(",", ""))
 
@@ -78,22 +69,14 @@ def run_valgrind(rig, tag):
            "--errors-for-leak-kinds=definite", "--error-exitcode=99",
            "--track-origins=yes", "--num-callers=30", f"--log-file={log}",
            BIN, "-c", rig.conf, "--once"]
-    for attempt in range(20):
-        wait_for_binary()
-        t0 = time.monotonic()
-        try:
-            r = subprocess.run(cmd, env=rig.env(), capture_output=True,
-                               text=True, errors="replace",
-                               timeout=VALGRIND_TIMEOUT)
-            break
-        except subprocess.TimeoutExpired as e:
-            raise AssertionError(f"{tag}: valgrind --once still running "
-                                 f"after {VALGRIND_TIMEOUT}s (killed)") \
-                from e
-        except OSError:         # the binary replaced under our feet
-            if attempt == 19:
-                raise
-            time.sleep(0.5)
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, env=rig.env(), capture_output=True,
+                           text=True, errors="replace",
+                           timeout=VALGRIND_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{tag}: valgrind --once still running "
+                             f"after {VALGRIND_TIMEOUT}s (killed)") from e
     dt = time.monotonic() - t0
     with open(log, errors="replace") as f:
         text = f.read()
@@ -118,7 +101,6 @@ def run_valgrind_daemon(rig, problems):
     api = rig.api
     api.add_codegen_now()
     n0 = len(api.requests())
-    wait_for_binary()
     t0 = time.monotonic()
     with open(errpath, "w+") as err:
         p = subprocess.Popen(cmd, env=rig.env(), stdout=subprocess.DEVNULL,

@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from tests.integration.harness import BIN, Rig
-from tests.reliability import Skip
+from tests.reliability import Skip, wait_for
 
 FULL_RE = re.compile(r"database or disk is full", re.I)
 # What names an unwritable database: SQLite's words or the errno's.
@@ -74,20 +74,6 @@ def tmpfs(size_k, mode=0o755):
 
 def remount(mnt, opts):
     _run(["mount", "-o", f"remount,{opts}", mnt])
-
-
-def wait_for(cond, timeout, what, proc=None, log=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"daemon exited {proc.returncode} while waiting for {what}"
-                + (f"; log tail: {log()[-600:]}" if log else ""))
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
-                         + (f"; log tail: {log()[-600:]}" if log else ""))
 
 
 def kill(p):
