@@ -280,7 +280,12 @@ def disk_full_daemon_recovers():
         ic = integrity(db)
         if ic != "ok":
             raise AssertionError(f"integrity_check at the end: {ic}")
+        # SQLite rolls back by itself on SQLITE_FULL: a second ROLLBACK
+        # only logged a misleading error (27 such lines before the fix).
         rollback_noise = log().count("cannot rollback - no transaction")
+        if rollback_noise:
+            raise AssertionError(f"{rollback_noise} misleading 'cannot "
+                                 f"rollback' lines after disk-full writes")
         return (f"full at codegen {where['codegen']}/3000, cotool "
                 f"{where['cotool']}/3000 runs; {full_lines} 'disk is full' "
                 f"lines ({rollback_noise} 'cannot rollback' lines); "
