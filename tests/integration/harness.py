@@ -187,6 +187,24 @@ class RigMixin:
                     problems.append(f"{src}: pull request links differ")
         return problems
 
+    def settled_problems(self, sources=("codegen", "cotool"), kinds=None,
+                         timeout=120):
+        """Run a final --once and say what is wrong after it: its exit
+        status, the mirror against upstream, PRAGMA integrity_check and
+        duplicated (source, external_id) rows; [] when all is well."""
+        rc = self.once(timeout)
+        if rc != 0:
+            return [f"final --once exited {rc}: {self.last_stderr[-2000:]}"]
+        problems = self.mirror_problems(sources, kinds)
+        integrity = self.sql("PRAGMA integrity_check")
+        if integrity != [("ok",)]:
+            problems.append(f"integrity_check: {integrity[:5]}")
+        dups = self.sql("SELECT source, external_id, count(*) FROM runs "
+                        "GROUP BY 1, 2 HAVING count(*) > 1")
+        if dups:
+            problems.append(f"duplicated runs: {dups[:5]}")
+        return problems
+
     def assert_mirror_exact(self, sources=("codegen", "cotool"), kinds=None):
         problems = self.mirror_problems(sources, kinds)
         if problems:

@@ -422,6 +422,19 @@ def _verdict(rc, text, what):
     return None
 
 
+def _refused(rc, text, what, fix, recovered_live):
+    """Fail unless the daemon refused at start (see _verdict); a daemon
+    that kept running was watched while the fault was cleared, and the
+    message says whether it recovered then."""
+    complaint = _verdict(rc, text, what)
+    if complaint:
+        if recovered_live is not None:
+            complaint += (f"; {fix} it " +
+                          ("recovered" if recovered_live else
+                           "never recovers (read-only descriptor)"))
+        raise AssertionError(complaint)
+
+
 def _msg(errs):
     """The first error line without timestamp and database path."""
     if not errs:
@@ -517,13 +530,8 @@ def readonly_fs_after_crash():
         if problems or ic != "ok":
             raise AssertionError(f"after recovery: integrity {ic}; "
                                  + "; ".join(problems))
-        complaint = _verdict(rc, text, "ro fs + leftover WAL")
-        if complaint:
-            if recovered_live is not None:
-                complaint += ("; after remount rw it " +
-                              ("recovered" if recovered_live else
-                               "never recovers (read-only descriptor)"))
-            raise AssertionError(complaint)
+        _refused(rc, text, "ro fs + leftover WAL", "after remount rw",
+                 recovered_live)
         return (f"exit {rc} in {dt:.2f}s ('{_msg(text.splitlines())}'); "
                 f"file untouched; recovered, mirror exact")
 
@@ -600,13 +608,8 @@ def readonly_file_as_nobody():
             kill(p)
             for f in logs:
                 f.close()
-        complaint = _verdict(rc, out, "db not writable by the user")
-        if complaint:
-            if recovered_live is not None:
-                complaint += ("; after chown it " +
-                              ("recovered" if recovered_live else
-                               "never recovers (read-only descriptor)"))
-            raise AssertionError(complaint)
+        _refused(rc, out, "db not writable by the user", "after chown",
+                 recovered_live)
         return (f"exit {rc} in {dt:.2f}s ('{_msg(out.splitlines())}'); "
                 f"file untouched; after chown: --once exit 0, mirror exact")
 
