@@ -23,9 +23,9 @@ WERROR  ?= -Werror
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
-FINAL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(WERROR) $(OPT) $(CFLAGS) \
+FINAL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(WERROR) $(OPT) $(CPPFLAGS) $(CFLAGS) \
                $(PKG_CFLAGS) -DAGENTSYNCD_VERSION='"$(VERSION)"' \
-               -DSYSCONFDIR='"$(SYSCONFDIR)"' -Ibuild -Idaemon
+               -DSYSCONFDIR='"$(SYSCONFDIR)"' -I$(BUILD) -Idaemon
 FINAL_LDFLAGS = $(LDFLAGS)
 FINAL_LIBS    = $(PKG_LIBS) $(LIBS)
 
@@ -43,7 +43,8 @@ Q := @
 endif
 
 .PHONY: all deps test unit unit-bin integration demo clean install \
-        uninstall format lint check-asan check-reliability bench fuzz
+        uninstall format lint check-asan check-reliability bench fuzz \
+        deb check-systemd
 
 all: agentsyncd
 
@@ -134,11 +135,11 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory agentsyncd
 	$(Q)sh scripts/demo.sh
 
-install: agentsyncd
+install: $(BUILD)/agentsyncd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/agentsyncd \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
-	install -m 0755 agentsyncd $(DESTDIR)$(SBINDIR)/agentsyncd
+	install -m 0755 $(BUILD)/agentsyncd $(DESTDIR)$(SBINDIR)/agentsyncd
 	install -m 0644 doc/agentsyncd.8 $(DESTDIR)$(MANDIR)/man8/agentsyncd.8
 	install -m 0644 doc/agentsyncd.conf.5 $(DESTDIR)$(MANDIR)/man5/agentsyncd.conf.5
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/agentsyncd.service \
@@ -146,10 +147,21 @@ install: agentsyncd
 	chmod 0644 $(DESTDIR)$(UNITDIR)/agentsyncd.service
 	install -m 0644 contrib/systemd/agentsyncd.sysusers $(DESTDIR)$(SYSUSERSDIR)/agentsyncd.conf
 	install -m 0644 contrib/systemd/agentsyncd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/agentsyncd.conf
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf ]; then \
-	    echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf"; \
+	@# The service's user reads the configuration, nobody else does: it
+	@# is agentsyncd's 0600 now if the user exists, else once
+	@# systemd-sysusers made it (systemd-tmpfiles --create applies the
+	@# tmpfiles.d line that says so).
+	@conf=$(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf; \
+	if [ -e $$conf ]; then \
+	    echo "keeping existing $$conf"; \
 	else \
-	    install -m 0640 agentsyncd.conf $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf; \
+	    echo "install -m 0600 agentsyncd.conf $$conf"; \
+	    install -m 0600 agentsyncd.conf $$conf; \
+	fi; \
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && \
+	    getent passwd agentsyncd >/dev/null; then \
+	    echo "chown agentsyncd:root $$conf"; \
+	    chown agentsyncd:root $$conf; \
 	fi
 
 uninstall:
@@ -161,6 +173,26 @@ uninstall:
 	    $(DESTDIR)$(TMPFILESDIR)/agentsyncd.conf
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/agentsyncd/agentsyncd.conf and the database in place"
 
+# The Debian package, built from a clean copy of the tree in build-deb/
+# (dpkg-buildpackage writes beside the source): build-deb/agentsyncd_*.deb,
+# checked with lintian.
+deb:
+	$(Q)sh scripts/deps.sh debhelper dpkg-dev fakeroot lintian
+	$(Q)rm -rf build-deb && mkdir -p build-deb/src
+	$(Q)tar -cf - --exclude=./.git --exclude='./build*' --exclude=./agentsyncd \
+	    --exclude='./demo.db*' . | tar -xf - -C build-deb/src
+	$(Q)cd build-deb/src && dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+	    { tail -30 ../build.log; exit 1; }
+	$(Q)ls build-deb/*.deb
+	$(Q)lintian --fail-on error --info build-deb/*.changes
+
+# README "Operations" under a real systemd 252 in Debian 12 containers,
+# from source and from the .deb (tests/systemd/); needs root.
+check-systemd:
+	$(Q)sh scripts/deps.sh debootstrap systemd-container
+	$(Q)$(MAKE) --no-print-directory deb
+	$(Q)bash tests/systemd/run.sh
+
 format:
 	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c
 
@@ -169,6 +201,7 @@ lint:
 	    --suppress=missingIncludeSystem -Idaemon -Ibuild daemon
 
 clean:
-	rm -rf build build-asan build-fuzz agentsyncd demo.db demo.db-wal demo.db-shm
+	rm -rf build build-asan build-fuzz build-deb build-debpkg agentsyncd \
+	    demo.db demo.db-wal demo.db-shm
 
 -include $(wildcard $(BUILD)/*.d)

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -74,22 +76,47 @@ struct ctx {
 	size_t	 nraw;
 };
 
-static void __attribute__((format(printf, 3, 4)))
-problem(struct ctx *ctx, int line, const char *fmt, ...)
+static void __attribute__((format(printf, 4, 0)))
+report(struct ctx *ctx, enum log_level level, int line, const char *fmt,
+    va_list ap)
 {
 	char msg[1024], *p;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* Values from the file are quoted in messages: a control character
 	 * in one must not break the one-line FILE:LINE: form. */
 	for (p = msg; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
-	fprintf(ctx->errf, "%s:%d: %s\n", ctx->path, line, msg);
+	/* Under systemd (ExecReload=, a failed start) the journal keeps the
+	 * line's priority, so `journalctl -p err` shows why. */
+	fprintf(ctx->errf, "%s%s:%d: %s%s\n", ctx->errf == stderr ?
+	    log_journal_prefix(level) : "", ctx->path, line,
+	    level == LOG_LEVEL_ERROR ? "" : "note: ", msg);
+}
+
+/* A problem: the file is refused. */
+static void __attribute__((format(printf, 3, 4)))
+problem(struct ctx *ctx, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(ctx, LOG_LEVEL_ERROR, line, fmt, ap);
+	va_end(ap);
 	ctx->errors++;
+}
+
+/* Something --check-config cannot see from where it runs: said, not
+ * counted as a problem. */
+static void __attribute__((format(printf, 3, 4)))
+note(struct ctx *ctx, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(ctx, LOG_LEVEL_NOTICE, line, fmt, ap);
+	va_end(ap);
 }
 
 const char *
@@ -452,6 +479,14 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	switch (k) {
 	case K_TOKEN_ENV:
 		snprintf(origin, sizeof(origin), "environment variable %s", v);
+		if ((getenv(v) == NULL || *getenv(v) == '\0') &&
+		    (ctx->flags & CONF_CHECK_ONLY)) {
+			note(ctx, line, "token of [%s] not checked: environment "
+			    "variable '%s' (token_env) is not set here; the "
+			    "service must have it", r->section, v);
+			s->token = strdup("");
+			break;
+		}
 		if (getenv(v) == NULL || *getenv(v) == '\0') {
 			problem(ctx, line, "environment variable '%s' "
 			    "(token_env) is not set or empty", v);
@@ -472,6 +507,15 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 			problem(ctx, line, "token_credential '%s' must be a "
 			    "plain name", v);
 			return;
+		}
+		if ((dir == NULL || *dir == '\0') &&
+		    (ctx->flags & CONF_CHECK_ONLY)) {
+			note(ctx, line, "token of [%s] not checked: "
+			    "token_credential '%s' is read from "
+			    "$CREDENTIALS_DIRECTORY, which only the service "
+			    "has (LoadCredential=)", r->section, v);
+			s->token = strdup("");
+			break;
 		}
 		if (dir == NULL || *dir == '\0') {
 			problem(ctx, line, "token_credential '%s': "
@@ -623,6 +667,61 @@ ctx_release(struct ctx *ctx)
 	free(ctx->log_level);
 }
 
+/*
+ * What can be known of the database before opening it: its directory
+ * exists, an existing file is a regular file, and (when not root, e.g. as
+ * the service's user under ExecReload=) both are writable.  Root can write
+ * anything, so as root writability is left to the daemon's start.
+ */
+static void
+check_database(struct ctx *ctx, const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+	size_t n;
+
+	if (*path == '\0')
+		return;
+	if (slash == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+	} else {
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof(dir)) {
+			problem(ctx, ctx->database_line, "database path is "
+			    "too long");
+			return;
+		}
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	if (stat(dir, &sb) == -1) {
+		problem(ctx, ctx->database_line, "database '%s': directory "
+		    "'%s': %s", path, dir, errno == ENOENT ? "does not exist" :
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		problem(ctx, ctx->database_line, "database '%s': '%s' is not "
+		    "a directory", path, dir);
+		return;
+	}
+	if (stat(path, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode))
+			problem(ctx, ctx->database_line, "database '%s' is not "
+			    "a regular file", path);
+		else if (geteuid() != 0 && access(path, R_OK | W_OK) == -1)
+			problem(ctx, ctx->database_line, "database '%s' is not "
+			    "writable by this user: %s", path,
+			    strerror(errno));
+		return;
+	}
+	if (geteuid() != 0 && access(dir, W_OK | X_OK) == -1)
+		problem(ctx, ctx->database_line, "database '%s': directory "
+		    "'%s' is not writable by this user: %s", path, dir,
+		    strerror(errno));
+}
+
 struct conf *
 conf_load(const char *path, FILE *errf, int flags)
 {
@@ -638,13 +737,16 @@ conf_load(const char *path, FILE *errf, int flags)
 	ctx.at_line_start = 1;
 	ctx.in = fopen(path, "re");
 	if (ctx.in == NULL) {
-		fprintf(errf, "%s:0: cannot open: %s\n", path, strerror(errno));
+		fprintf(errf, "%s%s:0: cannot open: %s\n", errf == stderr ?
+		    log_journal_prefix(LOG_LEVEL_ERROR) : "", path,
+		    strerror(errno));
 		return NULL;
 	}
 	conf = calloc(1, sizeof(*conf));
 	if (conf == NULL) {
 		fclose(ctx.in);
-		fprintf(errf, "%s:0: out of memory\n", path);
+		fprintf(errf, "%s%s:0: out of memory\n", errf == stderr ?
+		    log_journal_prefix(LOG_LEVEL_ERROR) : "", path);
 		return NULL;
 	}
 	rc = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
@@ -690,8 +792,10 @@ conf_load(const char *path, FILE *errf, int flags)
 		else
 			conf->log_level = lvl;
 	}
-	if (ctx.nraw == 0)
-		problem(&ctx, 0, "no [source NAME] section: nothing to sync");
+	if (flags & CONF_CHECK_DATABASE)
+		check_database(&ctx, conf->database);
+	/* No source is not an error: a fresh install idles until one is
+	 * added (main.c says so); --once refuses it. */
 	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1,
 	    sizeof(*conf->sources));
 	if (conf->sources == NULL) {

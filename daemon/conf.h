@@ -54,11 +54,21 @@ struct conf {
 				 * (--status, --migrate: no request is made,
 				 * and the service's credentials or
 				 * environment are not there) */
+#define CONF_CHECK_ONLY	0x2	/* --check-config: a token this process
+				 * cannot reach (token_credential without
+				 * $CREDENTIALS_DIRECTORY, an unset token_env)
+				 * is a note, not a problem; token is "" */
+#define CONF_CHECK_DATABASE 0x4	/* the database's directory exists, the
+				 * file is a regular file, and both are
+				 * writable (checked when not root) */
 
 /*
  * Read and validate path.  On success return a new struct conf (caller frees
  * with conf_free()).  On failure print every problem to errf as
  * "FILE:LINE: message" (LINE is 0 for whole-file problems) and return NULL.
+ * Notes ("FILE:LINE: note: ...") may be printed on success too.  Lines
+ * printed to stderr carry their journal priority when stderr is the journal.
+ * A file without any [source NAME] loads, with nsources 0.
  * With CONF_NO_TOKENS every source's token is "".
  */
 struct conf *conf_load(const char *path, FILE *errf, int flags)

@@ -58,6 +58,16 @@ log_get_level(void)
 	return log_level;
 }
 
+const char *
+log_journal_prefix(enum log_level level)
+{
+	static const char *const prefixes[8] = {
+		"<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>"
+	};
+
+	return log_journal ? prefixes[level & 7] : "";
+}
+
 int
 log_level_parse(const char *name)
 {

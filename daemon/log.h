@@ -17,6 +17,7 @@
 enum log_level {
 	LOG_LEVEL_ERROR = 3,
 	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_NOTICE = 5,
 	LOG_LEVEL_INFO = 6,
 	LOG_LEVEL_DEBUG = 7,
 };
@@ -25,6 +26,10 @@ enum log_level {
 void log_init(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* "<N>" when stderr is the journal, else "": for lines written to stderr
+ * by other printers (configuration problems), so that the journal records
+ * their priority too. */
+const char *log_journal_prefix(enum log_level level);
 /* "error", "warning", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *name);
 /* The longest secret log_add_secret() takes, in bytes. */

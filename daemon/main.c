@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "reload.h"
 #include "store.h"
 #include "sync.h"
 
@@ -42,6 +43,7 @@ struct daemon {
 	ev_timer watchdog, status, checkpoint;
 	char	 last_status[2048];
 	int	 stopping;
+	unsigned long reloads;	/* SIGHUPs handled, for reload_answer() */
 };
 
 static void
@@ -49,7 +51,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: agentsyncd [-c FILE] [--once | --check-config | --migrate | "
-	    "--status]\n"
+	    "--status |\n"
+	    "                  --reload]\n"
 	    "                  [-v] [--version] [--help]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
 	    "      --once          one complete pass over every source, then "
@@ -57,6 +60,8 @@ usage(FILE *f)
 	    "  -t, --check-config  validate the configuration and exit\n"
 	    "      --migrate       apply pending database migrations and exit\n"
 	    "      --status        print each source's sync state and exit\n"
+	    "      --reload        (ExecReload=) signal the daemon, wait for "
+	    "its answer\n"
 	    "  -v, --verbose       log at debug level\n"
 	    "      --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
@@ -84,11 +89,27 @@ send_status(struct daemon *d)
 {
 	char buf[sizeof(d->last_status)];
 
-	sync_status(d->sync, buf, sizeof(buf));
+	if (d->conf->nsources == 0)
+		snprintf(buf, sizeof(buf), "idle: no [source NAME] in %s "
+		    "(add one, then systemctl reload agentsyncd)",
+		    d->conf->path);
+	else
+		sync_status(d->sync, buf, sizeof(buf));
 	if (strcmp(buf, d->last_status) != 0) {
 		memcpy(d->last_status, buf, sizeof(buf));
 		notify_sendf("STATUS=%s", buf);
 	}
+}
+
+/* A fresh install's configuration has no source yet: run, idle, and say
+ * so, rather than fail in a loop until someone edits the file. */
+static void
+warn_no_source(const struct daemon *d)
+{
+	if (d->conf->nsources == 0)
+		log_warnx("'%s' has no [source NAME] section: nothing to sync; "
+		    "idling until one is added and the configuration "
+		    "reloaded", d->conf->path);
 }
 
 /* ev_signal for SIGTERM and SIGINT: finish what is in hand and stop. */
@@ -111,6 +132,7 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct daemon *d = w->data;
 	struct conf *conf;
 	struct timespec ts;
+	const char *why = NULL;
 
 	(void)loop;
 	(void)revents;
@@ -119,17 +141,17 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000ULL);
 	log_info("reloading '%s'", d->conf_path);
-	conf = conf_load(d->conf_path, stderr, 0);
+	d->reloads++;
+	conf = conf_load(d->conf_path, stderr, CONF_CHECK_DATABASE);
 	if (conf == NULL) {
-		log_error("reload of '%s' failed; keeping the running "
-		    "configuration", d->conf_path);
+		why = "the configuration has errors (journalctl -u "
+		    "agentsyncd -p err)";
 	} else if (strcmp(conf->database, d->conf->database) != 0) {
-		log_error("reload of '%s': database cannot change while "
-		    "running (restart instead); keeping the running "
-		    "configuration", d->conf_path);
+		why = "database cannot change while running (restart "
+		    "instead)";
 		conf_free(conf);
 	} else if (sync_configure(d->sync, conf) == -1) {
-		log_error("reload of '%s' failed", d->conf_path);
+		why = "out of memory";
 		conf_free(conf);
 	} else {
 		conf_free(d->conf);
@@ -137,7 +159,12 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		apply_log_settings(d);
 		log_info("configuration reloaded: %zu sources",
 		    conf->nsources);
+		warn_no_source(d);
 	}
+	if (why != NULL)
+		log_error("reload of '%s' refused: %s; keeping the running "
+		    "configuration", d->conf_path, why);
+	reload_answer(d->reloads, why == NULL, why);
 	notify_send("READY=1");
 	send_status(d);
 }
@@ -231,7 +258,9 @@ run(struct daemon *d, int once)
 	}
 	log_info("agentsyncd %s started: %zu sources, database '%s'",
 	    AGENTSYNCD_VERSION, d->conf->nsources, d->conf->database);
+	warn_no_source(d);
 	notify_send("READY=1\nSTATUS=starting");
+	send_status(d);
 
 	ev_run(d->loop, 0);
 
@@ -261,20 +290,22 @@ cleanup(struct daemon *d)
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_ONCE = 256, OPT_MIGRATE, OPT_STATUS, OPT_VERSION };
+	enum { OPT_ONCE = 256, OPT_MIGRATE, OPT_STATUS, OPT_VERSION,
+	    OPT_RELOAD };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "migrate", no_argument, NULL, OPT_MIGRATE },
 		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "reload", no_argument, NULL, OPT_RELOAD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct daemon d;
-	int ch, mode = 0, nmodes = 0, rc, v;
+	int ch, mode = 0, nmodes = 0, rc, v, flags;
 
 	memset(&d, 0, sizeof(d));
 	d.conf_path = CONF_DEFAULT_PATH;
@@ -288,6 +319,7 @@ main(int argc, char *argv[])
 		case OPT_ONCE:
 		case OPT_MIGRATE:
 		case OPT_STATUS:
+		case OPT_RELOAD:
 			mode = ch;
 			nmodes++;
 			break;
@@ -311,21 +343,49 @@ main(int argc, char *argv[])
 			    "'%s'\n", argv[optind]);
 		else
 			fprintf(stderr, "agentsyncd: --once, --check-config, "
-			    "--migrate and --status exclude each other\n");
+			    "--migrate, --status and --reload exclude each "
+			    "other\n");
 		usage(stderr);
 		return EX_USAGE;
 	}
 
+	/* --reload only signals the running daemon, which reads the file. */
+	if (mode == OPT_RELOAD)
+		return reload_request();
+
 	/* --status and --migrate make no request: they need no token, and
-	 * an operator runs them outside the service's environment. */
-	d.conf = conf_load(d.conf_path, stderr, mode == OPT_STATUS ||
-	    mode == OPT_MIGRATE ? CONF_NO_TOKENS : 0);
+	 * an operator runs them outside the service's environment.
+	 * --check-config checks every token it can reach from here and says
+	 * which it cannot (a credential outside the service). */
+	switch (mode) {
+	case OPT_STATUS:
+	case OPT_MIGRATE:
+		flags = CONF_NO_TOKENS;
+		break;
+	case 't':
+		flags = CONF_CHECK_ONLY | CONF_CHECK_DATABASE;
+		break;
+	default:
+		flags = CONF_CHECK_DATABASE;
+		break;
+	}
+	d.conf = conf_load(d.conf_path, stderr, flags);
 	if (d.conf == NULL)
 		return EX_CONFIG;
 	if (mode == 't') {
+		if (d.conf->nsources == 0)
+			fprintf(stderr, "%s:0: note: no [source NAME] section: "
+			    "the daemon will start and idle until one is "
+			    "added\n", d.conf_path);
 		printf("configuration OK\n");
 		conf_free(d.conf);
 		return EX_OK;
+	}
+	if (mode == OPT_ONCE && d.conf->nsources == 0) {
+		fprintf(stderr, "%s:0: no [source NAME] section: nothing to "
+		    "sync\n", d.conf_path);
+		conf_free(d.conf);
+		return EX_CONFIG;
 	}
 	apply_log_settings(&d);
 	notify_init();
@@ -353,6 +413,8 @@ main(int argc, char *argv[])
 		if (d.store == NULL)
 			break;
 		v = store_version(d.store);
+		if (v < 0)		/* why was logged */
+			break;
 		if (v != store_known_version()) {
 			fprintf(stderr, "agentsyncd: database '%s' is at schema "
 			    "version %d, this agentsyncd knows %d%s\n",

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,21 +295,76 @@ store_prepare(struct store *store)
 	return 0;
 }
 
-/* Create the file with mode 0640 so that SQLite (which keeps an existing
- * file's mode) and its -wal/-shm files follow it. */
+/* "dir" of "dir/file" into buf; "." for a bare name.  -1 if too long. */
+static int
+store_dirname(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (slash == NULL) {
+		snprintf(buf, len, ".");
+		return 0;
+	}
+	n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= len)
+		return -1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * Create the file with mode 0640 so that SQLite (which keeps an existing
+ * file's mode) and its -wal/-shm files follow it.  A file root creates
+ * (`sudo agentsyncd --migrate` before the first start) is given to the
+ * owner of its directory, the service's user in /var/lib/agentsyncd, as
+ * SQLite itself does with the -wal and -shm of a database root opens.
+ */
 static int
 store_create_file(const char *path)
 {
+	char dir[PATH_MAX];
+	struct stat sb;
 	int fd;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd == -1) {
 		if (errno == EEXIST)
 			return 0;
-		log_warn("cannot create database '%s'", path);
+		log_error("cannot create database '%s': %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (geteuid() == 0 && store_dirname(path, dir, sizeof(dir)) == 0 &&
+	    stat(dir, &sb) == 0 && sb.st_uid != 0 &&
+	    fchown(fd, sb.st_uid, sb.st_gid) == -1) {
+		log_error("cannot give database '%s' to the owner of '%s': %s",
+		    path, dir, strerror(errno));
+		close(fd);
+		(void)unlink(path);
 		return -1;
 	}
 	close(fd);
+	return 0;
+}
+
+/*
+ * Keep the -wal and -shm files when the last connection closes.  Readers
+ * (group agentsyncd) can read the directory but not write it; SQLite lets
+ * them read a WAL database whose -shm they cannot write (3.22+), but not one
+ * whose -shm is missing, and a clean close deletes both.  So, persisted,
+ * readers read the mirror while the daemon runs, stops, restarts or after a
+ * crash.  The WAL is truncated to journal_size_limit at close.
+ */
+static int
+store_persist_wal(struct store *store)
+{
+	int on = 1;
+
+	if (sqlite3_file_control(store->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+	    &on) != SQLITE_OK)
+		return store_fail(store, "cannot keep the WAL between runs");
 	return 0;
 }
 
@@ -317,19 +373,10 @@ store_create_file(const char *path)
 static int
 store_dir_writable(const char *path)
 {
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	size_t n;
+	char dir[PATH_MAX];
 
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else {
-		n = slash == path ? 1 : (size_t)(slash - path);
-		if (n >= sizeof(dir))
-			return 0;
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
+	if (store_dirname(path, dir, sizeof(dir)) == -1)
+		return 0;
 	if (access(dir, W_OK) == -1) {
 		log_error("database '%s': its directory '%s' is not writable "
 		    "(%s); agentsyncd keeps the -wal and -shm files there",
@@ -392,6 +439,8 @@ store_open(const char *path, int flags)
 		    store_user_version(store), NMIGRATIONS);
 		goto fail;
 	}
+	if (store_persist_wal(store) == -1)
+		goto fail;
 	if (store_exec(store, "PRAGMA journal_mode = WAL; "
 	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
 	    "PRAGMA journal_size_limit = 67108864") == -1)

@@ -2,6 +2,7 @@
 (0 / 78 with FILE:LINE), --migrate (idempotent), --status, a too-new
 database refused untouched."""
 import os
+import re
 import sqlite3
 import subprocess
 import tempfile
@@ -119,7 +120,16 @@ class CliTest(unittest.TestCase):
             r = subprocess.run([BIN, "-c", path, *args], env=env,
                                capture_output=True, text=True, timeout=60)
             self.assertEqual(r.returncode, 0, r.stderr)
+        # --check-config checks what it can reach and says what it cannot
+        # (the variable is the service's); the daemon itself refuses.
         r = subprocess.run([BIN, "-c", path, "--check-config"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "configuration OK\n")
+        self.assertRegex(r.stderr, re.escape(path) +
+                         r":\d+: note: token of \[source \w+\] not checked: "
+                         r"environment variable 'CODEGEN_API_TOKEN'")
+        r = subprocess.run([BIN, "-c", path, "--once"], env=env,
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 78)
         self.assertIn("CODEGEN_API_TOKEN", r.stderr)

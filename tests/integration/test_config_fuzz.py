@@ -20,13 +20,27 @@ PIECES = ["[", "]", "=", ";", "#", "\n", " ", "\t", "\x00", "\xff", "0",
           "\"", "'", "\u00e9", "[source ]", "[source a b]"]
 
 
+def example_with_sources(database):
+    """The example configuration as an operator fills it in: both sources
+    uncommented (type, org_id, token_env; the tokens are in the
+    environment), the database in a directory that exists."""
+    out = []
+    with open(os.path.join(ROOT, "agentsyncd.conf")) as f:
+        for line in f:
+            if re.match(r";(\[source |type =|org_id =|token_env =)", line):
+                line = line[1:]
+            if line.startswith("database ="):
+                line = f"database = {database}\n"
+            out.append(line)
+    return "".join(out).encode()
+
+
 def mutate_configs(n=1000, seed=20261124):
     """Run agentsyncd -t on n mutations of the example configuration.
     Returns ({exit code: count}, [problems as sentences])."""
-    with open(os.path.join(ROOT, "agentsyncd.conf"), "rb") as f:
-        base = f.read()
-    rng = random.Random(seed)
     d = tempfile.mkdtemp(prefix="agentsyncd-cfuzz-")
+    base = example_with_sources(os.path.join(d, "fuzz.db"))
+    rng = random.Random(seed)
     path = os.path.join(d, "fuzz.conf")
     env = dict(os.environ, CODEGEN_API_TOKEN="c", COTOOL_API_KEY="k")
     outcomes, problems = {}, []

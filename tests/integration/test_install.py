@@ -40,7 +40,7 @@ class InstallTest(unittest.TestCase):
         self.assertIn("ExecStart=/usr/sbin/agentsyncd ", unit)
         self.assertNotIn("@SBINDIR@", unit)
         conf = os.path.join(dest, EXPECTED[6])
-        self.assertEqual(os.stat(conf).st_mode & 0o777, 0o640)
+        self.assertEqual(os.stat(conf).st_mode & 0o777, 0o600)
         with open(conf, "a") as f:
             f.write("; edited by the operator\n")
         r = make("install", *args)

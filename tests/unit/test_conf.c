@@ -21,7 +21,7 @@ static char confpath[64];
 static char errbuf[8192];
 
 static struct conf *
-load(const char *text, mode_t mode)
+load_flags(const char *text, mode_t mode, int flags)
 {
 	struct conf *c;
 	FILE *f, *err;
@@ -36,12 +36,18 @@ load(const char *text, mode_t mode)
 	memset(errbuf, 0, sizeof(errbuf));
 	err = fmemopen(errbuf, sizeof(errbuf) - 1, "w");
 	assert_non_null(err);
-	c = conf_load(confpath, err, 0);
+	c = conf_load(confpath, err, flags);
 	fclose(err);
 	f = NULL;
 	(void)f;
 	unlink(confpath);
 	return c;
+}
+
+static struct conf *
+load(const char *text, mode_t mode)
+{
+	return load_flags(text, mode, 0);
 }
 
 /* The error output holds "FILE:LINE: " followed (later) by needle. */
@@ -153,7 +159,6 @@ test_errors(void **state)
 	expect_error(HEAD CG "rate_limit = lots\n", 7, "rate_limit");
 	expect_error(HEAD CG "org_id = 43\n", 7, "given twice");
 	expect_error(HEAD CT "org_id = 1\n", 6, "codegen sources only");
-	expect_error(HEAD, 0, "no [source NAME]");
 	expect_error(HEAD "[source bad name!]\ntype = cotool\ntoken_env = "
 	    "T_CT\n", 3, "source name");
 	expect_error(HEAD CG "this line is not ini\n", 7, "syntax error");
@@ -222,6 +227,80 @@ test_inline_token_and_files(void **state)
 	rmdir(dir);
 }
 
+/* A fresh install's file has no source: it loads (the daemon idles). */
+static void
+test_no_source_loads(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load(HEAD, 0600);
+	assert_non_null(c);
+	assert_int_equal(c->nsources, 0);
+	conf_free(c);
+}
+
+/* --check-config from an operator's shell: a credential or an environment
+ * variable only the service has is a note naming the line, not an error;
+ * the daemon itself (no CONF_CHECK_ONLY) still refuses it. */
+static void
+test_check_only_notes_unreachable_tokens(void **state)
+{
+	static const char text[] = HEAD "[source a]\ntype = codegen\n"
+	    "org_id = 1\ntoken_credential = cg\n[source b]\ntype = cotool\n"
+	    "token_env = T_UNSET_QQ\n";
+	struct conf *c;
+	char want[96];
+
+	(void)state;
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unsetenv("T_UNSET_QQ");
+	c = load_flags(text, 0600, CONF_CHECK_ONLY);
+	assert_non_null(c);
+	assert_int_equal(c->nsources, 2);
+	snprintf(want, sizeof(want), "%s:6: note: ", confpath);
+	assert_non_null(strstr(errbuf, want));
+	assert_non_null(strstr(errbuf, "CREDENTIALS_DIRECTORY"));
+	snprintf(want, sizeof(want), "%s:9: note: ", confpath);
+	assert_non_null(strstr(errbuf, want));
+	assert_non_null(strstr(errbuf, "T_UNSET_QQ"));
+	conf_free(c);
+	c = load_flags(text, 0600, 0);
+	assert_null(c);
+}
+
+/* The database's directory must exist; the file, if any, be a file. */
+static void
+test_check_database(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load_flags("[agentsyncd]\ndatabase = /nonexistent/dir/x.db\n"
+	    CT, 0600, CONF_CHECK_DATABASE);
+	assert_null(c);
+	assert_non_null(strstr(errbuf, ":2: database '/nonexistent/dir/x.db'"
+	    ": directory '/nonexistent/dir': does not exist"));
+	c = load_flags("[agentsyncd]\ndatabase = /tmp\n" CT, 0600,
+	    CONF_CHECK_DATABASE);
+	assert_null(c);
+	assert_non_null(strstr(errbuf, "is not a regular file"));
+	c = load_flags("[agentsyncd]\ndatabase = /etc/passwd/x.db\n" CT,
+	    0600, CONF_CHECK_DATABASE);
+	assert_null(c);
+	assert_non_null(strstr(errbuf, "'/etc/passwd' is not a directory"));
+	c = load_flags("[agentsyncd]\ndatabase = /tmp/agentsyncd-new.db\n"
+	    CT, 0600, CONF_CHECK_DATABASE);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	conf_free(c);
+	/* without the flag the path is not looked at */
+	c = load("[agentsyncd]\ndatabase = /nonexistent/dir/x.db\n" CT,
+	    0600);
+	assert_non_null(c);
+	conf_free(c);
+}
+
 static void
 test_durations(void **state)
 {
@@ -257,6 +336,9 @@ main(void)
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_inline_token_and_files),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_no_source_loads),
+		cmocka_unit_test(test_check_only_notes_unreachable_tokens),
+		cmocka_unit_test(test_check_database),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
