@@ -480,22 +480,6 @@ store_close(struct store *store)
 	free(store);
 }
 
-const char *
-walk_mode_name(enum walk_mode mode)
-{
-	switch (mode) {
-	case WALK_BACKFILL:
-		return "backfill";
-	case WALK_INCREMENTAL:
-		return "incremental";
-	case WALK_FULL:
-		return "full";
-	case WALK_NONE:
-		break;
-	}
-	return "none";
-}
-
 static enum walk_mode
 walk_mode_parse(const char *s)
 {

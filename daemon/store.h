@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "source.h"
+#include "walk.h"
 
 struct store;
 
@@ -34,35 +35,6 @@ int store_migrate(struct store *store) __attribute__((warn_unused_result));
 /* The schema version of the file, and the newest this binary knows. */
 int store_version(struct store *store);
 int store_known_version(void);
-
-/* Walk modes. */
-enum walk_mode {
-	WALK_NONE,
-	WALK_BACKFILL,		/* first complete walk of a source */
-	WALK_INCREMENTAL,	/* newest first until known territory */
-	WALK_FULL,		/* periodic complete re-walk */
-};
-const char *walk_mode_name(enum walk_mode mode);
-
-/*
- * A source's persistent sync state: the high-water mark and, while a walk
- * is under way, its cursor.  Strings are "" when NULL in the database.
- */
-struct sync_state {
-	char	 high_water[TS_LEN];
-	int	 backfill_done;
-	enum walk_mode walk_mode;	/* WALK_NONE: no walk under way */
-	int64_t	 walk_offset;		/* items consumed */
-	char	 walk_anchor_id[SOURCE_MAX_ID + 1];
-	char	 walk_anchor_key[TS_LEN];
-	int64_t	 walk_total;		/* total reported by the last page */
-	char	 walk_high_water[TS_LEN];
-	char	 walk_started_at[TS_LEN];
-	int64_t	 walk_pages;
-	char	 last_full_resync_at[TS_LEN];
-	char	 last_success_at[TS_LEN];
-	int	 walk_degraded;		/* went past an unverified boundary */
-};
 
 /* Counters of one pass; what store_page adds is written with the page. */
 struct pass_counts {

@@ -1,0 +1,288 @@
+/*
+ * walk.c: the decisions of a walk over a listing paged by offset, newest
+ * first.  Pure: what happens (requests, transactions, timers, log lines) is
+ * sync.c's; this file only says what a page means.
+ *
+ * Offset drift.  Listings are paged by offset, so runs created or deleted
+ * upstream during a walk shift what a page holds.  After the first page we
+ * know the last run we took (the anchor).  Where the API takes any offset
+ * (Codegen's skip) each page starts one item early, so the anchor must be
+ * its first item; where it takes page numbers only (Cotool) we watch the
+ * reported total.  When the anchor is not where it should be and the page
+ * starts older than it, runs may have slid past unseen: step back one page
+ * and look again.  Insertions only cause duplicates, which the upsert
+ * absorbs.
+ *
+ * Order.  Backfills and full resyncs walk by creation time, which never
+ * changes: in update order a run updated during the walk jumps to the head,
+ * and the run behind the page boundary slides past unseen.  Incremental
+ * polls walk by update time where the API can, so that updated old runs
+ * come first.  The high-water mark is the newest update time (creation time
+ * where the API cannot order by update) on the first page of the last
+ * complete walk: anything that changes after that request gets a newer one.
+ * A walk by creation also counts update times older than its start (less
+ * WALK_HW_CLOCK_MARGIN for the server's clock): the walk itself saw those
+ * changes, so the first poll after a backfill stays one page.
+ *
+ * Stop rules.  A backfill or full resync walks to the end (an empty page,
+ * or the reported total reached).  An incremental walk stops after the page
+ * that holds a run older than its stop key: the high-water mark of the last
+ * complete walk, lowered by the caller where runs must be seen again
+ * (Codegen's unfinished runs younger than refresh_window).  A server that
+ * never stops paging is cut after twice the pages its first total needs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "walk.h"
+
+static const char *const mode_names[] = {
+	[WALK_NONE] = "none",
+	[WALK_BACKFILL] = "backfill",
+	[WALK_INCREMENTAL] = "incremental",
+	[WALK_FULL] = "full",
+};
+
+const char *
+walk_mode_name(enum walk_mode mode)
+{
+	if ((unsigned)mode >= sizeof(mode_names) / sizeof(mode_names[0]))
+		return "none";
+	return mode_names[mode];
+}
+
+/* The key a run is ordered by in this walk. */
+static const char *
+run_key(const struct walk *w, const struct run *r)
+{
+	return w->order == ORDER_UPDATED ? r->updated_at : r->created_at;
+}
+
+/* The key the high-water mark is kept in: the incremental walk's. */
+static const char *
+hw_key(const struct walk *w, const struct run *r)
+{
+	return w->can_order_updated ? r->updated_at : r->created_at;
+}
+
+static enum walk_mode
+due_mode(const struct sync_state *st, const char *resync_due)
+{
+	if (!st->backfill_done)
+		return WALK_BACKFILL;
+	if (resync_due[0] != '\0' && (st->last_full_resync_at[0] == '\0' ||
+	    strcmp(st->last_full_resync_at, resync_due) <= 0))
+		return WALK_FULL;
+	return WALK_INCREMENTAL;
+}
+
+int
+walk_begin(struct walk *w, struct sync_state *st, int any_offset,
+    int can_order_updated, int page_size, const char *now,
+    const char *resync_due)
+{
+	int resumed = st->walk_mode != WALK_NONE;
+	double started;
+
+	memset(w, 0, sizeof(*w));
+	w->any_offset = any_offset;
+	w->can_order_updated = can_order_updated;
+	if (!resumed) {
+		st->walk_mode = due_mode(st, resync_due);
+		st->walk_offset = 0;
+		st->walk_anchor_id[0] = '\0';
+		st->walk_anchor_key[0] = '\0';
+		st->walk_total = -1;
+		st->walk_high_water[0] = '\0';
+		snprintf(st->walk_started_at, sizeof(st->walk_started_at),
+		    "%s", now);
+		st->walk_pages = 0;
+		st->walk_degraded = 0;
+	}
+	w->mode = st->walk_mode;
+	w->order = w->mode == WALK_INCREMENTAL && can_order_updated ?
+	    ORDER_UPDATED : ORDER_CREATED;
+	if (w->mode == WALK_INCREMENTAL)
+		memcpy(w->stop_key, st->high_water, TS_LEN);
+	if (w->order == ORDER_CREATED && can_order_updated &&
+	    time_to_unix(st->walk_started_at, &started) == 0)
+		time_format(started - WALK_HW_CLOCK_MARGIN, w->hw_cutoff);
+	w->page_limit = page_size;
+	w->max_pages = INT64_MAX;
+	return resumed;
+}
+
+void
+walk_lower_stop_key(struct walk *w, const char *key)
+{
+	if (w->mode == WALK_INCREMENTAL && key[0] != '\0' &&
+	    (w->stop_key[0] == '\0' || strcmp(key, w->stop_key) < 0))
+		snprintf(w->stop_key, sizeof(w->stop_key), "%s", key);
+}
+
+/* Index of the run whose id is id, or -1. */
+static long
+find_run(const struct page *p, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < p->nruns; i++)
+		if (strcmp(p->runs[i].external_id, id) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Does the page leave a possible gap behind the anchor?  1: step back. */
+static int
+drifted(const struct walk *w, const struct sync_state *st,
+    const struct page *p, int64_t off)
+{
+	const char *key;
+
+	if (st->walk_anchor_id[0] == '\0' || p->nruns == 0)
+		return 0;
+	if (find_run(p, st->walk_anchor_id) >= 0)
+		return 0;	/* we see what follows the anchor */
+	/* The anchor is gone from where it was.  If the page starts with a
+	 * run newer than it, the boundary is inside the page: no gap. */
+	key = run_key(w, &p->runs[0]);
+	if (key[0] == '\0' || st->walk_anchor_key[0] == '\0' ||
+	    strcmp(key, st->walk_anchor_key) > 0)
+		return 0;
+	if (w->any_offset)
+		return off < st->walk_offset;
+	return p->total != st->walk_total;
+}
+
+/* Raise the walk's high-water mark from the page's runs (see the top). */
+static void
+raise_high_water(const struct walk *w, const struct page *p,
+    struct sync_state *next)
+{
+	const char *key;
+	size_t i;
+
+	for (i = 0; i < p->nruns; i++) {
+		key = hw_key(w, &p->runs[i]);
+		/* the first page of the walk: every key counts */
+		if (next->walk_anchor_id[0] == '\0' && next->walk_offset == 0) {
+			if (strcmp(key, next->walk_high_water) > 0)
+				memcpy(next->walk_high_water, key, TS_LEN);
+		} else if (w->hw_cutoff[0] != '\0' &&
+		    strcmp(key, w->hw_cutoff) <= 0 &&
+		    strcmp(key, next->walk_high_water) > 0) {
+			memcpy(next->walk_high_water, key, TS_LEN);
+		}
+	}
+}
+
+/* Does the page hold a run older than the stop key? */
+static int
+reached_stop(const struct walk *w, const struct page *p)
+{
+	const char *key;
+	size_t i;
+
+	if (w->mode != WALK_INCREMENTAL || w->stop_key[0] == '\0')
+		return 0;
+	for (i = 0; i < p->nruns; i++) {
+		key = run_key(w, &p->runs[i]);
+		if (key[0] != '\0' && strcmp(key, w->stop_key) < 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Advance past the page: anchor, offset, the end, a capped page size. */
+static int
+advance(struct walk *w, const struct page *p, int64_t off,
+    struct sync_state *next, struct walk_step *step)
+{
+	int64_t npos = off + (int64_t)p->nitems;
+	const struct run *last;
+	int complete;
+
+	raise_high_water(w, p, next);
+	if (p->nruns > 0) {
+		last = &p->runs[p->nruns - 1];
+		snprintf(next->walk_anchor_id, sizeof(next->walk_anchor_id),
+		    "%s", last->external_id);
+		memcpy(next->walk_anchor_key, run_key(w, last), TS_LEN);
+	}
+	next->walk_offset = npos;
+	complete = p->nitems == 0 || npos >= p->total;
+	if (!complete && !w->any_offset && (int64_t)p->nitems < w->page_limit) {
+		/* A short page that is not the last: the server caps the
+		 * page size.  Page numbers must follow its size, or the next
+		 * one would round back onto this page. */
+		step->page_capped = 1;
+		w->page_limit = (int)p->nitems;
+		w->max_pages = w->pages + 2 * ((p->total - npos) /
+		    w->page_limit + 1) + 10;
+	}
+	return complete;
+}
+
+/* The walk ended: its marks become the source's. */
+static void
+finish(const struct walk *w, const char *now, struct sync_state *next)
+{
+	if (strcmp(next->walk_high_water, next->high_water) > 0)
+		memcpy(next->high_water, next->walk_high_water, TS_LEN);
+	if (w->mode == WALK_BACKFILL)
+		next->backfill_done = 1;
+	if (w->mode != WALK_INCREMENTAL)
+		memcpy(next->last_full_resync_at, next->walk_started_at,
+		    TS_LEN);
+	snprintf(next->last_success_at, sizeof(next->last_success_at), "%s",
+	    now);
+	next->walk_mode = WALK_NONE;
+}
+
+void
+walk_page(struct walk *w, const struct page *p, int64_t off,
+    const char *now, struct sync_state *next, struct walk_step *step)
+{
+	int complete = 0, reached = 0;
+
+	memset(step, 0, sizeof(*step));
+	w->pages++;
+	/* A server that never stops paging cannot hold us: twice the pages
+	 * the first total asks for, and some. */
+	if (w->max_pages == INT64_MAX)
+		w->max_pages = 2 * ((p->total > 0 ? p->total : 0) /
+		    w->page_limit + 1) + 10;
+	if (drifted(w, next, p, off)) {
+		if (w->step_backs < WALK_MAX_STEP_BACKS) {
+			w->step_backs++;
+			step->stepped_back = 1;
+		} else if (!next->walk_degraded) {
+			/* Kept with the cursor: a resumed walk must still
+			 * know it cannot tell what is gone upstream. */
+			next->walk_degraded = 1;
+			step->degraded = 1;
+		}
+	}
+	if (step->stepped_back) {
+		/* the anchor stays: we are still looking for it */
+		next->walk_offset = next->walk_offset > w->page_limit ?
+		    next->walk_offset - w->page_limit : 0;
+	} else {
+		complete = advance(w, p, off, next, step);
+		reached = reached_stop(w, p);
+	}
+	next->walk_total = p->total;
+	next->walk_pages++;
+	if (complete || reached) {
+		step->action = WALK_DONE;
+		/* A complete full walk that verified every boundary has seen
+		 * every run upstream holds: the rest is gone. */
+		step->mark_deleted = w->mode == WALK_FULL && complete &&
+		    !next->walk_degraded;
+		finish(w, now, next);
+	} else if (w->pages >= w->max_pages) {
+		step->action = WALK_OVER_CAP;
+	} else {
+		step->action = WALK_FETCH;
+	}
+}

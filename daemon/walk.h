@@ -1,0 +1,109 @@
+/*
+ * walk.h: a source's walk cursor and the decisions of a walk, as pure
+ * functions of (state, page) -> (next state, action).
+ *
+ * No libev, curl or SQLite here: sync.c does what these decide (fetch,
+ * store, log, sleep) and store.c keeps struct sync_state.  See the top of
+ * walk.c for the rules (offset drift, order, high-water mark, stop rules).
+ */
+#ifndef AGENTSYNCD_WALK_H
+#define AGENTSYNCD_WALK_H
+
+#include <stdint.h>
+
+#include "source.h"
+
+/* Step backs in one pass before going on unverified (and saying so). */
+#define WALK_MAX_STEP_BACKS	8
+/* Seconds of server clock skew the high-water cutoff allows. */
+#define WALK_HW_CLOCK_MARGIN	300.0
+
+enum walk_mode {
+	WALK_NONE,
+	WALK_BACKFILL,		/* first complete walk of a source */
+	WALK_INCREMENTAL,	/* newest first until known territory */
+	WALK_FULL,		/* periodic complete re-walk */
+};
+
+/* "none", "backfill", "incremental", "full" */
+const char *walk_mode_name(enum walk_mode mode);
+
+/*
+ * A source's persistent sync state: the high-water mark and, while a walk
+ * is under way, its cursor.  Saved with every page (store.c).  Strings are
+ * "" when unset.
+ */
+struct sync_state {
+	char	 high_water[TS_LEN];
+	int	 backfill_done;
+	enum walk_mode walk_mode;	/* WALK_NONE: no walk under way */
+	int64_t	 walk_offset;		/* items consumed */
+	char	 walk_anchor_id[SOURCE_MAX_ID + 1];
+	char	 walk_anchor_key[TS_LEN];
+	int64_t	 walk_total;		/* total reported by the last page */
+	char	 walk_high_water[TS_LEN];
+	char	 walk_started_at[TS_LEN];
+	int64_t	 walk_pages;
+	char	 last_full_resync_at[TS_LEN];
+	char	 last_success_at[TS_LEN];
+	int	 walk_degraded;		/* went past an unverified boundary */
+};
+
+/* One pass of a walk: set up by walk_begin(), advanced by walk_page(). */
+struct walk {
+	/* What the adapter can do (struct source_type). */
+	int	 any_offset;
+	int	 can_order_updated;
+	/* Fixed for the pass. */
+	enum walk_mode mode;
+	enum walk_order order;
+	char	 stop_key[TS_LEN];	/* incremental: "" = walk to the end */
+	char	 hw_cutoff[TS_LEN];	/* see walk.c */
+	/* Advanced page by page. */
+	int	 page_limit;		/* items a page really holds */
+	int64_t	 pages;			/* pages handled in this pass */
+	int64_t	 max_pages;		/* INT64_MAX until the first page */
+	int	 step_backs;
+};
+
+/*
+ * Begin a pass on *st at wall time now ("YYYY-...Z"): resume the walk under
+ * way, or start the one that is due (a backfill, a full resync when
+ * last_full_resync_at is older than resync_due, else an incremental walk;
+ * resync_due "" = never).  Sets up *w for page_size items a page; the
+ * caller then may lower w->stop_key (walk_lower_stop_key).  Returns 1 when
+ * a walk was resumed, 0 when one was started.
+ */
+int walk_begin(struct walk *w, struct sync_state *st, int any_offset,
+    int can_order_updated, int page_size, const char *now,
+    const char *resync_due);
+
+/* An incremental walk must also go past key (Codegen's refresh floor). */
+void walk_lower_stop_key(struct walk *w, const char *key);
+
+enum walk_action {
+	WALK_FETCH,		/* fetch the page at next->walk_offset */
+	WALK_DONE,		/* the walk ended: the pass succeeded */
+	WALK_OVER_CAP,		/* still paging after max_pages: pass fails */
+};
+
+/* What walk_page() decided, for the caller to do and to say. */
+struct walk_step {
+	enum walk_action action;
+	int	 stepped_back;	/* offset drift: the same boundary again */
+	int	 degraded;	/* drift past WALK_MAX_STEP_BACKS: the walk
+				 * goes on unverified (set on this page) */
+	int	 page_capped;	/* the server holds at most w->page_limit */
+	int	 mark_deleted;	/* a complete, verified full walk: runs not
+				 * seen since next->walk_started_at are gone */
+};
+
+/*
+ * Decide what page p, asked for at offset off, means.  *next comes in as
+ * the committed state and goes out as the state to commit with the page
+ * (now is the time of a success).  *w advances; *step says what to do.
+ */
+void walk_page(struct walk *w, const struct page *p, int64_t off,
+    const char *now, struct sync_state *next, struct walk_step *step);
+
+#endif

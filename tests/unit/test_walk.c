@@ -1,0 +1,381 @@
+/*
+ * test_walk.c: the walk's decisions (walk.c), table-driven: what a page
+ * means for the cursor, the high-water mark and the next action, in every
+ * branch, including those the integration tests reach only by timing
+ * (drift, step-back limits, a capped page size, the page cap).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "walk.h"
+
+#define T(s)	"2026-01-01T00:00:" s ".000Z"	/* T("05"): a key */
+#define NOW	"2026-02-01T00:00:00.000Z"
+#define MAXR	8
+
+/* A run of a page: id, created, updated (the key is the walk's order). */
+struct r {
+	const char *id, *created, *updated;
+};
+
+struct tcase {
+	const char *name;
+	/* the source */
+	int	 any_offset, can_order_updated, page_size;
+	/* the committed state (walk already under way unless offset 0 and
+	 * no anchor) */
+	enum walk_mode mode;
+	int64_t	 offset, total;
+	const char *anchor_id, *anchor_key, *high_water, *walk_high_water;
+	const char *started;	/* walk_started_at; NULL: NOW */
+	int	 degraded, step_backs;
+	const char *stop_key;	/* incremental */
+	/* the page */
+	int64_t	 off, page_total;
+	size_t	 nitems;	/* 0: the number of runs */
+	struct r runs[MAXR];
+	/* expected */
+	enum walk_action action;
+	int	 stepped_back, became_degraded, capped, mark_deleted;
+	int64_t	 next_offset;
+	const char *next_anchor, *next_walk_hw, *next_hw;
+	enum walk_mode next_mode;
+	int	 next_limit;
+};
+
+static const struct tcase cases[] = {
+	{ .name = "backfill first page sets anchor and walk high-water",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .off = 0, .page_total = 10,
+	  .runs = { { "9", T("09"), "" }, { "8", T("08"), "" },
+	      { "7", T("07"), "" } },
+	  .action = WALK_FETCH, .next_offset = 3, .next_anchor = "7",
+	  .next_walk_hw = T("09"), .next_hw = "", .next_mode = WALK_BACKFILL,
+	  .next_limit = 3 },
+	{ .name = "codegen page overlapping the anchor: no drift",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .offset = 3, .total = 10, .anchor_id = "7", .anchor_key = T("07"),
+	  .walk_high_water = T("09"), .off = 2, .page_total = 10,
+	  .runs = { { "7", T("07"), "" }, { "6", T("06"), "" },
+	      { "5", T("05"), "" } },
+	  .action = WALK_FETCH, .next_offset = 5, .next_anchor = "5",
+	  .next_walk_hw = T("09"), .next_mode = WALK_BACKFILL,
+	  .next_limit = 3 },
+	{ .name = "anchor gone and page starts older: step back",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .offset = 6, .total = 10, .anchor_id = "4", .anchor_key = T("04"),
+	  .off = 5, .page_total = 9,
+	  .runs = { { "3", T("03"), "" }, { "2", T("02"), "" },
+	      { "1", T("01"), "" } },
+	  .action = WALK_FETCH, .stepped_back = 1, .next_offset = 3,
+	  .next_anchor = "4", .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	{ .name = "step back from the first page stays at 0",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .offset = 2, .total = 10, .anchor_id = "4", .anchor_key = T("04"),
+	  .off = 1, .page_total = 9,
+	  .runs = { { "3", T("03"), "" } },
+	  .action = WALK_FETCH, .stepped_back = 1, .next_offset = 0,
+	  .next_anchor = "4", .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	{ .name = "anchor gone but page starts newer: boundary inside",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .offset = 3, .total = 10, .anchor_id = "7", .anchor_key = T("07"),
+	  .off = 2, .page_total = 11,
+	  .runs = { { "8", T("08"), "" }, { "6", T("06"), "" },
+	      { "5", T("05"), "" } },
+	  .action = WALK_FETCH, .next_offset = 5, .next_anchor = "5",
+	  .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	{ .name = "too many step backs: degraded, goes on",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_FULL,
+	  .offset = 6, .total = 10, .anchor_id = "4", .anchor_key = T("04"),
+	  .step_backs = WALK_MAX_STEP_BACKS, .off = 5, .page_total = 9,
+	  .runs = { { "3", T("03"), "" }, { "2", T("02"), "" },
+	      { "1", T("01"), "" } },
+	  .action = WALK_FETCH, .became_degraded = 1, .next_offset = 8,
+	  .next_anchor = "1", .next_mode = WALK_FULL, .next_limit = 3 },
+	{ .name = "page numbers: total changed and page older: step back",
+	  .page_size = 3, .mode = WALK_BACKFILL, .offset = 3, .total = 10,
+	  .anchor_id = "7", .anchor_key = T("07"), .off = 3, .page_total = 9,
+	  .runs = { { "5", T("05"), "" }, { "4", T("04"), "" },
+	      { "3", T("03"), "" } },
+	  .action = WALK_FETCH, .stepped_back = 1, .next_offset = 0,
+	  .next_anchor = "7", .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	{ .name = "page numbers: same total, no step back",
+	  .page_size = 3, .mode = WALK_BACKFILL, .offset = 3, .total = 10,
+	  .anchor_id = "7", .anchor_key = T("07"), .off = 3, .page_total = 10,
+	  .runs = { { "6", T("06"), "" }, { "5", T("05"), "" },
+	      { "4", T("04"), "" } },
+	  .action = WALK_FETCH, .next_offset = 6, .next_anchor = "4",
+	  .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	{ .name = "short page that is not the last: the server caps",
+	  .page_size = 5, .mode = WALK_BACKFILL, .off = 0, .page_total = 10,
+	  .runs = { { "9", T("09"), "" }, { "8", T("08"), "" } },
+	  .action = WALK_FETCH, .capped = 1, .next_offset = 2,
+	  .next_anchor = "8", .next_walk_hw = T("09"),
+	  .next_mode = WALK_BACKFILL, .next_limit = 2 },
+	{ .name = "backfill ends at the total: done, high-water moves",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .offset = 9, .total = 10, .anchor_id = "2", .anchor_key = T("02"),
+	  .walk_high_water = T("09"), .off = 8, .page_total = 10,
+	  .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	  .action = WALK_DONE, .next_offset = 10, .next_anchor = "1",
+	  .next_walk_hw = T("09"), .next_hw = T("09"),
+	  .next_mode = WALK_NONE, .next_limit = 3 },
+	{ .name = "empty page ends the walk",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
+	  .offset = 3, .total = 100, .anchor_id = "7", .anchor_key = T("07"),
+	  .off = 2, .page_total = 100,
+	  .action = WALK_DONE, .next_offset = 2, .next_anchor = "7",
+	  .next_mode = WALK_NONE, .next_limit = 3 },
+	{ .name = "verified full walk done: runs not seen are gone",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_FULL,
+	  .offset = 3, .total = 4, .anchor_id = "2", .anchor_key = T("02"),
+	  .off = 2, .page_total = 4,
+	  .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	  .action = WALK_DONE, .mark_deleted = 1, .next_offset = 4,
+	  .next_anchor = "1", .next_mode = WALK_NONE, .next_limit = 3 },
+	{ .name = "degraded full walk done: nothing marked",
+	  .any_offset = 1, .page_size = 3, .mode = WALK_FULL, .degraded = 1,
+	  .offset = 3, .total = 4, .anchor_id = "2", .anchor_key = T("02"),
+	  .off = 2, .page_total = 4,
+	  .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	  .action = WALK_DONE, .next_offset = 4, .next_anchor = "1",
+	  .next_mode = WALK_NONE, .next_limit = 3 },
+	{ .name = "incremental by update reaches the stop key",
+	  .can_order_updated = 1, .page_size = 3, .mode = WALK_INCREMENTAL,
+	  .high_water = T("05"), .stop_key = T("05"), .off = 0,
+	  .page_total = 50,
+	  .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
+	      { "c", T("03"), T("04") } },
+	  .action = WALK_DONE, .next_offset = 3, .next_anchor = "c",
+	  .next_walk_hw = T("09"), .next_hw = T("09"),
+	  .next_mode = WALK_NONE, .next_limit = 3 },
+	{ .name = "incremental: nothing older than the stop key yet",
+	  .can_order_updated = 1, .page_size = 3, .mode = WALK_INCREMENTAL,
+	  .high_water = T("01"), .stop_key = T("01"), .off = 0,
+	  .page_total = 50,
+	  .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
+	      { "c", T("03"), T("04") } },
+	  .action = WALK_FETCH, .next_offset = 3, .next_anchor = "c",
+	  .next_walk_hw = T("09"), .next_hw = T("01"),
+	  .next_mode = WALK_INCREMENTAL, .next_limit = 3 },
+	{ .name = "walk by creation: updates before its start count",
+	  .can_order_updated = 1, .page_size = 2, .mode = WALK_BACKFILL,
+	  .offset = 2, .total = 10, .anchor_id = "x", .anchor_key = T("08"),
+	  .walk_high_water = T("20"), .started = "2026-01-01T00:10:00.000Z",
+	  .off = 2, .page_total = 10,
+	  /* 00:04:00 is before start - 300 s: counts; 00:09:00 is not */
+	  .runs = { { "y", T("07"), "2026-01-01T00:04:00.000Z" },
+	      { "z", T("06"), "2026-01-01T00:09:00.000Z" } },
+	  .action = WALK_FETCH, .next_offset = 4, .next_anchor = "z",
+	  .next_walk_hw = "2026-01-01T00:04:00.000Z",
+	  .next_mode = WALK_BACKFILL, .next_limit = 2 },
+};
+
+static void
+fill_page(const struct tcase *tc, struct run *runs, struct page *p)
+{
+	size_t n = 0;
+
+	memset(p, 0, sizeof(*p));
+	memset(runs, 0, MAXR * sizeof(*runs));
+	for (n = 0; n < MAXR && tc->runs[n].id != NULL; n++) {
+		runs[n].external_id = tc->runs[n].id;
+		snprintf(runs[n].created_at, TS_LEN, "%s", tc->runs[n].created);
+		snprintf(runs[n].updated_at, TS_LEN, "%s", tc->runs[n].updated);
+	}
+	p->runs = runs;
+	p->nruns = n;
+	p->nitems = tc->nitems ? tc->nitems : n;
+	p->total = tc->page_total;
+}
+
+static void
+run_case(const struct tcase *tc)
+{
+	struct sync_state st, next;
+	struct walk w;
+	struct walk_step step;
+	struct run runs[MAXR];
+	struct page p;
+
+	memset(&st, 0, sizeof(st));
+	st.walk_mode = tc->mode;
+	st.backfill_done = tc->mode != WALK_BACKFILL;
+	st.walk_offset = tc->offset;
+	st.walk_total = tc->total ? tc->total : -1;
+	snprintf(st.walk_anchor_id, sizeof(st.walk_anchor_id), "%s",
+	    tc->anchor_id ? tc->anchor_id : "");
+	snprintf(st.walk_anchor_key, TS_LEN, "%s",
+	    tc->anchor_key ? tc->anchor_key : "");
+	snprintf(st.high_water, TS_LEN, "%s",
+	    tc->high_water ? tc->high_water : "");
+	snprintf(st.walk_high_water, TS_LEN, "%s",
+	    tc->walk_high_water ? tc->walk_high_water : "");
+	snprintf(st.walk_started_at, TS_LEN, "%s",
+	    tc->started ? tc->started : NOW);
+	st.walk_degraded = tc->degraded;
+	/* resumed: walk_begin keeps the cursor */
+	assert_int_equal(walk_begin(&w, &st, tc->any_offset,
+	    tc->can_order_updated, tc->page_size, NOW, ""), 1);
+	if (tc->stop_key != NULL)
+		assert_string_equal(w.stop_key, tc->stop_key);
+	w.step_backs = tc->step_backs;
+	fill_page(tc, runs, &p);
+	next = st;
+	walk_page(&w, &p, tc->off, NOW, &next, &step);
+	if (step.action != tc->action || step.stepped_back != tc->stepped_back ||
+	    step.degraded != tc->became_degraded ||
+	    step.page_capped != tc->capped ||
+	    step.mark_deleted != tc->mark_deleted)
+		fail_msg("%s: action %d stepped %d degraded %d capped %d "
+		    "deleted %d", tc->name, step.action, step.stepped_back,
+		    step.degraded, step.page_capped, step.mark_deleted);
+	if (next.walk_offset != tc->next_offset)
+		fail_msg("%s: offset %lld, want %lld", tc->name,
+		    (long long)next.walk_offset, (long long)tc->next_offset);
+	if (strcmp(next.walk_anchor_id, tc->next_anchor ? tc->next_anchor :
+	    "") != 0)
+		fail_msg("%s: anchor '%s'", tc->name, next.walk_anchor_id);
+	if (tc->next_walk_hw != NULL &&
+	    strcmp(next.walk_high_water, tc->next_walk_hw) != 0)
+		fail_msg("%s: walk high-water '%s'", tc->name,
+		    next.walk_high_water);
+	if (tc->next_hw != NULL && strcmp(next.high_water, tc->next_hw) != 0)
+		fail_msg("%s: high-water '%s'", tc->name, next.high_water);
+	if (next.walk_mode != tc->next_mode)
+		fail_msg("%s: mode %d", tc->name, next.walk_mode);
+	if (w.page_limit != tc->next_limit)
+		fail_msg("%s: page limit %d", tc->name, w.page_limit);
+	assert_int_equal(next.walk_total, tc->page_total);
+	if (tc->action == WALK_DONE) {
+		assert_string_equal(next.last_success_at, NOW);
+		assert_int_equal(next.backfill_done, 1);
+		if (tc->mode != WALK_INCREMENTAL)
+			assert_string_equal(next.last_full_resync_at,
+			    next.walk_started_at);
+	}
+	if (tc->became_degraded)
+		assert_int_equal(next.walk_degraded, 1);
+}
+
+static void
+test_table(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_case(&cases[i]);
+}
+
+/* Which walk is due, and what a new one resets. */
+static void
+test_begin(void **state)
+{
+	struct sync_state st;
+	struct walk w;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(walk_begin(&w, &st, 1, 0, 100, NOW, ""), 0);
+	assert_int_equal(w.mode, WALK_BACKFILL);
+	assert_int_equal(w.order, ORDER_CREATED);
+	assert_int_equal(st.walk_total, -1);
+	assert_string_equal(st.walk_started_at, NOW);
+	assert_int_equal(w.max_pages, INT64_MAX);
+	/* after a backfill: incremental by update where the API can */
+	st.walk_mode = WALK_NONE;
+	st.backfill_done = 1;
+	snprintf(st.high_water, TS_LEN, "%s", T("30"));
+	snprintf(st.last_full_resync_at, TS_LEN, "%s", T("50"));
+	walk_begin(&w, &st, 0, 1, 100, NOW, T("40"));
+	assert_int_equal(w.mode, WALK_INCREMENTAL);
+	assert_int_equal(w.order, ORDER_UPDATED);
+	assert_string_equal(w.stop_key, T("30"));
+	assert_string_equal(w.hw_cutoff, "");
+	/* a refresh floor lowers the stop key, never raises it */
+	walk_lower_stop_key(&w, T("20"));
+	assert_string_equal(w.stop_key, T("20"));
+	walk_lower_stop_key(&w, T("25"));
+	assert_string_equal(w.stop_key, T("20"));
+	walk_lower_stop_key(&w, "");
+	assert_string_equal(w.stop_key, T("20"));
+	/* a full resync is due when the last one is older than due */
+	st.walk_mode = WALK_NONE;
+	walk_begin(&w, &st, 0, 1, 100, NOW, T("55"));
+	assert_int_equal(w.mode, WALK_FULL);
+	assert_int_equal(w.order, ORDER_CREATED);
+	assert_string_equal(w.stop_key, "");
+	/* by creation, where updates are kept: cutoff 300 s before start */
+	assert_string_equal(w.hw_cutoff, "2026-01-31T23:55:00.000Z");
+	/* by creation everywhere where the API cannot order by update */
+	st.walk_mode = WALK_NONE;
+	walk_begin(&w, &st, 1, 0, 100, NOW, "");
+	assert_int_equal(w.mode, WALK_INCREMENTAL);
+	assert_int_equal(w.order, ORDER_CREATED);
+	assert_string_equal(w.hw_cutoff, "");
+	/* a walk under way is resumed as it was */
+	st.walk_mode = WALK_FULL;
+	st.walk_offset = 700;
+	assert_int_equal(walk_begin(&w, &st, 1, 0, 100, NOW, ""), 1);
+	assert_int_equal(w.mode, WALK_FULL);
+	assert_int_equal(st.walk_offset, 700);
+	assert_string_equal(walk_mode_name(WALK_FULL), "full");
+}
+
+/* A server that never stops paging is cut after twice its first total's
+ * pages, plus 10. */
+static void
+test_page_cap(void **state)
+{
+	struct sync_state st, next;
+	struct walk w;
+	struct walk_step step;
+	struct run runs[1];
+	struct page p;
+	char id[24];
+	int i;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	walk_begin(&w, &st, 1, 0, 1, NOW, "");
+	memset(runs, 0, sizeof(runs));
+	memset(&p, 0, sizeof(p));
+	p.runs = runs;
+	p.nruns = p.nitems = 1;
+	p.total = 5;
+	next = st;
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "%d", 1000 - i);
+		runs[0].external_id = id;
+		/* every page a run newer than the last: the boundary is
+		 * inside the page, never a drift; the total always grows */
+		snprintf(runs[0].created_at, TS_LEN, "2026-01-01T%02d:%02d:00"
+		    ".000Z", i / 60, i % 60);
+		p.total = next.walk_offset + 5;	/* always more to come */
+		walk_page(&w, &p, next.walk_offset > 0 ? next.walk_offset - 1 :
+		    0, NOW, &next, &step);
+		if (step.action != WALK_FETCH)
+			break;
+	}
+	assert_int_equal(step.action, WALK_OVER_CAP);
+	assert_int_equal(w.pages, 2 * (5 / 1 + 1) + 10);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_begin),
+		cmocka_unit_test(test_page_cap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
