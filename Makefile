@@ -75,6 +75,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJ)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
 
+# A third API, in tests/ only, with this build's own adapter table instead
+# of daemon/adapters.c: an adapter is one file and one table entry.
+$(BUILD)/tests/test_third_adapter: tests/unit/test_third_adapter.c \
+    tests/unit/third/third.c $(filter-out $(BUILD)/adapters.o,$(DAEMON_OBJ))
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
+
 unit-bin: $(UNIT_BIN)
 
 $(BUILD)/floor: tests/bench/floor.c $(DAEMON_OBJ)

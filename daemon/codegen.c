@@ -187,10 +187,14 @@ codegen_parse_page(const char *body, size_t len, struct page *page,
 
 const struct source_type source_codegen = {
 	.name = "codegen",
-	.kind = SOURCE_CODEGEN,
+	.default_base_url = "https://api.codegen.com",
+	/* Codegen documents 60 requests per 30 s. */
+	.rate_requests = 60,
+	.rate_window = 30,
+	.needs_org_id = 1,
+	.auth_hint = "may read org_id",
 	.any_offset = 1,
 	.can_order_updated = 0,
 	.page_url = codegen_page_url,
 	.parse_page = codegen_parse_page,
-	.map_status = codegen_map_status,
 };

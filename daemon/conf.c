@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "source.h"
 
 #define MAX_SECTIONS	256
 #define MAX_TOKEN	LOG_SECRET_MAX	/* log.c redacts up to this */
@@ -120,9 +121,9 @@ note(struct ctx *ctx, int line, const char *fmt, ...)
 }
 
 const char *
-conf_kind_name(enum source_kind kind)
+conf_type_name(const struct conf_source *src)
 {
-	return kind == SOURCE_CODEGEN ? "codegen" : "cotool";
+	return src->type->name;
 }
 
 /* ini_reader: fgets that counts lines and notes section headers. */
@@ -549,6 +550,7 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	const char *name = r->section + 7;
 	long long v;
 	const char *p, *t;
+	char names[256];
 	double win;
 
 	s->line = r->line;
@@ -560,37 +562,34 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 		    "A-Z a-z 0-9 _ . -", name);
 	s->name = strdup(name);
 	t = r->val[K_TYPE];
+	source_type_names(names, sizeof(names));
 	if (t == NULL) {
-		problem(ctx, r->line, "[%s] has no 'type' (codegen or "
-		    "cotool)", r->section);
+		problem(ctx, r->line, "[%s] has no 'type' (%s)", r->section,
+		    names);
 		return;
 	}
-	if (strcmp(t, "codegen") == 0)
-		s->kind = SOURCE_CODEGEN;
-	else if (strcmp(t, "cotool") == 0)
-		s->kind = SOURCE_COTOOL;
-	else {
-		problem(ctx, r->vline[K_TYPE], "unknown type '%s' (codegen or "
-		    "cotool)", t);
+	s->type = source_type_find(t);
+	if (s->type == NULL) {
+		problem(ctx, r->vline[K_TYPE], "unknown type '%s' (%s)", t,
+		    names);
 		return;
 	}
 	p = r->val[K_BASE_URL] != NULL ? r->val[K_BASE_URL] :
-	    s->kind == SOURCE_CODEGEN ? "https://api.codegen.com" :
-	    "https://app.cotool.ai";
+	    s->type->default_base_url;
 	s->base_url = check_url(ctx, r->val[K_BASE_URL] != NULL ?
 	    r->vline[K_BASE_URL] : r->line, p);
-	if (s->kind == SOURCE_CODEGEN) {
+	if (s->type->needs_org_id) {
 		if (r->val[K_ORG_ID] == NULL)
-			problem(ctx, r->line, "[%s] is a codegen source and "
-			    "needs org_id", r->section);
+			problem(ctx, r->line, "[%s] is a %s source and needs "
+			    "org_id", r->section, t);
 		else if (parse_int(r->val[K_ORG_ID], 1, INT64_MAX, &v) == -1)
 			problem(ctx, r->vline[K_ORG_ID], "org_id '%s' is not "
 			    "a positive integer", r->val[K_ORG_ID]);
 		else
 			s->org_id = v;
 	} else if (r->val[K_ORG_ID] != NULL) {
-		problem(ctx, r->vline[K_ORG_ID], "org_id is for codegen "
-		    "sources only");
+		problem(ctx, r->vline[K_ORG_ID], "org_id is not a key of %s "
+		    "sources", t);
 	}
 	finish_token(ctx, r, s);
 	duration_key(ctx, r, K_POLL_INTERVAL, 60, 1, &s->poll_interval);
@@ -603,10 +602,8 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 		else
 			s->page_size = (int)v;
 	}
-	/* Codegen documents 60 requests per 30 s.  Cotool documents no
-	 * limit, so the default is a conservative one per minute. */
-	s->rate_requests = 60;
-	s->rate_window = s->kind == SOURCE_CODEGEN ? 30 : 60;
+	s->rate_requests = s->type->rate_requests;
+	s->rate_window = s->type->rate_window;
 	if ((p = r->val[K_RATE_LIMIT]) != NULL) {
 		const char *slash = strchr(p, '/');
 		char num[32];

@@ -15,16 +15,13 @@
 
 #define CONF_DEFAULT_PATH SYSCONFDIR "/agentsyncd/agentsyncd.conf"
 
-enum source_kind {
-	SOURCE_CODEGEN,
-	SOURCE_COTOOL,
-};
+struct source_type;		/* source.h: the adapter of an API */
 
 struct conf_source {
 	char	*name;		/* [source NAME] */
-	enum source_kind kind;	/* type = codegen | cotool */
+	const struct source_type *type;	/* type = NAME of an adapter */
 	char	*base_url;	/* no trailing slash */
-	int64_t	 org_id;	/* codegen only; -1 when unset */
+	int64_t	 org_id;	/* where the adapter needs it; else -1 */
 	char	*token;		/* the secret itself; never logged */
 	char	*token_origin;	/* "env CODEGEN_API_TOKEN", "file /x", ... */
 	double	 poll_interval;	/* seconds */
@@ -82,7 +79,7 @@ void conf_free(struct conf *conf);
 int conf_parse_duration(const char *text, double *seconds)
 	__attribute__((warn_unused_result));
 
-/* "codegen" / "cotool" */
-const char *conf_kind_name(enum source_kind kind);
+/* The adapter's name: "codegen", "cotool", ... */
+const char *conf_type_name(const struct conf_source *src);
 
 #endif

@@ -189,10 +189,14 @@ cotool_parse_page(const char *body, size_t len, struct page *page,
 
 const struct source_type source_cotool = {
 	.name = "cotool",
-	.kind = SOURCE_COTOOL,
+	.default_base_url = "https://app.cotool.ai",
+	/* Cotool documents no limit: a conservative one per second. */
+	.rate_requests = 60,
+	.rate_window = 60,
+	.needs_org_id = 0,
+	.auth_hint = "has the needed permissions",
 	.any_offset = 0,
 	.can_order_updated = 1,
 	.page_url = cotool_page_url,
 	.parse_page = cotool_parse_page,
-	.map_status = cotool_map_status,
 };

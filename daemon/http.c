@@ -29,7 +29,6 @@ struct http {
 	struct ev_loop *loop;
 	CURLM	*multi;
 	ev_timer timer;		/* CURLMOPT_TIMERFUNCTION */
-	int	 active;
 	struct http_request *reqs;
 };
 
@@ -76,7 +75,6 @@ http_request_free(struct http_request *req)
 	curl_slist_free_all(req->headers);
 	free(req->body);
 	free(req);
-	http->active--;
 }
 
 /* ev_io watcher of one socket: tell curl what happened on it. */
@@ -243,7 +241,6 @@ http_finish(struct http_request *req, CURLcode result)
 	struct http_response resp;
 	curl_off_t retry = 0;
 	char *ctype = NULL;
-	double total = 0;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.retry_after = -1;
@@ -266,8 +263,6 @@ http_finish(struct http_request *req, CURLcode result)
 	if (curl_easy_getinfo(req->easy, CURLINFO_CONTENT_TYPE, &ctype) ==
 	    CURLE_OK)
 		resp.content_type = ctype;
-	curl_easy_getinfo(req->easy, CURLINFO_TOTAL_TIME, &total);
-	resp.seconds = total;
 	resp.too_large = req->too_large;
 	resp.body = req->body != NULL ? req->body : "";
 	resp.len = req->len;
@@ -331,12 +326,6 @@ http_free(struct http *http)
 	ev_timer_stop(http->loop, &http->timer);
 	curl_multi_cleanup(http->multi);
 	free(http);
-}
-
-int
-http_active(const struct http *http)
-{
-	return http->active;
 }
 
 #define SETOPT(req, opt, val) do {					\
@@ -419,7 +408,6 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	if (http->reqs != NULL)
 		http->reqs->prev = req;
 	http->reqs = req;
-	http->active++;
 	return req;
 nomem:
 	log_error("http: out of memory");

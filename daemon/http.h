@@ -23,7 +23,6 @@ struct http_response {
 	const char *content_type; /* or NULL */
 	int	 too_large;	/* body passed max_body and was cut */
 	const char *error;	/* transport error text, or NULL */
-	double	 seconds;	/* total transfer time */
 };
 
 /* Called once per request with the outcome; resp lives until it returns. */
@@ -49,8 +48,5 @@ struct http_request *http_get(struct http *http, const char *url,
 	__attribute__((warn_unused_result));
 /* Abort a request; its callback does not run.  NULL is a no-op. */
 void http_cancel(struct http_request *req);
-
-/* Requests in flight. */
-int http_active(const struct http *http);
 
 #endif

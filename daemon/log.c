@@ -52,12 +52,6 @@ log_set_level(enum log_level level)
 	log_level = level;
 }
 
-enum log_level
-log_get_level(void)
-{
-	return log_level;
-}
-
 const char *
 log_journal_prefix(enum log_level level)
 {

@@ -25,7 +25,6 @@ enum log_level {
 /* Decide journal or plain output from the environment; call once early. */
 void log_init(void);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 /* "<N>" when stderr is the journal, else "": for lines written to stderr
  * by other printers (configuration problems), so that the journal records
  * their priority too. */

@@ -1,6 +1,7 @@
 /*
- * source.c: what both adapters share: the adapter table, run states, page
- * release and time normalization.
+ * source.c: what the adapters share: looking one up, run state names and
+ * time normalization.  (Pages are released by page_free() in json.c,
+ * beside the arena they live in.)
  *
  * Times are parsed by hand, not with strptime/timegm, so that neither the
  * locale nor TZ can change a result.
@@ -30,23 +31,31 @@ run_state_name(enum run_state state)
 	return state_names[state];
 }
 
-int
-run_state_terminal(enum run_state state)
+const struct source_type *
+source_type_find(const char *name)
 {
-	return state == RUN_SUCCEEDED || state == RUN_FAILED ||
-	    state == RUN_CANCELLED;
+	size_t i;
+
+	for (i = 0; source_types[i] != NULL; i++)
+		if (strcmp(source_types[i]->name, name) == 0)
+			return source_types[i];
+	return NULL;
 }
 
-const struct source_type *
-source_type_for(enum source_kind kind)
+void
+source_type_names(char *buf, size_t len)
 {
-	switch (kind) {
-	case SOURCE_CODEGEN:
-		return &source_codegen;
-	case SOURCE_COTOOL:
-		return &source_cotool;
+	size_t i, off = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (i = 0; source_types[i] != NULL && off < len; i++) {
+		n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+		    source_types[i]->name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
 	}
-	return NULL;
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */

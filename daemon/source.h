@@ -7,7 +7,9 @@
  * copy: they live exactly as long as the page (page_free()).
  *
  * Adding a third API means one new file that defines a struct source_type
- * and one entry in source_types[] (source.c).
+ * (its name, defaults, capabilities, URLs and JSON) and one entry in
+ * source_types[] (adapters.c).  Nothing else asks which API a source is:
+ * the configuration, the walk and the store ask the adapter.
  */
 #ifndef AGENTSYNCD_SOURCE_H
 #define AGENTSYNCD_SOURCE_H
@@ -38,8 +40,6 @@ enum run_state {
 
 /* "pending", "running", ... */
 const char *run_state_name(enum run_state state);
-/* succeeded, failed, cancelled */
-int run_state_terminal(enum run_state state);
 
 /* A tri-state for nullable booleans and presence of numbers. */
 #define OPT_NULL (-1)
@@ -131,6 +131,7 @@ struct page {
 	void	*arena;			/* adapter's allocations */
 };
 
+/* Release what a parse left in *page (json.c); NULL is a no-op. */
 void page_free(struct page *page);
 
 /* The order a walk asks for. */
@@ -140,12 +141,23 @@ enum walk_order {
 };
 
 struct source_type {
-	const char *name;		/* "codegen" */
-	enum source_kind kind;
+	/* The value of `type =` in the configuration, and runs.kind. */
+	const char *name;
+	/* Defaults of the base_url and rate_limit keys. */
+	const char *default_base_url;
+	int	 rate_requests;		/* requests ... */
+	double	 rate_window;		/* ... per this many seconds */
+	/* 1: org_id is required (and part of the source's identity);
+	 * 0: org_id is refused. */
+	int	 needs_org_id;
+	/* What to check after HTTP 401/403, after "the token is valid". */
+	const char *auth_hint;
 	/* 1 when any offset can be asked for; 0 when offsets must be
 	 * multiples of the page size (page-number APIs). */
 	int	 any_offset;
-	/* 1 when the listing can be ordered by update time. */
+	/* 1 when the listing can be ordered by update time; 0 when a run's
+	 * changes show only where a walk by creation passes it (then
+	 * unfinished runs younger than refresh_window are walked again). */
 	int	 can_order_updated;
 	/*
 	 * Write the URL of the page that starts at offset (an item count)
@@ -162,15 +174,19 @@ struct source_type {
 	 */
 	int	(*parse_page)(const char *body, size_t len, struct page *page,
 		    char *err, size_t errlen);
-	/* Upstream status (may be NULL) -> normalized state. */
-	enum run_state (*map_status)(const char *status);
 };
 
 extern const struct source_type source_codegen;
 extern const struct source_type source_cotool;
 
-/* The adapter for a configured kind. */
-const struct source_type *source_type_for(enum source_kind kind);
+/* Every adapter, NULL-terminated (adapters.c). */
+extern const struct source_type *const source_types[];
+
+/* The adapter named name, or NULL. */
+const struct source_type *source_type_find(const char *name);
+
+/* "codegen, cotool": the names of source_types[], for messages. */
+void source_type_names(char *buf, size_t len);
 
 /*
  * Normalize an upstream time to "YYYY-MM-DDTHH:MM:SS.sssZ" in out

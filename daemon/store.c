@@ -1,8 +1,10 @@
 /*
  * store.c: the SQLite mirror: open, migrate, and write one page at a time.
  *
- * Every statement is prepared once per connection and reused; upstream data
- * reaches SQLite only through bound parameters.  A page is one IMMEDIATE
+ * The statements of the page path (stmt_sql[]) are prepared once per
+ * connection and reused; the rare ones (a source's state, a pass's start
+ * and end, --status) are prepared when used.  Upstream data reaches SQLite
+ * only through bound parameters.  A page is one IMMEDIATE
  * transaction: runs, pull requests, child rows, rejects, the walk cursor and
  * the pass counters.  An error anywhere rolls all of it back.
  *
@@ -75,7 +77,6 @@ enum stmt_id {
 	"is_streaming, eval_score, eval_explanation, "			\
 	"critical_issue_category, critical_issue_explanation, "		\
 	"linked_alert_display_id, linked_alert_title, linked_alert_status"
-#define RUN_NCOLS 29
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
@@ -234,11 +235,12 @@ store_known_version(void)
 	return NMIGRATIONS;
 }
 
+static int store_migrate_from(struct store *store, int v);
+
 int
 store_migrate(struct store *store)
 {
-	char sql[64];
-	int v, i, applied = 0;
+	int v, applied;
 
 	v = store_user_version(store);
 	if (v < 0)
@@ -249,6 +251,49 @@ store_migrate(struct store *store)
 		    store->path, v, NMIGRATIONS);
 		return -1;
 	}
+	/* A migration may rebuild a table that others reference (0003):
+	 * with foreign keys on, dropping the old one would cascade.  So
+	 * they run with foreign keys off (a no-op inside a transaction,
+	 * hence here) and each is checked before it commits. */
+	if (v < NMIGRATIONS && store_exec(store, "PRAGMA foreign_keys = OFF")
+	    == -1)
+		return -1;
+	applied = store_migrate_from(store, v);
+	if (v < NMIGRATIONS && store_exec(store, "PRAGMA foreign_keys = ON")
+	    == -1)
+		return -1;
+	return applied;
+}
+
+/* 1 when foreign_key_check finds nothing wrong, 0 when it does, -1. */
+static int
+store_foreign_keys_ok(struct store *store)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, "PRAGMA foreign_key_check", -1,
+	    &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot check foreign keys");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		log_error("database '%s': table %s breaks a foreign key "
+		    "(rowid %lld)", store->path,
+		    (const char *)sqlite3_column_text(st, 0),
+		    (long long)sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(store, "cannot check foreign keys");
+	return rc == SQLITE_DONE;
+}
+
+/* Apply migrations v+1.. one transaction each; how many, or -1. */
+static int
+store_migrate_from(struct store *store, int v)
+{
+	char sql[64];
+	int i, applied = 0;
+
 	for (i = v; i < NMIGRATIONS; i++) {
 		if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 			return -1;
@@ -267,6 +312,7 @@ store_migrate(struct store *store)
 		    migrations[i].version);
 		if (store_exec(store, migrations[i].sql) == -1 ||
 		    store_exec(store, sql) == -1 ||
+		    store_foreign_keys_ok(store) != 1 ||
 		    store_exec(store, "COMMIT") == -1) {
 			log_error("database '%s': migration %s failed; "
 			    "nothing of it was applied", store->path,

@@ -116,12 +116,11 @@ src_arm(struct src *s, double delay)
 static void
 src_identity(const struct conf_source *c, char *buf, size_t len)
 {
-	if (c->kind == SOURCE_CODEGEN)
-		snprintf(buf, len, "%s %s org %lld", conf_kind_name(c->kind),
+	if (c->type->needs_org_id)
+		snprintf(buf, len, "%s %s org %lld", c->type->name,
 		    c->base_url, (long long)c->org_id);
 	else
-		snprintf(buf, len, "%s %s", conf_kind_name(c->kind),
-		    c->base_url);
+		snprintf(buf, len, "%s %s", c->type->name, c->base_url);
 }
 
 /* Begin a pass: resume the walk under way or start the one that is due. */
@@ -135,7 +134,7 @@ src_pass_begin(struct src *s)
 	wall_ts(now, 0);
 	if (!s->loaded) {
 		if (store_state_load(s->sync->store, c->name,
-		    conf_kind_name(c->kind), s->identity, &s->st) == -1)
+		    c->type->name, s->identity, &s->st) == -1)
 			return -1;
 		s->loaded = 1;
 	}
@@ -312,15 +311,14 @@ src_response_cb(void *arg, const struct http_response *resp)
 	}
 	if (resp->status == 401 || resp->status == 403) {
 		snprintf(reason, sizeof(reason), "HTTP %ld: the %s refused the "
-		    "token from %s", resp->status, conf_kind_name(c->kind),
+		    "token from %s", resp->status, c->type->name,
 		    c->token_origin);
 		snprintf(head, sizeof(head), "retrying in %.0fs",
 		    c->auth_backoff);
 		log_error("source '%s': HTTP %ld from %s: %s; check that the "
-		    "token is valid%s; %s", c->name, resp->status, s->at.url,
+		    "token is valid and %s; %s", c->name, resp->status, s->at.url,
 		    resp->status == 401 ? "authentication failed" :
-		    "access denied", c->kind == SOURCE_CODEGEN ?
-		    " and may read org_id" : " and has the needed permissions",
+		    "access denied", c->type->auth_hint,
 		    s->sync->once ? "this pass fails" : head);
 		src_pass_end(s, 0, reason, c->auth_backoff);
 		return;
@@ -483,7 +481,7 @@ src_new(struct sync *sync, const struct conf_source *c)
 	}
 	s->sync = sync;
 	s->conf = c;
-	s->type = source_type_for(c->kind);
+	s->type = c->type;
 	src_identity(c, s->identity, sizeof(s->identity));
 	if (limit_init(&s->limit, c->rate_requests, c->rate_window) == -1) {
 		log_error("out of memory");
@@ -530,7 +528,7 @@ src_free(struct src *s)
 static int
 same_conf(const struct conf_source *a, const struct conf_source *b)
 {
-	return a->kind == b->kind && strcmp(a->base_url, b->base_url) == 0 &&
+	return a->type == b->type && strcmp(a->base_url, b->base_url) == 0 &&
 	    a->org_id == b->org_id && strcmp(a->token, b->token) == 0 &&
 	    a->poll_interval == b->poll_interval &&
 	    a->page_size == b->page_size &&

@@ -49,15 +49,6 @@ def run_unit(build):
     return passed, failed, 0
 
 
-class Result(unittest.TextTestResult):
-    def startTest(self, test):
-        self._t0 = time.monotonic()
-        super().startTest(test)
-
-    def stopTest(self, test):
-        super().stopTest(test)
-
-
 def run_integration(pattern):
     loader = unittest.TestLoader()
     if pattern:
@@ -65,8 +56,7 @@ def run_integration(pattern):
     suite = loader.discover(os.path.join(ROOT, "tests", "integration"),
                             pattern="test_*.py",
                             top_level_dir=ROOT)
-    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stdout,
-                                     resultclass=Result)
+    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stdout)
     res = runner.run(suite)
     failed = len(res.failures) + len(res.errors) + \
         len(res.unexpectedSuccesses)

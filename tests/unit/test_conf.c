@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "source.h"
 
 static char confpath[64];
 static char errbuf[8192];
@@ -90,7 +91,7 @@ test_defaults(void **state)
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(c->nsources, 2);
 	assert_string_equal(c->sources[0].name, "cg");
-	assert_int_equal(c->sources[0].kind, SOURCE_CODEGEN);
+	assert_ptr_equal(c->sources[0].type, &source_codegen);
 	assert_string_equal(c->sources[0].base_url, "https://api.codegen.com");
 	assert_int_equal(c->sources[0].org_id, 42);
 	assert_string_equal(c->sources[0].token, "cg-secret-AAAA");
@@ -140,7 +141,8 @@ test_errors(void **state)
 	expect_error(HEAD CG "page_size = 101\n", 7, "page_size");
 	expect_error(HEAD "[source cg]\ntype = codegen\ntoken_env = T_CG\n", 3,
 	    "needs org_id");
-	expect_error(HEAD "[source cg]\ntype = gitlab\n", 4, "unknown type");
+	expect_error(HEAD "[source cg]\ntype = gitlab\n", 4,
+	    "unknown type 'gitlab' (codegen, cotool)");
 	expect_error(HEAD CG CG, 7, "repeats the one at line 3");
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n", 3,
 	    "needs a token");
@@ -158,7 +160,8 @@ test_errors(void **state)
 	    "credentials");
 	expect_error(HEAD CG "rate_limit = lots\n", 7, "rate_limit");
 	expect_error(HEAD CG "org_id = 43\n", 7, "given twice");
-	expect_error(HEAD CT "org_id = 1\n", 6, "codegen sources only");
+	expect_error(HEAD CT "org_id = 1\n", 6,
+	    "org_id is not a key of cotool");
 	expect_error(HEAD "[source bad name!]\ntype = cotool\ntoken_env = "
 	    "T_CT\n", 3, "source name");
 	expect_error(HEAD CG "this line is not ini\n", 7, "syntax error");

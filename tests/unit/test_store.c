@@ -250,7 +250,7 @@ test_too_new_database_refused_untouched(void **state)
 }
 
 static void
-test_wal_and_foreign_keys(void **state)
+test_wal_and_views(void **state)
 {
 	struct fixture *f = *state;
 	char mode[16];
@@ -536,7 +536,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_too_new_database_refused_untouched, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wal_and_foreign_keys,
+		cmocka_unit_test_setup_teardown(test_wal_and_views,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_insert_then_unchanged_is_noop, setup, teardown),
