@@ -902,7 +902,7 @@ SQL_BUILDERS = ("sqlite3_mprintf", "sqlite3_vmprintf", "sqlite3_snprintf",
 # SQL built at run time, by (file, function, variable), with the reason.
 # Each entry names the only expressions allowed as its printf arguments.
 SQL_WHITELIST = {
-    ("daemon/store.c", "store_migrate", "sql"): (
+    ("daemon/store.c", "store_migrate_from", "sql"): (
         "PRAGMA user_version = %d: a PRAGMA takes no bound parameter; the "
         "number is migrations[i].version, a compile-time integer of the "
         "embedded migration table",
