@@ -83,6 +83,14 @@ $(BUILD)/tests/test_third_adapter: tests/unit/test_third_adapter.c \
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
 
+# Allocation failures injected by wrapping calloc (a reload that runs out
+# of memory must leave the running configuration whole).
+$(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -Wl,--wrap=calloc -o $@ $^ \
+	    $(FINAL_LIBS) -lcmocka
+
 unit-bin: $(UNIT_BIN)
 
 $(BUILD)/floor: tests/bench/floor.c $(DAEMON_OBJ)

@@ -24,11 +24,13 @@
 
 #include <ini.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "log.h"
 #include "source.h"
 
-#define MAX_SECTIONS	256
+#define MAX_SECTIONS	256	/* headers remembered, for repeats */
+#define MAX_SOURCES	1024	/* [source NAME] sections in one file */
 #define MAX_TOKEN	LOG_SECRET_MAX	/* log.c redacts up to this */
 
 enum skey {
@@ -74,7 +76,7 @@ struct ctx {
 	char	*log_level;
 	int	 log_level_line;
 	struct raw_source *raw;
-	size_t	 nraw;
+	size_t	 nraw, raw_cap;
 };
 
 static void __attribute__((format(printf, 4, 0)))
@@ -184,10 +186,9 @@ raw_for(struct ctx *ctx, const char *section)
 	for (i = 0; i < ctx->nraw; i++)
 		if (strcmp(ctx->raw[i].section, section) == 0)
 			return &ctx->raw[i];
-	r = realloc(ctx->raw, (ctx->nraw + 1) * sizeof(*r));
-	if (r == NULL)
+	if (buf_grow((void **)&ctx->raw, &ctx->raw_cap, ctx->nraw + 1,
+	    sizeof(*ctx->raw), MAX_SOURCES) == -1)
 		return NULL;
-	ctx->raw = r;
 	r = &ctx->raw[ctx->nraw];
 	memset(r, 0, sizeof(*r));
 	r->section = strdup(section);
@@ -226,6 +227,11 @@ conf_handler(void *user, const char *section, const char *name,
 	if (strncmp(section, "source ", 7) != 0)
 		return 1;	/* reported once, at its header */
 	r = raw_for(ctx, section);
+	if (r == NULL && errno == E2BIG) {
+		problem(ctx, ctx->lineno, "more than %d [source NAME] "
+		    "sections", MAX_SOURCES);
+		return 1;
+	}
 	if (r == NULL) {
 		problem(ctx, ctx->lineno, "out of memory");
 		return 1;
@@ -306,6 +312,11 @@ check_url(struct ctx *ctx, int line, const char *url)
 	size_t len, hlen;
 	int https;
 
+	if (strlen(url) > SOURCE_MAX_BASE_URL) {
+		problem(ctx, line, "base_url is longer than %d bytes",
+		    SOURCE_MAX_BASE_URL);
+		return NULL;
+	}
 	if (strncasecmp(url, "https://", 8) == 0) {
 		https = 1;
 		rest = url + 8;
@@ -451,7 +462,7 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 {
 	static const enum skey tk[] = { K_TOKEN_ENV, K_TOKEN_FILE,
 	    K_TOKEN_CREDENTIAL, K_TOKEN };
-	char origin[600], path[4200];
+	char origin[PATH_MAX + 64], path[PATH_MAX];
 	const char *v, *dir;
 	struct stat sb;
 	int n = 0, line;
@@ -524,7 +535,12 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 			    "LoadCredential= in the unit)", v);
 			return;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, v);
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, v) >=
+		    sizeof(path)) {
+			problem(ctx, line, "token_credential '%s': the path in "
+			    "$CREDENTIALS_DIRECTORY is too long", v);
+			return;
+		}
 		s->token = read_token_file(ctx, line, path, origin);
 		break;
 	default:

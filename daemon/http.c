@@ -10,6 +10,7 @@
  * This file knows HTTP and nothing of the APIs: status codes are handed to
  * the caller as they came.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +20,15 @@
 #include <curl/curl.h>
 #include <ev.h>
 
+#include "buf.h"
 #include "http.h"
 #include "log.h"
 
 /* A hard cap on one transfer, whatever the low-speed limit allows. */
 #define HTTP_TOTAL_TIMEOUT_MS (10L * 60 * 1000)
+
+/* "Authorization: Bearer " and the longest token log.c can redact. */
+#define HTTP_AUTH_MAX	(sizeof("Authorization: Bearer ") + LOG_SECRET_MAX)
 
 struct http {
 	struct ev_loop *loop;
@@ -42,10 +47,7 @@ struct http_request {
 	struct http *http;
 	CURL	*easy;
 	struct curl_slist *headers;
-	char	*body;
-	size_t	 len;
-	size_t	 cap;
-	size_t	 max_body;
+	struct buf body;		/* capped at http_options.max_body */
 	int	 too_large;
 	int	 stalled;	/* no byte for idle_timeout: aborted */
 	double	 idle_timeout;	/* seconds */
@@ -59,6 +61,17 @@ struct http_request {
 
 static void http_check_done(struct http *http);
 
+/* 1 when a curl_multi_* call succeeded; else log it (CURLMcode stays in
+ * this file) and return 0. */
+static int
+http_multi_ok(const char *what, CURLMcode rc)
+{
+	if (rc == CURLM_OK)
+		return 1;
+	log_error("http: %s: %s", what, curl_multi_strerror(rc));
+	return 0;
+}
+
 static void
 http_request_free(struct http_request *req)
 {
@@ -70,10 +83,11 @@ http_request_free(struct http_request *req)
 		http->reqs = req->next;
 	if (req->next != NULL)
 		req->next->prev = req->prev;
-	curl_multi_remove_handle(http->multi, req->easy);
+	http_multi_ok("curl_multi_remove_handle",
+	    curl_multi_remove_handle(http->multi, req->easy));
 	curl_easy_cleanup(req->easy);
 	curl_slist_free_all(req->headers);
-	free(req->body);
+	buf_free(&req->body);
 	free(req);
 }
 
@@ -90,7 +104,8 @@ http_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		action |= CURL_CSELECT_IN;
 	if (revents & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(http->multi, sock->fd, action, &running);
+	http_multi_ok("curl_multi_socket_action",
+	    curl_multi_socket_action(http->multi, sock->fd, action, &running));
 	http_check_done(http);
 }
 
@@ -103,7 +118,9 @@ http_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	http_multi_ok("curl_multi_socket_action",
+	    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0,
+	    &running));
 	http_check_done(http);
 }
 
@@ -139,7 +156,8 @@ http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 			ev_io_stop(http->loop, &sock->io);
 			free(sock);
 		}
-		curl_multi_assign(http->multi, fd, NULL);
+		http_multi_ok("curl_multi_assign",
+		    curl_multi_assign(http->multi, fd, NULL));
 		return 0;
 	}
 	if (sock == NULL) {
@@ -152,7 +170,11 @@ http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		sock->fd = fd;
 		ev_init(&sock->io, http_io_cb);
 		sock->io.data = sock;
-		curl_multi_assign(http->multi, fd, sock);
+		if (!http_multi_ok("curl_multi_assign",
+		    curl_multi_assign(http->multi, fd, sock))) {
+			free(sock);
+			return -1;
+		}
 	}
 	if (what & CURL_POLL_IN)
 		events |= EV_READ;
@@ -169,29 +191,17 @@ static size_t
 http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_request *req = userp;
-	size_t n = size * nmemb, ncap;
-	char *p;
+	size_t n = size * nmemb;
 
 	req->last_byte = ev_now(req->http->loop);
-	if (n > req->max_body - req->len) {
-		req->too_large = 1;
-		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
+	if (buf_add(&req->body, data, n) == -1) {
+		/* Either aborts the transfer (CURLE_WRITE_ERROR). */
+		if (errno == E2BIG)
+			req->too_large = 1;
+		else
+			log_error("http: out of memory for a response body");
+		return 0;
 	}
-	if (req->len + n + 1 > req->cap) {
-		ncap = req->cap != 0 ? req->cap : 64 * 1024;
-		while (ncap < req->len + n + 1)
-			ncap *= 2;
-		if (ncap > req->max_body + 1)
-			ncap = req->max_body + 1;
-		p = realloc(req->body, ncap);
-		if (p == NULL)
-			return 0;
-		req->body = p;
-		req->cap = ncap;
-	}
-	memcpy(req->body + req->len, data, n);
-	req->len += n;
-	req->body[req->len] = '\0';
 	return n;
 }
 
@@ -264,8 +274,8 @@ http_finish(struct http_request *req, CURLcode result)
 	    CURLE_OK)
 		resp.content_type = ctype;
 	resp.too_large = req->too_large;
-	resp.body = req->body != NULL ? req->body : "";
-	resp.len = req->len;
+	resp.body = req->body.p != NULL ? req->body.p : "";
+	resp.len = req->body.len;
 	req->cb(req->arg, &resp);
 }
 
@@ -309,10 +319,18 @@ http_new(struct ev_loop *loop)
 	}
 	ev_init(&http->timer, http_timeout_cb);
 	http->timer.data = http;
-	curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
-	curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
-	curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, http_timer_cb);
-	curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+	if (!http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
+	    CURLMOPT_SOCKETFUNCTION, http_sock_cb)) ||
+	    !http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
+	    CURLMOPT_SOCKETDATA, http)) ||
+	    !http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
+	    CURLMOPT_TIMERFUNCTION, http_timer_cb)) ||
+	    !http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
+	    CURLMOPT_TIMERDATA, http))) {
+		curl_multi_cleanup(http->multi);
+		free(http);
+		return NULL;
+	}
 	return http;
 }
 
@@ -341,7 +359,7 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 {
 	struct http_request *req;
 	struct curl_slist *h;
-	char auth[4200];
+	char auth[HTTP_AUTH_MAX];
 	long timeout;
 
 	req = calloc(1, sizeof(*req));
@@ -352,7 +370,7 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	req->http = http;
 	req->cb = cb;
 	req->arg = arg;
-	req->max_body = opt->max_body;
+	buf_init(&req->body, opt->max_body);
 	req->easy = curl_easy_init();
 	if (req->easy == NULL) {
 		log_error("http: curl_easy_init failed");
@@ -361,8 +379,9 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	}
 	timeout = (long)ceil(opt->timeout > 1 ? opt->timeout : 1);
 	h = curl_slist_append(NULL, "Accept: application/json");
-	if (h != NULL)
-		req->headers = h;
+	if (h == NULL)
+		goto nomem;
+	req->headers = h;
 	if (opt->token != NULL) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		    opt->token);
@@ -372,8 +391,6 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 			goto nomem;
 		req->headers = h;
 	}
-	if (req->headers == NULL)
-		goto nomem;
 	SETOPT(req, CURLOPT_URL, url);
 	SETOPT(req, CURLOPT_PRIVATE, req);
 	SETOPT(req, CURLOPT_HTTPHEADER, req->headers);

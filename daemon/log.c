@@ -20,13 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 
 #define LOG_LINE_MAX 4096
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_journal;
-static char **log_secrets;		/* grows; no fixed cap to run past */
+/* Tokens of every source; a cap no configuration reaches (one a source). */
+#define LOG_SECRETS_MAX	65536
+static char **log_secrets;
 static size_t log_nsecrets, log_secrets_cap;
 
 void
@@ -79,8 +82,7 @@ log_level_parse(const char *name)
 int
 log_add_secret(const char *secret)
 {
-	char **grown;
-	size_t i, cap;
+	size_t i;
 
 	if (secret == NULL || *secret == '\0')
 		return 0;
@@ -89,14 +91,9 @@ log_add_secret(const char *secret)
 	for (i = 0; i < log_nsecrets; i++)
 		if (strcmp(log_secrets[i], secret) == 0)
 			return 0;
-	if (log_nsecrets == log_secrets_cap) {
-		cap = log_secrets_cap ? 2 * log_secrets_cap : 8;
-		grown = realloc(log_secrets, cap * sizeof(*grown));
-		if (grown == NULL)
-			return -1;
-		log_secrets = grown;
-		log_secrets_cap = cap;
-	}
+	if (buf_grow((void **)&log_secrets, &log_secrets_cap,
+	    log_nsecrets + 1, sizeof(*log_secrets), LOG_SECRETS_MAX) == -1)
+		return -1;
 	log_secrets[log_nsecrets] = strdup(secret);
 	if (log_secrets[log_nsecrets] == NULL)
 		return -1;

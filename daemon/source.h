@@ -27,6 +27,10 @@
 #define SOURCE_MAX_DEPTH	64	/* JSON nesting */
 #define SOURCE_MAX_STRING	(1024 * 1024)	/* bytes in one JSON string */
 #define SOURCE_MAX_ID		128	/* bytes in an external id */
+/* Limits on what the configuration holds. */
+#define SOURCE_MAX_BASE_URL	1024	/* bytes in a base_url */
+/* A page URL: the base URL, the path and the query an adapter adds. */
+#define SOURCE_MAX_PAGE_URL	(SOURCE_MAX_BASE_URL + 256)
 
 enum run_state {
 	RUN_PENDING,

@@ -144,6 +144,8 @@ struct store {
 	sqlite3	*db;
 	char	*path;
 	int	 busy;		/* the last failure was another's lock */
+	int	 bind_rc;	/* the first failed bind since the last step */
+	int	 bind_at;	/* ... and its parameter */
 	sqlite3_stmt *stmt[NSTMTS];
 };
 
@@ -540,40 +542,95 @@ walk_mode_parse(const char *s)
 	return WALK_NONE;
 }
 
-/* Bind helpers: NULL and "" (for fixed-size time buffers) become NULL. */
-static int
-bind_text(sqlite3_stmt *st, int i, const char *s)
+/*
+ * Every bind goes through these.  A failed bind (SQLITE_TOOBIG, _NOMEM,
+ * _RANGE) leaves its parameter NULL, which a step would write as NULL: the
+ * first failure is kept and store_step() fails the statement instead.
+ */
+static void
+bound(struct store *store, int i, int rc)
 {
-	if (s == NULL)
-		return sqlite3_bind_null(st, i);
-	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	if (rc != SQLITE_OK && store->bind_rc == SQLITE_OK) {
+		store->bind_rc = rc;
+		store->bind_at = i;
+	}
 }
 
-static int
-bind_ts(sqlite3_stmt *st, int i, const char *s)
+/* NULL and "" (for fixed-size time buffers) bind NULL. */
+static void
+bind_text(struct store *store, sqlite3_stmt *st, int i, const char *s)
 {
-	return bind_text(st, i, s != NULL && *s != '\0' ? s : NULL);
+	bound(store, i, s == NULL ? sqlite3_bind_null(st, i) :
+	    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC));
 }
 
-static int
-bind_opt_int(sqlite3_stmt *st, int i, int set, int64_t v)
+static void
+bind_ts(struct store *store, sqlite3_stmt *st, int i, const char *s)
 {
-	return set ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+	bind_text(store, st, i, s != NULL && *s != '\0' ? s : NULL);
 }
 
-static int
-bind_bool(sqlite3_stmt *st, int i, int v)
+/* len bytes at p (not NUL-terminated); p NULL binds NULL. */
+static void
+bind_span(struct store *store, sqlite3_stmt *st, int i, const char *p,
+    size_t len)
 {
-	return v == OPT_NULL ? sqlite3_bind_null(st, i) :
-	    sqlite3_bind_int(st, i, v != 0);
+	bound(store, i, p == NULL ? sqlite3_bind_null(st, i) : len > INT_MAX ?
+	    SQLITE_TOOBIG : sqlite3_bind_text(st, i, p, (int)len,
+	    SQLITE_STATIC));
+}
+
+static void
+bind_i64(struct store *store, sqlite3_stmt *st, int i, int64_t v)
+{
+	bound(store, i, sqlite3_bind_int64(st, i, v));
+}
+
+static void
+bind_opt_int(struct store *store, sqlite3_stmt *st, int i, int set,
+    int64_t v)
+{
+	bound(store, i, set ? sqlite3_bind_int64(st, i, v) :
+	    sqlite3_bind_null(st, i));
+}
+
+static void
+bind_opt_f64(struct store *store, sqlite3_stmt *st, int i, int set, double v)
+{
+	bound(store, i, set ? sqlite3_bind_double(st, i, v) :
+	    sqlite3_bind_null(st, i));
+}
+
+static void
+bind_bool(struct store *store, sqlite3_stmt *st, int i, int v)
+{
+	bound(store, i, v == OPT_NULL ? sqlite3_bind_null(st, i) :
+	    sqlite3_bind_int(st, i, v != 0));
+}
+
+/* sqlite3_step(), or the failure of a bind since the last step. */
+static int
+store_step(struct store *store, sqlite3_stmt *st)
+{
+	int rc = store->bind_rc;
+
+	if (rc != SQLITE_OK) {
+		log_error("database '%s': cannot bind parameter %d: %s",
+		    store->path, store->bind_at, sqlite3_errstr(rc));
+		store->bind_rc = SQLITE_OK;
+		return rc;
+	}
+	return sqlite3_step(st);
 }
 
 /*
- * Run a one-off statement with the n strings that follow bound to ?1..?n
- * (NULL binds NULL).  Returns 0, or -1 after logging what failed.
+ * Run a one-off statement, binding ?1.. from the arguments that follow as
+ * types says: 't' a string (const char *, NULL binds NULL), 'i' an
+ * integer (int64_t).  Returns 0, or -1 after logging what failed.
  */
 static int
-exec_bound(struct store *store, const char *what, const char *sql, int n, ...)
+exec_bound(struct store *store, const char *what, const char *sql,
+    const char *types, ...)
 {
 	sqlite3_stmt *st;
 	va_list ap;
@@ -581,11 +638,15 @@ exec_bound(struct store *store, const char *what, const char *sql, int n, ...)
 
 	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, what);
-	va_start(ap, n);
-	for (i = 1; i <= n; i++)
-		bind_text(st, i, va_arg(ap, const char *));
+	va_start(ap, types);
+	for (i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 'i')
+			bind_i64(store, st, i + 1, va_arg(ap, int64_t));
+		else
+			bind_text(store, st, i + 1, va_arg(ap, const char *));
+	}
 	va_end(ap);
-	rc = sqlite3_step(st);
+	rc = store_step(store, st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(store, what);
@@ -604,7 +665,7 @@ copy_col(sqlite3_stmt *st, int i, char *out, size_t len)
 static int
 step_done(struct store *store, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = store_step(store, st);
 
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -623,7 +684,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	memset(state, 0, sizeof(*state));
 	if (exec_bound(store, "cannot create sync state", "INSERT INTO "
 	    "sync_state (source, kind, identity) VALUES (?1, ?2, ?3) "
-	    "ON CONFLICT (source) DO NOTHING", 3, source, kind, identity) == -1)
+	    "ON CONFLICT (source) DO NOTHING", "ttt", source, kind, identity) == -1)
 		return -1;
 
 	if (sqlite3_prepare_v2(store->db, "SELECT identity, high_water, "
@@ -632,8 +693,8 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	    "walk_pages, last_full_resync_at, last_success_at, walk_degraded "
 	    "FROM sync_state WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
-	bind_text(st, 1, source);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	bind_text(store, st, 1, source);
+	if (store_step(store, st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
 		return store_fail(store, "cannot read sync state");
 	}
@@ -648,7 +709,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 		return exec_bound(store, "cannot reset sync state", "UPDATE "
 		    "sync_state SET identity = ?2, kind = ?3, high_water = "
 		    "NULL, backfill_done = 0, walk_mode = NULL WHERE "
-		    "source = ?1", 3, source, identity, kind);
+		    "source = ?1", "ttt", source, identity, kind);
 	}
 	copy_col(st, 1, state->high_water, sizeof(state->high_water));
 	state->backfill_done = sqlite3_column_int(st, 2);
@@ -679,10 +740,10 @@ store_pass_begin(struct store *store, const char *source, enum walk_mode mode,
 	/* A pass left 'running' by a crash or kill ends as interrupted. */
 	if (exec_bound(store, "cannot close old passes", "UPDATE sync_runs "
 	    "SET outcome = 'interrupted', finished_at = coalesce(finished_at, "
-	    "?2) WHERE source = ?1 AND outcome = 'running'", 2, source,
+	    "?2) WHERE source = ?1 AND outcome = 'running'", "tt", source,
 	    now) == -1 ||
 	    exec_bound(store, "cannot start pass", "INSERT INTO sync_runs "
-	    "(source, mode, started_at) VALUES (?1, ?2, ?3)", 3, source,
+	    "(source, mode, started_at) VALUES (?1, ?2, ?3)", "ttt", source,
 	    walk_mode_name(mode), now) == -1)
 		return -1;
 	*pass_id = sqlite3_last_insert_rowid(store->db);
@@ -696,20 +757,20 @@ save_state(struct store *store, const char *source,
 	sqlite3_stmt *st = store->stmt[ST_SAVE_STATE];
 	int walking = s->walk_mode != WALK_NONE;
 
-	bind_text(st, 1, source);
-	bind_ts(st, 2, s->high_water);
-	sqlite3_bind_int(st, 3, s->backfill_done);
-	bind_text(st, 4, walking ? walk_mode_name(s->walk_mode) : NULL);
-	bind_opt_int(st, 5, walking, s->walk_offset);
-	bind_ts(st, 6, walking ? s->walk_anchor_id : NULL);
-	bind_ts(st, 7, walking ? s->walk_anchor_key : NULL);
-	bind_opt_int(st, 8, walking, s->walk_total);
-	bind_ts(st, 9, walking ? s->walk_high_water : NULL);
-	bind_ts(st, 10, walking ? s->walk_started_at : NULL);
-	bind_opt_int(st, 11, walking, s->walk_pages);
-	bind_ts(st, 12, s->last_full_resync_at);
-	bind_ts(st, 13, s->last_success_at);
-	sqlite3_bind_int(st, 14, walking && s->walk_degraded);
+	bind_text(store, st, 1, source);
+	bind_ts(store, st, 2, s->high_water);
+	bind_i64(store, st, 3, s->backfill_done);
+	bind_text(store, st, 4, walking ? walk_mode_name(s->walk_mode) : NULL);
+	bind_opt_int(store, st, 5, walking, s->walk_offset);
+	bind_ts(store, st, 6, walking ? s->walk_anchor_id : NULL);
+	bind_ts(store, st, 7, walking ? s->walk_anchor_key : NULL);
+	bind_opt_int(store, st, 8, walking, s->walk_total);
+	bind_ts(store, st, 9, walking ? s->walk_high_water : NULL);
+	bind_ts(store, st, 10, walking ? s->walk_started_at : NULL);
+	bind_opt_int(store, st, 11, walking, s->walk_pages);
+	bind_ts(store, st, 12, s->last_full_resync_at);
+	bind_ts(store, st, 13, s->last_success_at);
+	bind_i64(store, st, 14, walking && s->walk_degraded);
 	return step_done(store, st);
 }
 
@@ -718,61 +779,56 @@ save_counts(struct store *store, int64_t pass_id, const struct pass_counts *c)
 {
 	sqlite3_stmt *st = store->stmt[ST_SAVE_COUNTS];
 
-	sqlite3_bind_int64(st, 1, pass_id);
-	sqlite3_bind_int64(st, 2, c->requests);
-	sqlite3_bind_int64(st, 3, c->pages);
-	sqlite3_bind_int64(st, 4, c->runs_seen);
-	sqlite3_bind_int64(st, 5, c->runs_new);
-	sqlite3_bind_int64(st, 6, c->runs_changed);
-	sqlite3_bind_int64(st, 7, c->runs_rejected);
-	sqlite3_bind_int64(st, 8, c->runs_deleted);
-	sqlite3_bind_int64(st, 9, c->http_429);
-	sqlite3_bind_int64(st, 10, c->retries);
+	bind_i64(store, st, 1, pass_id);
+	bind_i64(store, st, 2, c->requests);
+	bind_i64(store, st, 3, c->pages);
+	bind_i64(store, st, 4, c->runs_seen);
+	bind_i64(store, st, 5, c->runs_new);
+	bind_i64(store, st, 6, c->runs_changed);
+	bind_i64(store, st, 7, c->runs_rejected);
+	bind_i64(store, st, 8, c->runs_deleted);
+	bind_i64(store, st, 9, c->http_429);
+	bind_i64(store, st, 10, c->retries);
 	return step_done(store, st);
 }
 
 /* Bind the RUN_COLS of r to parameters 3..31. */
 static void
-bind_run_cols(sqlite3_stmt *st, const struct run *r)
+bind_run_cols(struct store *store, sqlite3_stmt *st, const struct run *r)
 {
 	int i = 3;
 
-	bind_text(st, i++, r->status);
-	bind_text(st, i++, run_state_name(r->state));
-	bind_text(st, i++, r->title);
-	bind_text(st, i++, r->web_url);
-	bind_ts(st, i++, r->created_at);
-	bind_ts(st, i++, r->updated_at);
-	sqlite3_bind_text(st, i++, r->raw, (int)r->raw_len, SQLITE_STATIC);
-	bind_opt_int(st, i++, r->has_organization_id, r->organization_id);
-	bind_text(st, i++, r->result);
-	bind_text(st, i++, r->summary);
-	bind_text(st, i++, r->source_type);
-	if (r->metadata != NULL)
-		sqlite3_bind_text(st, i++, r->metadata, (int)r->metadata_len,
-		    SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i++);
-	bind_text(st, i++, r->agent_id);
-	bind_text(st, i++, r->agent_name);
-	bind_text(st, i++, r->agent_type);
-	bind_text(st, i++, r->model_alias);
-	bind_text(st, i++, r->model_name);
-	bind_opt_int(st, i++, r->has_total_tool_count, r->total_tool_count);
-	bind_text(st, i++, r->trigger_source);
-	bind_text(st, i++, r->trigger_name);
-	bind_bool(st, i++, r->has_error);
-	bind_bool(st, i++, r->is_streaming);
-	if (r->has_eval_score)
-		sqlite3_bind_double(st, i++, r->eval_score);
-	else
-		sqlite3_bind_null(st, i++);
-	bind_text(st, i++, r->eval_explanation);
-	bind_text(st, i++, r->critical_issue_category);
-	bind_text(st, i++, r->critical_issue_explanation);
-	bind_text(st, i++, r->linked_alert_display_id);
-	bind_text(st, i++, r->linked_alert_title);
-	bind_text(st, i++, r->linked_alert_status);
+	bind_text(store, st, i++, r->status);
+	bind_text(store, st, i++, run_state_name(r->state));
+	bind_text(store, st, i++, r->title);
+	bind_text(store, st, i++, r->web_url);
+	bind_ts(store, st, i++, r->created_at);
+	bind_ts(store, st, i++, r->updated_at);
+	bind_span(store, st, i++, r->raw, r->raw_len);
+	bind_opt_int(store, st, i++, r->has_organization_id,
+	    r->organization_id);
+	bind_text(store, st, i++, r->result);
+	bind_text(store, st, i++, r->summary);
+	bind_text(store, st, i++, r->source_type);
+	bind_span(store, st, i++, r->metadata, r->metadata_len);
+	bind_text(store, st, i++, r->agent_id);
+	bind_text(store, st, i++, r->agent_name);
+	bind_text(store, st, i++, r->agent_type);
+	bind_text(store, st, i++, r->model_alias);
+	bind_text(store, st, i++, r->model_name);
+	bind_opt_int(store, st, i++, r->has_total_tool_count,
+	    r->total_tool_count);
+	bind_text(store, st, i++, r->trigger_source);
+	bind_text(store, st, i++, r->trigger_name);
+	bind_bool(store, st, i++, r->has_error);
+	bind_bool(store, st, i++, r->is_streaming);
+	bind_opt_f64(store, st, i++, r->has_eval_score, r->eval_score);
+	bind_text(store, st, i++, r->eval_explanation);
+	bind_text(store, st, i++, r->critical_issue_category);
+	bind_text(store, st, i++, r->critical_issue_explanation);
+	bind_text(store, st, i++, r->linked_alert_display_id);
+	bind_text(store, st, i++, r->linked_alert_title);
+	bind_text(store, st, i++, r->linked_alert_status);
 }
 
 /* Replace the pull request links and child rows of run_id with r's. */
@@ -790,7 +846,7 @@ write_children(struct store *store, const char *source, int64_t run_id,
 
 	for (i = 0; replace && i < sizeof(dels) / sizeof(dels[0]); i++) {
 		st = store->stmt[dels[i]];
-		sqlite3_bind_int64(st, 1, run_id);
+		bind_i64(store, st, 1, run_id);
 		if (step_done(store, st) == -1)
 			return -1;
 	}
@@ -798,54 +854,54 @@ write_children(struct store *store, const char *source, int64_t run_id,
 		const struct pull_request *p = &r->prs[i];
 
 		st = store->stmt[ST_UPSERT_PR];
-		bind_text(st, 1, source);
-		bind_text(st, 2, p->external_id);
-		bind_text(st, 3, p->title);
-		bind_text(st, 4, p->url);
-		bind_text(st, 5, p->head_branch_name);
-		bind_ts(st, 6, p->created_at);
-		bind_text(st, 7, now);
+		bind_text(store, st, 1, source);
+		bind_text(store, st, 2, p->external_id);
+		bind_text(store, st, 3, p->title);
+		bind_text(store, st, 4, p->url);
+		bind_text(store, st, 5, p->head_branch_name);
+		bind_ts(store, st, 6, p->created_at);
+		bind_text(store, st, 7, now);
 		if (step_done(store, st) == -1)
 			return -1;
 		st = store->stmt[ST_SEL_PR];
-		bind_text(st, 1, source);
-		bind_text(st, 2, p->external_id);
-		rc = sqlite3_step(st);
+		bind_text(store, st, 1, source);
+		bind_text(store, st, 2, p->external_id);
+		rc = store_step(store, st);
 		pr_id = sqlite3_column_int64(st, 0);
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		if (rc != SQLITE_ROW)
 			return store_fail(store, "pull request vanished");
 		st = store->stmt[ST_INS_LINK];
-		sqlite3_bind_int64(st, 1, run_id);
-		sqlite3_bind_int64(st, 2, pr_id);
-		sqlite3_bind_int64(st, 3, (int64_t)i);
+		bind_i64(store, st, 1, run_id);
+		bind_i64(store, st, 2, pr_id);
+		bind_i64(store, st, 3, (int64_t)i);
 		if (step_done(store, st) == -1)
 			return -1;
 	}
 	for (i = 0; i < r->ntool_names; i++) {
 		st = store->stmt[ST_INS_TOOL];
-		sqlite3_bind_int64(st, 1, run_id);
-		sqlite3_bind_int64(st, 2, (int64_t)i);
-		bind_text(st, 3, r->tool_names[i]);
+		bind_i64(store, st, 1, run_id);
+		bind_i64(store, st, 2, (int64_t)i);
+		bind_text(store, st, 3, r->tool_names[i]);
 		if (step_done(store, st) == -1)
 			return -1;
 	}
 	for (i = 0; i < r->ncriteria; i++) {
 		st = store->stmt[ST_INS_CRITERION];
-		sqlite3_bind_int64(st, 1, run_id);
-		sqlite3_bind_int64(st, 2, (int64_t)i);
-		bind_text(st, 3, r->criteria[i].criterion);
-		bind_bool(st, 4, r->criteria[i].met);
-		bind_text(st, 5, r->criteria[i].explanation);
+		bind_i64(store, st, 1, run_id);
+		bind_i64(store, st, 2, (int64_t)i);
+		bind_text(store, st, 3, r->criteria[i].criterion);
+		bind_bool(store, st, 4, r->criteria[i].met);
+		bind_text(store, st, 5, r->criteria[i].explanation);
 		if (step_done(store, st) == -1)
 			return -1;
 	}
 	for (i = 0; i < r->neval_bullets; i++) {
 		st = store->stmt[ST_INS_BULLET];
-		sqlite3_bind_int64(st, 1, run_id);
-		sqlite3_bind_int64(st, 2, (int64_t)i);
-		bind_text(st, 3, r->eval_bullets[i]);
+		bind_i64(store, st, 1, run_id);
+		bind_i64(store, st, 2, (int64_t)i);
+		bind_text(store, st, 3, r->eval_bullets[i]);
 		if (step_done(store, st) == -1)
 			return -1;
 	}
@@ -869,10 +925,10 @@ write_run(struct store *store, const char *source, const char *kind,
 	int64_t run_id = 0;
 	int rc, found, same = 0, deleted = 0, status_changed = 0;
 
-	bind_text(st, 1, source);
-	bind_text(st, 2, r->external_id);
-	sqlite3_bind_text(st, 3, r->raw, (int)r->raw_len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	bind_text(store, st, 1, source);
+	bind_text(store, st, 2, r->external_id);
+	bind_span(store, st, 3, r->raw, r->raw_len);
+	rc = store_step(store, st);
 	found = rc == SQLITE_ROW;
 	if (found) {
 		run_id = sqlite3_column_int64(st, 0);
@@ -893,27 +949,27 @@ write_run(struct store *store, const char *source, const char *kind,
 		if (!touch && !deleted)
 			return 0;
 		st = store->stmt[ST_TOUCH_RUN];
-		sqlite3_bind_int64(st, 1, run_id);
-		bind_text(st, 2, now);
+		bind_i64(store, st, 1, run_id);
+		bind_text(store, st, 2, now);
 		return step_done(store, st);
 	}
 	if (found && status_changed) {
 		st = store->stmt[ST_INS_CHANGE];
-		sqlite3_bind_int64(st, 1, run_id);
-		bind_text(st, 2, now);
-		bind_text(st, 3, r->status);
-		bind_text(st, 4, run_state_name(r->state));
+		bind_i64(store, st, 1, run_id);
+		bind_text(store, st, 2, now);
+		bind_text(store, st, 3, r->status);
+		bind_text(store, st, 4, run_state_name(r->state));
 		if (step_done(store, st) == -1)
 			return -1;
 	}
 	st = store->stmt[found ? ST_UPD_RUN : ST_INS_RUN];
-	bind_text(st, 1, source);
-	bind_text(st, 2, r->external_id);
-	bind_run_cols(st, r);
-	bind_text(st, 32, kind);
-	bind_text(st, 33, now);
+	bind_text(store, st, 1, source);
+	bind_text(store, st, 2, r->external_id);
+	bind_run_cols(store, st, r);
+	bind_text(store, st, 32, kind);
+	bind_text(store, st, 33, now);
 	if (found)
-		sqlite3_bind_int64(st, 34, run_id);
+		bind_i64(store, st, 34, run_id);
 	if (step_done(store, st) == -1)
 		return -1;
 	if (!found) {
@@ -947,13 +1003,12 @@ store_page(struct store *store, const char *source, const char *kind,
 		const struct reject *rj = &page->rejects[i];
 
 		st = store->stmt[ST_INS_REJECT];
-		bind_text(st, 1, source);
-		bind_text(st, 2, kind);
-		bind_text(st, 3, rj->external_id);
-		bind_text(st, 4, rj->reason);
-		sqlite3_bind_text(st, 5, rj->raw, (int)rj->raw_len,
-		    SQLITE_STATIC);
-		bind_text(st, 6, now);
+		bind_text(store, st, 1, source);
+		bind_text(store, st, 2, kind);
+		bind_text(store, st, 3, rj->external_id);
+		bind_text(store, st, 4, rj->reason);
+		bind_span(store, st, 5, rj->raw, rj->raw_len);
+		bind_text(store, st, 6, now);
 		if (step_done(store, st) == -1)
 			goto rollback;
 		c.runs_rejected++;
@@ -965,7 +1020,7 @@ store_page(struct store *store, const char *source, const char *kind,
 	if (deleted_before != NULL) {
 		if (exec_bound(store, "cannot mark deleted runs", "UPDATE runs "
 		    "SET deleted_upstream_at = ?3 WHERE source = ?1 AND "
-		    "last_seen_at < ?2 AND deleted_upstream_at IS NULL", 3,
+		    "last_seen_at < ?2 AND deleted_upstream_at IS NULL", "ttt",
 		    source, deleted_before, now) == -1)
 			goto rollback;
 		c.runs_deleted += sqlite3_changes(store->db);
@@ -988,9 +1043,6 @@ store_pass_update(struct store *store, const char *source,
     const struct pass_counts *counts, const char *outcome, const char *error,
     const char *now)
 {
-	char id[24];
-
-	snprintf(id, sizeof(id), "%lld", (long long)pass_id);
 	store->busy = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
@@ -999,11 +1051,11 @@ store_pass_update(struct store *store, const char *source,
 		goto rollback;
 	if (outcome != NULL && exec_bound(store, "cannot record pass",
 	    "UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = ?4 "
-	    "WHERE id = CAST(?1 AS INTEGER)", 4, id, outcome, error, now) == -1)
+	    "WHERE id = ?1", "ittt", pass_id, outcome, error, now) == -1)
 		goto rollback;
 	if (outcome != NULL && error != NULL && exec_bound(store,
 	    "cannot record pass", "UPDATE sync_state SET last_error = ?2, "
-	    "last_error_at = ?3 WHERE source = ?1", 3, source, error,
+	    "last_error_at = ?3 WHERE source = ?1", "ttt", source, error,
 	    now) == -1)
 		goto rollback;
 	if (store_exec(store, "COMMIT") == -1)
@@ -1018,7 +1070,7 @@ int
 store_set_next_poll(struct store *store, const char *source, const char *when)
 {
 	return exec_bound(store, "cannot record next poll", "UPDATE "
-	    "sync_state SET next_poll_at = ?2 WHERE source = ?1", 2, source,
+	    "sync_state SET next_poll_at = ?2 WHERE source = ?1", "tt", source,
 	    when != NULL && *when != '\0' ? when : NULL);
 }
 
@@ -1035,9 +1087,9 @@ store_refresh_floor(struct store *store, const char *source, const char *since,
 	    "('succeeded', 'failed', 'cancelled') AND "
 	    "deleted_upstream_at IS NULL", -1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read unfinished runs");
-	bind_text(st, 1, source);
-	bind_text(st, 2, since);
-	rc = sqlite3_step(st);
+	bind_text(store, st, 1, source);
+	bind_text(store, st, 2, since);
+	rc = store_step(store, st);
 	if (rc == SQLITE_ROW)
 		copy_col(st, 0, out, TS_LEN);
 	sqlite3_finalize(st);
@@ -1069,7 +1121,7 @@ store_checkpoint(struct store *store, int truncate)
 void
 store_checkpoint_over(struct store *store, long long bytes)
 {
-	char wal[4200];
+	char wal[PATH_MAX + sizeof("-wal")];
 	struct stat sb;
 
 	snprintf(wal, sizeof(wal), "%s-wal", store->path);

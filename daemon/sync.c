@@ -29,6 +29,8 @@
 #include "sync.h"
 #include "walk.h"
 
+/* "TYPE BASE_URL org N" */
+#define SRC_MAX_IDENTITY (SOURCE_MAX_BASE_URL + 64)
 #define MAX_429_RETRIES	30	/* per page, then the pass fails */
 #define MAX_BUSY_WAITS	60	/* database locked by another, per page */
 #define MAX_RETRY_AFTER	3600.0	/* seconds we accept from Retry-After */
@@ -52,7 +54,7 @@ struct pass {
 struct attempt {
 	struct http_request *req;	/* in flight, or NULL */
 	int64_t	 offset;		/* the request's offset */
-	char	 url[2400];
+	char	 url[SOURCE_MAX_PAGE_URL];
 	int	 retries;		/* failures of this page */
 	int	 retries_429;
 	int	 busy_waits;		/* database locked by another */
@@ -62,7 +64,7 @@ struct src {
 	struct sync *sync;
 	const struct conf_source *conf;
 	const struct source_type *type;
-	char	 identity[2200];
+	char	 identity[SRC_MAX_IDENTITY];
 	struct limit limit;
 	struct backoff backoff;
 	ev_timer timer;
@@ -561,55 +563,76 @@ sync_new(struct ev_loop *loop, struct store *store, struct http *http,
 	return sync;
 }
 
+/* The section of conf named name, or NULL. */
+static const struct conf_source *
+conf_source_named(const struct conf *conf, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nsources; i++)
+		if (strcmp(conf->sources[i].name, name) == 0)
+			return &conf->sources[i];
+	return NULL;
+}
+
+/* The running source of section c when c leaves it as it is, or NULL. */
+static struct src *
+src_unchanged(const struct sync *sync, const struct conf_source *c)
+{
+	struct src *s;
+
+	for (s = sync->srcs; s != NULL; s = s->next)
+		if (strcmp(s->conf->name, c->name) == 0 && same_conf(c, s->conf))
+			return s;
+	return NULL;
+}
+
 int
 sync_configure(struct sync *sync, const struct conf *conf)
 {
-	struct src **pp, *s, *added = NULL, **tail;
+	struct src *s, *next, *added = NULL, **tail = &added, *kept = NULL;
+	struct src **ktail = &kept;
 	const struct conf_source *c;
 	size_t i;
-	int found;
 
-	/* Keep, repoint or drop what runs now. */
-	pp = &sync->srcs;
-	while ((s = *pp) != NULL) {
-		c = NULL;
-		for (i = 0; i < conf->nsources; i++)
-			if (strcmp(conf->sources[i].name, s->conf->name) == 0)
-				c = &conf->sources[i];
+	/* All or nothing: first make every source that can fail to be made
+	 * (a new or changed section) while nothing running is touched, so
+	 * that a failure leaves the running configuration whole. */
+	for (i = 0; i < conf->nsources; i++) {
+		if (src_unchanged(sync, &conf->sources[i]) != NULL)
+			continue;
+		s = src_new(sync, &conf->sources[i]);
+		if (s == NULL) {
+			for (s = added; s != NULL; s = next) {
+				next = s->next;
+				src_free(s);
+			}
+			return -1;
+		}
+		*tail = s;
+		tail = &s->next;
+	}
+	/* Then what cannot fail: keep and repoint what is unchanged, stop
+	 * what changed or went (its progress is in the database). */
+	for (s = sync->srcs; s != NULL; s = next) {
+		next = s->next;
+		c = conf_source_named(conf, s->conf->name);
 		if (c != NULL && same_conf(c, s->conf)) {
 			s->conf = c;
-			pp = &s->next;
+			s->next = NULL;
+			*ktail = s;
+			ktail = &s->next;
 			continue;
 		}
 		log_info("source '%s': %s", s->conf->name, c != NULL ?
 		    "configuration changed, restarting it" : "removed");
 		src_stop(s);
-		*pp = s->next;
 		src_free(s);
 	}
-	/* Start what is new. */
-	tail = &added;
-	for (i = 0; i < conf->nsources; i++) {
-		c = &conf->sources[i];
-		found = 0;
-		for (s = sync->srcs; s != NULL; s = s->next)
-			if (s->conf == c)
-				found = 1;
-		if (found)
-			continue;
-		s = src_new(sync, c);
-		if (s == NULL)
-			return -1;
-		*tail = s;
-		tail = &s->next;
-	}
+	*ktail = added;
+	sync->srcs = kept;
 	for (s = added; s != NULL; s = s->next)
 		src_arm(s, 0);
-	if (added != NULL) {
-		for (pp = &sync->srcs; *pp != NULL; pp = &(*pp)->next)
-			;
-		*pp = added;
-	}
 	return 0;
 }
 

@@ -28,7 +28,9 @@ struct sync *sync_new(struct ev_loop *loop, struct store *store,
  * Start syncing the sources of conf, or, on a reload, switch to them:
  * unchanged sources go on untouched, changed or removed ones stop (their
  * progress is in the database), new ones start.  conf must outlive the
- * sync or the next sync_configure() call.  Returns 0 or -1.
+ * sync or the next successful sync_configure() call.  Returns 0, or -1
+ * (out of memory) having changed nothing: the sources go on with the
+ * configuration they had, which the caller keeps.
  */
 int sync_configure(struct sync *sync, const struct conf *conf)
 	__attribute__((warn_unused_result));
