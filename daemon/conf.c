@@ -457,15 +457,89 @@ duration_key(struct ctx *ctx, struct raw_source *r, enum skey k,
 	return 0;
 }
 
+/* token_env: the variable's value, or "" (noted) where it is not set
+ * here and only --check-config is asked. */
+static char *
+token_from_env(struct ctx *ctx, const struct raw_source *r, int line,
+    const char *v, const char *origin)
+{
+	const char *t = getenv(v);
+
+	if ((t == NULL || *t == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
+		note(ctx, line, "token of [%s] not checked: environment "
+		    "variable '%s' (token_env) is not set here; the service "
+		    "must have it", r->section, v);
+		return strdup("");
+	}
+	if (t == NULL || *t == '\0') {
+		problem(ctx, line, "environment variable '%s' (token_env) is "
+		    "not set or empty", v);
+		return NULL;
+	}
+	return token_ok(ctx, line, t, origin) == 0 ? strdup(t) : NULL;
+}
+
+/* token_credential: $CREDENTIALS_DIRECTORY/NAME, or "" (noted) outside
+ * the service when only --check-config is asked. */
+static char *
+token_from_credential(struct ctx *ctx, const struct raw_source *r, int line,
+    const char *v, const char *origin)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[PATH_MAX];
+
+	if (strchr(v, '/') != NULL || *v == '\0' || strcmp(v, ".") == 0 ||
+	    strcmp(v, "..") == 0) {
+		problem(ctx, line, "token_credential '%s' must be a plain "
+		    "name", v);
+		return NULL;
+	}
+	if ((dir == NULL || *dir == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
+		note(ctx, line, "token of [%s] not checked: token_credential "
+		    "'%s' is read from $CREDENTIALS_DIRECTORY, which only the "
+		    "service has (LoadCredential=)", r->section, v);
+		return strdup("");
+	}
+	if (dir == NULL || *dir == '\0') {
+		problem(ctx, line, "token_credential '%s': "
+		    "CREDENTIALS_DIRECTORY is not set (use LoadCredential= in "
+		    "the unit)", v);
+		return NULL;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, v) >=
+	    sizeof(path)) {
+		problem(ctx, line, "token_credential '%s': the path in "
+		    "$CREDENTIALS_DIRECTORY is too long", v);
+		return NULL;
+	}
+	return read_token_file(ctx, line, path, origin);
+}
+
+/* token: the value itself, only from a file nobody else can read. */
+static char *
+token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
+{
+	struct stat sb;
+
+	if (stat(ctx->path, &sb) == 0 &&
+	    (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		problem(ctx, line, "inline token refused: '%s' is readable by "
+		    "group or others (chmod 600 it, or use token_credential / "
+		    "token_file)", ctx->path);
+		return NULL;
+	}
+	return token_ok(ctx, line, v, origin) == 0 ? strdup(v) : NULL;
+}
+
+/* Exactly one token_* key, read into s->token (never logged). */
 static void
 finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 {
 	static const enum skey tk[] = { K_TOKEN_ENV, K_TOKEN_FILE,
 	    K_TOKEN_CREDENTIAL, K_TOKEN };
-	char origin[PATH_MAX + 64], path[PATH_MAX];
-	const char *v, *dir;
-	struct stat sb;
-	int n = 0, line;
+	char origin[PATH_MAX + 64];
+	const char *v;
+	int n = 0, line, errors = ctx->errors;
 	size_t i;
 	enum skey k = K_TOKEN;
 
@@ -491,21 +565,7 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	switch (k) {
 	case K_TOKEN_ENV:
 		snprintf(origin, sizeof(origin), "environment variable %s", v);
-		if ((getenv(v) == NULL || *getenv(v) == '\0') &&
-		    (ctx->flags & CONF_CHECK_ONLY)) {
-			note(ctx, line, "token of [%s] not checked: environment "
-			    "variable '%s' (token_env) is not set here; the "
-			    "service must have it", r->section, v);
-			s->token = strdup("");
-			break;
-		}
-		if (getenv(v) == NULL || *getenv(v) == '\0') {
-			problem(ctx, line, "environment variable '%s' "
-			    "(token_env) is not set or empty", v);
-			return;
-		}
-		if (token_ok(ctx, line, getenv(v), origin) == 0)
-			s->token = strdup(getenv(v));
+		s->token = token_from_env(ctx, r, line, v, origin);
 		break;
 	case K_TOKEN_FILE:
 		snprintf(origin, sizeof(origin), "token_file '%s'", v);
@@ -513,133 +573,127 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 		break;
 	case K_TOKEN_CREDENTIAL:
 		snprintf(origin, sizeof(origin), "credential '%s'", v);
-		dir = getenv("CREDENTIALS_DIRECTORY");
-		if (strchr(v, '/') != NULL || *v == '\0' ||
-		    strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
-			problem(ctx, line, "token_credential '%s' must be a "
-			    "plain name", v);
-			return;
-		}
-		if ((dir == NULL || *dir == '\0') &&
-		    (ctx->flags & CONF_CHECK_ONLY)) {
-			note(ctx, line, "token of [%s] not checked: "
-			    "token_credential '%s' is read from "
-			    "$CREDENTIALS_DIRECTORY, which only the service "
-			    "has (LoadCredential=)", r->section, v);
-			s->token = strdup("");
-			break;
-		}
-		if (dir == NULL || *dir == '\0') {
-			problem(ctx, line, "token_credential '%s': "
-			    "CREDENTIALS_DIRECTORY is not set (use "
-			    "LoadCredential= in the unit)", v);
-			return;
-		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, v) >=
-		    sizeof(path)) {
-			problem(ctx, line, "token_credential '%s': the path in "
-			    "$CREDENTIALS_DIRECTORY is too long", v);
-			return;
-		}
-		s->token = read_token_file(ctx, line, path, origin);
+		s->token = token_from_credential(ctx, r, line, v, origin);
 		break;
 	default:
 		snprintf(origin, sizeof(origin), "the inline token of [%s]",
 		    r->section);
-		if (stat(ctx->path, &sb) == 0 &&
-		    (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-			problem(ctx, line, "inline token refused: '%s' is "
-			    "readable by group or others (chmod 600 it, or "
-			    "use token_credential / token_file)", ctx->path);
-			return;
-		}
-		if (token_ok(ctx, line, v, origin) == 0)
-			s->token = strdup(v);
+		s->token = token_inline(ctx, line, v, origin);
 		break;
 	}
-	s->token_origin = strdup(origin);
+	if (s->token == NULL && ctx->errors == errors)
+		problem(ctx, line, "out of memory");
+	if (s->token != NULL)
+		s->token_origin = strdup(origin);
 }
 
+/* An integer key within [min, max], else dflt and a problem. */
 static void
-finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
+int_key(struct ctx *ctx, const struct raw_source *r, enum skey k,
+    long long min, long long max, int dflt, int *out)
 {
-	const char *name = r->section + 7;
 	long long v;
-	const char *p, *t;
-	char names[256];
+
+	*out = dflt;
+	if (r->val[k] == NULL)
+		return;
+	if (parse_int(r->val[k], min, max, &v) == -1)
+		problem(ctx, r->vline[k], "%s '%s' must be an integer from %lld "
+		    "to %lld", skey_names[k], r->val[k], min, max);
+	else
+		*out = (int)v;
+}
+
+/* rate_limit = N/DURATION or off; the adapter's default otherwise. */
+static void
+rate_key(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
+{
+	const char *p = r->val[K_RATE_LIMIT], *slash;
+	char num[32];
+	long long v;
 	double win;
 
-	s->line = r->line;
-	s->org_id = -1;
+	s->rate_requests = s->type->rate_requests;
+	s->rate_window = s->type->rate_window;
+	if (p == NULL)
+		return;
+	if (strcmp(p, "0") == 0 || strcmp(p, "off") == 0) {
+		s->rate_requests = 0;
+		s->rate_window = 0;
+		return;
+	}
+	slash = strchr(p, '/');
+	if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
+	    (memcpy(num, p, (size_t)(slash - p)), num[slash - p] = '\0',
+	    parse_int(num, 1, 100000, &v)) == -1 ||
+	    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
+		problem(ctx, r->vline[K_RATE_LIMIT], "rate_limit '%s' must be "
+		    "REQUESTS/DURATION (like 60/30s) or off", p);
+		return;
+	}
+	s->rate_requests = (int)v;
+	s->rate_window = win;
+}
+
+/* The section's name, its type (an adapter), base_url and org_id as the
+ * adapter wants them.  Returns -1 when there is no usable type. */
+static int
+source_identity(struct ctx *ctx, const struct raw_source *r,
+    struct conf_source *s)
+{
+	const char *name = r->section + 7, *t = r->val[K_TYPE], *p;
+	char names[256];
+	long long v;
+
 	if (*name == '\0' || strlen(name) > 64 ||
 	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789_.-") != strlen(name))
 		problem(ctx, r->line, "source name '%s' must be 1-64 of "
 		    "A-Z a-z 0-9 _ . -", name);
 	s->name = strdup(name);
-	t = r->val[K_TYPE];
 	source_type_names(names, sizeof(names));
 	if (t == NULL) {
 		problem(ctx, r->line, "[%s] has no 'type' (%s)", r->section,
 		    names);
-		return;
+		return -1;
 	}
 	s->type = source_type_find(t);
 	if (s->type == NULL) {
 		problem(ctx, r->vline[K_TYPE], "unknown type '%s' (%s)", t,
 		    names);
-		return;
+		return -1;
 	}
 	p = r->val[K_BASE_URL] != NULL ? r->val[K_BASE_URL] :
 	    s->type->default_base_url;
 	s->base_url = check_url(ctx, r->val[K_BASE_URL] != NULL ?
 	    r->vline[K_BASE_URL] : r->line, p);
-	if (s->type->needs_org_id) {
-		if (r->val[K_ORG_ID] == NULL)
-			problem(ctx, r->line, "[%s] is a %s source and needs "
-			    "org_id", r->section, t);
-		else if (parse_int(r->val[K_ORG_ID], 1, INT64_MAX, &v) == -1)
-			problem(ctx, r->vline[K_ORG_ID], "org_id '%s' is not "
-			    "a positive integer", r->val[K_ORG_ID]);
-		else
-			s->org_id = v;
-	} else if (r->val[K_ORG_ID] != NULL) {
-		problem(ctx, r->vline[K_ORG_ID], "org_id is not a key of %s "
-		    "sources", t);
+	if (!s->type->needs_org_id) {
+		if (r->val[K_ORG_ID] != NULL)
+			problem(ctx, r->vline[K_ORG_ID], "org_id is not a key "
+			    "of %s sources", t);
+	} else if (r->val[K_ORG_ID] == NULL) {
+		problem(ctx, r->line, "[%s] is a %s source and needs org_id",
+		    r->section, t);
+	} else if (parse_int(r->val[K_ORG_ID], 1, INT64_MAX, &v) == -1) {
+		problem(ctx, r->vline[K_ORG_ID], "org_id '%s' is not a "
+		    "positive integer", r->val[K_ORG_ID]);
+	} else {
+		s->org_id = v;
 	}
+	return 0;
+}
+
+static void
+finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
+{
+	s->line = r->line;
+	s->org_id = -1;
+	if (source_identity(ctx, r, s) == -1)
+		return;
 	finish_token(ctx, r, s);
 	duration_key(ctx, r, K_POLL_INTERVAL, 60, 1, &s->poll_interval);
-	s->page_size = 100;
-	if (r->val[K_PAGE_SIZE] != NULL) {
-		if (parse_int(r->val[K_PAGE_SIZE], 1, 100, &v) == -1)
-			problem(ctx, r->vline[K_PAGE_SIZE], "page_size '%s' "
-			    "must be an integer from 1 to 100",
-			    r->val[K_PAGE_SIZE]);
-		else
-			s->page_size = (int)v;
-	}
-	s->rate_requests = s->type->rate_requests;
-	s->rate_window = s->type->rate_window;
-	if ((p = r->val[K_RATE_LIMIT]) != NULL) {
-		const char *slash = strchr(p, '/');
-		char num[32];
-
-		if (strcmp(p, "0") == 0 || strcmp(p, "off") == 0) {
-			s->rate_requests = 0;
-			s->rate_window = 0;
-		} else if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
-		    (memcpy(num, p, (size_t)(slash - p)),
-		    num[slash - p] = '\0',
-		    parse_int(num, 1, 100000, &v)) == -1 ||
-		    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
-			problem(ctx, r->vline[K_RATE_LIMIT], "rate_limit '%s' "
-			    "must be REQUESTS/DURATION (like 60/30s) or off",
-			    p);
-		} else {
-			s->rate_requests = (int)v;
-			s->rate_window = win;
-		}
-	}
+	int_key(ctx, r, K_PAGE_SIZE, 1, 100, 100, &s->page_size);
+	rate_key(ctx, r, s);
 	duration_key(ctx, r, K_REFRESH_WINDOW, 86400, 0, &s->refresh_window);
 	duration_key(ctx, r, K_FULL_RESYNC_INTERVAL, 86400, 0,
 	    &s->full_resync_interval);
@@ -647,15 +701,7 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	duration_key(ctx, r, K_BACKOFF_MAX, 300, 0.001, &s->backoff_max);
 	if (s->backoff_max < s->backoff_initial)
 		s->backoff_max = s->backoff_initial;
-	s->max_retries = 5;
-	if (r->val[K_MAX_RETRIES] != NULL) {
-		if (parse_int(r->val[K_MAX_RETRIES], 0, 1000, &v) == -1)
-			problem(ctx, r->vline[K_MAX_RETRIES], "max_retries "
-			    "'%s' must be an integer from 0 to 1000",
-			    r->val[K_MAX_RETRIES]);
-		else
-			s->max_retries = (int)v;
-	}
+	int_key(ctx, r, K_MAX_RETRIES, 0, 1000, 5, &s->max_retries);
 	duration_key(ctx, r, K_AUTH_BACKOFF, 900, 1, &s->auth_backoff);
 	duration_key(ctx, r, K_REQUEST_TIMEOUT, 60, 1, &s->request_timeout);
 }

@@ -287,44 +287,53 @@ cleanup(struct daemon *d)
 	curl_global_cleanup();
 }
 
-int
-main(int argc, char *argv[])
+/* The mode options; 0 is the daemon. */
+enum mode {
+	MODE_DAEMON,
+	MODE_ONCE = 256,
+	MODE_CHECK,
+	MODE_MIGRATE,
+	MODE_STATUS,
+	MODE_RELOAD,
+	OPT_VERSION,
+};
+
+/*
+ * Read the command line into d and *mode.  Returns -1 to go on, or the
+ * exit status (--help, --version, a usage error).
+ */
+static int
+parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 {
-	enum { OPT_ONCE = 256, OPT_MIGRATE, OPT_STATUS, OPT_VERSION,
-	    OPT_RELOAD };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
-		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "once", no_argument, NULL, MODE_ONCE },
 		{ "check-config", no_argument, NULL, 't' },
-		{ "migrate", no_argument, NULL, OPT_MIGRATE },
-		{ "status", no_argument, NULL, OPT_STATUS },
-		{ "reload", no_argument, NULL, OPT_RELOAD },
+		{ "migrate", no_argument, NULL, MODE_MIGRATE },
+		{ "status", no_argument, NULL, MODE_STATUS },
+		{ "reload", no_argument, NULL, MODE_RELOAD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct daemon d;
-	int ch, mode = 0, nmodes = 0, rc, v, flags;
+	int ch, nmodes = 0;
 
-	memset(&d, 0, sizeof(d));
-	d.conf_path = CONF_DEFAULT_PATH;
-	log_init();
 	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			d.conf_path = optarg;
+			d->conf_path = optarg;
 			break;
 		case 't':
-		case OPT_ONCE:
-		case OPT_MIGRATE:
-		case OPT_STATUS:
-		case OPT_RELOAD:
-			mode = ch;
+		case MODE_ONCE:
+		case MODE_MIGRATE:
+		case MODE_STATUS:
+		case MODE_RELOAD:
+			*mode = ch == 't' ? MODE_CHECK : (enum mode)ch;
 			nmodes++;
 			break;
 		case 'v':
-			d.verbose = 1;
+			d->verbose = 1;
 			break;
 		case OPT_VERSION:
 			printf("agentsyncd %s\n", AGENTSYNCD_VERSION);
@@ -337,97 +346,180 @@ main(int argc, char *argv[])
 			return EX_USAGE;
 		}
 	}
-	if (optind != argc || nmodes > 1) {
-		if (optind != argc)
-			fprintf(stderr, "agentsyncd: unexpected argument "
-			    "'%s'\n", argv[optind]);
-		else
-			fprintf(stderr, "agentsyncd: --once, --check-config, "
-			    "--migrate, --status and --reload exclude each "
-			    "other\n");
-		usage(stderr);
-		return EX_USAGE;
-	}
+	if (optind != argc)
+		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
+		    argv[optind]);
+	else if (nmodes > 1)
+		fprintf(stderr, "agentsyncd: --once, --check-config, --migrate, "
+		    "--status and --reload exclude each other\n");
+	else
+		return -1;
+	usage(stderr);
+	return EX_USAGE;
+}
 
-	/* --reload only signals the running daemon, which reads the file. */
-	if (mode == OPT_RELOAD)
-		return reload_request();
-
-	/* --status and --migrate make no request: they need no token, and
-	 * an operator runs them outside the service's environment.
-	 * --check-config checks every token it can reach from here and says
-	 * which it cannot (a credential outside the service). */
+/*
+ * What each mode may read of the configuration.  --status and --migrate
+ * make no request: they need no token, and an operator runs them outside
+ * the service's environment.  --check-config checks every token it can
+ * reach from here and says which it cannot (a credential outside the
+ * service).
+ */
+static int
+conf_flags(enum mode mode)
+{
 	switch (mode) {
-	case OPT_STATUS:
-	case OPT_MIGRATE:
-		flags = CONF_NO_TOKENS;
-		break;
-	case 't':
-		flags = CONF_CHECK_ONLY | CONF_CHECK_DATABASE;
-		break;
+	case MODE_STATUS:
+	case MODE_MIGRATE:
+		return CONF_NO_TOKENS;
+	case MODE_CHECK:
+		return CONF_CHECK_ONLY | CONF_CHECK_DATABASE;
 	default:
-		flags = CONF_CHECK_DATABASE;
-		break;
+		return CONF_CHECK_DATABASE;
 	}
-	d.conf = conf_load(d.conf_path, stderr, flags);
+}
+
+/* --check-config, once the file loaded. */
+static int
+cmd_check(const struct daemon *d)
+{
+	if (d->conf->nsources == 0)
+		fprintf(stderr, "%s:0: note: no [source NAME] section: the "
+		    "daemon will start and idle until one is added\n",
+		    d->conf_path);
+	printf("configuration OK\n");
+	return EX_OK;
+}
+
+static int
+cmd_migrate(struct daemon *d)
+{
+	int v;
+
+	d->store = store_open(d->conf->database, STORE_NOMIGRATE);
+	if (d->store == NULL || (v = store_migrate(d->store)) < 0)
+		return EX_FAIL;
+	printf("database '%s': %d migration%s applied, schema version %d\n",
+	    d->conf->database, v, v == 1 ? "" : "s", store_version(d->store));
+	return EX_OK;
+}
+
+/* "  WHAT, N of TOTAL" or, before a first page answered, "N runs so far". */
+static void
+print_walk(const char *what, const struct source_status *ss)
+{
+	if (ss->walk_total < 0)
+		printf("  %s, %lld runs so far\n", what,
+		    (long long)ss->walk_offset);
+	else
+		printf("  %s, %lld of %lld\n", what, (long long)ss->walk_offset,
+		    (long long)ss->walk_total);
+}
+
+/* store_status_fn: one source of --status. */
+static void
+print_source_cb(const struct source_status *ss, void *arg)
+{
+	(void)arg;
+	printf("source '%s' (%s)\n", ss->source != NULL ? ss->source : "?",
+	    ss->kind != NULL ? ss->kind : "?");
+	printf("  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
+	    "items)\n", (long long)ss->runs, (long long)ss->runs_gone,
+	    (long long)ss->rejected);
+	if (ss->backfill_done)
+		printf("  backfill:        complete\n");
+	else if (ss->walk_mode == WALK_BACKFILL)
+		print_walk("backfill:        in progress", ss);
+	else
+		printf("  backfill:        not started\n");
+	if (ss->walk_mode == WALK_FULL)
+		print_walk("walk:            full", ss);
+	else if (ss->walk_mode == WALK_INCREMENTAL)
+		print_walk("walk:            incremental", ss);
+	printf("  high-water mark: %s\n", ss->high_water != NULL ?
+	    ss->high_water : "none");
+	printf("  last success:    %s\n", ss->last_success_at != NULL ?
+	    ss->last_success_at : "never");
+	if (ss->last_error != NULL)
+		printf("  last error:      %s: %s\n", ss->last_error_at != NULL ?
+		    ss->last_error_at : "?", ss->last_error);
+	else
+		printf("  last error:      none\n");
+	printf("  next poll:       %s\n", ss->next_poll_at != NULL ?
+	    ss->next_poll_at : "not scheduled");
+}
+
+static int
+cmd_status(struct daemon *d)
+{
+	int v, n;
+
+	if (access(d->conf->database, F_OK) != 0) {
+		fprintf(stderr, "agentsyncd: database '%s' does not exist "
+		    "yet\n", d->conf->database);
+		return EX_FAIL;
+	}
+	d->store = store_open(d->conf->database, STORE_READONLY);
+	if (d->store == NULL)
+		return EX_FAIL;
+	v = store_version(d->store);
+	if (v < 0)		/* why was logged */
+		return EX_FAIL;
+	if (v != store_known_version()) {
+		fprintf(stderr, "agentsyncd: database '%s' is at schema version "
+		    "%d, this agentsyncd knows %d%s\n", d->conf->database, v,
+		    store_known_version(), v < store_known_version() ?
+		    " (run agentsyncd --migrate)" : "");
+		return EX_FAIL;
+	}
+	n = store_status_each(d->store, print_source_cb, NULL);
+	if (n < 0)
+		return EX_FAIL;
+	if (n == 0)
+		printf("no source has synced yet\n");
+	return EX_OK;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon d;
+	enum mode mode = MODE_DAEMON;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	d.conf_path = CONF_DEFAULT_PATH;
+	log_init();
+	if ((rc = parse_args(argc, argv, &d, &mode)) != -1)
+		return rc;
+	/* --reload only signals the running daemon, which reads the file. */
+	if (mode == MODE_RELOAD)
+		return reload_request();
+	d.conf = conf_load(d.conf_path, stderr, conf_flags(mode));
 	if (d.conf == NULL)
 		return EX_CONFIG;
-	if (mode == 't') {
-		if (d.conf->nsources == 0)
-			fprintf(stderr, "%s:0: note: no [source NAME] section: "
-			    "the daemon will start and idle until one is "
-			    "added\n", d.conf_path);
-		printf("configuration OK\n");
-		conf_free(d.conf);
-		return EX_OK;
-	}
-	if (mode == OPT_ONCE && d.conf->nsources == 0) {
+	if (mode == MODE_ONCE && d.conf->nsources == 0) {
 		fprintf(stderr, "%s:0: no [source NAME] section: nothing to "
 		    "sync\n", d.conf_path);
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
-	apply_log_settings(&d);
-	notify_init();
-
+	if (mode != MODE_CHECK) {
+		apply_log_settings(&d);
+		notify_init();
+	}
 	switch (mode) {
-	case OPT_MIGRATE:
-		d.store = store_open(d.conf->database, STORE_NOMIGRATE);
-		rc = EX_FAIL;
-		if (d.store != NULL && (v = store_migrate(d.store)) >= 0) {
-			printf("database '%s': %d migration%s applied, schema "
-			    "version %d\n", d.conf->database, v,
-			    v == 1 ? "" : "s", store_version(d.store));
-			rc = EX_OK;
-		}
+	case MODE_CHECK:
+		rc = cmd_check(&d);
 		break;
-	case OPT_STATUS:
-		if (access(d.conf->database, F_OK) != 0) {
-			fprintf(stderr, "agentsyncd: database '%s' does not "
-			    "exist yet\n", d.conf->database);
-			rc = EX_FAIL;
-			break;
-		}
-		d.store = store_open(d.conf->database, STORE_READONLY);
-		rc = EX_FAIL;
-		if (d.store == NULL)
-			break;
-		v = store_version(d.store);
-		if (v < 0)		/* why was logged */
-			break;
-		if (v != store_known_version()) {
-			fprintf(stderr, "agentsyncd: database '%s' is at schema "
-			    "version %d, this agentsyncd knows %d%s\n",
-			    d.conf->database, v, store_known_version(),
-			    v < store_known_version() ?
-			    " (run agentsyncd --migrate)" : "");
-			break;
-		}
-		if (store_print_status(d.store) == 0)
-			rc = EX_OK;
+	case MODE_MIGRATE:
+		rc = cmd_migrate(&d);
+		break;
+	case MODE_STATUS:
+		rc = cmd_status(&d);
 		break;
 	default:
-		rc = run(&d, mode == OPT_ONCE);
+		rc = run(&d, mode == MODE_ONCE);
 		break;
 	}
 	cleanup(&d);

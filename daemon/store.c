@@ -734,9 +734,11 @@ store_state_load(struct store *store, const char *source, const char *kind,
 }
 
 int
-store_pass_begin(struct store *store, const char *source, enum walk_mode mode,
-    const char *now, int64_t *pass_id)
+store_pass_begin(struct store *store, struct store_pass *pass,
+    enum walk_mode mode, const char *now)
 {
+	const char *source = pass->source;
+
 	/* A pass left 'running' by a crash or kill ends as interrupted. */
 	if (exec_bound(store, "cannot close old passes", "UPDATE sync_runs "
 	    "SET outcome = 'interrupted', finished_at = coalesce(finished_at, "
@@ -746,7 +748,8 @@ store_pass_begin(struct store *store, const char *source, enum walk_mode mode,
 	    "(source, mode, started_at) VALUES (?1, ?2, ?3)", "ttt", source,
 	    walk_mode_name(mode), now) == -1)
 		return -1;
-	*pass_id = sqlite3_last_insert_rowid(store->db);
+	pass->id = sqlite3_last_insert_rowid(store->db);
+	memset(&pass->counts, 0, sizeof(pass->counts));
 	return 0;
 }
 
@@ -982,12 +985,13 @@ write_run(struct store *store, const char *source, const char *kind,
 }
 
 int
-store_page(struct store *store, const char *source, const char *kind,
-    const struct page *page, int touch, const char *now,
-    const char *deleted_before, const struct sync_state *state,
-    int64_t pass_id, struct pass_counts *counts)
+store_page(struct store *store, struct store_pass *pass,
+    const struct page *page, const struct sync_state *next, unsigned flags,
+    const char *now)
 {
-	struct pass_counts c = *counts;
+	const char *source = pass->source, *kind = pass->kind;
+	int touch = (flags & STORE_SEEN) != 0;
+	struct pass_counts c = pass->counts;
 	sqlite3_stmt *st;
 	size_t i;
 
@@ -1017,20 +1021,20 @@ store_page(struct store *store, const char *source, const char *kind,
 	/* The end of a complete full walk: what it did not see is gone
 	 * upstream.  In this transaction, so that a kill cannot record the
 	 * walk as done with the marks never made. */
-	if (deleted_before != NULL) {
+	if (flags & STORE_MARK_GONE) {
 		if (exec_bound(store, "cannot mark deleted runs", "UPDATE runs "
 		    "SET deleted_upstream_at = ?3 WHERE source = ?1 AND "
 		    "last_seen_at < ?2 AND deleted_upstream_at IS NULL", "ttt",
-		    source, deleted_before, now) == -1)
+		    source, next->walk_started_at, now) == -1)
 			goto rollback;
 		c.runs_deleted += sqlite3_changes(store->db);
 	}
-	if (save_state(store, source, state) == -1 ||
-	    save_counts(store, pass_id, &c) == -1)
+	if (save_state(store, source, next) == -1 ||
+	    save_counts(store, pass->id, &c) == -1)
 		goto rollback;
 	if (store_exec(store, "COMMIT") == -1)
 		goto rollback;
-	*counts = c;
+	pass->counts = c;
 	return 0;
 rollback:
 	store_rollback(store);
@@ -1038,22 +1042,29 @@ rollback:
 }
 
 int
-store_pass_update(struct store *store, const char *source,
-    const struct sync_state *state, int64_t pass_id,
-    const struct pass_counts *counts, const char *outcome, const char *error,
-    const char *now)
+store_pass_end(struct store *store, const struct store_pass *pass,
+    const struct sync_state *state, enum pass_outcome outcome,
+    const char *error, const char *now)
 {
+	static const char *const names[] = {
+		[PASS_SUCCEEDED] = "succeeded",
+		[PASS_FAILED] = "failed",
+		[PASS_INTERRUPTED] = "interrupted",
+	};
+	const char *source = pass->source;
+
 	store->busy = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	if (save_state(store, source, state) == -1 ||
-	    save_counts(store, pass_id, counts) == -1)
+	    save_counts(store, pass->id, &pass->counts) == -1)
 		goto rollback;
-	if (outcome != NULL && exec_bound(store, "cannot record pass",
+	if (exec_bound(store, "cannot record pass",
 	    "UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = ?4 "
-	    "WHERE id = ?1", "ittt", pass_id, outcome, error, now) == -1)
+	    "WHERE id = ?1", "ittt", pass->id, names[outcome], error,
+	    now) == -1)
 		goto rollback;
-	if (outcome != NULL && error != NULL && exec_bound(store,
+	if (error != NULL && exec_bound(store,
 	    "cannot record pass", "UPDATE sync_state SET last_error = ?2, "
 	    "last_error_at = ?3 WHERE source = ?1", "ttt", source, error,
 	    now) == -1)
@@ -1129,32 +1140,17 @@ store_checkpoint_over(struct store *store, long long bytes)
 		store_checkpoint(store, 1);
 }
 
+/* Column i as text, or NULL; valid until the next step. */
 static const char *
-col_or(sqlite3_stmt *st, int i, const char *dflt)
+col_text(sqlite3_stmt *st, int i)
 {
-	const unsigned char *s = sqlite3_column_text(st, i);
-
-	return s != NULL ? (const char *)s : dflt;
-}
-
-/* "  WHAT, N of TOTAL" (columns 4 and 5); before a first page answers,
- * the total is not known yet (-1 or NULL). */
-static void
-print_walk(const char *what, sqlite3_stmt *st)
-{
-	long long done = sqlite3_column_int64(st, 4);
-
-	if (sqlite3_column_type(st, 5) == SQLITE_NULL ||
-	    sqlite3_column_int64(st, 5) < 0)
-		printf("  %s, %lld runs so far\n", what, done);
-	else
-		printf("  %s, %lld of %lld\n", what, done,
-		    (long long)sqlite3_column_int64(st, 5));
+	return (const char *)sqlite3_column_text(st, i);
 }
 
 int
-store_print_status(struct store *store)
+store_status_each(struct store *store, store_status_fn *fn, void *arg)
 {
+	struct source_status ss;
 	sqlite3_stmt *st;
 	int rc, n = 0;
 
@@ -1169,38 +1165,27 @@ store_print_status(struct store *store)
 	    "FROM sync_state s ORDER BY s.source", -1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *mode = col_or(st, 3, NULL);
-
+		memset(&ss, 0, sizeof(ss));
+		ss.source = col_text(st, 0);
+		ss.kind = col_text(st, 1);
+		ss.backfill_done = sqlite3_column_int(st, 2);
+		ss.walk_mode = walk_mode_parse(col_text(st, 3));
+		ss.walk_offset = sqlite3_column_int64(st, 4);
+		ss.walk_total = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int64(st, 5);
+		ss.last_success_at = col_text(st, 6);
+		ss.last_error = col_text(st, 7);
+		ss.last_error_at = col_text(st, 8);
+		ss.next_poll_at = col_text(st, 9);
+		ss.runs = sqlite3_column_int64(st, 10);
+		ss.runs_gone = sqlite3_column_int64(st, 11);
+		ss.rejected = sqlite3_column_int64(st, 12);
+		ss.high_water = col_text(st, 13);
+		fn(&ss, arg);
 		n++;
-		printf("source '%s' (%s)\n", col_or(st, 0, "?"),
-		    col_or(st, 1, "?"));
-		printf("  runs mirrored:   %lld (%lld gone upstream, %lld "
-		    "rejected items)\n", (long long)sqlite3_column_int64(st, 10),
-		    (long long)sqlite3_column_int64(st, 11),
-		    (long long)sqlite3_column_int64(st, 12));
-		if (sqlite3_column_int(st, 2))
-			printf("  backfill:        complete\n");
-		else if (mode != NULL && strcmp(mode, "backfill") == 0)
-			print_walk("backfill:        in progress", st);
-		else
-			printf("  backfill:        not started\n");
-		if (mode != NULL && strcmp(mode, "backfill") != 0)
-			print_walk(strcmp(mode, "full") == 0 ?
-			    "walk:            full" :
-			    "walk:            incremental", st);
-		printf("  high-water mark: %s\n", col_or(st, 13, "none"));
-		printf("  last success:    %s\n", col_or(st, 6, "never"));
-		if (sqlite3_column_type(st, 7) != SQLITE_NULL)
-			printf("  last error:      %s: %s\n", col_or(st, 8, "?"),
-			    col_or(st, 7, ""));
-		else
-			printf("  last error:      none\n");
-		printf("  next poll:       %s\n", col_or(st, 9, "not scheduled"));
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(store, "cannot read sync state");
-	if (n == 0)
-		printf("no source has synced yet\n");
-	return 0;
+	return n;
 }

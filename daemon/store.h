@@ -58,36 +58,52 @@ int store_state_load(struct store *store, const char *source,
     const char *kind, const char *identity, struct sync_state *state)
 	__attribute__((warn_unused_result));
 
-/* Start a pass: a new sync_runs row.  Sets *pass_id. */
-int store_pass_begin(struct store *store, const char *source,
-    enum walk_mode mode, const char *now, int64_t *pass_id)
+/* One pass of one source as the store records it (a sync_runs row). */
+struct store_pass {
+	const char *source;	/* the source's name: set by the caller */
+	const char *kind;	/* its adapter's name: set by the caller */
+	int64_t	 id;		/* the sync_runs row: set by begin */
+	struct pass_counts counts; /* zeroed by begin, added to by pages */
+};
+
+/* Start a pass: close any left 'running' by a crash, add a sync_runs row
+ * in mode at now, zero the counters. */
+int store_pass_begin(struct store *store, struct store_pass *pass,
+    enum walk_mode mode, const char *now)
 	__attribute__((warn_unused_result));
 
-/*
- * Write one page: upsert its runs (unchanged runs are not rewritten, unless
- * touch is set, then only last_seen_at), their pull requests and child
- * rows, its rejects, then the cursor in *state and the counters in *counts
- * (which the call updates), all in one transaction.  deleted_before, when
- * not NULL, ends a complete full walk that started then: the source's
- * runs not seen since get deleted_upstream_at = now, in the same
- * transaction (counted in runs_deleted).  On failure nothing of the page is
- * written, *counts is unchanged, and -1 is returned.
- */
-int store_page(struct store *store, const char *source, const char *kind,
-    const struct page *page, int touch, const char *now,
-    const char *deleted_before, const struct sync_state *state,
-    int64_t pass_id, struct pass_counts *counts)
-	__attribute__((warn_unused_result));
+/* What store_page() also does (flags). */
+#define STORE_SEEN	0x1	/* a full walk: an unchanged run still gets
+				 * last_seen_at = now (one small write) */
+#define STORE_MARK_GONE	0x2	/* the walk is complete and verified: the
+				 * source's runs not seen since
+				 * next->walk_started_at get
+				 * deleted_upstream_at = now */
 
 /*
- * Save *state and counters without a page (walk end, errors).  When outcome
- * is not NULL the pass ends with it ("succeeded", "failed", "interrupted")
- * and error (NULL when none) is recorded in sync_runs and sync_state.
+ * Write one page in one transaction: upsert its runs (unchanged runs are
+ * not rewritten), their pull requests and child rows, its rejects, the
+ * flags' marks, the cursor *next and the pass's counters.  On failure
+ * nothing of the page is written, pass->counts is unchanged, and -1 is
+ * returned.
  */
-int store_pass_update(struct store *store, const char *source,
-    const struct sync_state *state, int64_t pass_id,
-    const struct pass_counts *counts, const char *outcome, const char *error,
+int store_page(struct store *store, struct store_pass *pass,
+    const struct page *page, const struct sync_state *next, unsigned flags,
     const char *now) __attribute__((warn_unused_result));
+
+enum pass_outcome {
+	PASS_SUCCEEDED,
+	PASS_FAILED,
+	PASS_INTERRUPTED,
+};
+
+/*
+ * End a pass with its outcome: save *state and the counters, and error
+ * (NULL when none) in sync_runs and as the source's last error.
+ */
+int store_pass_end(struct store *store, const struct store_pass *pass,
+    const struct sync_state *state, enum pass_outcome outcome,
+    const char *error, const char *now) __attribute__((warn_unused_result));
 
 /*
  * 1 when the last failed call failed because another process held the
@@ -112,7 +128,29 @@ void store_checkpoint(struct store *store, int truncate);
 /* A truncating checkpoint only when the WAL file is over bytes. */
 void store_checkpoint_over(struct store *store, long long bytes);
 
-/* Print every source's state (agentsyncd --status) to stdout. */
-int store_print_status(struct store *store);
+/* Each source's state, for agentsyncd --status (printed by main.c). */
+struct source_status {
+	const char *source;
+	const char *kind;
+	int	 backfill_done;
+	enum walk_mode walk_mode;	/* the walk under way, or WALK_NONE */
+	int64_t	 walk_offset;
+	int64_t	 walk_total;		/* -1 before a page answered */
+	const char *high_water;		/* NULL: none yet (likewise below) */
+	const char *last_success_at;
+	const char *last_error;
+	const char *last_error_at;
+	const char *next_poll_at;
+	int64_t	 runs, runs_gone, rejected;
+};
+
+typedef void store_status_fn(const struct source_status *ss, void *arg);
+
+/*
+ * Call fn for each source in the database, by name; the strings are valid
+ * during the call only.  Returns how many, or -1 after logging why.
+ */
+int store_status_each(struct store *store, store_status_fn *fn, void *arg)
+	__attribute__((warn_unused_result));
 
 #endif

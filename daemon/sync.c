@@ -46,9 +46,8 @@ struct sync;
  */
 struct pass {
 	int	 active;
-	int64_t	 id;			/* sync_runs row */
 	struct walk walk;
-	struct pass_counts counts;
+	struct store_pass rec;		/* its sync_runs row and counters */
 };
 
 struct attempt {
@@ -158,8 +157,10 @@ src_pass_begin(struct src *s)
 			return -1;
 		walk_lower_stop_key(&pass.walk, floor);
 	}
-	if (store_pass_begin(s->sync->store, c->name, pass.walk.mode, now,
-	    &pass.id) == -1)
+	pass.rec.source = c->name;
+	pass.rec.kind = c->type->name;
+	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode,
+	    now) == -1)
 		return -1;
 	s->pass = pass;
 	memset(&s->at, 0, sizeof(s->at));
@@ -181,7 +182,7 @@ src_retry(struct src *s, const char *reason)
 		return;
 	}
 	s->at.retries++;
-	s->pass.counts.retries++;
+	s->pass.rec.counts.retries++;
 	delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': %s; retry %d of %d in %.1fs", s->conf->name,
 	    reason, s->at.retries, s->conf->max_retries, delay);
@@ -220,7 +221,7 @@ src_store_failed(struct src *s)
 	if (store_last_busy(s->sync->store) &&
 	    s->at.busy_waits < MAX_BUSY_WAITS) {
 		s->at.busy_waits++;
-		s->pass.counts.retries++;	/* the page is fetched again */
+		s->pass.rec.counts.retries++;	/* the page is fetched again */
 		delay = backoff_next(&s->backoff);
 		log_warnx("source '%s': the database is locked by another "
 		    "process; fetching and writing the page again in %.1fs",
@@ -238,15 +239,16 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	struct sync_state next = s->st;
 	struct walk_step step;
 	char now[TS_LEN], msg[160];
-	int64_t deleted = s->pass.counts.runs_deleted;
+	int64_t deleted = s->pass.rec.counts.runs_deleted;
+	unsigned flags;
 
 	wall_ts(now, 0);
 	walk_page(&s->pass.walk, p, off, now, &next, &step);
 	src_log_step(s, &step, p, &next);
-	if (store_page(s->sync->store, c->name, s->type->name, p,
-	    s->pass.walk.mode == WALK_FULL, now, step.mark_deleted ?
-	    next.walk_started_at : NULL, &next, s->pass.id,
-	    &s->pass.counts) == -1) {
+	flags = (s->pass.walk.mode == WALK_FULL ? STORE_SEEN : 0) |
+	    (step.mark_deleted ? STORE_MARK_GONE : 0);
+	if (store_page(s->sync->store, &s->pass.rec, p, &next, flags,
+	    now) == -1) {
 		src_store_failed(s);
 		return;
 	}
@@ -257,9 +259,9 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	    c->name, (long long)off, p->nitems, (long long)p->total);
 	switch (step.action) {
 	case WALK_DONE:
-		if (s->pass.counts.runs_deleted > deleted)
+		if (s->pass.rec.counts.runs_deleted > deleted)
 			log_info("source '%s': %lld runs no longer upstream",
-			    c->name, (long long)(s->pass.counts.runs_deleted -
+			    c->name, (long long)(s->pass.rec.counts.runs_deleted -
 			    deleted));
 		src_pass_end(s, 1, NULL, c->poll_interval);
 		break;
@@ -287,7 +289,7 @@ src_response_cb(void *arg, const struct http_response *resp)
 	double delay;
 
 	s->at.req = NULL;
-	s->pass.counts.requests++;
+	s->pass.rec.counts.requests++;
 	if (resp->status == 0 || resp->too_large) {
 		snprintf(reason, sizeof(reason), "request to %s failed: %s",
 		    s->at.url, resp->error != NULL ? resp->error : "no response");
@@ -295,7 +297,7 @@ src_response_cb(void *arg, const struct http_response *resp)
 		return;
 	}
 	if (resp->status == 429) {
-		s->pass.counts.http_429++;
+		s->pass.rec.counts.http_429++;
 		if (++s->at.retries_429 > MAX_429_RETRIES) {
 			src_pass_end(s, 0, "HTTP 429: rate limited too long",
 			    c->poll_interval);
@@ -409,9 +411,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	} else if (error != NULL)
 		error = "out of memory";
 	if (s->pass.active) {
-		if (store_pass_update(sync->store, c->name, &s->st, s->pass.id,
-		    &s->pass.counts, ok ? "succeeded" : "failed", error,
-		    now) == -1)
+		if (store_pass_end(sync->store, &s->pass.rec, &s->st, ok ?
+		    PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
 			ok = 0;
 		s->pass.active = 0;
 		/* A reader that held the WAL open through the pass may have
@@ -423,15 +424,15 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		log_info("source '%s': %s pass done: %lld requests, %lld "
 		    "pages, %lld new, %lld changed, %lld rejected",
 		    c->name, walk_mode_name(s->pass.walk.mode),
-		    (long long)s->pass.counts.requests,
-		    (long long)s->pass.counts.pages,
-		    (long long)s->pass.counts.runs_new,
-		    (long long)s->pass.counts.runs_changed,
-		    (long long)s->pass.counts.runs_rejected);
+		    (long long)s->pass.rec.counts.requests,
+		    (long long)s->pass.rec.counts.pages,
+		    (long long)s->pass.rec.counts.runs_new,
+		    (long long)s->pass.rec.counts.runs_changed,
+		    (long long)s->pass.rec.counts.runs_rejected);
 		snprintf(s->state_text, sizeof(s->state_text), "idle, %lld "
 		    "runs new, %lld changed, last sync %.8s", (long long)
-		    s->pass.counts.runs_new,
-		    (long long)s->pass.counts.runs_changed, now + 11);
+		    s->pass.rec.counts.runs_new,
+		    (long long)s->pass.rec.counts.runs_changed, now + 11);
 	} else {
 		snprintf(s->state_text, sizeof(s->state_text), "failed at "
 		    "%.8s: %.100s", now + 11, error != NULL ? error : "?");
@@ -511,9 +512,8 @@ src_stop(struct src *s)
 	}
 	if (s->pass.active) {
 		wall_ts(now, 0);
-		if (store_pass_update(s->sync->store, s->conf->name, &s->st,
-		    s->pass.id, &s->pass.counts, "interrupted", NULL,
-		    now) == -1)
+		if (store_pass_end(s->sync->store, &s->pass.rec, &s->st,
+		    PASS_INTERRUPTED, NULL, now) == -1)
 			log_warnx("source '%s': the interrupted pass was not "
 			    "recorded", s->conf->name);
 		s->pass.active = 0;

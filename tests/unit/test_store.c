@@ -197,12 +197,15 @@ two_runs(struct testpage *t)
 	t->page.total = 2;
 }
 
+/* Write t's page with the counters in *c (which it updates). */
 static void
 write_page(struct fixture *f, struct testpage *t, int touch, const char *now,
-    struct sync_state *st, struct pass_counts *c, int64_t pass)
+    struct sync_state *st, struct pass_counts *c, struct store_pass *pass)
 {
-	assert_int_equal(store_page(f->store, "cg", "codegen", &t->page,
-	    touch, now, NULL, st, pass, c), 0);
+	pass->counts = *c;
+	assert_int_equal(store_page(f->store, pass, &t->page, st, touch ?
+	    STORE_SEEN : 0, now), 0);
+	*c = pass->counts;
 }
 
 static void
@@ -267,12 +270,15 @@ test_wal_and_views(void **state)
 }
 
 static void
-begin(struct fixture *f, struct sync_state *st, int64_t *pass)
+begin(struct fixture *f, struct sync_state *st, struct store_pass *pass)
 {
 	assert_int_equal(store_state_load(f->store, "cg", "codegen",
 	    "codegen http://x org 42", st), 0);
-	assert_int_equal(store_pass_begin(f->store, "cg", WALK_BACKFILL,
-	    "2025-07-01T00:00:00.000Z", pass), 0);
+	memset(pass, 0, sizeof(*pass));
+	pass->source = "cg";
+	pass->kind = "codegen";
+	assert_int_equal(store_pass_begin(f->store, pass, WALK_BACKFILL,
+	    "2025-07-01T00:00:00.000Z"), 0);
 }
 
 static void
@@ -282,7 +288,7 @@ test_insert_then_unchanged_is_noop(void **state)
 	struct testpage t;
 	struct sync_state st;
 	struct pass_counts c;
-	int64_t pass;
+	struct store_pass pass;
 
 	open_both(f);
 	add_audit(f->db);
@@ -291,7 +297,7 @@ test_insert_then_unchanged_is_noop(void **state)
 	two_runs(&t);
 	st.walk_mode = WALK_BACKFILL;
 	st.walk_offset = 2;
-	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
 	assert_int_equal(c.runs_new, 2);
 	assert_int_equal(c.pages, 1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
@@ -316,7 +322,7 @@ test_insert_then_unchanged_is_noop(void **state)
 
 	exec(f->db, "DELETE FROM audit");
 	two_runs(&t);
-	write_page(f, &t, 0, "2025-07-01T00:05:00.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:05:00.000Z", &st, &c, &pass);
 	assert_int_equal(c.runs_new, 2);
 	assert_int_equal(c.runs_changed, 0);
 	assert_int_equal(c.runs_seen, 4);
@@ -332,14 +338,14 @@ test_status_change_one_history_row(void **state)
 	struct testpage t;
 	struct sync_state st;
 	struct pass_counts c;
-	int64_t pass;
+	struct store_pass pass;
 	char buf[64];
 
 	open_both(f);
 	begin(f, &st, &pass);
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
-	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
 	    "run_status_changes"), 0);
 
@@ -349,7 +355,7 @@ test_status_change_one_history_row(void **state)
 	    "2025-06-21T11:00:00.000Z");
 	t.runs[0].prs = &t.prs[1];
 	t.runs[0].nprs = 2;
-	write_page(f, &t, 0, "2025-07-01T00:01:00.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:01:00.000Z", &st, &c, &pass);
 	assert_int_equal(c.runs_changed, 1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
 	    "run_status_changes"), 1);
@@ -364,7 +370,7 @@ test_status_change_one_history_row(void **state)
 	    "l JOIN runs r ON r.id = l.run_id WHERE r.external_id = '102'"),
 	    2);
 	/* The same page again adds no second history row. */
-	write_page(f, &t, 0, "2025-07-01T00:02:00.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:02:00.000Z", &st, &c, &pass);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
 	    "run_status_changes"), 1);
 }
@@ -376,7 +382,7 @@ test_failed_page_leaves_nothing(void **state)
 	struct testpage t;
 	struct sync_state st, st2;
 	struct pass_counts c, before;
-	int64_t pass;
+	struct store_pass pass;
 
 	open_both(f);
 	begin(f, &st, &pass);
@@ -389,10 +395,11 @@ test_failed_page_leaves_nothing(void **state)
 	st2 = st;
 	st2.walk_mode = WALK_BACKFILL;
 	st2.walk_offset = 100;
+	pass.counts = c;
 	before = c;
-	assert_int_equal(store_page(f->store, "cg", "codegen", &t.page, 0,
-	    "2025-07-01T00:00:01.000Z", NULL, &st2, pass, &c), -1);
-	assert_memory_equal(&c, &before, sizeof(c));
+	assert_int_equal(store_page(f->store, &pass, &t.page, &st2, 0,
+	    "2025-07-01T00:00:01.000Z"), -1);
+	assert_memory_equal(&pass.counts, &before, sizeof(c));
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 0);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM pull_requests"),
 	    0);
@@ -403,7 +410,7 @@ test_failed_page_leaves_nothing(void **state)
 	assert_int_equal(q_int(f->db, "SELECT pages FROM sync_runs"), 0);
 	/* And the store still works afterwards. */
 	exec(f->db, "DROP TRIGGER boom");
-	write_page(f, &t, 0, "2025-07-01T00:00:02.000Z", &st2, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:02.000Z", &st2, &c, &pass);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
 }
 
@@ -415,7 +422,7 @@ test_rejects_kept_once(void **state)
 	struct sync_state st;
 	struct pass_counts c;
 	struct reject rj;
-	int64_t pass;
+	struct store_pass pass;
 
 	open_both(f);
 	begin(f, &st, &pass);
@@ -428,8 +435,8 @@ test_rejects_kept_once(void **state)
 	t.page.rejects = &rj;
 	t.page.nrejects = 1;
 	t.page.nitems = 3;
-	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, pass);
-	write_page(f, &t, 0, "2025-07-01T00:00:02.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:02.000Z", &st, &c, &pass);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM rejected_records "
 	    "WHERE raw_json = '{\"id\": 1.5}' AND source = 'cg'"), 1);
@@ -443,21 +450,22 @@ test_full_walk_marks_deleted_and_revives(void **state)
 	struct testpage t;
 	struct sync_state st;
 	struct pass_counts c;
-	int64_t pass;
+	struct store_pass pass;
 
 	open_both(f);
 	begin(f, &st, &pass);
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
-	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
 	/* A full walk that started at 00:00:00 sees only run 102, on its
 	 * last page, which marks the rest in the same transaction. */
 	t.page.nruns = 1;
-	c.runs_deleted = 0;
-	assert_int_equal(store_page(f->store, "cg", "codegen", &t.page, 1,
-	    "2025-07-02T00:10:00.000Z", "2025-07-02T00:00:00.000Z", &st, pass,
-	    &c), 0);
-	assert_int_equal(c.runs_deleted, 1);
+	pass.counts.runs_deleted = 0;
+	snprintf(st.walk_started_at, sizeof(st.walk_started_at),
+	    "2025-07-02T00:00:00.000Z");
+	assert_int_equal(store_page(f->store, &pass, &t.page, &st,
+	    STORE_SEEN | STORE_MARK_GONE, "2025-07-02T00:10:00.000Z"), 0);
+	assert_int_equal(pass.counts.runs_deleted, 1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
 	    "external_id = '101' AND deleted_upstream_at = "
 	    "'2025-07-02T00:10:00.000Z'"), 1);
@@ -466,7 +474,7 @@ test_full_walk_marks_deleted_and_revives(void **state)
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
 	/* Seen again: the mark goes. */
 	two_runs(&t);
-	write_page(f, &t, 0, "2025-07-03T00:00:01.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-03T00:00:01.000Z", &st, &c, &pass);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
 	    "deleted_upstream_at IS NOT NULL"), 0);
 }
@@ -478,14 +486,14 @@ test_refresh_floor(void **state)
 	struct testpage t;
 	struct sync_state st;
 	struct pass_counts c;
-	int64_t pass;
+	struct store_pass pass;
 	char floor[TS_LEN];
 
 	open_both(f);
 	begin(f, &st, &pass);
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
-	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, pass);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
 	assert_int_equal(store_refresh_floor(f->store, "cg",
 	    "2025-06-21T00:00:00.000Z", floor), 0);
 	assert_string_equal(floor, "2025-06-21T11:00:00.000Z");
@@ -500,7 +508,7 @@ test_state_roundtrip_and_identity_change(void **state)
 	struct fixture *f = *state;
 	struct sync_state st, st2;
 	struct pass_counts c;
-	int64_t pass;
+	struct store_pass pass;
 
 	open_both(f);
 	begin(f, &st, &pass);
@@ -511,8 +519,9 @@ test_state_roundtrip_and_identity_change(void **state)
 	st.walk_mode = WALK_INCREMENTAL;
 	st.walk_offset = 99;
 	snprintf(st.walk_anchor_id, sizeof(st.walk_anchor_id), "abc");
-	assert_int_equal(store_pass_update(f->store, "cg", &st, pass, &c,
-	    "failed", "HTTP 500", "2025-07-01T00:00:09.000Z"), 0);
+	pass.counts = c;
+	assert_int_equal(store_pass_end(f->store, &pass, &st, PASS_FAILED,
+	    "HTTP 500", "2025-07-01T00:00:09.000Z"), 0);
 	assert_int_equal(store_state_load(f->store, "cg", "codegen",
 	    "codegen http://x org 42", &st2), 0);
 	assert_int_equal(st2.backfill_done, 1);

@@ -108,11 +108,10 @@ test_walk_and_store(void **state)
 	struct page page;
 	struct store *store;
 	struct sync_state st, next;
-	struct pass_counts counts;
+	struct store_pass pass;
 	struct walk w;
 	struct walk_step step;
 	const struct source_type *t;
-	int64_t pass_id;
 	sqlite3 *db;
 
 	(void)state;
@@ -140,16 +139,15 @@ test_walk_and_store(void **state)
 	assert_int_equal(walk_begin(&w, &st, t->any_offset,
 	    t->can_order_updated, c->sources[0].page_size, NOW, ""), 0);
 	assert_int_equal(w.mode, WALK_BACKFILL);
-	assert_int_equal(store_pass_begin(store, "t", w.mode, NOW, &pass_id),
-	    0);
+	pass.source = "t";
+	pass.kind = t->name;
+	assert_int_equal(store_pass_begin(store, &pass, w.mode, NOW), 0);
 	next = st;
 	walk_page(&w, &page, 0, NOW, &next, &step);
 	assert_int_equal(step.action, WALK_DONE);
-	memset(&counts, 0, sizeof(counts));
-	assert_int_equal(store_page(store, "t", t->name, &page, 0, NOW, NULL,
-	    &next, pass_id, &counts), 0);
-	assert_int_equal(counts.runs_new, 2);
-	assert_int_equal(counts.runs_rejected, 1);
+	assert_int_equal(store_page(store, &pass, &page, &next, 0, NOW), 0);
+	assert_int_equal(pass.counts.runs_new, 2);
+	assert_int_equal(pass.counts.runs_rejected, 1);
 	page_free(&page);
 	store_close(store);
 
