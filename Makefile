@@ -42,7 +42,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test unit unit-bin integration demo clean install \
+.PHONY: all deps pkgcheck test unit unit-bin integration demo clean install \
         uninstall format lint check-asan check-reliability bench fuzz \
         deb check-systemd
 
@@ -59,7 +59,25 @@ $(BUILD)/agentsyncd: $(BUILD)/main.o $(DAEMON_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(FINAL_LIBS)
 
-$(BUILD)/%.o: daemon/%.c | $(BUILD)/migrations.h
+# A missing library fails the build with its name and its Debian package,
+# not with a missing header half way through.  (libev has no .pc file.)
+PKG_DEBIAN := libcurl:libcurl4-openssl-dev libcjson:libcjson-dev \
+              sqlite3:libsqlite3-dev inih:libinih-dev
+pkgcheck:
+	@missing=""; for pd in $(PKG_DEBIAN); do \
+	    pkg-config --exists $${pd%%:*} 2>/dev/null || \
+	        missing="$$missing $${pd#*:}"; \
+	done; \
+	echo '#include <ev.h>' | $(CC) -E -x c - >/dev/null 2>&1 || \
+	    missing="$$missing libev-dev"; \
+	command -v pkg-config >/dev/null || missing="pkg-config$$missing"; \
+	if [ -n "$$missing" ]; then \
+	    echo "agentsyncd: missing Debian packages:$$missing" >&2; \
+	    echo "agentsyncd: run: make deps (or apt-get install$$missing)" >&2; \
+	    exit 1; \
+	fi
+
+$(BUILD)/%.o: daemon/%.c | $(BUILD)/migrations.h pkgcheck
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -209,12 +227,25 @@ check-systemd:
 	$(Q)$(MAKE) --no-print-directory deb
 	$(Q)bash tests/systemd/run.sh
 
+# .clang-format is the house style: `make format` rewrites, `make lint`
+# fails on any file it would change.
+FORMAT_C = daemon/*.c daemon/*.h tests/unit/*.c tests/unit/*.h \
+           tests/unit/third/*.c tests/bench/*.c tests/fuzz/*.c
 format:
-	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c
+	clang-format -i $(FORMAT_C)
 
-lint:
+# cppcheck and clang-tidy (checks in .clang-tidy) over daemon/ and tests/ C.
+LINT_C = daemon/*.c tests/unit/*.c tests/unit/third/*.c tests/bench/*.c \
+         tests/fuzz/*.c
+lint: $(BUILD)/migrations.h
+	$(Q)sh scripts/deps.sh cppcheck clang-tidy
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
-	    --suppress=missingIncludeSystem -Idaemon -Ibuild daemon
+	    --suppress=missingIncludeSystem -Idaemon -I$(BUILD) -Itests/unit \
+	    daemon tests/unit tests/bench tests/fuzz
+	clang-format --dry-run --Werror $(FORMAT_C)
+	clang-tidy --quiet $(LINT_C) -- -std=c11 -D_GNU_SOURCE -I$(BUILD) \
+	    -Idaemon -Itests/unit $(PKG_CFLAGS) -DAGENTSYNCD_VERSION='"lint"' \
+	    -DSYSCONFDIR='"/etc"' -include tests/unit/lint_cmocka.h
 
 clean:
 	rm -rf build build-asan build-fuzz build-deb build-debpkg agentsyncd \

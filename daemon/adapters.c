@@ -6,8 +6,5 @@
 
 #include "source.h"
 
-const struct source_type *const source_types[] = {
-	&source_codegen,
-	&source_cotool,
-	NULL
-};
+const struct source_type *const source_types[] = { &source_codegen,
+	&source_cotool, NULL };

@@ -11,13 +11,13 @@
 #include <stddef.h>
 
 /* The first allocation of a struct buf, in bytes. */
-#define BUF_FIRST	(64 * 1024)
+#define BUF_FIRST (64 * 1024)
 
 struct buf {
-	char	*p;		/* NUL-terminated; NULL until the first add */
-	size_t	 len;		/* bytes held, without the NUL */
-	size_t	 cap;		/* bytes allocated */
-	size_t	 max;		/* most bytes it may hold */
+	char *p;    /* NUL-terminated; NULL until the first add */
+	size_t len; /* bytes held, without the NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* most bytes it may hold */
 };
 
 /* An empty buffer that will hold at most max bytes. */
@@ -28,7 +28,7 @@ void buf_init(struct buf *b, size_t max);
  * E2BIG when it would pass max, ENOMEM when memory ran out.
  */
 int buf_add(struct buf *b, const void *data, size_t len)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Release the memory; the buffer is empty (and reusable) again. */
 void buf_free(struct buf *b);
@@ -39,6 +39,6 @@ void buf_free(struct buf *b);
  * leaving *arr and *cap as they were.
  */
 int buf_grow(void **arr, size_t *cap, size_t n, size_t elem, size_t max)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -18,10 +18,11 @@ codegen_page_url(const struct conf_source *src, int64_t offset, int limit,
 {
 	int n;
 
-	(void)order;	/* creation order is all Codegen offers */
-	n = snprintf(buf, len, "%s/v1/organizations/%lld/agent/runs?skip=%lld"
-	    "&limit=%d", src->base_url, (long long)src->org_id,
-	    (long long)offset, limit);
+	(void)order; /* creation order is all Codegen offers */
+	n = snprintf(buf, len,
+	    "%s/v1/organizations/%lld/agent/runs?skip=%lld"
+	    "&limit=%d",
+	    src->base_url, (long long)src->org_id, (long long)offset, limit);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
@@ -71,7 +72,8 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
 	if (arr == NULL || cJSON_IsNull(arr))
 		return 0;
 	if (!cJSON_IsArray(arr)) {
-		snprintf(err, errlen, "\"github_pull_requests\" is not an "
+		snprintf(err, errlen,
+		    "\"github_pull_requests\" is not an "
 		    "array");
 		return -1;
 	}
@@ -84,14 +86,17 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
 		return -1;
 	}
 	p = r->prs;
-	cJSON_ArrayForEach(e, arr) {
+	cJSON_ArrayForEach(e, arr)
+	{
 		if (!cJSON_IsObject(e)) {
-			snprintf(err, errlen, "a pull request is not an "
+			snprintf(err, errlen,
+			    "a pull request is not an "
 			    "object");
 			return -1;
 		}
 		if (json_int(e, "id", &set, &id, err, errlen) == -1 || !set) {
-			snprintf(err, errlen, "pull request \"id\" is not an "
+			snprintf(err, errlen,
+			    "pull request \"id\" is not an "
 			    "integer");
 			return -1;
 		}
@@ -100,9 +105,9 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
 		if (json_str(e, "title", &p->title, err, errlen) == -1 ||
 		    json_str(e, "url", &p->url, err, errlen) == -1 ||
 		    json_str(e, "head_branch_name", &p->head_branch_name, err,
-		    errlen) == -1 ||
+			errlen) == -1 ||
 		    json_time(e, "created_at", p->created_at, "codegen",
-		    r->external_id, err, errlen) == -1) {
+			r->external_id, err, errlen) == -1) {
 			char field[200];
 
 			snprintf(field, sizeof(field), "%s", err);
@@ -130,17 +135,18 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	}
 	if (json_int(item, "id", &set, &id, err, errlen) == -1 || !set ||
 	    id < 0) {
-		snprintf(err, errlen, "\"id\" is not a non-negative integer "
+		snprintf(err, errlen,
+		    "\"id\" is not a non-negative integer "
 		    "below 2^53");
 		return -1;
 	}
 	snprintf(r->idbuf, sizeof(r->idbuf), "%lld", (long long)id);
 	r->external_id = r->idbuf;
 	if (json_int(item, "organization_id", &r->has_organization_id,
-	    &r->organization_id, err, errlen) == -1 ||
+		&r->organization_id, err, errlen) == -1 ||
 	    json_str(item, "status", &r->status, err, errlen) == -1 ||
 	    json_time(item, "created_at", r->created_at, "codegen",
-	    r->external_id, err, errlen) == -1 ||
+		r->external_id, err, errlen) == -1 ||
 	    json_str(item, "web_url", &r->web_url, err, errlen) == -1 ||
 	    json_str(item, "result", &r->result, err, errlen) == -1 ||
 	    json_str(item, "summary", &r->summary, err, errlen) == -1 ||
@@ -172,14 +178,14 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
 }
 
 static int
-codegen_parse_page(const char *body, size_t len, struct page *page,
-    char *err, size_t errlen)
+codegen_parse_page(const char *body, size_t len, struct page *page, char *err,
+    size_t errlen)
 {
 	struct json_span *spans;
 	cJSON *items;
 
 	if (json_parse_page(body, len, "items", page, &items, &spans, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
 	return json_fill_page(page, items, spans, "total", codegen_run, err,
 	    errlen);

@@ -29,59 +29,83 @@
 #include "log.h"
 #include "source.h"
 
-#define MAX_SECTIONS	256	/* headers remembered, for repeats */
-#define MAX_SOURCES	1024	/* [source NAME] sections in one file */
-#define MAX_TOKEN	LOG_SECRET_MAX	/* log.c redacts up to this */
+#define MAX_SECTIONS 256	    /* headers remembered, for repeats */
+#define MAX_SOURCES  1024	    /* [source NAME] sections in one file */
+#define MAX_TOKEN    LOG_SECRET_MAX /* log.c redacts up to this */
 
 enum skey {
-	K_TYPE, K_BASE_URL, K_ORG_ID, K_TOKEN_ENV, K_TOKEN_FILE,
-	K_TOKEN_CREDENTIAL, K_TOKEN, K_POLL_INTERVAL, K_PAGE_SIZE,
-	K_RATE_LIMIT, K_REFRESH_WINDOW, K_FULL_RESYNC_INTERVAL,
-	K_BACKOFF_INITIAL, K_BACKOFF_MAX, K_MAX_RETRIES, K_AUTH_BACKOFF,
-	K_REQUEST_TIMEOUT, NSKEYS
+	K_TYPE,
+	K_BASE_URL,
+	K_ORG_ID,
+	K_TOKEN_ENV,
+	K_TOKEN_FILE,
+	K_TOKEN_CREDENTIAL,
+	K_TOKEN,
+	K_POLL_INTERVAL,
+	K_PAGE_SIZE,
+	K_RATE_LIMIT,
+	K_REFRESH_WINDOW,
+	K_FULL_RESYNC_INTERVAL,
+	K_BACKOFF_INITIAL,
+	K_BACKOFF_MAX,
+	K_MAX_RETRIES,
+	K_AUTH_BACKOFF,
+	K_REQUEST_TIMEOUT,
+	NSKEYS
 };
 
 static const char *const skey_names[NSKEYS] = {
-	"type", "base_url", "org_id", "token_env", "token_file",
-	"token_credential", "token", "poll_interval", "page_size",
-	"rate_limit", "refresh_window", "full_resync_interval",
-	"backoff_initial", "backoff_max", "max_retries", "auth_backoff",
+	"type",
+	"base_url",
+	"org_id",
+	"token_env",
+	"token_file",
+	"token_credential",
+	"token",
+	"poll_interval",
+	"page_size",
+	"rate_limit",
+	"refresh_window",
+	"full_resync_interval",
+	"backoff_initial",
+	"backoff_max",
+	"max_retries",
+	"auth_backoff",
 	"request_timeout",
 };
 
 struct raw_source {
-	char	*section;		/* "source NAME" as written */
-	int	 line;			/* of the header */
-	char	*val[NSKEYS];
-	int	 vline[NSKEYS];
+	char *section; /* "source NAME" as written */
+	int line;      /* of the header */
+	char *val[NSKEYS];
+	int vline[NSKEYS];
 };
 
 struct section {
-	char	 name[128];
-	int	 line;
+	char name[128];
+	int line;
 };
 
 struct ctx {
 	const char *path;
-	int	 flags;		/* CONF_* */
-	FILE	*errf;
-	FILE	*in;
-	int	 lineno;
-	int	 at_line_start;
-	int	 errors;
+	int flags; /* CONF_* */
+	FILE *errf;
+	FILE *in;
+	int lineno;
+	int at_line_start;
+	int errors;
 	struct section sections[MAX_SECTIONS];
-	int	 nsections;
-	char	*database;
-	int	 database_line;
-	char	*log_level;
-	int	 log_level_line;
+	int nsections;
+	char *database;
+	int database_line;
+	char *log_level;
+	int log_level_line;
 	struct raw_source *raw;
-	size_t	 nraw, raw_cap;
+	size_t nraw, raw_cap;
 };
 
-static void __attribute__((format(printf, 4, 0)))
-report(struct ctx *ctx, enum log_level level, int line, const char *fmt,
-    va_list ap)
+static void __attribute__((format(printf, 4, 0))) report(struct ctx *ctx,
+    enum log_level level, int line, const char *fmt, va_list ap)
 {
 	char msg[1024], *p;
 
@@ -93,9 +117,9 @@ report(struct ctx *ctx, enum log_level level, int line, const char *fmt,
 			*p = '?';
 	/* Under systemd (ExecReload=, a failed start) the journal keeps the
 	 * line's priority, so `journalctl -p err` shows why. */
-	fprintf(ctx->errf, "%s%s:%d: %s%s\n", ctx->errf == stderr ?
-	    log_journal_prefix(level) : "", ctx->path, line,
-	    level == LOG_LEVEL_ERROR ? "" : "note: ", msg);
+	fprintf(ctx->errf, "%s%s:%d: %s%s\n",
+	    ctx->errf == stderr ? log_journal_prefix(level) : "", ctx->path,
+	    line, level == LOG_LEVEL_ERROR ? "" : "note: ", msg);
 }
 
 /* A problem: the file is refused. */
@@ -165,8 +189,10 @@ set_value(struct ctx *ctx, char **slot, int *lslot, const char *section,
     const char *name, const char *value)
 {
 	if (*slot != NULL) {
-		problem(ctx, ctx->lineno, "'%s' given twice in [%s] (first at "
-		    "line %d)", name, section, *lslot);
+		problem(ctx, ctx->lineno,
+		    "'%s' given twice in [%s] (first at "
+		    "line %d)",
+		    name, section, *lslot);
 		return 1;
 	}
 	*slot = strdup(value);
@@ -187,7 +213,7 @@ raw_for(struct ctx *ctx, const char *section)
 		if (strcmp(ctx->raw[i].section, section) == 0)
 			return &ctx->raw[i];
 	if (buf_grow((void **)&ctx->raw, &ctx->raw_cap, ctx->nraw + 1,
-	    sizeof(*ctx->raw), MAX_SOURCES) == -1)
+		sizeof(*ctx->raw), MAX_SOURCES) == -1)
 		return NULL;
 	r = &ctx->raw[ctx->nraw];
 	memset(r, 0, sizeof(*r));
@@ -225,11 +251,13 @@ conf_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	if (strncmp(section, "source ", 7) != 0)
-		return 1;	/* reported once, at its header */
+		return 1; /* reported once, at its header */
 	r = raw_for(ctx, section);
 	if (r == NULL && errno == E2BIG) {
-		problem(ctx, ctx->lineno, "more than %d [source NAME] "
-		    "sections", MAX_SOURCES);
+		problem(ctx, ctx->lineno,
+		    "more than %d [source NAME] "
+		    "sections",
+		    MAX_SOURCES);
 		return 1;
 	}
 	if (r == NULL) {
@@ -238,8 +266,8 @@ conf_handler(void *user, const char *section, const char *name,
 	}
 	for (k = 0; k < NSKEYS; k++)
 		if (strcmp(name, skey_names[k]) == 0)
-			return set_value(ctx, &r->val[k], &r->vline[k],
-			    section, name, value);
+			return set_value(ctx, &r->val[k], &r->vline[k], section,
+			    name, value);
 	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
 	return 1;
 }
@@ -269,7 +297,7 @@ conf_parse_duration(const char *text, double *seconds)
 	else
 		return -1;
 	v *= mult;
-	if (v > 366.0 * 86400 * 100)	/* a century is plenty */
+	if (v > 366.0 * 86400 * 100) /* a century is plenty */
 		return -1;
 	*seconds = v;
 	return 0;
@@ -324,13 +352,17 @@ check_url(struct ctx *ctx, int line, const char *url)
 		https = 0;
 		rest = url + 7;
 	} else {
-		problem(ctx, line, "base_url '%s' must start with https:// "
-		    "(http:// only for loopback hosts)", url);
+		problem(ctx, line,
+		    "base_url '%s' must start with https:// "
+		    "(http:// only for loopback hosts)",
+		    url);
 		return NULL;
 	}
 	if (strpbrk(url, "?# \t") != NULL) {
-		problem(ctx, line, "base_url '%s' must have no query, "
-		    "fragment or spaces", url);
+		problem(ctx, line,
+		    "base_url '%s' must have no query, "
+		    "fragment or spaces",
+		    url);
 		return NULL;
 	}
 	slash = strchr(rest, '/');
@@ -342,7 +374,8 @@ check_url(struct ctx *ctx, int line, const char *url)
 	memcpy(host, rest, hlen);
 	host[hlen] = '\0';
 	if (strchr(host, '@') != NULL) {
-		problem(ctx, line, "base_url must not hold credentials "
+		problem(ctx, line,
+		    "base_url must not hold credentials "
 		    "(user@host); use a token_* key");
 		return NULL;
 	}
@@ -360,15 +393,16 @@ check_url(struct ctx *ctx, int line, const char *url)
 		long long port;
 
 		if (parse_int(colon + 1, 1, 65535, &port) == -1) {
-			problem(ctx, line, "base_url '%s' has a bad port",
-			    url);
+			problem(ctx, line, "base_url '%s' has a bad port", url);
 			return NULL;
 		}
 		*colon = '\0';
 	}
 	if (!https && !loopback_host(host)) {
-		problem(ctx, line, "base_url '%s': http:// is only allowed "
-		    "for loopback hosts; use https://", url);
+		problem(ctx, line,
+		    "base_url '%s': http:// is only allowed "
+		    "for loopback hosts; use https://",
+		    url);
 		return NULL;
 	}
 	out = strdup(url);
@@ -390,14 +424,18 @@ token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
 		return -1;
 	}
 	if (strlen(tok) > MAX_TOKEN) {
-		problem(ctx, line, "the token from %s is longer than %d "
-		    "bytes", origin, MAX_TOKEN);
+		problem(ctx, line,
+		    "the token from %s is longer than %d "
+		    "bytes",
+		    origin, MAX_TOKEN);
 		return -1;
 	}
 	for (p = (const unsigned char *)tok; *p != '\0'; p++)
 		if (*p <= ' ' || *p == 0x7f) {
-			problem(ctx, line, "the token from %s holds spaces or "
-			    "control characters", origin);
+			problem(ctx, line,
+			    "the token from %s holds spaces or "
+			    "control characters",
+			    origin);
 			return -1;
 		}
 	return 0;
@@ -405,8 +443,7 @@ token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
 
 /* Read the first line of a token file. */
 static char *
-read_token_file(struct ctx *ctx, int line, const char *path,
-    const char *origin)
+read_token_file(struct ctx *ctx, int line, const char *path, const char *origin)
 {
 	char buf[MAX_TOKEN + 2];
 	struct stat sb;
@@ -438,15 +475,17 @@ read_token_file(struct ctx *ctx, int line, const char *path,
 }
 
 static int
-duration_key(struct ctx *ctx, struct raw_source *r, enum skey k,
-    double dflt, double min, double *out)
+duration_key(struct ctx *ctx, struct raw_source *r, enum skey k, double dflt,
+    double min, double *out)
 {
 	*out = dflt;
 	if (r->val[k] == NULL)
 		return 0;
 	if (conf_parse_duration(r->val[k], out) == -1) {
-		problem(ctx, r->vline[k], "%s '%s' is not a duration (like "
-		    "45, 45s, 250ms, 5m, 2h, 1d)", skey_names[k], r->val[k]);
+		problem(ctx, r->vline[k],
+		    "%s '%s' is not a duration (like "
+		    "45, 45s, 250ms, 5m, 2h, 1d)",
+		    skey_names[k], r->val[k]);
 		return -1;
 	}
 	if (*out < min) {
@@ -466,14 +505,18 @@ token_from_env(struct ctx *ctx, const struct raw_source *r, int line,
 	const char *t = getenv(v);
 
 	if ((t == NULL || *t == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
-		note(ctx, line, "token of [%s] not checked: environment "
+		note(ctx, line,
+		    "token of [%s] not checked: environment "
 		    "variable '%s' (token_env) is not set here; the service "
-		    "must have it", r->section, v);
+		    "must have it",
+		    r->section, v);
 		return strdup("");
 	}
 	if (t == NULL || *t == '\0') {
-		problem(ctx, line, "environment variable '%s' (token_env) is "
-		    "not set or empty", v);
+		problem(ctx, line,
+		    "environment variable '%s' (token_env) is "
+		    "not set or empty",
+		    v);
 		return NULL;
 	}
 	return token_ok(ctx, line, t, origin) == 0 ? strdup(t) : NULL;
@@ -490,26 +533,34 @@ token_from_credential(struct ctx *ctx, const struct raw_source *r, int line,
 
 	if (strchr(v, '/') != NULL || *v == '\0' || strcmp(v, ".") == 0 ||
 	    strcmp(v, "..") == 0) {
-		problem(ctx, line, "token_credential '%s' must be a plain "
-		    "name", v);
+		problem(ctx, line,
+		    "token_credential '%s' must be a plain "
+		    "name",
+		    v);
 		return NULL;
 	}
 	if ((dir == NULL || *dir == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
-		note(ctx, line, "token of [%s] not checked: token_credential "
+		note(ctx, line,
+		    "token of [%s] not checked: token_credential "
 		    "'%s' is read from $CREDENTIALS_DIRECTORY, which only the "
-		    "service has (LoadCredential=)", r->section, v);
+		    "service has (LoadCredential=)",
+		    r->section, v);
 		return strdup("");
 	}
 	if (dir == NULL || *dir == '\0') {
-		problem(ctx, line, "token_credential '%s': "
+		problem(ctx, line,
+		    "token_credential '%s': "
 		    "CREDENTIALS_DIRECTORY is not set (use LoadCredential= in "
-		    "the unit)", v);
+		    "the unit)",
+		    v);
 		return NULL;
 	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, v) >=
 	    sizeof(path)) {
-		problem(ctx, line, "token_credential '%s': the path in "
-		    "$CREDENTIALS_DIRECTORY is too long", v);
+		problem(ctx, line,
+		    "token_credential '%s': the path in "
+		    "$CREDENTIALS_DIRECTORY is too long",
+		    v);
 		return NULL;
 	}
 	return read_token_file(ctx, line, path, origin);
@@ -523,9 +574,11 @@ token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
 
 	if (stat(ctx->path, &sb) == 0 &&
 	    (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-		problem(ctx, line, "inline token refused: '%s' is readable by "
+		problem(ctx, line,
+		    "inline token refused: '%s' is readable by "
 		    "group or others (chmod 600 it, or use token_credential / "
-		    "token_file)", ctx->path);
+		    "token_file)",
+		    ctx->path);
 		return NULL;
 	}
 	return token_ok(ctx, line, v, origin) == 0 ? strdup(v) : NULL;
@@ -536,7 +589,7 @@ static void
 finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 {
 	static const enum skey tk[] = { K_TOKEN_ENV, K_TOKEN_FILE,
-	    K_TOKEN_CREDENTIAL, K_TOKEN };
+		K_TOKEN_CREDENTIAL, K_TOKEN };
 	char origin[PATH_MAX + 64];
 	const char *v;
 	int n = 0, line, errors = ctx->errors;
@@ -549,10 +602,12 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 			k = tk[i];
 		}
 	if (n != 1) {
-		problem(ctx, n == 0 ? r->line : r->vline[k], n == 0 ?
-		    "[%s] needs a token: token_env, token_file, "
-		    "token_credential or token" : "[%s] has more than one "
-		    "token_* key", r->section);
+		problem(ctx, n == 0 ? r->line : r->vline[k],
+		    n == 0 ? "[%s] needs a token: token_env, token_file, "
+			     "token_credential or token" :
+			     "[%s] has more than one "
+			     "token_* key",
+		    r->section);
 		return;
 	}
 	v = r->val[k];
@@ -589,8 +644,8 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 
 /* An integer key within [min, max], else dflt and a problem. */
 static void
-int_key(struct ctx *ctx, const struct raw_source *r, enum skey k,
-    long long min, long long max, int dflt, int *out)
+int_key(struct ctx *ctx, const struct raw_source *r, enum skey k, long long min,
+    long long max, int dflt, int *out)
 {
 	long long v;
 
@@ -598,8 +653,10 @@ int_key(struct ctx *ctx, const struct raw_source *r, enum skey k,
 	if (r->val[k] == NULL)
 		return;
 	if (parse_int(r->val[k], min, max, &v) == -1)
-		problem(ctx, r->vline[k], "%s '%s' must be an integer from %lld "
-		    "to %lld", skey_names[k], r->val[k], min, max);
+		problem(ctx, r->vline[k],
+		    "%s '%s' must be an integer from %lld "
+		    "to %lld",
+		    skey_names[k], r->val[k], min, max);
 	else
 		*out = (int)v;
 }
@@ -625,10 +682,12 @@ rate_key(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 	slash = strchr(p, '/');
 	if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
 	    (memcpy(num, p, (size_t)(slash - p)), num[slash - p] = '\0',
-	    parse_int(num, 1, 100000, &v)) == -1 ||
+		parse_int(num, 1, 100000, &v)) == -1 ||
 	    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
-		problem(ctx, r->vline[K_RATE_LIMIT], "rate_limit '%s' must be "
-		    "REQUESTS/DURATION (like 60/30s) or off", p);
+		problem(ctx, r->vline[K_RATE_LIMIT],
+		    "rate_limit '%s' must be "
+		    "REQUESTS/DURATION (like 60/30s) or off",
+		    p);
 		return;
 	}
 	s->rate_requests = (int)v;
@@ -646,10 +705,13 @@ source_identity(struct ctx *ctx, const struct raw_source *r,
 	long long v;
 
 	if (*name == '\0' || strlen(name) > 64 ||
-	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789_.-") != strlen(name))
-		problem(ctx, r->line, "source name '%s' must be 1-64 of "
-		    "A-Z a-z 0-9 _ . -", name);
+	    strspn(name,
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789_.-") != strlen(name))
+		problem(ctx, r->line,
+		    "source name '%s' must be 1-64 of "
+		    "A-Z a-z 0-9 _ . -",
+		    name);
 	s->name = strdup(name);
 	source_type_names(names, sizeof(names));
 	if (t == NULL) {
@@ -664,19 +726,23 @@ source_identity(struct ctx *ctx, const struct raw_source *r,
 		return -1;
 	}
 	p = r->val[K_BASE_URL] != NULL ? r->val[K_BASE_URL] :
-	    s->type->default_base_url;
-	s->base_url = check_url(ctx, r->val[K_BASE_URL] != NULL ?
-	    r->vline[K_BASE_URL] : r->line, p);
+					 s->type->default_base_url;
+	s->base_url = check_url(ctx,
+	    r->val[K_BASE_URL] != NULL ? r->vline[K_BASE_URL] : r->line, p);
 	if (!s->type->needs_org_id) {
 		if (r->val[K_ORG_ID] != NULL)
-			problem(ctx, r->vline[K_ORG_ID], "org_id is not a key "
-			    "of %s sources", t);
+			problem(ctx, r->vline[K_ORG_ID],
+			    "org_id is not a key "
+			    "of %s sources",
+			    t);
 	} else if (r->val[K_ORG_ID] == NULL) {
 		problem(ctx, r->line, "[%s] is a %s source and needs org_id",
 		    r->section, t);
 	} else if (parse_int(r->val[K_ORG_ID], 1, INT64_MAX, &v) == -1) {
-		problem(ctx, r->vline[K_ORG_ID], "org_id '%s' is not a "
-		    "positive integer", r->val[K_ORG_ID]);
+		problem(ctx, r->vline[K_ORG_ID],
+		    "org_id '%s' is not a "
+		    "positive integer",
+		    r->val[K_ORG_ID]);
 	} else {
 		s->org_id = v;
 	}
@@ -747,7 +813,8 @@ check_database(struct ctx *ctx, const char *path)
 	} else {
 		n = slash == path ? 1 : (size_t)(slash - path);
 		if (n >= sizeof(dir)) {
-			problem(ctx, ctx->database_line, "database path is "
+			problem(ctx, ctx->database_line,
+			    "database path is "
 			    "too long");
 			return;
 		}
@@ -755,30 +822,38 @@ check_database(struct ctx *ctx, const char *path)
 		dir[n] = '\0';
 	}
 	if (stat(dir, &sb) == -1) {
-		problem(ctx, ctx->database_line, "database '%s': directory "
-		    "'%s': %s", path, dir, errno == ENOENT ? "does not exist" :
-		    strerror(errno));
+		problem(ctx, ctx->database_line,
+		    "database '%s': directory "
+		    "'%s': %s",
+		    path, dir,
+		    errno == ENOENT ? "does not exist" : strerror(errno));
 		return;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, ctx->database_line, "database '%s': '%s' is not "
-		    "a directory", path, dir);
+		problem(ctx, ctx->database_line,
+		    "database '%s': '%s' is not "
+		    "a directory",
+		    path, dir);
 		return;
 	}
 	if (stat(path, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode))
-			problem(ctx, ctx->database_line, "database '%s' is not "
-			    "a regular file", path);
+			problem(ctx, ctx->database_line,
+			    "database '%s' is not "
+			    "a regular file",
+			    path);
 		else if (geteuid() != 0 && access(path, R_OK | W_OK) == -1)
-			problem(ctx, ctx->database_line, "database '%s' is not "
-			    "writable by this user: %s", path,
-			    strerror(errno));
+			problem(ctx, ctx->database_line,
+			    "database '%s' is not "
+			    "writable by this user: %s",
+			    path, strerror(errno));
 		return;
 	}
 	if (geteuid() != 0 && access(dir, W_OK | X_OK) == -1)
-		problem(ctx, ctx->database_line, "database '%s': directory "
-		    "'%s' is not writable by this user: %s", path, dir,
-		    strerror(errno));
+		problem(ctx, ctx->database_line,
+		    "database '%s': directory "
+		    "'%s' is not writable by this user: %s",
+		    path, dir, strerror(errno));
 }
 
 struct conf *
@@ -796,22 +871,24 @@ conf_load(const char *path, FILE *errf, int flags)
 	ctx.at_line_start = 1;
 	ctx.in = fopen(path, "re");
 	if (ctx.in == NULL) {
-		fprintf(errf, "%s%s:0: cannot open: %s\n", errf == stderr ?
-		    log_journal_prefix(LOG_LEVEL_ERROR) : "", path,
-		    strerror(errno));
+		fprintf(errf, "%s%s:0: cannot open: %s\n",
+		    errf == stderr ? log_journal_prefix(LOG_LEVEL_ERROR) : "",
+		    path, strerror(errno));
 		return NULL;
 	}
 	conf = calloc(1, sizeof(*conf));
 	if (conf == NULL) {
 		fclose(ctx.in);
-		fprintf(errf, "%s%s:0: out of memory\n", errf == stderr ?
-		    log_journal_prefix(LOG_LEVEL_ERROR) : "", path);
+		fprintf(errf, "%s%s:0: out of memory\n",
+		    errf == stderr ? log_journal_prefix(LOG_LEVEL_ERROR) : "",
+		    path);
 		return NULL;
 	}
 	rc = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
 	fclose(ctx.in);
 	if (rc > 0)
-		problem(&ctx, rc, "syntax error (expected [section], "
+		problem(&ctx, rc,
+		    "syntax error (expected [section], "
 		    "key = value, or a comment)");
 	else if (rc < 0)
 		problem(&ctx, 0, "cannot parse the file");
@@ -822,14 +899,16 @@ conf_load(const char *path, FILE *errf, int flags)
 
 		if (strcmp(name, "agentsyncd") != 0 &&
 		    strncmp(name, "source ", 7) != 0)
-			problem(&ctx, ctx.sections[i].line, "unknown section "
+			problem(&ctx, ctx.sections[i].line,
+			    "unknown section "
 			    "[%s] (expected [agentsyncd] or [source NAME])",
 			    name);
 		for (j = 0; j < i; j++)
 			if (strcmp(ctx.sections[j].name, name) == 0) {
-				problem(&ctx, ctx.sections[i].line, "section "
-				    "[%s] repeats the one at line %d", name,
-				    ctx.sections[j].line);
+				problem(&ctx, ctx.sections[i].line,
+				    "section "
+				    "[%s] repeats the one at line %d",
+				    name, ctx.sections[j].line);
 				break;
 			}
 		/* a [source NAME] without keys still needs checking */
@@ -839,15 +918,18 @@ conf_load(const char *path, FILE *errf, int flags)
 
 	conf->path = strdup(path);
 	conf->database = strdup(ctx.database != NULL ? ctx.database :
-	    "/var/lib/agentsyncd/agentsyncd.db");
+						       "/var/lib/agentsyncd/"
+						       "agentsyncd.db");
 	if (ctx.database != NULL && ctx.database[0] == '\0')
 		problem(&ctx, ctx.database_line, "database is empty");
 	conf->log_level = LOG_LEVEL_INFO;
 	if (ctx.log_level != NULL) {
 		lvl = log_level_parse(ctx.log_level);
 		if (lvl == -1)
-			problem(&ctx, ctx.log_level_line, "log_level '%s' must "
-			    "be error, warning, info or debug", ctx.log_level);
+			problem(&ctx, ctx.log_level_line,
+			    "log_level '%s' must "
+			    "be error, warning, info or debug",
+			    ctx.log_level);
 		else
 			conf->log_level = lvl;
 	}
@@ -855,8 +937,7 @@ conf_load(const char *path, FILE *errf, int flags)
 		check_database(&ctx, conf->database);
 	/* No source is not an error: a fresh install idles until one is
 	 * added (main.c says so); --once refuses it. */
-	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1,
-	    sizeof(*conf->sources));
+	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1, sizeof(*conf->sources));
 	if (conf->sources == NULL) {
 		problem(&ctx, 0, "out of memory");
 	} else {

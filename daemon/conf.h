@@ -15,47 +15,50 @@
 
 #define CONF_DEFAULT_PATH SYSCONFDIR "/agentsyncd/agentsyncd.conf"
 
-struct source_type;		/* source.h: the adapter of an API */
+struct source_type; /* source.h: the adapter of an API */
 
 struct conf_source {
-	char	*name;		/* [source NAME] */
-	const struct source_type *type;	/* type = NAME of an adapter */
-	char	*base_url;	/* no trailing slash */
-	int64_t	 org_id;	/* where the adapter needs it; else -1 */
-	char	*token;		/* the secret itself; never logged */
-	char	*token_origin;	/* "env CODEGEN_API_TOKEN", "file /x", ... */
-	double	 poll_interval;	/* seconds */
-	int	 page_size;	/* 1..100 */
-	int	 rate_requests;	/* rate_limit = N/WINDOW; 0 = no limit */
-	double	 rate_window;	/* seconds */
-	double	 refresh_window; /* seconds */
-	double	 full_resync_interval; /* seconds; 0 = never */
-	double	 backoff_initial; /* first retry wait, doubling */
-	double	 backoff_max;	/* cap of the retry wait */
-	int	 max_retries;	/* retries of one page before a pass fails */
-	double	 auth_backoff;	/* wait after 401/403 */
-	double	 request_timeout; /* connect and low-speed limit */
-	int	 line;		/* line of the [source] header, for messages */
+	char *name;			/* [source NAME] */
+	const struct source_type *type; /* type = NAME of an adapter */
+	char *base_url;			/* no trailing slash */
+	int64_t org_id;	       /* where the adapter needs it; else -1 */
+	char *token;	       /* the secret itself; never logged */
+	char *token_origin;    /* "env CODEGEN_API_TOKEN", "file /x", ... */
+	double poll_interval;  /* seconds */
+	int page_size;	       /* 1..100 */
+	int rate_requests;     /* rate_limit = N/WINDOW; 0 = no limit */
+	double rate_window;    /* seconds */
+	double refresh_window; /* seconds */
+	double full_resync_interval; /* seconds; 0 = never */
+	double backoff_initial;	     /* first retry wait, doubling */
+	double backoff_max;	     /* cap of the retry wait */
+	int max_retries;	/* retries of one page before a pass fails */
+	double auth_backoff;	/* wait after 401/403 */
+	double request_timeout; /* connect and low-speed limit */
+	int line;		/* line of the [source] header, for messages */
 };
 
 struct conf {
-	char	*path;		/* the file read */
-	char	*database;	/* relative paths are kept as written */
-	int	 log_level;	/* enum log_level */
+	char *path;	/* the file read */
+	char *database; /* relative paths are kept as written */
+	int log_level;	/* enum log_level */
 	struct conf_source *sources;
-	size_t	 nsources;
+	size_t nsources;
 };
 
 /* conf_load() flags */
-#define CONF_NO_TOKENS	0x1	/* check the token_* keys, read no token
+#define CONF_NO_TOKENS \
+	0x1 /* check the token_* keys, read no token
 				 * (--status, --migrate: no request is made,
 				 * and the service's credentials or
 				 * environment are not there) */
-#define CONF_CHECK_ONLY	0x2	/* --check-config: a token this process
+#define CONF_CHECK_ONLY \
+	0x2 /* --check-config: a token this process
 				 * cannot reach (token_credential without
 				 * $CREDENTIALS_DIRECTORY, an unset token_env)
 				 * is a note, not a problem; token is "" */
-#define CONF_CHECK_DATABASE 0x4	/* the database's directory exists, the
+#define CONF_CHECK_DATABASE \
+	0x4 /* the database's directory exists, the
 				 * file is a regular file, and both are
 				 * writable (checked when not root) */
 
@@ -69,7 +72,7 @@ struct conf {
  * With CONF_NO_TOKENS every source's token is "".
  */
 struct conf *conf_load(const char *path, FILE *errf, int flags)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void conf_free(struct conf *conf);
 
 /*
@@ -77,7 +80,7 @@ void conf_free(struct conf *conf);
  * and sets *seconds, or -1 when the text is not a non-negative duration.
  */
 int conf_parse_duration(const char *text, double *seconds)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The adapter's name: "codegen", "cotool", ... */
 const char *conf_type_name(const struct conf_source *src);

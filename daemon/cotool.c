@@ -18,9 +18,10 @@ cotool_page_url(const struct conf_source *src, int64_t offset, int limit,
 {
 	int n;
 
-	n = snprintf(buf, len, "%s/api/agent-runs?page=%lld&pageSize=%d"
-	    "&sortField=%s&sortDirection=desc", src->base_url,
-	    (long long)(offset / limit), limit,
+	n = snprintf(buf, len,
+	    "%s/api/agent-runs?page=%lld&pageSize=%d"
+	    "&sortField=%s&sortDirection=desc",
+	    src->base_url, (long long)(offset / limit), limit,
 	    order == ORDER_UPDATED ? "updatedAt" : "createdAt");
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -50,8 +51,8 @@ cotool_map_status(const char *status)
 }
 
 static int
-cotool_object(const cJSON *item, const char *key, const cJSON **out,
-    char *err, size_t errlen)
+cotool_object(const cJSON *item, const char *key, const cJSON **out, char *err,
+    size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
 
@@ -67,8 +68,8 @@ cotool_object(const cJSON *item, const char *key, const cJSON **out,
 }
 
 static int
-cotool_criteria(struct page *page, const cJSON *item, struct run *r,
-    char *err, size_t errlen)
+cotool_criteria(struct page *page, const cJSON *item, struct run *r, char *err,
+    size_t errlen)
 {
 	const cJSON *arr, *e;
 	struct criterion *c;
@@ -78,7 +79,8 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r,
 	if (arr == NULL || cJSON_IsNull(arr))
 		return 0;
 	if (!cJSON_IsArray(arr)) {
-		snprintf(err, errlen, "\"acceptanceCriteriaResults\" is not "
+		snprintf(err, errlen,
+		    "\"acceptanceCriteriaResults\" is not "
 		    "an array");
 		return -1;
 	}
@@ -91,13 +93,16 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r,
 		return -1;
 	}
 	c = r->criteria;
-	cJSON_ArrayForEach(e, arr) {
+	cJSON_ArrayForEach(e, arr)
+	{
 		if (!cJSON_IsObject(e) ||
-		    json_str(e, "criterion", &c->criterion, err, errlen) == -1 ||
+		    json_str(e, "criterion", &c->criterion, err, errlen) ==
+			-1 ||
 		    json_bool(e, "met", &c->met, err, errlen) == -1 ||
-		    json_str(e, "explanation", &c->explanation, err,
-		    errlen) == -1) {
-			snprintf(err, errlen, "an acceptance criterion is "
+		    json_str(e, "explanation", &c->explanation, err, errlen) ==
+			-1) {
+			snprintf(err, errlen,
+			    "an acceptance criterion is "
 			    "malformed");
 			return -1;
 		}
@@ -119,53 +124,59 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	if (json_str(item, "id", &r->external_id, err, errlen) == -1 ||
 	    r->external_id == NULL || r->external_id[0] == '\0' ||
 	    strlen(r->external_id) > SOURCE_MAX_ID) {
-		snprintf(err, errlen, "\"id\" is not a non-empty string of at "
-		    "most %d bytes", SOURCE_MAX_ID);
+		snprintf(err, errlen,
+		    "\"id\" is not a non-empty string of at "
+		    "most %d bytes",
+		    SOURCE_MAX_ID);
 		r->external_id = NULL;
 		return -1;
 	}
 	if (json_str(item, "status", &r->status, err, errlen) == -1 ||
 	    json_str(item, "runTitle", &r->title, err, errlen) == -1 ||
 	    json_time(item, "createdAt", r->created_at, "cotool",
-	    r->external_id, err, errlen) == -1 ||
+		r->external_id, err, errlen) == -1 ||
 	    json_time(item, "updatedAt", r->updated_at, "cotool",
-	    r->external_id, err, errlen) == -1 ||
+		r->external_id, err, errlen) == -1 ||
 	    json_str(item, "agentId", &r->agent_id, err, errlen) == -1 ||
 	    json_str(item, "agentName", &r->agent_name, err, errlen) == -1 ||
 	    json_str(item, "agentType", &r->agent_type, err, errlen) == -1 ||
 	    json_str(item, "modelAlias", &r->model_alias, err, errlen) == -1 ||
 	    json_str(item, "modelName", &r->model_name, err, errlen) == -1 ||
 	    json_int(item, "totalToolCount", &r->has_total_tool_count,
-	    &r->total_tool_count, err, errlen) == -1 ||
-	    json_str(item, "triggerSource", &r->trigger_source, err,
-	    errlen) == -1 ||
-	    json_str(item, "triggerName", &r->trigger_name, err, errlen) == -1 ||
+		&r->total_tool_count, err, errlen) == -1 ||
+	    json_str(item, "triggerSource", &r->trigger_source, err, errlen) ==
+		-1 ||
+	    json_str(item, "triggerName", &r->trigger_name, err, errlen) ==
+		-1 ||
 	    json_bool(item, "hasError", &r->has_error, err, errlen) == -1 ||
-	    json_bool(item, "isStreaming", &r->is_streaming, err,
-	    errlen) == -1 ||
-	    json_num(item, "evalScore", &r->has_eval_score, &r->eval_score,
-	    err, errlen) == -1 ||
+	    json_bool(item, "isStreaming", &r->is_streaming, err, errlen) ==
+		-1 ||
+	    json_num(item, "evalScore", &r->has_eval_score, &r->eval_score, err,
+		errlen) == -1 ||
 	    json_str(item, "evalExplanation", &r->eval_explanation, err,
-	    errlen) == -1 ||
+		errlen) == -1 ||
 	    json_str_array(page, item, "toolNames", &r->tool_names,
-	    &r->ntool_names, err, errlen) == -1 ||
+		&r->ntool_names, err, errlen) == -1 ||
 	    json_str_array(page, item, "evalBulletSummary", &r->eval_bullets,
-	    &r->neval_bullets, err, errlen) == -1 ||
+		&r->neval_bullets, err, errlen) == -1 ||
 	    cotool_object(item, "criticalIssue", &ci, err, errlen) == -1 ||
 	    cotool_object(item, "linkedAlert", &la, err, errlen) == -1)
 		return -1;
-	if (ci != NULL && (json_str(ci, "category",
-	    &r->critical_issue_category, err, errlen) == -1 ||
-	    json_str(ci, "explanation", &r->critical_issue_explanation, err,
-	    errlen) == -1)) {
+	if (ci != NULL &&
+	    (json_str(ci, "category", &r->critical_issue_category, err,
+		 errlen) == -1 ||
+		json_str(ci, "explanation", &r->critical_issue_explanation, err,
+		    errlen) == -1)) {
 		snprintf(err, errlen, "\"criticalIssue\" is malformed");
 		return -1;
 	}
-	if (la != NULL && (json_str(la, "displayId",
-	    &r->linked_alert_display_id, err, errlen) == -1 ||
-	    json_str(la, "title", &r->linked_alert_title, err, errlen) == -1 ||
-	    json_str(la, "status", &r->linked_alert_status, err,
-	    errlen) == -1)) {
+	if (la != NULL &&
+	    (json_str(la, "displayId", &r->linked_alert_display_id, err,
+		 errlen) == -1 ||
+		json_str(la, "title", &r->linked_alert_title, err, errlen) ==
+		    -1 ||
+		json_str(la, "status", &r->linked_alert_status, err, errlen) ==
+		    -1)) {
 		snprintf(err, errlen, "\"linkedAlert\" is malformed");
 		return -1;
 	}
@@ -174,17 +185,17 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 }
 
 static int
-cotool_parse_page(const char *body, size_t len, struct page *page,
-    char *err, size_t errlen)
+cotool_parse_page(const char *body, size_t len, struct page *page, char *err,
+    size_t errlen)
 {
 	struct json_span *spans;
 	cJSON *items;
 
 	if (json_parse_page(body, len, "runs", page, &items, &spans, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
-	return json_fill_page(page, items, spans, "totalCount", cotool_run,
-	    err, errlen);
+	return json_fill_page(page, items, spans, "totalCount", cotool_run, err,
+	    errlen);
 }
 
 const struct source_type source_cotool = {

@@ -28,34 +28,34 @@
 #define HTTP_TOTAL_TIMEOUT_MS (10L * 60 * 1000)
 
 /* "Authorization: Bearer " and the longest token log.c can redact. */
-#define HTTP_AUTH_MAX	(sizeof("Authorization: Bearer ") + LOG_SECRET_MAX)
+#define HTTP_AUTH_MAX (sizeof("Authorization: Bearer ") + LOG_SECRET_MAX)
 
 struct http {
 	struct ev_loop *loop;
-	CURLM	*multi;
-	ev_timer timer;		/* CURLMOPT_TIMERFUNCTION */
+	CURLM *multi;
+	ev_timer timer; /* CURLMOPT_TIMERFUNCTION */
 	struct http_request *reqs;
 };
 
 struct http_sock {
 	struct http *http;
 	curl_socket_t fd;
-	ev_io	 io;		/* CURLMOPT_SOCKETFUNCTION */
+	ev_io io; /* CURLMOPT_SOCKETFUNCTION */
 };
 
 struct http_request {
 	struct http *http;
-	CURL	*easy;
+	CURL *easy;
 	struct curl_slist *headers;
-	struct buf body;		/* capped at http_options.max_body */
-	int	 too_large;
-	int	 stalled;	/* no byte for idle_timeout: aborted */
-	double	 idle_timeout;	/* seconds */
-	double	 last_byte;	/* ev_now() of the last byte (or start) */
-	int	 saw_retry_after;
+	struct buf body; /* capped at http_options.max_body */
+	int too_large;
+	int stalled;	     /* no byte for idle_timeout: aborted */
+	double idle_timeout; /* seconds */
+	double last_byte;    /* ev_now() of the last byte (or start) */
+	int saw_retry_after;
 	http_done_cb *cb;
-	void	*arg;
-	char	 errbuf[CURL_ERROR_SIZE];
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
 	struct http_request *prev, *next;
 };
 
@@ -120,7 +120,7 @@ http_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	http_multi_ok("curl_multi_socket_action",
 	    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0,
-	    &running));
+		&running));
 	http_check_done(http);
 }
 
@@ -143,8 +143,7 @@ http_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 /* CURLMOPT_SOCKETFUNCTION: keep one ev_io per socket curl cares about. */
 static int
-http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
-    void *socketp)
+http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct http *http = userp;
 	struct http_sock *sock = socketp;
@@ -171,7 +170,7 @@ http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		ev_init(&sock->io, http_io_cb);
 		sock->io.data = sock;
 		if (!http_multi_ok("curl_multi_assign",
-		    curl_multi_assign(http->multi, fd, sock))) {
+			curl_multi_assign(http->multi, fd, sock))) {
 			free(sock);
 			return -1;
 		}
@@ -217,7 +216,7 @@ http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0)
 		req->saw_retry_after = 1;
 	else if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
-		req->saw_retry_after = 0;	/* a new response begins */
+		req->saw_retry_after = 0; /* a new response begins */
 	return n;
 }
 
@@ -240,7 +239,7 @@ http_xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
 	(void)ulnow;
 	if (ev_now(req->http->loop) - req->last_byte >= req->idle_timeout) {
 		req->stalled = 1;
-		return 1;	/* CURLE_ABORTED_BY_CALLBACK */
+		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	}
 	return 0;
 }
@@ -254,21 +253,24 @@ http_finish(struct http_request *req, CURLcode result)
 
 	memset(&resp, 0, sizeof(resp));
 	resp.retry_after = -1;
-	if (result == CURLE_OK || req->too_large || result == CURLE_PARTIAL_FILE)
+	if (result == CURLE_OK || req->too_large ||
+	    result == CURLE_PARTIAL_FILE)
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE,
 		    &resp.status);
 	if (result != CURLE_OK) {
 		resp.status = req->too_large ? resp.status : 0;
 		if (req->stalled)
-			snprintf(req->errbuf, sizeof(req->errbuf), "no data "
-			    "for %.0f s (request_timeout)", req->idle_timeout);
+			snprintf(req->errbuf, sizeof(req->errbuf),
+			    "no data "
+			    "for %.0f s (request_timeout)",
+			    req->idle_timeout);
 		resp.error = req->too_large ? "response body too large" :
-		    req->errbuf[0] != '\0' ? req->errbuf :
-		    curl_easy_strerror(result);
+		    req->errbuf[0] != '\0'  ? req->errbuf :
+					      curl_easy_strerror(result);
 	}
 	if (req->saw_retry_after &&
 	    curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry) ==
-	    CURLE_OK)
+		CURLE_OK)
 		resp.retry_after = retry > 0 ? (double)retry : 0;
 	if (curl_easy_getinfo(req->easy, CURLINFO_CONTENT_TYPE, &ctype) ==
 	    CURLE_OK)
@@ -319,14 +321,16 @@ http_new(struct ev_loop *loop)
 	}
 	ev_init(&http->timer, http_timeout_cb);
 	http->timer.data = http;
-	if (!http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
-	    CURLMOPT_SOCKETFUNCTION, http_sock_cb)) ||
-	    !http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
-	    CURLMOPT_SOCKETDATA, http)) ||
-	    !http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
-	    CURLMOPT_TIMERFUNCTION, http_timer_cb)) ||
-	    !http_multi_ok("curl_multi_setopt", curl_multi_setopt(http->multi,
-	    CURLMOPT_TIMERDATA, http))) {
+	if (!http_multi_ok("curl_multi_setopt",
+		curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION,
+		    http_sock_cb)) ||
+	    !http_multi_ok("curl_multi_setopt",
+		curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http)) ||
+	    !http_multi_ok("curl_multi_setopt",
+		curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION,
+		    http_timer_cb)) ||
+	    !http_multi_ok("curl_multi_setopt",
+		curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http))) {
 		curl_multi_cleanup(http->multi);
 		free(http);
 		return NULL;
@@ -337,21 +341,26 @@ http_new(struct ev_loop *loop)
 void
 http_free(struct http *http)
 {
+	struct http_request *req, *next;
+
 	if (http == NULL)
 		return;
-	while (http->reqs != NULL)
-		http_request_free(http->reqs);
+	for (req = http->reqs; req != NULL; req = next) {
+		next = req->next;
+		http_request_free(req);
+	}
 	ev_timer_stop(http->loop, &http->timer);
 	curl_multi_cleanup(http->multi);
 	free(http);
 }
 
-#define SETOPT(req, opt, val) do {					\
-	if (curl_easy_setopt((req)->easy, (opt), (val)) != CURLE_OK) {	\
-		log_error("http: cannot set %s", #opt);			\
-		goto fail;						\
-	}								\
-} while (0)
+#define SETOPT(req, opt, val)                                                  \
+	do {                                                                   \
+		if (curl_easy_setopt((req)->easy, (opt), (val)) != CURLE_OK) { \
+			log_error("http: cannot set %s", #opt);                \
+			goto fail;                                             \
+		}                                                              \
+	} while (0)
 
 struct http_request *
 http_get(struct http *http, const char *url, const struct http_options *opt,

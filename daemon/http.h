@@ -16,22 +16,22 @@ struct http;
 struct http_request;
 
 struct http_response {
-	long	 status;	/* HTTP status; 0 when no response came */
-	const char *body;	/* NUL-terminated; owned by the request */
-	size_t	 len;
-	double	 retry_after;	/* seconds from Retry-After, or -1 */
+	long status;	  /* HTTP status; 0 when no response came */
+	const char *body; /* NUL-terminated; owned by the request */
+	size_t len;
+	double retry_after;	  /* seconds from Retry-After, or -1 */
 	const char *content_type; /* or NULL */
-	int	 too_large;	/* body passed max_body and was cut */
-	const char *error;	/* transport error text, or NULL */
+	int too_large;		  /* body passed max_body and was cut */
+	const char *error;	  /* transport error text, or NULL */
 };
 
 /* Called once per request with the outcome; resp lives until it returns. */
 typedef void http_done_cb(void *arg, const struct http_response *resp);
 
 struct http_options {
-	const char *token;	/* Authorization: Bearer; never logged */
-	double	 timeout;	/* low-speed abort and connect timeout, s */
-	size_t	 max_body;	/* bytes */
+	const char *token; /* Authorization: Bearer; never logged */
+	double timeout;	   /* low-speed abort and connect timeout, s */
+	size_t max_body;   /* bytes */
 };
 
 /* Returns NULL after logging why.  Caller frees with http_free(). */
@@ -45,7 +45,7 @@ void http_free(struct http *http);
  */
 struct http_request *http_get(struct http *http, const char *url,
     const struct http_options *opt, http_done_cb *cb, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Abort a request; its callback does not run.  NULL is a no-op. */
 void http_cancel(struct http_request *req);
 

@@ -21,8 +21,8 @@
 
 struct arena_chunk {
 	struct arena_chunk *next;
-	size_t	 used;
-	size_t	 size;
+	size_t used;
+	size_t size;
 	/* data follows, max_align_t aligned */
 };
 
@@ -135,9 +135,10 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 			else if (c == '"')
 				in_str = 0;
 			if (i - start > SOURCE_MAX_STRING) {
-				snprintf(err, errlen, "string longer than %d "
-				    "bytes at byte %zu", SOURCE_MAX_STRING,
-				    start);
+				snprintf(err, errlen,
+				    "string longer than %d "
+				    "bytes at byte %zu",
+				    SOURCE_MAX_STRING, start);
 				return -1;
 			}
 			continue;
@@ -147,8 +148,10 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 			start = i;
 		} else if (c == '[' || c == '{') {
 			if (++depth > SOURCE_MAX_DEPTH) {
-				snprintf(err, errlen, "nesting deeper than %d "
-				    "at byte %zu", SOURCE_MAX_DEPTH, i);
+				snprintf(err, errlen,
+				    "nesting deeper than %d "
+				    "at byte %zu",
+				    SOURCE_MAX_DEPTH, i);
 				return -1;
 			}
 		} else if (c == ']' || c == '}') {
@@ -163,8 +166,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 static const char *
 skip_ws(const char *p, const char *end)
 {
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
-	    *p == '\r'))
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	return p;
 }
@@ -309,7 +311,11 @@ hex4(const char *p, unsigned *out)
  * surrogate without its other half (cJSON refuses the whole body).  Sets
  * *i to its backslash and returns its kind, or ESC_NONE at the end.
  */
-enum bad_escape { ESC_NONE, ESC_NUL, ESC_LONE };
+enum bad_escape {
+	ESC_NONE,
+	ESC_NUL,
+	ESC_LONE
+};
 
 static enum bad_escape
 next_bad_escape(const char *p, size_t len, size_t *i)
@@ -321,7 +327,7 @@ next_bad_escape(const char *p, size_t len, size_t *i)
 		if (p[j] != '\\')
 			continue;
 		if (p[j + 1] != 'u' || j + 5 >= len || hex4(p + j + 2, &u)) {
-			j++;	/* the escaped character */
+			j++; /* the escaped character */
 			continue;
 		}
 		*i = j;
@@ -334,7 +340,7 @@ next_bad_escape(const char *p, size_t len, size_t *i)
 			    p[j + 7] != 'u' || hex4(p + j + 8, &lo) ||
 			    lo < 0xdc00 || lo > 0xdfff)
 				return ESC_LONE;
-			j += 6;	/* the pair's low half */
+			j += 6; /* the pair's low half */
 		}
 		j += 5;
 	}
@@ -420,14 +426,15 @@ json_parse_page(const char *body, size_t len, const char *key,
 	cjson_hooks_once();
 	orig = mask_lone_surrogates(page, len);
 	parsing_page = page;
-	page->tree = cJSON_ParseWithLengthOpts(page->text, len + 1,
-	    &parse_end, 1);
+	page->tree = cJSON_ParseWithLengthOpts(page->text, len + 1, &parse_end,
+	    1);
 	parsing_page = NULL;
 	if (orig != NULL)
-		memcpy(page->text, orig, len);	/* raw_json stays verbatim */
+		memcpy(page->text, orig, len); /* raw_json stays verbatim */
 	if (page->tree == NULL) {
 		size_t at = parse_end != NULL && parse_end >= page->text ?
-		    (size_t)(parse_end - page->text) : 0;
+		    (size_t)(parse_end - page->text) :
+		    0;
 
 		snprintf(err, errlen, "not JSON at byte %zu%s", at,
 		    open || at >= len ? " (truncated)" : "");
@@ -493,8 +500,8 @@ json_integral(double v, int64_t *out)
 }
 
 int
-json_int(const cJSON *obj, const char *key, int *set, int64_t *out,
-    char *err, size_t errlen)
+json_int(const cJSON *obj, const char *key, int *set, int64_t *out, char *err,
+    size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
@@ -509,8 +516,8 @@ json_int(const cJSON *obj, const char *key, int *set, int64_t *out,
 }
 
 int
-json_num(const cJSON *obj, const char *key, int *set, double *out,
-    char *err, size_t errlen)
+json_num(const cJSON *obj, const char *key, int *set, double *out, char *err,
+    size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
@@ -526,8 +533,7 @@ json_num(const cJSON *obj, const char *key, int *set, double *out,
 }
 
 int
-json_bool(const cJSON *obj, const char *key, int *out, char *err,
-    size_t errlen)
+json_bool(const cJSON *obj, const char *key, int *out, char *err, size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
@@ -551,7 +557,8 @@ json_time(const cJSON *obj, const char *key, char *out, const char *what,
 		return -1;
 	if (s != NULL && time_normalize(s, out) == -1)
 		log_warnx("%s run '%s': cannot parse \"%s\" time '%.64s'; "
-		    "column left NULL (raw_json keeps it)", what, id, key, s);
+			  "column left NULL (raw_json keeps it)",
+		    what, id, key, s);
 	return 0;
 }
 
@@ -576,14 +583,14 @@ json_str_array(struct page *page, const cJSON *obj, const char *key,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	cJSON_ArrayForEach(e, v) {
+	cJSON_ArrayForEach(e, v)
+	{
 		if (cJSON_IsNull(e)) {
 			(*out)[i++] = NULL;
 			continue;
 		}
 		if (!cJSON_IsString(e)) {
-			snprintf(err, errlen, "\"%s\" holds a non-string",
-			    key);
+			snprintf(err, errlen, "\"%s\" holds a non-string", key);
 			return -1;
 		}
 		(*out)[i++] = e->valuestring;
@@ -603,8 +610,8 @@ json_fill_page(struct page *page, const cJSON *items,
 	char num[24];
 
 	total = cJSON_GetObjectItemCaseSensitive(page->tree, total_key);
-	if (!cJSON_IsNumber(total) || json_integral(total->valuedouble,
-	    &t) == -1 || t < 0) {
+	if (!cJSON_IsNumber(total) ||
+	    json_integral(total->valuedouble, &t) == -1 || t < 0) {
 		snprintf(err, errlen, "\"%s\" is not a non-negative integer",
 		    total_key);
 		goto fail;
@@ -618,7 +625,8 @@ json_fill_page(struct page *page, const cJSON *items,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	cJSON_ArrayForEach(e, items) {
+	cJSON_ArrayForEach(e, items)
+	{
 		struct run *r = &page->runs[page->nruns];
 		struct reject *rj;
 		char why[160];
@@ -643,7 +651,7 @@ json_fill_page(struct page *page, const cJSON *items,
 		    json_integral(id->valuedouble, &t) == 0)
 			rj->external_id = json_strdup(page, num,
 			    (size_t)snprintf(num, sizeof(num), "%lld",
-			    (long long)t));
+				(long long)t));
 		memset(r, 0, sizeof(*r));
 		i++;
 	}

@@ -20,7 +20,7 @@
 
 struct json_span {
 	const char *p;
-	size_t	 len;
+	size_t len;
 };
 
 /*
@@ -29,17 +29,18 @@ struct json_span {
  * *spans (page-arena memory, one per element).  Else -1 with err set.
  */
 int json_parse_page(const char *body, size_t len, const char *key,
-    struct page *page, cJSON **items, struct json_span **spans,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
+    struct page *page, cJSON **items, struct json_span **spans, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
 
 /* Normalize one item into *r, or return -1 with a reason in err. */
-typedef int json_item_fn(struct page *page, const cJSON *item,
-    struct run *r, char *err, size_t errlen);
+typedef int json_item_fn(struct page *page, const cJSON *item, struct run *r,
+    char *err, size_t errlen);
 
 /*
  * The rest of an adapter's parse_page: read the integer total_key, then run
  * fn over every item; an item fn refuses (or one json_bad_escape() names)
- * becomes a reject with its reason and verbatim bytes.  On error the page is freed.
+ * becomes a reject with its reason and verbatim bytes.  On error the page
+ * is freed.
  */
 int json_fill_page(struct page *page, const cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,
@@ -58,8 +59,8 @@ const char *json_strdup(struct page *page, const char *s, size_t len);
 const char *json_bad_escape(const char *p, size_t len);
 
 /* Member readers: absent or null -> "null" result; wrong type -> -1. */
-int json_str(const cJSON *obj, const char *key, const char **out,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
+int json_str(const cJSON *obj, const char *key, const char **out, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
 /* An integer: a finite, integral number of magnitude below 2^53. */
 int json_int(const cJSON *obj, const char *key, int *set, int64_t *out,
     char *err, size_t errlen) __attribute__((warn_unused_result));
@@ -70,13 +71,13 @@ int json_bool(const cJSON *obj, const char *key, int *out, char *err,
     size_t errlen) __attribute__((warn_unused_result));
 /* A time string normalized into out ("" when null); an unparseable one
  * leaves "" and logs a warning naming what and where. */
-int json_time(const cJSON *obj, const char *key, char *out,
-    const char *what, const char *id, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+int json_time(const cJSON *obj, const char *key, char *out, const char *what,
+    const char *id, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* An array of strings (or null) into arena memory. */
 int json_str_array(struct page *page, const cJSON *obj, const char *key,
     const char ***out, size_t *n, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Check integral double: returns 0 and sets *out, or -1. */
 int json_integral(double v, int64_t *out);
 

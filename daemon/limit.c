@@ -19,7 +19,7 @@
  * window, at most 250 ms.  Without it the server can see n + 1 requests
  * in one window when ours leave exactly WINDOW apart. */
 #define LIMIT_MARGIN_FRACTION 0.01
-#define LIMIT_MARGIN_MAX 0.25
+#define LIMIT_MARGIN_MAX      0.25
 
 int
 limit_init(struct limit *limit, int n, double window)

@@ -11,17 +11,17 @@
 #define AGENTSYNCD_LIMIT_H
 
 struct limit {
-	int	 n;		/* requests per window; 0 = unlimited */
-	double	 window;	/* seconds */
-	double	 margin;	/* seconds added to the window */
-	double	*sent;		/* ring of the last n send times */
-	int	 head;		/* oldest entry once the ring is full */
-	int	 count;
+	int n;	       /* requests per window; 0 = unlimited */
+	double window; /* seconds */
+	double margin; /* seconds added to the window */
+	double *sent;  /* ring of the last n send times */
+	int head;      /* oldest entry once the ring is full */
+	int count;
 };
 
 /* Returns 0, or -1 when out of memory. */
 int limit_init(struct limit *limit, int n, double window)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void limit_release(struct limit *limit);
 /* Seconds to wait before a request may be sent at now; 0 = send now. */
 double limit_delay(const struct limit *limit, double now);
@@ -30,9 +30,9 @@ void limit_record(struct limit *limit, double now);
 
 /* Exponential backoff with full jitter: initial doubling to max. */
 struct backoff {
-	double	 initial;
-	double	 max;
-	int	 attempt;
+	double initial;
+	double max;
+	int attempt;
 };
 
 /* The next wait: uniform in (0, min(max, initial * 2^attempt)]. */

@@ -28,7 +28,7 @@
 static enum log_level log_level = LOG_LEVEL_INFO;
 static int log_journal;
 /* Tokens of every source; a cap no configuration reaches (one a source). */
-#define LOG_SECRETS_MAX	65536
+#define LOG_SECRETS_MAX 65536
 static char **log_secrets;
 static size_t log_nsecrets, log_secrets_cap;
 
@@ -38,9 +38,17 @@ log_init(void)
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
+	char *end;
 
 	log_journal = 0;
-	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+	if (js == NULL)
+		return;
+	errno = 0;
+	dev = strtoull(js, &end, 10);
+	if (errno != 0 || end == js || *end != ':')
+		return;
+	ino = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
 		return;
 	if (fstat(STDERR_FILENO, &st) == -1)
 		return;
@@ -58,9 +66,8 @@ log_set_level(enum log_level level)
 const char *
 log_journal_prefix(enum log_level level)
 {
-	static const char *const prefixes[8] = {
-		"<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>"
-	};
+	static const char *const prefixes[8] = { "<0>", "<1>", "<2>", "<3>",
+		"<4>", "<5>", "<6>", "<7>" };
 
 	return log_journal ? prefixes[level & 7] : "";
 }
@@ -91,8 +98,8 @@ log_add_secret(const char *secret)
 	for (i = 0; i < log_nsecrets; i++)
 		if (strcmp(log_secrets[i], secret) == 0)
 			return 0;
-	if (buf_grow((void **)&log_secrets, &log_secrets_cap,
-	    log_nsecrets + 1, sizeof(*log_secrets), LOG_SECRETS_MAX) == -1)
+	if (buf_grow((void **)&log_secrets, &log_secrets_cap, log_nsecrets + 1,
+		sizeof(*log_secrets), LOG_SECRETS_MAX) == -1)
 		return -1;
 	log_secrets[log_nsecrets] = strdup(secret);
 	if (log_secrets[log_nsecrets] == NULL)
@@ -127,7 +134,8 @@ log_redact(char *buf)
 		while ((p = strstr(p, log_secrets[i])) != NULL) {
 			if (slen >= mlen) {
 				memcpy(p, mark, mlen);
-				memmove(p + mlen, p + slen, strlen(p + slen) + 1);
+				memmove(p + mlen, p + slen,
+				    strlen(p + slen) + 1);
 				p += mlen;
 			} else {
 				/* A short secret: mask it in place. */
@@ -139,8 +147,7 @@ log_redact(char *buf)
 }
 
 void
-log_excerpt(const char *p, size_t len, size_t max, char *out,
-    size_t outlen)
+log_excerpt(const char *p, size_t len, size_t max, char *out, size_t outlen)
 {
 	char raw[LOG_EXCERPT_MAX + LOG_SECRET_MAX + 1];
 	size_t i, n, j = 0;
@@ -152,8 +159,11 @@ log_excerpt(const char *p, size_t len, size_t max, char *out,
 	if (max > LOG_EXCERPT_MAX)
 		max = LOG_EXCERPT_MAX;
 	n = len < max + LOG_SECRET_MAX ? len : max + LOG_SECRET_MAX;
-	for (i = 0; i < n; i++)
-		raw[i] = p[i] != '\0' ? p[i] : '?';
+	for (i = 0; i < n; i++) {
+		raw[i] = p[i];
+		if (raw[i] == '\0')
+			raw[i] = '?';
+	}
 	raw[n] = '\0';
 	log_redact(raw);
 	for (i = 0; i < max && raw[i] != '\0' && j + 5 < outlen; i++) {
@@ -172,10 +182,8 @@ static void __attribute__((format(printf, 2, 0)))
 log_vwrite(enum log_level level, const char *fmt, va_list ap,
     const char *suffix)
 {
-	static const char *names[8] = {
-		"emerg", "alert", "crit", "error", "warning", "notice", "info",
-		"debug"
-	};
+	static const char *names[8] = { "emerg", "alert", "crit", "error",
+		"warning", "notice", "info", "debug" };
 	/* Formatted with room for a whole secret past the cut, redacted,
 	 * then cut: cutting first could leave a secret's head behind. */
 	char line[LOG_LINE_MAX + LOG_SECRET_MAX], ts[32];
@@ -208,23 +216,22 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap,
 		gettimeofday(&tv, NULL);
 		gmtime_r(&tv.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03dZ %s: %s\n", ts, (int)(tv.tv_usec / 1000),
-		    names[level], line);
+		fprintf(stderr, "%s.%03dZ %s: %s\n", ts,
+		    (int)(tv.tv_usec / 1000), names[level], line);
 	}
 	fflush(stderr);
 	errno = saved;
 }
 
-#define LOG_FN(fn, level)					\
-void								\
-fn(const char *fmt, ...)					\
-{								\
-	va_list ap;						\
-								\
-	va_start(ap, fmt);					\
-	log_vwrite(level, fmt, ap, NULL);			\
-	va_end(ap);						\
-}
+#define LOG_FN(fn, level)                         \
+	void fn(const char *fmt, ...)             \
+	{                                         \
+		va_list ap;                       \
+                                                  \
+		va_start(ap, fmt);                \
+		log_vwrite(level, fmt, ap, NULL); \
+		va_end(ap);                       \
+	}
 
 LOG_FN(log_error, LOG_LEVEL_ERROR)
 LOG_FN(log_warnx, LOG_LEVEL_WARNING)

@@ -32,9 +32,9 @@ const char *log_journal_prefix(enum log_level level);
 /* "error", "warning", "info", "debug" -> level; -1 if unknown. */
 int log_level_parse(const char *name);
 /* The longest secret log_add_secret() takes, in bytes. */
-#define LOG_SECRET_MAX	4096
+#define LOG_SECRET_MAX 4096
 /* The longest excerpt log_excerpt() makes, in bytes of input. */
-#define LOG_EXCERPT_MAX	1024
+#define LOG_EXCERPT_MAX 1024
 
 /* Register a secret to redact (copied); empty strings are ignored.
  * Returns 0, or -1 (out of memory, or longer than LOG_SECRET_MAX). */
@@ -60,6 +60,6 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Log at error level and exit(1). */
 void fatalx(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

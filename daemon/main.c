@@ -21,36 +21,37 @@
 #include "store.h"
 #include "sync.h"
 
-#define EX_OK		0
-#define EX_USAGE	64
-#define EX_TEMPFAIL	75
-#define EX_CONFIG	78
-#define EX_FAIL		1
+#define EX_OK	    0
+#define EX_USAGE    64
+#define EX_TEMPFAIL 75
+#define EX_CONFIG   78
+#define EX_FAIL	    1
 
 /* How often the WAL is checkpointed, and STATUS= refreshed. */
-#define CHECKPOINT_INTERVAL	30.0
-#define STATUS_INTERVAL		5.0
+#define CHECKPOINT_INTERVAL 30.0
+#define STATUS_INTERVAL	    5.0
 
 struct daemon {
 	struct ev_loop *loop;
 	const char *conf_path;
-	int	 verbose;
+	int verbose;
 	struct conf *conf;
 	struct store *store;
 	struct http *http;
 	struct sync *sync;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer watchdog, status, checkpoint;
-	char	 last_status[2048];
-	int	 stopping;
-	unsigned long reloads;	/* SIGHUPs handled, for reload_answer() */
+	char last_status[2048];
+	int stopping;
+	unsigned long reloads; /* SIGHUPs handled, for reload_answer() */
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: agentsyncd [-c FILE] [--once | --check-config | --migrate | "
+	    "usage: agentsyncd [-c FILE] [--once | --check-config | --migrate "
+	    "| "
 	    "--status |\n"
 	    "                  --reload]\n"
 	    "                  [-v] [--version] [--help]\n"
@@ -73,14 +74,14 @@ apply_log_settings(const struct daemon *d)
 {
 	size_t i;
 
-	log_set_level(d->verbose ? LOG_LEVEL_DEBUG :
-	    (enum log_level)d->conf->log_level);
+	log_set_level(
+	    d->verbose ? LOG_LEVEL_DEBUG : (enum log_level)d->conf->log_level);
 	log_clear_secrets();
 	/* No redaction, no run: a token must never reach a log line. */
 	for (i = 0; i < d->conf->nsources; i++)
 		if (log_add_secret(d->conf->sources[i].token) == -1)
 			fatalx("out of memory: cannot register the token of "
-			    "source '%s' for redaction",
+			       "source '%s' for redaction",
 			    d->conf->sources[i].name);
 }
 
@@ -90,7 +91,8 @@ send_status(struct daemon *d)
 	char buf[sizeof(d->last_status)];
 
 	if (d->conf->nsources == 0)
-		snprintf(buf, sizeof(buf), "idle: no [source NAME] in %s "
+		snprintf(buf, sizeof(buf),
+		    "idle: no [source NAME] in %s "
 		    "(add one, then systemctl reload agentsyncd)",
 		    d->conf->path);
 	else
@@ -108,8 +110,9 @@ warn_no_source(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
 		log_warnx("'%s' has no [source NAME] section: nothing to sync; "
-		    "idling until one is added and the configuration "
-		    "reloaded", d->conf->path);
+			  "idling until one is added and the configuration "
+			  "reloaded",
+		    d->conf->path);
 }
 
 /* ev_signal for SIGTERM and SIGINT: finish what is in hand and stop. */
@@ -139,16 +142,16 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000ULL);
+		(unsigned long long)ts.tv_nsec / 1000ULL);
 	log_info("reloading '%s'", d->conf_path);
 	d->reloads++;
 	conf = conf_load(d->conf_path, stderr, CONF_CHECK_DATABASE);
 	if (conf == NULL) {
 		why = "the configuration has errors (journalctl -u "
-		    "agentsyncd -p err)";
+		      "agentsyncd -p err)";
 	} else if (strcmp(conf->database, d->conf->database) != 0) {
 		why = "database cannot change while running (restart "
-		    "instead)";
+		      "instead)";
 		conf_free(conf);
 	} else if (sync_configure(d->sync, conf) == -1) {
 		why = "out of memory";
@@ -157,13 +160,13 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		conf_free(d->conf);
 		d->conf = conf;
 		apply_log_settings(d);
-		log_info("configuration reloaded: %zu sources",
-		    conf->nsources);
+		log_info("configuration reloaded: %zu sources", conf->nsources);
 		warn_no_source(d);
 	}
 	if (why != NULL)
 		log_error("reload of '%s' refused: %s; keeping the running "
-		    "configuration", d->conf_path, why);
+			  "configuration",
+		    d->conf_path, why);
 	reload_answer(d->reloads, why == NULL, why);
 	notify_send("READY=1");
 	send_status(d);
@@ -252,7 +255,8 @@ run(struct daemon *d, int once)
 		ev_timer_start(d->loop, &d->status);
 		wd = notify_watchdog_interval();
 		if (wd > 0) {
-			ev_timer_init(&d->watchdog, watchdog_cb, wd / 2, wd / 2);
+			ev_timer_init(&d->watchdog, watchdog_cb, wd / 2,
+			    wd / 2);
 			ev_timer_start(d->loop, &d->watchdog);
 		}
 	}
@@ -305,8 +309,8 @@ enum mode {
 static int
 parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
+	static const struct option longopts[] = { { "config", required_argument,
+						      NULL, 'c' },
 		{ "once", no_argument, NULL, MODE_ONCE },
 		{ "check-config", no_argument, NULL, 't' },
 		{ "migrate", no_argument, NULL, MODE_MIGRATE },
@@ -314,9 +318,7 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 		{ "reload", no_argument, NULL, MODE_RELOAD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	int ch, nmodes = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
@@ -350,7 +352,8 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
 		    argv[optind]);
 	else if (nmodes > 1)
-		fprintf(stderr, "agentsyncd: --once, --check-config, --migrate, "
+		fprintf(stderr,
+		    "agentsyncd: --once, --check-config, --migrate, "
 		    "--status and --reload exclude each other\n");
 	else
 		return -1;
@@ -384,7 +387,8 @@ static int
 cmd_check(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
-		fprintf(stderr, "%s:0: note: no [source NAME] section: the "
+		fprintf(stderr,
+		    "%s:0: note: no [source NAME] section: the "
 		    "daemon will start and idle until one is added\n",
 		    d->conf_path);
 	printf("configuration OK\n");
@@ -424,7 +428,8 @@ print_source_cb(const struct source_status *ss, void *arg)
 	printf("source '%s' (%s)\n", ss->source != NULL ? ss->source : "?",
 	    ss->kind != NULL ? ss->kind : "?");
 	printf("  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
-	    "items)\n", (long long)ss->runs, (long long)ss->runs_gone,
+	       "items)\n",
+	    (long long)ss->runs, (long long)ss->runs_gone,
 	    (long long)ss->rejected);
 	if (ss->backfill_done)
 		printf("  backfill:        complete\n");
@@ -436,17 +441,18 @@ print_source_cb(const struct source_status *ss, void *arg)
 		print_walk("walk:            full", ss);
 	else if (ss->walk_mode == WALK_INCREMENTAL)
 		print_walk("walk:            incremental", ss);
-	printf("  high-water mark: %s\n", ss->high_water != NULL ?
-	    ss->high_water : "none");
-	printf("  last success:    %s\n", ss->last_success_at != NULL ?
-	    ss->last_success_at : "never");
+	printf("  high-water mark: %s\n",
+	    ss->high_water != NULL ? ss->high_water : "none");
+	printf("  last success:    %s\n",
+	    ss->last_success_at != NULL ? ss->last_success_at : "never");
 	if (ss->last_error != NULL)
-		printf("  last error:      %s: %s\n", ss->last_error_at != NULL ?
-		    ss->last_error_at : "?", ss->last_error);
+		printf("  last error:      %s: %s\n",
+		    ss->last_error_at != NULL ? ss->last_error_at : "?",
+		    ss->last_error);
 	else
 		printf("  last error:      none\n");
-	printf("  next poll:       %s\n", ss->next_poll_at != NULL ?
-	    ss->next_poll_at : "not scheduled");
+	printf("  next poll:       %s\n",
+	    ss->next_poll_at != NULL ? ss->next_poll_at : "not scheduled");
 }
 
 static int
@@ -455,21 +461,25 @@ cmd_status(struct daemon *d)
 	int v, n;
 
 	if (access(d->conf->database, F_OK) != 0) {
-		fprintf(stderr, "agentsyncd: database '%s' does not exist "
-		    "yet\n", d->conf->database);
+		fprintf(stderr,
+		    "agentsyncd: database '%s' does not exist "
+		    "yet\n",
+		    d->conf->database);
 		return EX_FAIL;
 	}
 	d->store = store_open(d->conf->database, STORE_READONLY);
 	if (d->store == NULL)
 		return EX_FAIL;
 	v = store_version(d->store);
-	if (v < 0)		/* why was logged */
+	if (v < 0) /* why was logged */
 		return EX_FAIL;
 	if (v != store_known_version()) {
-		fprintf(stderr, "agentsyncd: database '%s' is at schema version "
-		    "%d, this agentsyncd knows %d%s\n", d->conf->database, v,
-		    store_known_version(), v < store_known_version() ?
-		    " (run agentsyncd --migrate)" : "");
+		fprintf(stderr,
+		    "agentsyncd: database '%s' is at schema version "
+		    "%d, this agentsyncd knows %d%s\n",
+		    d->conf->database, v, store_known_version(),
+		    v < store_known_version() ? " (run agentsyncd --migrate)" :
+						"");
 		return EX_FAIL;
 	}
 	n = store_status_each(d->store, print_source_cb, NULL);
@@ -499,8 +509,10 @@ main(int argc, char *argv[])
 	if (d.conf == NULL)
 		return EX_CONFIG;
 	if (mode == MODE_ONCE && d.conf->nsources == 0) {
-		fprintf(stderr, "%s:0: no [source NAME] section: nothing to "
-		    "sync\n", d.conf_path);
+		fprintf(stderr,
+		    "%s:0: no [source NAME] section: nothing to "
+		    "sync\n",
+		    d.conf_path);
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}

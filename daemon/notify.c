@@ -42,13 +42,15 @@ notify_init(void)
 			if (path[0] == '@')
 				notify_addr.sun_path[0] = '\0';
 			/* abstract names are not NUL-terminated */
-			notify_addrlen = (socklen_t)(offsetof(struct sockaddr_un,
-			    sun_path) + len + (path[0] == '/'));
+			notify_addrlen =
+			    (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				len + (path[0] == '/'));
 		} else {
 			log_warnx("NOTIFY_SOCKET is too long; not notifying");
 		}
 	}
-	if (usec != NULL && (pid == NULL || atol(pid) == (long)getpid())) {
+	if (usec != NULL &&
+	    (pid == NULL || strtol(pid, NULL, 10) == (long)getpid())) {
 		char *end;
 		double v = strtod(usec, &end);
 

@@ -16,7 +16,7 @@
 #include "log.h"
 #include "reload.h"
 
-#define ANSWER_MAX	512
+#define ANSWER_MAX 512
 
 /* "$RUNTIME_DIRECTORY/reload" (its first entry: the variable may list
  * several, separated by ':'), or -1. */
@@ -88,7 +88,8 @@ reload_request(void)
 	pid = mainpid != NULL ? strtol(mainpid, &end, 10) : 0;
 	if (mainpid == NULL || errno != 0 || *end != '\0' || pid <= 1 ||
 	    answer_path(path, sizeof(path), "") == -1) {
-		fprintf(stderr, "%sagentsyncd: --reload is run by systemd "
+		fprintf(stderr,
+		    "%sagentsyncd: --reload is run by systemd "
 		    "(ExecReload=), which sets $MAINPID and "
 		    "$RUNTIME_DIRECTORY; use: systemctl reload agentsyncd\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR));
@@ -115,8 +116,9 @@ reload_request(void)
 		    log_journal_prefix(LOG_LEVEL_ERROR), verdict);
 		return 1;
 	}
-	fprintf(stderr, "%sagentsyncd: no answer to the reload from PID %ld "
-	    "in %d s\n", log_journal_prefix(LOG_LEVEL_ERROR), pid,
-	    RELOAD_WAIT);
+	fprintf(stderr,
+	    "%sagentsyncd: no answer to the reload from PID %ld "
+	    "in %d s\n",
+	    log_journal_prefix(LOG_LEVEL_ERROR), pid, RELOAD_WAIT);
 	return 1;
 }

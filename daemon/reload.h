@@ -15,7 +15,7 @@
 
 /* The longest wait for an answer, in seconds (under systemd's default
  * TimeoutSec= of 90 s). */
-#define RELOAD_WAIT	60
+#define RELOAD_WAIT 60
 
 /*
  * Daemon side: record the outcome of reload number seq (ok, or refused for

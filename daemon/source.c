@@ -150,8 +150,8 @@ format_ms(int64_t ms, char *out)
 static int
 time_parse_ms(const char *text, int64_t *ms_out)
 {
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-	    30, 31 };
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+		31 };
 	const char *p = text;
 	int y, mo, d, h, mi, s = 0, ms = 0, n, oh = 0, om = 0, sign, leap;
 	int64_t t;
@@ -213,8 +213,10 @@ time_parse_ms(const char *text, int64_t *ms_out)
 	    s > 59)
 		return -1;
 	t = days_from_civil(y, mo, d) * 86400000 +
-	    ((int64_t)h * 3600 + (int64_t)mi * 60 + s -
-	    (int64_t)oh * 3600 - (int64_t)om * 60) * 1000 + ms;
+	    ((int64_t)h * 3600 + (int64_t)mi * 60 + s - (int64_t)oh * 3600 -
+		(int64_t)om * 60) *
+		1000 +
+	    ms;
 	*ms_out = t;
 	return 0;
 }

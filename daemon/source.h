@@ -23,14 +23,14 @@
 #define TS_LEN 25
 
 /* Limits on what upstream controls. */
-#define SOURCE_MAX_BODY		(32u * 1024 * 1024)	/* bytes in one page */
-#define SOURCE_MAX_DEPTH	64	/* JSON nesting */
-#define SOURCE_MAX_STRING	(1024 * 1024)	/* bytes in one JSON string */
-#define SOURCE_MAX_ID		128	/* bytes in an external id */
+#define SOURCE_MAX_BODY	  (32u * 1024 * 1024) /* bytes in one page */
+#define SOURCE_MAX_DEPTH  64		      /* JSON nesting */
+#define SOURCE_MAX_STRING (1024 * 1024)	      /* bytes in one JSON string */
+#define SOURCE_MAX_ID	  128		      /* bytes in an external id */
 /* Limits on what the configuration holds. */
-#define SOURCE_MAX_BASE_URL	1024	/* bytes in a base_url */
+#define SOURCE_MAX_BASE_URL 1024 /* bytes in a base_url */
 /* A page URL: the base URL, the path and the query an adapter adds. */
-#define SOURCE_MAX_PAGE_URL	(SOURCE_MAX_BASE_URL + 256)
+#define SOURCE_MAX_PAGE_URL (SOURCE_MAX_BASE_URL + 256)
 
 enum run_state {
 	RUN_PENDING,
@@ -49,42 +49,42 @@ const char *run_state_name(enum run_state state);
 #define OPT_NULL (-1)
 
 struct pull_request {
-	char	 external_id[24];	/* integer id as decimal text */
-	const char *title;		/* NULL when null/absent */
+	char external_id[24]; /* integer id as decimal text */
+	const char *title;    /* NULL when null/absent */
 	const char *url;
 	const char *head_branch_name;
-	char	 created_at[TS_LEN];	/* "" when null or unparseable */
+	char created_at[TS_LEN]; /* "" when null or unparseable */
 };
 
 struct criterion {
 	const char *criterion;
-	int	 met;			/* 0, 1 or OPT_NULL */
+	int met; /* 0, 1 or OPT_NULL */
 	const char *explanation;
 };
 
 struct run {
 	/* Common columns. */
-	const char *external_id;	/* never NULL; points to idbuf or tree */
-	char	 idbuf[24];
-	const char *status;		/* upstream status verbatim, or NULL */
+	const char *external_id; /* never NULL; points to idbuf or tree */
+	char idbuf[24];
+	const char *status; /* upstream status verbatim, or NULL */
 	enum run_state state;
-	const char *title;		/* codegen: NULL; cotool: runTitle */
-	const char *web_url;		/* codegen: web_url; cotool: NULL */
-	char	 created_at[TS_LEN];	/* "" when null or unparseable */
-	char	 updated_at[TS_LEN];	/* "" for codegen (no such field) */
-	const char *raw;		/* the upstream object, verbatim bytes */
-	size_t	 raw_len;
+	const char *title;	 /* codegen: NULL; cotool: runTitle */
+	const char *web_url;	 /* codegen: web_url; cotool: NULL */
+	char created_at[TS_LEN]; /* "" when null or unparseable */
+	char updated_at[TS_LEN]; /* "" for codegen (no such field) */
+	const char *raw;	 /* the upstream object, verbatim bytes */
+	size_t raw_len;
 
 	/* Codegen. */
-	int	 has_organization_id;
-	int64_t	 organization_id;
+	int has_organization_id;
+	int64_t organization_id;
 	const char *result;
 	const char *summary;
 	const char *source_type;
-	const char *metadata;		/* JSON text (compact) or NULL */
-	size_t	 metadata_len;
+	const char *metadata; /* JSON text (compact) or NULL */
+	size_t metadata_len;
 	struct pull_request *prs;
-	size_t	 nprs;
+	size_t nprs;
 
 	/* Cotool. */
 	const char *agent_id;
@@ -92,14 +92,14 @@ struct run {
 	const char *agent_type;
 	const char *model_alias;
 	const char *model_name;
-	int	 has_total_tool_count;
-	int64_t	 total_tool_count;
+	int has_total_tool_count;
+	int64_t total_tool_count;
 	const char *trigger_source;
 	const char *trigger_name;
-	int	 has_error;		/* 0, 1 or OPT_NULL */
-	int	 is_streaming;		/* 0, 1 or OPT_NULL */
-	int	 has_eval_score;
-	double	 eval_score;
+	int has_error;	  /* 0, 1 or OPT_NULL */
+	int is_streaming; /* 0, 1 or OPT_NULL */
+	int has_eval_score;
+	double eval_score;
 	const char *eval_explanation;
 	const char *critical_issue_category;
 	const char *critical_issue_explanation;
@@ -107,32 +107,32 @@ struct run {
 	const char *linked_alert_title;
 	const char *linked_alert_status;
 	const char **tool_names;
-	size_t	 ntool_names;
-	struct criterion *criteria;	/* acceptanceCriteriaResults */
-	size_t	 ncriteria;
-	const char **eval_bullets;	/* evalBulletSummary */
-	size_t	 neval_bullets;
+	size_t ntool_names;
+	struct criterion *criteria; /* acceptanceCriteriaResults */
+	size_t ncriteria;
+	const char **eval_bullets; /* evalBulletSummary */
+	size_t neval_bullets;
 };
 
 /* An item of a good page that could not be normalized. */
 struct reject {
-	const char *raw;		/* the item, verbatim bytes */
-	size_t	 raw_len;
-	const char *external_id;	/* when one could be read, else NULL */
-	char	 reason[160];
+	const char *raw; /* the item, verbatim bytes */
+	size_t raw_len;
+	const char *external_id; /* when one could be read, else NULL */
+	char reason[160];
 };
 
 struct page {
 	struct run *runs;
-	size_t	 nruns;
+	size_t nruns;
 	struct reject *rejects;
-	size_t	 nrejects;
-	int64_t	 total;			/* total / totalCount of the listing */
-	size_t	 nitems;		/* items in the page, runs + rejects */
+	size_t nrejects;
+	int64_t total; /* total / totalCount of the listing */
+	size_t nitems; /* items in the page, runs + rejects */
 	/* Owned storage, released by page_free(). */
-	void	*tree;			/* cJSON root */
-	char	*text;			/* NUL-terminated copy of the body */
-	void	*arena;			/* adapter's allocations */
+	void *tree;  /* cJSON root */
+	char *text;  /* NUL-terminated copy of the body */
+	void *arena; /* adapter's allocations */
 };
 
 /* Release what a parse left in *page (json.c); NULL is a no-op. */
@@ -140,8 +140,8 @@ void page_free(struct page *page);
 
 /* The order a walk asks for. */
 enum walk_order {
-	ORDER_CREATED,	/* newest created first */
-	ORDER_UPDATED,	/* most recently updated first */
+	ORDER_CREATED, /* newest created first */
+	ORDER_UPDATED, /* most recently updated first */
 };
 
 struct source_type {
@@ -149,35 +149,35 @@ struct source_type {
 	const char *name;
 	/* Defaults of the base_url and rate_limit keys. */
 	const char *default_base_url;
-	int	 rate_requests;		/* requests ... */
-	double	 rate_window;		/* ... per this many seconds */
+	int rate_requests;  /* requests ... */
+	double rate_window; /* ... per this many seconds */
 	/* 1: org_id is required (and part of the source's identity);
 	 * 0: org_id is refused. */
-	int	 needs_org_id;
+	int needs_org_id;
 	/* What to check after HTTP 401/403, after "the token is valid". */
 	const char *auth_hint;
 	/* 1 when any offset can be asked for; 0 when offsets must be
 	 * multiples of the page size (page-number APIs). */
-	int	 any_offset;
+	int any_offset;
 	/* 1 when the listing can be ordered by update time; 0 when a run's
 	 * changes show only where a walk by creation passes it (then
 	 * unfinished runs younger than refresh_window are walked again). */
-	int	 can_order_updated;
+	int can_order_updated;
 	/*
 	 * Write the URL of the page that starts at offset (an item count)
 	 * with limit items, in the given order, into buf.  Returns 0, or -1
 	 * when it does not fit.
 	 */
-	int	(*page_url)(const struct conf_source *src, int64_t offset,
-		    int limit, enum walk_order order, char *buf, size_t len);
+	int (*page_url)(const struct conf_source *src, int64_t offset,
+	    int limit, enum walk_order order, char *buf, size_t len);
 	/*
 	 * Parse a 2xx response body.  On success fill *page (caller frees with
 	 * page_free()) and return 0.  On a body that is not the expected page
 	 * (not JSON, wrong shape, truncated, too deep, too large) return -1
 	 * with a one-line reason in err and leave *page empty.
 	 */
-	int	(*parse_page)(const char *body, size_t len, struct page *page,
-		    char *err, size_t errlen);
+	int (*parse_page)(const char *body, size_t len, struct page *page,
+	    char *err, size_t errlen);
 };
 
 extern const struct source_type source_codegen;

@@ -32,7 +32,7 @@
 #include "store.h"
 
 struct migration {
-	int	 version;
+	int version;
 	const char *name;
 	const char *sql;
 };
@@ -69,90 +69,105 @@ enum stmt_id {
 };
 
 /* Column lists of runs shared by insert and update, in bind order 3.. */
-#define RUN_COLS							\
-	"status, state, title, web_url, created_at, updated_at, raw_json, "\
-	"organization_id, result, summary, source_type, metadata, "	\
-	"agent_id, agent_name, agent_type, model_alias, model_name, "	\
-	"total_tool_count, trigger_source, trigger_name, has_error, "	\
-	"is_streaming, eval_score, eval_explanation, "			\
-	"critical_issue_category, critical_issue_explanation, "		\
+#define RUN_COLS                                                            \
+	"status, state, title, web_url, created_at, updated_at, raw_json, " \
+	"organization_id, result, summary, source_type, metadata, "         \
+	"agent_id, agent_name, agent_type, model_alias, model_name, "       \
+	"total_tool_count, trigger_source, trigger_name, has_error, "       \
+	"is_streaming, eval_score, eval_explanation, "                      \
+	"critical_issue_category, critical_issue_explanation, "             \
 	"linked_alert_display_id, linked_alert_title, linked_alert_status"
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
-	    "deleted_upstream_at IS NOT NULL "
-	    "FROM runs WHERE source = ?1 AND external_id = ?2",
-	[ST_INS_RUN] = "INSERT INTO runs (source, external_id, kind, "
-	    RUN_COLS ", first_seen_at, last_seen_at, changed_at) VALUES "
-	    "(?1, ?2, ?32, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
-	    "?27, ?28, ?29, ?30, ?31, ?33, ?33, ?33)",
+		       "deleted_upstream_at IS NOT NULL "
+		       "FROM runs WHERE source = ?1 AND external_id = ?2",
+	[ST_INS_RUN] = "INSERT INTO runs (source, external_id, kind, " RUN_COLS
+		       ", first_seen_at, last_seen_at, changed_at) VALUES "
+		       "(?1, ?2, ?32, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+		       "?12, ?13, "
+		       "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, "
+		       "?25, ?26, "
+		       "?27, ?28, ?29, ?30, ?31, ?33, ?33, ?33)",
 	[ST_UPD_RUN] = "UPDATE runs SET (" RUN_COLS ", last_seen_at, "
-	    "changed_at, deleted_upstream_at) = (?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-	    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-	    "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?33, ?33, NULL) "
-	    "WHERE id = ?34",
+		       "changed_at, deleted_upstream_at) = (?3, ?4, ?5, ?6, "
+		       "?7, ?8, ?9, "
+		       "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+		       "?21, ?22, "
+		       "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?33, ?33, "
+		       "NULL) "
+		       "WHERE id = ?34",
 	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
-	    "deleted_upstream_at = NULL WHERE id = ?1",
+			 "deleted_upstream_at = NULL WHERE id = ?1",
 	/* Taken before the update, so old_* come from the row itself. */
 	[ST_INS_CHANGE] = "INSERT INTO run_status_changes (run_id, "
-	    "observed_at, old_status, new_status, old_state, new_state) "
-	    "SELECT id, ?2, status, ?3, state, ?4 FROM runs WHERE id = ?1",
+			  "observed_at, old_status, new_status, old_state, "
+			  "new_state) "
+			  "SELECT id, ?2, status, ?3, state, ?4 FROM runs "
+			  "WHERE id = ?1",
 	[ST_DEL_LINKS] = "DELETE FROM run_pull_requests WHERE run_id = ?1",
 	[ST_DEL_TOOLS] = "DELETE FROM run_tools WHERE run_id = ?1",
 	[ST_DEL_CRITERIA] = "DELETE FROM run_acceptance_criteria "
-	    "WHERE run_id = ?1",
+			    "WHERE run_id = ?1",
 	[ST_DEL_BULLETS] = "DELETE FROM run_eval_bullets WHERE run_id = ?1",
 	[ST_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
-	    "title, url, head_branch_name, created_at, first_seen_at, "
-	    "changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
-	    "ON CONFLICT (source, external_id) DO UPDATE SET "
-	    "title = excluded.title, url = excluded.url, "
-	    "head_branch_name = excluded.head_branch_name, "
-	    "created_at = excluded.created_at, changed_at = excluded.changed_at "
-	    "WHERE title IS NOT excluded.title OR url IS NOT excluded.url "
-	    "OR head_branch_name IS NOT excluded.head_branch_name "
-	    "OR created_at IS NOT excluded.created_at",
+			 "title, url, head_branch_name, created_at, "
+			 "first_seen_at, "
+			 "changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+			 "ON CONFLICT (source, external_id) DO UPDATE SET "
+			 "title = excluded.title, url = excluded.url, "
+			 "head_branch_name = excluded.head_branch_name, "
+			 "created_at = excluded.created_at, changed_at = "
+			 "excluded.changed_at "
+			 "WHERE title IS NOT excluded.title OR url IS NOT "
+			 "excluded.url "
+			 "OR head_branch_name IS NOT excluded.head_branch_name "
+			 "OR created_at IS NOT excluded.created_at",
 	[ST_SEL_PR] = "SELECT id FROM pull_requests "
-	    "WHERE source = ?1 AND external_id = ?2",
+		      "WHERE source = ?1 AND external_id = ?2",
 	[ST_INS_LINK] = "INSERT OR IGNORE INTO run_pull_requests (run_id, "
-	    "pull_request_id, position) VALUES (?1, ?2, ?3)",
+			"pull_request_id, position) VALUES (?1, ?2, ?3)",
 	[ST_INS_TOOL] = "INSERT INTO run_tools (run_id, position, name) "
-	    "VALUES (?1, ?2, ?3)",
+			"VALUES (?1, ?2, ?3)",
 	[ST_INS_CRITERION] = "INSERT INTO run_acceptance_criteria (run_id, "
-	    "position, criterion, met, explanation) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+			     "position, criterion, met, explanation) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_INS_BULLET] = "INSERT INTO run_eval_bullets (run_id, position, "
-	    "bullet) VALUES (?1, ?2, ?3)",
+			  "bullet) VALUES (?1, ?2, ?3)",
 	[ST_INS_REJECT] = "INSERT INTO rejected_records (source, kind, "
-	    "external_id, reason, raw_json, first_seen_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-	    "ON CONFLICT (source, reason, raw_json) DO NOTHING",
+			  "external_id, reason, raw_json, first_seen_at) "
+			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+			  "ON CONFLICT (source, reason, raw_json) DO NOTHING",
 	[ST_SAVE_STATE] = "UPDATE sync_state SET high_water = ?2, "
-	    "backfill_done = ?3, walk_mode = ?4, walk_offset = ?5, "
-	    "walk_anchor_id = ?6, walk_anchor_key = ?7, walk_total = ?8, "
-	    "walk_high_water = ?9, walk_started_at = ?10, walk_pages = ?11, "
-	    "last_full_resync_at = ?12, last_success_at = ?13, "
-	    "walk_degraded = ?14 WHERE source = ?1",
+			  "backfill_done = ?3, walk_mode = ?4, walk_offset = "
+			  "?5, "
+			  "walk_anchor_id = ?6, walk_anchor_key = ?7, "
+			  "walk_total = ?8, "
+			  "walk_high_water = ?9, walk_started_at = ?10, "
+			  "walk_pages = ?11, "
+			  "last_full_resync_at = ?12, last_success_at = ?13, "
+			  "walk_degraded = ?14 WHERE source = ?1",
 	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
-	    "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
-	    "runs_rejected = ?7, runs_deleted = ?8, http_429 = ?9, "
-	    "retries = ?10 WHERE id = ?1",
+			   "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
+			   "runs_rejected = ?7, runs_deleted = ?8, http_429 = "
+			   "?9, "
+			   "retries = ?10 WHERE id = ?1",
 };
 
 struct store {
-	sqlite3	*db;
-	char	*path;
-	int	 busy;		/* the last failure was another's lock */
-	int	 bind_rc;	/* the first failed bind since the last step */
-	int	 bind_at;	/* ... and its parameter */
+	sqlite3 *db;
+	char *path;
+	int busy;    /* the last failure was another's lock */
+	int bind_rc; /* the first failed bind since the last step */
+	int bind_at; /* ... and its parameter */
 	sqlite3_stmt *stmt[NSTMTS];
 };
 
 static void
 store_note_rc(struct store *store, int rc)
 {
-	store->busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+	store->busy = (rc & 0xff) == SQLITE_BUSY ||
+	    (rc & 0xff) == SQLITE_LOCKED;
 }
 
 /* Log what failed, with the OS error where SQLite has one (a read-only
@@ -215,7 +230,7 @@ store_user_version(struct store *store)
 	int v = -1;
 
 	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st,
-	    NULL) != SQLITE_OK)
+		NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read user_version");
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
@@ -249,7 +264,7 @@ store_migrate(struct store *store)
 		return -1;
 	if (v > NMIGRATIONS) {
 		log_error("database '%s' has schema version %d, newer than "
-		    "this agentsyncd knows (%d): refusing to touch it",
+			  "this agentsyncd knows (%d): refusing to touch it",
 		    store->path, v, NMIGRATIONS);
 		return -1;
 	}
@@ -257,12 +272,12 @@ store_migrate(struct store *store)
 	 * with foreign keys on, dropping the old one would cascade.  So
 	 * they run with foreign keys off (a no-op inside a transaction,
 	 * hence here) and each is checked before it commits. */
-	if (v < NMIGRATIONS && store_exec(store, "PRAGMA foreign_keys = OFF")
-	    == -1)
+	if (v < NMIGRATIONS &&
+	    store_exec(store, "PRAGMA foreign_keys = OFF") == -1)
 		return -1;
 	applied = store_migrate_from(store, v);
-	if (v < NMIGRATIONS && store_exec(store, "PRAGMA foreign_keys = ON")
-	    == -1)
+	if (v < NMIGRATIONS &&
+	    store_exec(store, "PRAGMA foreign_keys = ON") == -1)
 		return -1;
 	return applied;
 }
@@ -274,14 +289,14 @@ store_foreign_keys_ok(struct store *store)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(store->db, "PRAGMA foreign_key_check", -1,
-	    &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store->db, "PRAGMA foreign_key_check", -1, &st,
+		NULL) != SQLITE_OK)
 		return store_fail(store, "cannot check foreign keys");
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		log_error("database '%s': table %s breaks a foreign key "
-		    "(rowid %lld)", store->path,
-		    (const char *)sqlite3_column_text(st, 0),
+			  "(rowid %lld)",
+		    store->path, (const char *)sqlite3_column_text(st, 0),
 		    (long long)sqlite3_column_int64(st, 1));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -317,8 +332,8 @@ store_migrate_from(struct store *store, int v)
 		    store_foreign_keys_ok(store) != 1 ||
 		    store_exec(store, "COMMIT") == -1) {
 			log_error("database '%s': migration %s failed; "
-			    "nothing of it was applied", store->path,
-			    migrations[i].name);
+				  "nothing of it was applied",
+			    store->path, migrations[i].name);
 			store_rollback(store);
 			return -1;
 		}
@@ -336,8 +351,8 @@ store_prepare(struct store *store)
 
 	for (i = 0; i < NSTMTS; i++) {
 		if (sqlite3_prepare_v3(store->db, stmt_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &store->stmt[i], NULL) !=
-		    SQLITE_OK)
+			SQLITE_PREPARE_PERSISTENT, &store->stmt[i],
+			NULL) != SQLITE_OK)
 			return store_fail(store, "cannot prepare statement");
 	}
 	return 0;
@@ -411,7 +426,7 @@ store_persist_wal(struct store *store)
 	int on = 1;
 
 	if (sqlite3_file_control(store->db, "main", SQLITE_FCNTL_PERSIST_WAL,
-	    &on) != SQLITE_OK)
+		&on) != SQLITE_OK)
 		return store_fail(store, "cannot keep the WAL between runs");
 	return 0;
 }
@@ -427,7 +442,8 @@ store_dir_writable(const char *path)
 		return 0;
 	if (access(dir, W_OK) == -1) {
 		log_error("database '%s': its directory '%s' is not writable "
-		    "(%s); agentsyncd keeps the -wal and -shm files there",
+			  "(%s); agentsyncd keeps the -wal and -shm files "
+			  "there",
 		    path, dir, strerror(errno));
 		return -1;
 	}
@@ -458,7 +474,7 @@ store_open(const char *path, int flags)
 	if (rc != SQLITE_OK) {
 		log_error("cannot open database '%s': %s", path,
 		    store->db != NULL ? sqlite3_errmsg(store->db) :
-		    sqlite3_errstr(rc));
+					sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(store->db, 1);
@@ -469,8 +485,9 @@ store_open(const char *path, int flags)
 	if (!(flags & STORE_READONLY) &&
 	    sqlite3_db_readonly(store->db, "main") == 1) {
 		log_error("database '%s' is not writable by this process: %s",
-		    path, access(path, W_OK) == -1 ? strerror(errno) :
-		    "SQLite opened it read-only");
+		    path,
+		    access(path, W_OK) == -1 ? strerror(errno) :
+					       "SQLite opened it read-only");
 		goto fail;
 	}
 	if (!(flags & STORE_READONLY) && store_dir_writable(path) == -1)
@@ -483,23 +500,24 @@ store_open(const char *path, int flags)
 	/* Refuse a newer schema before changing anything of the file. */
 	if (store_user_version(store) > NMIGRATIONS) {
 		log_error("database '%s' has schema version %d, newer than "
-		    "this agentsyncd knows (%d): refusing to touch it", path,
-		    store_user_version(store), NMIGRATIONS);
+			  "this agentsyncd knows (%d): refusing to touch it",
+		    path, store_user_version(store), NMIGRATIONS);
 		goto fail;
 	}
 	if (store_persist_wal(store) == -1)
 		goto fail;
-	if (store_exec(store, "PRAGMA journal_mode = WAL; "
-	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-	    "PRAGMA journal_size_limit = 67108864") == -1)
+	if (store_exec(store,
+		"PRAGMA journal_mode = WAL; "
+		"PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+		"PRAGMA journal_size_limit = 67108864") == -1)
 		goto fail;
 	if (!(flags & STORE_NOMIGRATE) && store_migrate(store) == -1)
 		goto fail;
 	if (store_user_version(store) != NMIGRATIONS) {
 		if (!(flags & STORE_NOMIGRATE))
 			log_error("database '%s' is at schema version %d, "
-			    "expected %d", path, store_user_version(store),
-			    NMIGRATIONS);
+				  "expected %d",
+			    path, store_user_version(store), NMIGRATIONS);
 		if (!(flags & STORE_NOMIGRATE))
 			goto fail;
 		return store;
@@ -560,8 +578,9 @@ bound(struct store *store, int i, int rc)
 static void
 bind_text(struct store *store, sqlite3_stmt *st, int i, const char *s)
 {
-	bound(store, i, s == NULL ? sqlite3_bind_null(st, i) :
-	    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC));
+	bound(store, i,
+	    s == NULL ? sqlite3_bind_null(st, i) :
+			sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC));
 }
 
 static void
@@ -575,9 +594,11 @@ static void
 bind_span(struct store *store, sqlite3_stmt *st, int i, const char *p,
     size_t len)
 {
-	bound(store, i, p == NULL ? sqlite3_bind_null(st, i) : len > INT_MAX ?
-	    SQLITE_TOOBIG : sqlite3_bind_text(st, i, p, (int)len,
-	    SQLITE_STATIC));
+	bound(store, i,
+	    p == NULL ? sqlite3_bind_null(st, i) :
+		len > INT_MAX ?
+			SQLITE_TOOBIG :
+			sqlite3_bind_text(st, i, p, (int)len, SQLITE_STATIC));
 }
 
 static void
@@ -587,25 +608,25 @@ bind_i64(struct store *store, sqlite3_stmt *st, int i, int64_t v)
 }
 
 static void
-bind_opt_int(struct store *store, sqlite3_stmt *st, int i, int set,
-    int64_t v)
+bind_opt_int(struct store *store, sqlite3_stmt *st, int i, int set, int64_t v)
 {
-	bound(store, i, set ? sqlite3_bind_int64(st, i, v) :
-	    sqlite3_bind_null(st, i));
+	bound(store, i,
+	    set ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i));
 }
 
 static void
 bind_opt_f64(struct store *store, sqlite3_stmt *st, int i, int set, double v)
 {
-	bound(store, i, set ? sqlite3_bind_double(st, i, v) :
-	    sqlite3_bind_null(st, i));
+	bound(store, i,
+	    set ? sqlite3_bind_double(st, i, v) : sqlite3_bind_null(st, i));
 }
 
 static void
 bind_bool(struct store *store, sqlite3_stmt *st, int i, int v)
 {
-	bound(store, i, v == OPT_NULL ? sqlite3_bind_null(st, i) :
-	    sqlite3_bind_int(st, i, v != 0));
+	bound(store, i,
+	    v == OPT_NULL ? sqlite3_bind_null(st, i) :
+			    sqlite3_bind_int(st, i, v != 0));
 }
 
 /* sqlite3_step(), or the failure of a bind since the last step. */
@@ -680,18 +701,24 @@ store_state_load(struct store *store, const char *source, const char *kind,
 {
 	sqlite3_stmt *st = NULL;
 	const char *stored;
-	
+
 	memset(state, 0, sizeof(*state));
-	if (exec_bound(store, "cannot create sync state", "INSERT INTO "
-	    "sync_state (source, kind, identity) VALUES (?1, ?2, ?3) "
-	    "ON CONFLICT (source) DO NOTHING", "ttt", source, kind, identity) == -1)
+	if (exec_bound(store, "cannot create sync state",
+		"INSERT INTO "
+		"sync_state (source, kind, identity) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT (source) DO NOTHING",
+		"ttt", source, kind, identity) == -1)
 		return -1;
 
-	if (sqlite3_prepare_v2(store->db, "SELECT identity, high_water, "
-	    "backfill_done, walk_mode, walk_offset, walk_anchor_id, "
-	    "walk_anchor_key, walk_total, walk_high_water, walk_started_at, "
-	    "walk_pages, last_full_resync_at, last_success_at, walk_degraded "
-	    "FROM sync_state WHERE source = ?1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT identity, high_water, "
+		"backfill_done, walk_mode, walk_offset, walk_anchor_id, "
+		"walk_anchor_key, walk_total, walk_high_water, "
+		"walk_started_at, "
+		"walk_pages, last_full_resync_at, last_success_at, "
+		"walk_degraded "
+		"FROM sync_state WHERE source = ?1",
+		-1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
 	bind_text(store, st, 1, source);
 	if (store_step(store, st) != SQLITE_ROW) {
@@ -703,13 +730,15 @@ store_state_load(struct store *store, const char *source, const char *kind,
 		/* Same name, different upstream: what we hold says nothing
 		 * about the new one, so walk it completely. */
 		log_warnx("source '%s' now points at %s (was %s): starting a "
-		    "fresh backfill; mirrored rows are kept", source, identity,
-		    stored);
+			  "fresh backfill; mirrored rows are kept",
+		    source, identity, stored);
 		sqlite3_finalize(st);
-		return exec_bound(store, "cannot reset sync state", "UPDATE "
+		return exec_bound(store, "cannot reset sync state",
+		    "UPDATE "
 		    "sync_state SET identity = ?2, kind = ?3, high_water = "
 		    "NULL, backfill_done = 0, walk_mode = NULL WHERE "
-		    "source = ?1", "ttt", source, identity, kind);
+		    "source = ?1",
+		    "ttt", source, identity, kind);
 	}
 	copy_col(st, 1, state->high_water, sizeof(state->high_water));
 	state->backfill_done = sqlite3_column_int(st, 2);
@@ -719,10 +748,8 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	copy_col(st, 5, state->walk_anchor_id, sizeof(state->walk_anchor_id));
 	copy_col(st, 6, state->walk_anchor_key, sizeof(state->walk_anchor_key));
 	state->walk_total = sqlite3_column_int64(st, 7);
-	copy_col(st, 8, state->walk_high_water,
-	    sizeof(state->walk_high_water));
-	copy_col(st, 9, state->walk_started_at,
-	    sizeof(state->walk_started_at));
+	copy_col(st, 8, state->walk_high_water, sizeof(state->walk_high_water));
+	copy_col(st, 9, state->walk_started_at, sizeof(state->walk_started_at));
 	state->walk_pages = sqlite3_column_int64(st, 10);
 	copy_col(st, 11, state->last_full_resync_at,
 	    sizeof(state->last_full_resync_at));
@@ -740,13 +767,16 @@ store_pass_begin(struct store *store, struct store_pass *pass,
 	const char *source = pass->source;
 
 	/* A pass left 'running' by a crash or kill ends as interrupted. */
-	if (exec_bound(store, "cannot close old passes", "UPDATE sync_runs "
-	    "SET outcome = 'interrupted', finished_at = coalesce(finished_at, "
-	    "?2) WHERE source = ?1 AND outcome = 'running'", "tt", source,
-	    now) == -1 ||
-	    exec_bound(store, "cannot start pass", "INSERT INTO sync_runs "
-	    "(source, mode, started_at) VALUES (?1, ?2, ?3)", "ttt", source,
-	    walk_mode_name(mode), now) == -1)
+	if (exec_bound(store, "cannot close old passes",
+		"UPDATE sync_runs "
+		"SET outcome = 'interrupted', finished_at = "
+		"coalesce(finished_at, "
+		"?2) WHERE source = ?1 AND outcome = 'running'",
+		"tt", source, now) == -1 ||
+	    exec_bound(store, "cannot start pass",
+		"INSERT INTO sync_runs "
+		"(source, mode, started_at) VALUES (?1, ?2, ?3)",
+		"ttt", source, walk_mode_name(mode), now) == -1)
 		return -1;
 	pass->id = sqlite3_last_insert_rowid(store->db);
 	memset(&pass->counts, 0, sizeof(pass->counts));
@@ -754,8 +784,7 @@ store_pass_begin(struct store *store, struct store_pass *pass,
 }
 
 static int
-save_state(struct store *store, const char *source,
-    const struct sync_state *s)
+save_state(struct store *store, const char *source, const struct sync_state *s)
 {
 	sqlite3_stmt *st = store->stmt[ST_SAVE_STATE];
 	int walking = s->walk_mode != WALK_NONE;
@@ -839,9 +868,8 @@ static int
 write_children(struct store *store, const char *source, int64_t run_id,
     const struct run *r, const char *now, int replace)
 {
-	static const enum stmt_id dels[] = {
-		ST_DEL_LINKS, ST_DEL_TOOLS, ST_DEL_CRITERIA, ST_DEL_BULLETS
-	};
+	static const enum stmt_id dels[] = { ST_DEL_LINKS, ST_DEL_TOOLS,
+		ST_DEL_CRITERIA, ST_DEL_BULLETS };
 	sqlite3_stmt *st;
 	size_t i;
 	int64_t pr_id;
@@ -1000,7 +1028,7 @@ store_page(struct store *store, struct store_pass *pass,
 		return -1;
 	for (i = 0; i < page->nruns; i++) {
 		if (write_run(store, source, kind, &page->runs[i], touch, now,
-		    &c) == -1)
+			&c) == -1)
 			goto rollback;
 	}
 	for (i = 0; i < page->nrejects; i++) {
@@ -1022,10 +1050,11 @@ store_page(struct store *store, struct store_pass *pass,
 	 * upstream.  In this transaction, so that a kill cannot record the
 	 * walk as done with the marks never made. */
 	if (flags & STORE_MARK_GONE) {
-		if (exec_bound(store, "cannot mark deleted runs", "UPDATE runs "
-		    "SET deleted_upstream_at = ?3 WHERE source = ?1 AND "
-		    "last_seen_at < ?2 AND deleted_upstream_at IS NULL", "ttt",
-		    source, next->walk_started_at, now) == -1)
+		if (exec_bound(store, "cannot mark deleted runs",
+			"UPDATE runs "
+			"SET deleted_upstream_at = ?3 WHERE source = ?1 AND "
+			"last_seen_at < ?2 AND deleted_upstream_at IS NULL",
+			"ttt", source, next->walk_started_at, now) == -1)
 			goto rollback;
 		c.runs_deleted += sqlite3_changes(store->db);
 	}
@@ -1060,14 +1089,16 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 	    save_counts(store, pass->id, &pass->counts) == -1)
 		goto rollback;
 	if (exec_bound(store, "cannot record pass",
-	    "UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = ?4 "
-	    "WHERE id = ?1", "ittt", pass->id, names[outcome], error,
-	    now) == -1)
+		"UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = "
+		"?4 "
+		"WHERE id = ?1",
+		"ittt", pass->id, names[outcome], error, now) == -1)
 		goto rollback;
-	if (error != NULL && exec_bound(store,
-	    "cannot record pass", "UPDATE sync_state SET last_error = ?2, "
-	    "last_error_at = ?3 WHERE source = ?1", "ttt", source, error,
-	    now) == -1)
+	if (error != NULL &&
+	    exec_bound(store, "cannot record pass",
+		"UPDATE sync_state SET last_error = ?2, "
+		"last_error_at = ?3 WHERE source = ?1",
+		"ttt", source, error, now) == -1)
 		goto rollback;
 	if (store_exec(store, "COMMIT") == -1)
 		goto rollback;
@@ -1080,9 +1111,10 @@ rollback:
 int
 store_set_next_poll(struct store *store, const char *source, const char *when)
 {
-	return exec_bound(store, "cannot record next poll", "UPDATE "
-	    "sync_state SET next_poll_at = ?2 WHERE source = ?1", "tt", source,
-	    when != NULL && *when != '\0' ? when : NULL);
+	return exec_bound(store, "cannot record next poll",
+	    "UPDATE "
+	    "sync_state SET next_poll_at = ?2 WHERE source = ?1",
+	    "tt", source, when != NULL && *when != '\0' ? when : NULL);
 }
 
 int
@@ -1093,10 +1125,12 @@ store_refresh_floor(struct store *store, const char *source, const char *since,
 	int rc;
 
 	*out = '\0';
-	if (sqlite3_prepare_v2(store->db, "SELECT min(created_at) FROM runs "
-	    "WHERE source = ?1 AND created_at >= ?2 AND state NOT IN "
-	    "('succeeded', 'failed', 'cancelled') AND "
-	    "deleted_upstream_at IS NULL", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT min(created_at) FROM runs "
+		"WHERE source = ?1 AND created_at >= ?2 AND state NOT IN "
+		"('succeeded', 'failed', 'cancelled') AND "
+		"deleted_upstream_at IS NULL",
+		-1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read unfinished runs");
 	bind_text(store, st, 1, source);
 	bind_text(store, st, 2, since);
@@ -1117,8 +1151,8 @@ store_checkpoint(struct store *store, int truncate)
 	/* TRUNCATE waits for readers through the busy handler; the event
 	 * loop must not, so try once and come back at the next tick. */
 	sqlite3_busy_timeout(store->db, 0);
-	rc = sqlite3_wal_checkpoint_v2(store->db, NULL, truncate ?
-	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
+	rc = sqlite3_wal_checkpoint_v2(store->db, NULL,
+	    truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
 	    &log_frames, &done);
 	sqlite3_busy_timeout(store->db, BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
@@ -1154,15 +1188,18 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 	sqlite3_stmt *st;
 	int rc, n = 0;
 
-	if (sqlite3_prepare_v2(store->db, "SELECT s.source, s.kind, "
-	    "s.backfill_done, s.walk_mode, s.walk_offset, s.walk_total, "
-	    "s.last_success_at, s.last_error, s.last_error_at, s.next_poll_at, "
-	    "(SELECT count(*) FROM runs r WHERE r.source = s.source), "
-	    "(SELECT count(*) FROM runs r WHERE r.source = s.source AND "
-	    "r.deleted_upstream_at IS NOT NULL), "
-	    "(SELECT count(*) FROM rejected_records j WHERE j.source = "
-	    "s.source), s.high_water "
-	    "FROM sync_state s ORDER BY s.source", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT s.source, s.kind, "
+		"s.backfill_done, s.walk_mode, s.walk_offset, s.walk_total, "
+		"s.last_success_at, s.last_error, s.last_error_at, "
+		"s.next_poll_at, "
+		"(SELECT count(*) FROM runs r WHERE r.source = s.source), "
+		"(SELECT count(*) FROM runs r WHERE r.source = s.source AND "
+		"r.deleted_upstream_at IS NOT NULL), "
+		"(SELECT count(*) FROM rejected_records j WHERE j.source = "
+		"s.source), s.high_water "
+		"FROM sync_state s ORDER BY s.source",
+		-1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&ss, 0, sizeof(ss));
@@ -1171,7 +1208,8 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 		ss.backfill_done = sqlite3_column_int(st, 2);
 		ss.walk_mode = walk_mode_parse(col_text(st, 3));
 		ss.walk_offset = sqlite3_column_int64(st, 4);
-		ss.walk_total = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 :
+		ss.walk_total = sqlite3_column_type(st, 5) == SQLITE_NULL ?
+		    -1 :
 		    sqlite3_column_int64(st, 5);
 		ss.last_success_at = col_text(st, 6);
 		ss.last_error = col_text(st, 7);

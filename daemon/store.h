@@ -17,8 +17,8 @@
 
 struct store;
 
-#define STORE_READONLY	0x1	/* open read-only, never migrate */
-#define STORE_NOMIGRATE	0x2	/* open read-write, do not migrate */
+#define STORE_READONLY	0x1 /* open read-only, never migrate */
+#define STORE_NOMIGRATE 0x2 /* open read-write, do not migrate */
 
 /*
  * Open (creating with mode 0640 if missing) the database at path, in WAL
@@ -27,7 +27,7 @@ struct store;
  * Returns NULL after logging why.  Caller frees with store_close().
  */
 struct store *store_open(const char *path, int flags)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void store_close(struct store *store);
 
 /* Apply pending migrations; returns how many were applied, or -1. */
@@ -38,15 +38,15 @@ int store_known_version(void);
 
 /* Counters of one pass; what store_page adds is written with the page. */
 struct pass_counts {
-	int64_t	 requests;
-	int64_t	 pages;
-	int64_t	 runs_seen;
-	int64_t	 runs_new;
-	int64_t	 runs_changed;
-	int64_t	 runs_rejected;
-	int64_t	 runs_deleted;
-	int64_t	 http_429;
-	int64_t	 retries;
+	int64_t requests;
+	int64_t pages;
+	int64_t runs_seen;
+	int64_t runs_new;
+	int64_t runs_changed;
+	int64_t runs_rejected;
+	int64_t runs_deleted;
+	int64_t http_429;
+	int64_t retries;
 };
 
 /*
@@ -54,28 +54,29 @@ struct pass_counts {
  * what the source points at (kind, base URL, org); when it differs from
  * the stored one the source starts over with a fresh backfill (rows kept).
  */
-int store_state_load(struct store *store, const char *source,
-    const char *kind, const char *identity, struct sync_state *state)
-	__attribute__((warn_unused_result));
+int store_state_load(struct store *store, const char *source, const char *kind,
+    const char *identity, struct sync_state *state)
+    __attribute__((warn_unused_result));
 
 /* One pass of one source as the store records it (a sync_runs row). */
 struct store_pass {
-	const char *source;	/* the source's name: set by the caller */
-	const char *kind;	/* its adapter's name: set by the caller */
-	int64_t	 id;		/* the sync_runs row: set by begin */
+	const char *source;	   /* the source's name: set by the caller */
+	const char *kind;	   /* its adapter's name: set by the caller */
+	int64_t id;		   /* the sync_runs row: set by begin */
 	struct pass_counts counts; /* zeroed by begin, added to by pages */
 };
 
 /* Start a pass: close any left 'running' by a crash, add a sync_runs row
  * in mode at now, zero the counters. */
 int store_pass_begin(struct store *store, struct store_pass *pass,
-    enum walk_mode mode, const char *now)
-	__attribute__((warn_unused_result));
+    enum walk_mode mode, const char *now) __attribute__((warn_unused_result));
 
 /* What store_page() also does (flags). */
-#define STORE_SEEN	0x1	/* a full walk: an unchanged run still gets
+#define STORE_SEEN \
+	0x1 /* a full walk: an unchanged run still gets
 				 * last_seen_at = now (one small write) */
-#define STORE_MARK_GONE	0x2	/* the walk is complete and verified: the
+#define STORE_MARK_GONE \
+	0x2 /* the walk is complete and verified: the
 				 * source's runs not seen since
 				 * next->walk_started_at get
 				 * deleted_upstream_at = now */
@@ -132,16 +133,16 @@ void store_checkpoint_over(struct store *store, long long bytes);
 struct source_status {
 	const char *source;
 	const char *kind;
-	int	 backfill_done;
-	enum walk_mode walk_mode;	/* the walk under way, or WALK_NONE */
-	int64_t	 walk_offset;
-	int64_t	 walk_total;		/* -1 before a page answered */
-	const char *high_water;		/* NULL: none yet (likewise below) */
+	int backfill_done;
+	enum walk_mode walk_mode; /* the walk under way, or WALK_NONE */
+	int64_t walk_offset;
+	int64_t walk_total;	/* -1 before a page answered */
+	const char *high_water; /* NULL: none yet (likewise below) */
 	const char *last_success_at;
 	const char *last_error;
 	const char *last_error_at;
 	const char *next_poll_at;
-	int64_t	 runs, runs_gone, rejected;
+	int64_t runs, runs_gone, rejected;
 };
 
 typedef void store_status_fn(const struct source_status *ss, void *arg);
@@ -151,6 +152,6 @@ typedef void store_status_fn(const struct source_status *ss, void *arg);
  * during the call only.  Returns how many, or -1 after logging why.
  */
 int store_status_each(struct store *store, store_status_fn *fn, void *arg)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 #endif

@@ -30,10 +30,10 @@
 #include "walk.h"
 
 /* "TYPE BASE_URL org N" */
-#define SRC_MAX_IDENTITY (SOURCE_MAX_BASE_URL + 64)
-#define MAX_429_RETRIES	30	/* per page, then the pass fails */
-#define MAX_BUSY_WAITS	60	/* database locked by another, per page */
-#define MAX_RETRY_AFTER	3600.0	/* seconds we accept from Retry-After */
+#define SRC_MAX_IDENTITY     (SOURCE_MAX_BASE_URL + 64)
+#define MAX_429_RETRIES	     30	    /* per page, then the pass fails */
+#define MAX_BUSY_WAITS	     60	    /* database locked by another, per page */
+#define MAX_RETRY_AFTER	     3600.0 /* seconds we accept from Retry-After */
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
 
 struct sync;
@@ -45,44 +45,44 @@ struct sync;
  * when a page is stored).
  */
 struct pass {
-	int	 active;
+	int active;
 	struct walk walk;
-	struct store_pass rec;		/* its sync_runs row and counters */
+	struct store_pass rec; /* its sync_runs row and counters */
 };
 
 struct attempt {
-	struct http_request *req;	/* in flight, or NULL */
-	int64_t	 offset;		/* the request's offset */
-	char	 url[SOURCE_MAX_PAGE_URL];
-	int	 retries;		/* failures of this page */
-	int	 retries_429;
-	int	 busy_waits;		/* database locked by another */
+	struct http_request *req; /* in flight, or NULL */
+	int64_t offset;		  /* the request's offset */
+	char url[SOURCE_MAX_PAGE_URL];
+	int retries; /* failures of this page */
+	int retries_429;
+	int busy_waits; /* database locked by another */
 };
 
 struct src {
 	struct sync *sync;
 	const struct conf_source *conf;
 	const struct source_type *type;
-	char	 identity[SRC_MAX_IDENTITY];
+	char identity[SRC_MAX_IDENTITY];
 	struct limit limit;
 	struct backoff backoff;
 	ev_timer timer;
 	struct src *next;
 
-	struct sync_state st;		/* as last committed */
-	int	 loaded;
+	struct sync_state st; /* as last committed */
+	int loaded;
 	struct pass pass;
 	struct attempt at;
-	int	 finished;		/* once mode: pass done */
-	char	 state_text[160];
+	int finished; /* once mode: pass done */
+	char state_text[160];
 };
 
 struct sync {
 	struct ev_loop *loop;
 	struct store *store;
 	struct http *http;
-	int	 once;
-	int	 failed;
+	int once;
+	int failed;
 	struct src *srcs;
 };
 
@@ -118,8 +118,8 @@ static void
 src_identity(const struct conf_source *c, char *buf, size_t len)
 {
 	if (c->type->needs_org_id)
-		snprintf(buf, len, "%s %s org %lld", c->type->name,
-		    c->base_url, (long long)c->org_id);
+		snprintf(buf, len, "%s %s org %lld", c->type->name, c->base_url,
+		    (long long)c->org_id);
 	else
 		snprintf(buf, len, "%s %s", c->type->name, c->base_url);
 }
@@ -134,39 +134,38 @@ src_pass_begin(struct src *s)
 
 	wall_ts(now, 0);
 	if (!s->loaded) {
-		if (store_state_load(s->sync->store, c->name,
-		    c->type->name, s->identity, &s->st) == -1)
+		if (store_state_load(s->sync->store, c->name, c->type->name,
+			s->identity, &s->st) == -1)
 			return -1;
 		s->loaded = 1;
 	}
 	if (c->full_resync_interval > 0)
 		wall_ts(due, -c->full_resync_interval);
 	if (walk_begin(&pass.walk, &s->st, s->type->any_offset,
-	    s->type->can_order_updated, c->page_size, now, due))
+		s->type->can_order_updated, c->page_size, now, due))
 		log_info("source '%s': resuming %s walk at offset %lld",
 		    c->name, walk_mode_name(pass.walk.mode),
 		    (long long)s->st.walk_offset);
 	/* A listing that cannot be ordered by update time shows a run's
 	 * changes only where the walk passes it: go back as far as the
 	 * oldest unfinished run younger than refresh_window. */
-	if (pass.walk.mode == WALK_INCREMENTAL &&
-	    !s->type->can_order_updated) {
+	if (pass.walk.mode == WALK_INCREMENTAL && !s->type->can_order_updated) {
 		wall_ts(since, -c->refresh_window);
 		if (store_refresh_floor(s->sync->store, c->name, since,
-		    floor) == -1)
+			floor) == -1)
 			return -1;
 		walk_lower_stop_key(&pass.walk, floor);
 	}
 	pass.rec.source = c->name;
 	pass.rec.kind = c->type->name;
-	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode,
-	    now) == -1)
+	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode, now) ==
+	    -1)
 		return -1;
 	s->pass = pass;
 	memset(&s->at, 0, sizeof(s->at));
 	log_debug("source '%s': %s pass begins (stop key %s)", c->name,
-	    walk_mode_name(pass.walk.mode), pass.walk.stop_key[0] ?
-	    pass.walk.stop_key : "none");
+	    walk_mode_name(pass.walk.mode),
+	    pass.walk.stop_key[0] ? pass.walk.stop_key : "none");
 	return 0;
 }
 
@@ -177,7 +176,8 @@ src_retry(struct src *s, const char *reason)
 
 	if (s->at.retries >= s->conf->max_retries) {
 		log_error("source '%s': giving up on this pass after %d "
-		    "retries: %s", s->conf->name, s->at.retries, reason);
+			  "retries: %s",
+		    s->conf->name, s->at.retries, reason);
 		src_pass_end(s, 0, reason, s->conf->poll_interval);
 		return;
 	}
@@ -198,16 +198,19 @@ src_log_step(const struct src *s, const struct walk_step *step,
 
 	if (step->degraded)
 		log_warnx("source '%s': upstream keeps changing under the "
-		    "walk; going on without verifying the page boundary (the "
-		    "next full resync fills any gap)", name);
+			  "walk; going on without verifying the page boundary "
+			  "(the "
+			  "next full resync fills any gap)",
+		    name);
 	if (step->stepped_back)
 		log_info("source '%s': runs moved upstream during the walk "
-		    "(total %lld -> %lld); stepping back to offset %lld", name,
-		    (long long)s->st.walk_total, (long long)p->total,
+			 "(total %lld -> %lld); stepping back to offset %lld",
+		    name, (long long)s->st.walk_total, (long long)p->total,
 		    (long long)next->walk_offset);
 	if (step->page_capped)
 		log_info("source '%s': the server returns at most %zu runs a "
-		    "page; following it", name, p->nitems);
+			 "page; following it",
+		    name, p->nitems);
 }
 
 /* The page could not be stored: nothing of it was written, fetch it
@@ -221,10 +224,11 @@ src_store_failed(struct src *s)
 	if (store_last_busy(s->sync->store) &&
 	    s->at.busy_waits < MAX_BUSY_WAITS) {
 		s->at.busy_waits++;
-		s->pass.rec.counts.retries++;	/* the page is fetched again */
+		s->pass.rec.counts.retries++; /* the page is fetched again */
 		delay = backoff_next(&s->backoff);
 		log_warnx("source '%s': the database is locked by another "
-		    "process; fetching and writing the page again in %.1fs",
+			  "process; fetching and writing the page again in "
+			  "%.1fs",
 		    s->conf->name, delay);
 		src_arm(s, delay);
 		return;
@@ -247,8 +251,8 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	src_log_step(s, &step, p, &next);
 	flags = (s->pass.walk.mode == WALK_FULL ? STORE_SEEN : 0) |
 	    (step.mark_deleted ? STORE_MARK_GONE : 0);
-	if (store_page(s->sync->store, &s->pass.rec, p, &next, flags,
-	    now) == -1) {
+	if (store_page(s->sync->store, &s->pass.rec, p, &next, flags, now) ==
+	    -1) {
 		src_store_failed(s);
 		return;
 	}
@@ -261,12 +265,14 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	case WALK_DONE:
 		if (s->pass.rec.counts.runs_deleted > deleted)
 			log_info("source '%s': %lld runs no longer upstream",
-			    c->name, (long long)(s->pass.rec.counts.runs_deleted -
-			    deleted));
+			    c->name,
+			    (long long)(s->pass.rec.counts.runs_deleted -
+				deleted));
 		src_pass_end(s, 1, NULL, c->poll_interval);
 		break;
 	case WALK_OVER_CAP:
-		snprintf(msg, sizeof(msg), "upstream is still paging after "
+		snprintf(msg, sizeof(msg),
+		    "upstream is still paging after "
 		    "%lld pages (total %lld): stopping this pass",
 		    (long long)s->pass.walk.pages, (long long)p->total);
 		log_error("source '%s': %s", c->name, msg);
@@ -292,7 +298,8 @@ src_response_cb(void *arg, const struct http_response *resp)
 	s->pass.rec.counts.requests++;
 	if (resp->status == 0 || resp->too_large) {
 		snprintf(reason, sizeof(reason), "request to %s failed: %s",
-		    s->at.url, resp->error != NULL ? resp->error : "no response");
+		    s->at.url,
+		    resp->error != NULL ? resp->error : "no response");
 		src_retry(s, reason);
 		return;
 	}
@@ -308,21 +315,24 @@ src_response_cb(void *arg, const struct http_response *resp)
 		else
 			delay = backoff_next(&s->backoff);
 		log_warnx("source '%s': HTTP 429 from %s; waiting %.1fs%s",
-		    c->name, s->at.url, delay, resp->retry_after >= 0 ?
-		    " as Retry-After asks" : "");
+		    c->name, s->at.url, delay,
+		    resp->retry_after >= 0 ? " as Retry-After asks" : "");
 		src_arm(s, delay);
 		return;
 	}
 	if (resp->status == 401 || resp->status == 403) {
-		snprintf(reason, sizeof(reason), "HTTP %ld: the %s refused the "
-		    "token from %s", resp->status, c->type->name,
-		    c->token_origin);
+		snprintf(reason, sizeof(reason),
+		    "HTTP %ld: the %s refused the "
+		    "token from %s",
+		    resp->status, c->type->name, c->token_origin);
 		snprintf(head, sizeof(head), "retrying in %.0fs",
 		    c->auth_backoff);
 		log_error("source '%s': HTTP %ld from %s: %s; check that the "
-		    "token is valid and %s; %s", c->name, resp->status, s->at.url,
+			  "token is valid and %s; %s",
+		    c->name, resp->status, s->at.url,
 		    resp->status == 401 ? "authentication failed" :
-		    "access denied", c->type->auth_hint,
+					  "access denied",
+		    c->type->auth_hint,
 		    s->sync->once ? "this pass fails" : head);
 		src_pass_end(s, 0, reason, c->auth_backoff);
 		return;
@@ -344,12 +354,15 @@ src_response_cb(void *arg, const struct http_response *resp)
 	}
 	memset(&page, 0, sizeof(page));
 	if (s->type->parse_page(resp->body, resp->len, &page, err,
-	    sizeof(err)) == -1) {
+		sizeof(err)) == -1) {
 		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
-		snprintf(reason, sizeof(reason), "bad page from %s (HTTP %ld, "
-		    "%zu bytes, %s): %s; body starts: %s", s->at.url,
-		    resp->status, resp->len, resp->content_type != NULL ?
-		    resp->content_type : "no content type", err, head);
+		snprintf(reason, sizeof(reason),
+		    "bad page from %s (HTTP %ld, "
+		    "%zu bytes, %s): %s; body starts: %s",
+		    s->at.url, resp->status, resp->len,
+		    resp->content_type != NULL ? resp->content_type :
+						 "no content type",
+		    err, head);
 		page_free(&page);
 		src_retry(s, reason);
 		return;
@@ -377,7 +390,7 @@ src_fetch(struct src *s)
 		return;
 	}
 	if (s->type->page_url(c, off, s->pass.walk.page_limit,
-	    s->pass.walk.order, s->at.url, sizeof(s->at.url)) == -1) {
+		s->pass.walk.order, s->at.url, sizeof(s->at.url)) == -1) {
 		src_pass_end(s, 0, "page URL too long", c->poll_interval);
 		return;
 	}
@@ -411,8 +424,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	} else if (error != NULL)
 		error = "out of memory";
 	if (s->pass.active) {
-		if (store_pass_end(sync->store, &s->pass.rec, &s->st, ok ?
-		    PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
+		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
+			ok ? PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
 			ok = 0;
 		s->pass.active = 0;
 		/* A reader that held the WAL open through the pass may have
@@ -422,20 +435,23 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	}
 	if (ok) {
 		log_info("source '%s': %s pass done: %lld requests, %lld "
-		    "pages, %lld new, %lld changed, %lld rejected",
+			 "pages, %lld new, %lld changed, %lld rejected",
 		    c->name, walk_mode_name(s->pass.walk.mode),
 		    (long long)s->pass.rec.counts.requests,
 		    (long long)s->pass.rec.counts.pages,
 		    (long long)s->pass.rec.counts.runs_new,
 		    (long long)s->pass.rec.counts.runs_changed,
 		    (long long)s->pass.rec.counts.runs_rejected);
-		snprintf(s->state_text, sizeof(s->state_text), "idle, %lld "
-		    "runs new, %lld changed, last sync %.8s", (long long)
-		    s->pass.rec.counts.runs_new,
+		snprintf(s->state_text, sizeof(s->state_text),
+		    "idle, %lld "
+		    "runs new, %lld changed, last sync %.8s",
+		    (long long)s->pass.rec.counts.runs_new,
 		    (long long)s->pass.rec.counts.runs_changed, now + 11);
 	} else {
-		snprintf(s->state_text, sizeof(s->state_text), "failed at "
-		    "%.8s: %.100s", now + 11, error != NULL ? error : "?");
+		snprintf(s->state_text, sizeof(s->state_text),
+		    "failed at "
+		    "%.8s: %.100s",
+		    now + 11, error != NULL ? error : "?");
 	}
 	free(safe);
 	if (sync->once) {
@@ -513,9 +529,10 @@ src_stop(struct src *s)
 	if (s->pass.active) {
 		wall_ts(now, 0);
 		if (store_pass_end(s->sync->store, &s->pass.rec, &s->st,
-		    PASS_INTERRUPTED, NULL, now) == -1)
+			PASS_INTERRUPTED, NULL, now) == -1)
 			log_warnx("source '%s': the interrupted pass was not "
-			    "recorded", s->conf->name);
+				  "recorded",
+			    s->conf->name);
 		s->pass.active = 0;
 	}
 }
@@ -546,8 +563,7 @@ same_conf(const struct conf_source *a, const struct conf_source *b)
 }
 
 struct sync *
-sync_new(struct ev_loop *loop, struct store *store, struct http *http,
-    int once)
+sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 {
 	struct sync *sync;
 
@@ -582,7 +598,8 @@ src_unchanged(const struct sync *sync, const struct conf_source *c)
 	struct src *s;
 
 	for (s = sync->srcs; s != NULL; s = s->next)
-		if (strcmp(s->conf->name, c->name) == 0 && same_conf(c, s->conf))
+		if (strcmp(s->conf->name, c->name) == 0 &&
+		    same_conf(c, s->conf))
 			return s;
 	return NULL;
 }
@@ -624,8 +641,9 @@ sync_configure(struct sync *sync, const struct conf *conf)
 			ktail = &s->next;
 			continue;
 		}
-		log_info("source '%s': %s", s->conf->name, c != NULL ?
-		    "configuration changed, restarting it" : "removed");
+		log_info("source '%s': %s", s->conf->name,
+		    c != NULL ? "configuration changed, restarting it" :
+				"removed");
 		src_stop(s);
 		src_free(s);
 	}
@@ -676,8 +694,10 @@ sync_status(const struct sync *sync, char *buf, size_t len)
 	buf[0] = '\0';
 	for (s = sync->srcs; s != NULL && off < len; s = s->next) {
 		if (s->pass.active)
-			n = snprintf(buf + off, len - off, "%s%s: %s %lld "
-			    "runs", off ? "; " : "", s->conf->name,
+			n = snprintf(buf + off, len - off,
+			    "%s%s: %s %lld "
+			    "runs",
+			    off ? "; " : "", s->conf->name,
 			    walk_mode_name(s->pass.walk.mode),
 			    (long long)s->st.walk_offset);
 		else

@@ -33,7 +33,7 @@ struct sync *sync_new(struct ev_loop *loop, struct store *store,
  * configuration they had, which the caller keeps.
  */
 int sync_configure(struct sync *sync, const struct conf *conf)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Stop every source: abort requests in flight, record passes as
  * interrupted.  Walk cursors stay, so the next start resumes. */

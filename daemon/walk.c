@@ -70,8 +70,9 @@ due_mode(const struct sync_state *st, const char *resync_due)
 {
 	if (!st->backfill_done)
 		return WALK_BACKFILL;
-	if (resync_due[0] != '\0' && (st->last_full_resync_at[0] == '\0' ||
-	    strcmp(st->last_full_resync_at, resync_due) <= 0))
+	if (resync_due[0] != '\0' &&
+	    (st->last_full_resync_at[0] == '\0' ||
+		strcmp(st->last_full_resync_at, resync_due) <= 0))
 		return WALK_FULL;
 	return WALK_INCREMENTAL;
 }
@@ -94,14 +95,15 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 		st->walk_anchor_key[0] = '\0';
 		st->walk_total = -1;
 		st->walk_high_water[0] = '\0';
-		snprintf(st->walk_started_at, sizeof(st->walk_started_at),
-		    "%s", now);
+		snprintf(st->walk_started_at, sizeof(st->walk_started_at), "%s",
+		    now);
 		st->walk_pages = 0;
 		st->walk_degraded = 0;
 	}
 	w->mode = st->walk_mode;
 	w->order = w->mode == WALK_INCREMENTAL && can_order_updated ?
-	    ORDER_UPDATED : ORDER_CREATED;
+	    ORDER_UPDATED :
+	    ORDER_CREATED;
 	if (w->mode == WALK_INCREMENTAL)
 		memcpy(w->stop_key, st->high_water, TS_LEN);
 	if (w->order == ORDER_CREATED && can_order_updated &&
@@ -134,15 +136,15 @@ find_run(const struct page *p, const char *id)
 
 /* Does the page leave a possible gap behind the anchor?  1: step back. */
 static int
-drifted(const struct walk *w, const struct sync_state *st,
-    const struct page *p, int64_t off)
+drifted(const struct walk *w, const struct sync_state *st, const struct page *p,
+    int64_t off)
 {
 	const char *key;
 
 	if (st->walk_anchor_id[0] == '\0' || p->nruns == 0)
 		return 0;
 	if (find_run(p, st->walk_anchor_id) >= 0)
-		return 0;	/* we see what follows the anchor */
+		return 0; /* we see what follows the anchor */
 	/* The anchor is gone from where it was.  If the page starts with a
 	 * run newer than it, the boundary is inside the page: no gap. */
 	key = run_key(w, &p->runs[0]);
@@ -217,8 +219,8 @@ advance(struct walk *w, const struct page *p, int64_t off,
 		 * one would round back onto this page. */
 		step->page_capped = 1;
 		w->page_limit = (int)p->nitems;
-		w->max_pages = w->pages + 2 * ((p->total - npos) /
-		    w->page_limit + 1) + 10;
+		w->max_pages = w->pages +
+		    2 * ((p->total - npos) / w->page_limit + 1) + 10;
 	}
 	return complete;
 }
@@ -240,8 +242,8 @@ finish(const struct walk *w, const char *now, struct sync_state *next)
 }
 
 void
-walk_page(struct walk *w, const struct page *p, int64_t off,
-    const char *now, struct sync_state *next, struct walk_step *step)
+walk_page(struct walk *w, const struct page *p, int64_t off, const char *now,
+    struct sync_state *next, struct walk_step *step)
 {
 	int complete = 0, reached = 0;
 
@@ -250,8 +252,9 @@ walk_page(struct walk *w, const struct page *p, int64_t off,
 	/* A server that never stops paging cannot hold us: twice the pages
 	 * the first total asks for, and some. */
 	if (w->max_pages == INT64_MAX)
-		w->max_pages = 2 * ((p->total > 0 ? p->total : 0) /
-		    w->page_limit + 1) + 10;
+		w->max_pages = 2 *
+			((p->total > 0 ? p->total : 0) / w->page_limit + 1) +
+		    10;
 	if (drifted(w, next, p, off)) {
 		if (w->step_backs < WALK_MAX_STEP_BACKS) {
 			w->step_backs++;
@@ -266,7 +269,8 @@ walk_page(struct walk *w, const struct page *p, int64_t off,
 	if (step->stepped_back) {
 		/* the anchor stays: we are still looking for it */
 		next->walk_offset = next->walk_offset > w->page_limit ?
-		    next->walk_offset - w->page_limit : 0;
+		    next->walk_offset - w->page_limit :
+		    0;
 	} else {
 		complete = advance(w, p, off, next, step);
 		reached = reached_stop(w, p);

@@ -14,15 +14,15 @@
 #include "source.h"
 
 /* Step backs in one pass before going on unverified (and saying so). */
-#define WALK_MAX_STEP_BACKS	8
+#define WALK_MAX_STEP_BACKS 8
 /* Seconds of server clock skew the high-water cutoff allows. */
-#define WALK_HW_CLOCK_MARGIN	300.0
+#define WALK_HW_CLOCK_MARGIN 300.0
 
 enum walk_mode {
 	WALK_NONE,
-	WALK_BACKFILL,		/* first complete walk of a source */
-	WALK_INCREMENTAL,	/* newest first until known territory */
-	WALK_FULL,		/* periodic complete re-walk */
+	WALK_BACKFILL,	  /* first complete walk of a source */
+	WALK_INCREMENTAL, /* newest first until known territory */
+	WALK_FULL,	  /* periodic complete re-walk */
 };
 
 /* "none", "backfill", "incremental", "full" */
@@ -34,36 +34,36 @@ const char *walk_mode_name(enum walk_mode mode);
  * "" when unset.
  */
 struct sync_state {
-	char	 high_water[TS_LEN];
-	int	 backfill_done;
-	enum walk_mode walk_mode;	/* WALK_NONE: no walk under way */
-	int64_t	 walk_offset;		/* items consumed */
-	char	 walk_anchor_id[SOURCE_MAX_ID + 1];
-	char	 walk_anchor_key[TS_LEN];
-	int64_t	 walk_total;		/* total reported by the last page */
-	char	 walk_high_water[TS_LEN];
-	char	 walk_started_at[TS_LEN];
-	int64_t	 walk_pages;
-	char	 last_full_resync_at[TS_LEN];
-	char	 last_success_at[TS_LEN];
-	int	 walk_degraded;		/* went past an unverified boundary */
+	char high_water[TS_LEN];
+	int backfill_done;
+	enum walk_mode walk_mode; /* WALK_NONE: no walk under way */
+	int64_t walk_offset;	  /* items consumed */
+	char walk_anchor_id[SOURCE_MAX_ID + 1];
+	char walk_anchor_key[TS_LEN];
+	int64_t walk_total; /* total reported by the last page */
+	char walk_high_water[TS_LEN];
+	char walk_started_at[TS_LEN];
+	int64_t walk_pages;
+	char last_full_resync_at[TS_LEN];
+	char last_success_at[TS_LEN];
+	int walk_degraded; /* went past an unverified boundary */
 };
 
 /* One pass of a walk: set up by walk_begin(), advanced by walk_page(). */
 struct walk {
 	/* What the adapter can do (struct source_type). */
-	int	 any_offset;
-	int	 can_order_updated;
+	int any_offset;
+	int can_order_updated;
 	/* Fixed for the pass. */
 	enum walk_mode mode;
 	enum walk_order order;
-	char	 stop_key[TS_LEN];	/* incremental: "" = walk to the end */
-	char	 hw_cutoff[TS_LEN];	/* see walk.c */
+	char stop_key[TS_LEN];	/* incremental: "" = walk to the end */
+	char hw_cutoff[TS_LEN]; /* see walk.c */
 	/* Advanced page by page. */
-	int	 page_limit;		/* items a page really holds */
-	int64_t	 pages;			/* pages handled in this pass */
-	int64_t	 max_pages;		/* INT64_MAX until the first page */
-	int	 step_backs;
+	int page_limit;	   /* items a page really holds */
+	int64_t pages;	   /* pages handled in this pass */
+	int64_t max_pages; /* INT64_MAX until the first page */
+	int step_backs;
 };
 
 /*
@@ -82,19 +82,19 @@ int walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 void walk_lower_stop_key(struct walk *w, const char *key);
 
 enum walk_action {
-	WALK_FETCH,		/* fetch the page at next->walk_offset */
-	WALK_DONE,		/* the walk ended: the pass succeeded */
-	WALK_OVER_CAP,		/* still paging after max_pages: pass fails */
+	WALK_FETCH,    /* fetch the page at next->walk_offset */
+	WALK_DONE,     /* the walk ended: the pass succeeded */
+	WALK_OVER_CAP, /* still paging after max_pages: pass fails */
 };
 
 /* What walk_page() decided, for the caller to do and to say. */
 struct walk_step {
 	enum walk_action action;
-	int	 stepped_back;	/* offset drift: the same boundary again */
-	int	 degraded;	/* drift past WALK_MAX_STEP_BACKS: the walk
+	int stepped_back; /* offset drift: the same boundary again */
+	int degraded;	  /* drift past WALK_MAX_STEP_BACKS: the walk
 				 * goes on unverified (set on this page) */
-	int	 page_capped;	/* the server holds at most w->page_limit */
-	int	 mark_deleted;	/* a complete, verified full walk: runs not
+	int page_capped;  /* the server holds at most w->page_limit */
+	int mark_deleted; /* a complete, verified full walk: runs not
 				 * seen since next->walk_started_at are gone */
 };
 

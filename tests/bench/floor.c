@@ -24,8 +24,8 @@
 
 struct input {
 	const struct source_type *type;
-	char	*body;
-	size_t	 len;
+	char *body;
+	size_t len;
 	struct page page;
 };
 
@@ -93,7 +93,8 @@ main(int argc, char *argv[])
 		"eval_score, eval_explanation, critical_issue_category, "
 		"critical_issue_explanation, linked_alert_display_id, "
 		"linked_alert_title, linked_alert_status) VALUES (?1, ?2, ?3, "
-		"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, ?15, "
+		"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, "
+		"?15, "
 		"?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, "
 		"?28, ?29, ?30, ?31, ?32, ?33) "
 		"ON CONFLICT (source, external_id) DO NOTHING",
@@ -133,7 +134,7 @@ main(int argc, char *argv[])
 		const char *a = argv[i + 2];
 
 		in[i].type = strncmp(a, "codegen:", 8) == 0 ? &source_codegen :
-		    &source_cotool;
+							      &source_cotool;
 		in[i].body = slurp(strchr(a, ':') + 1, &in[i].len);
 	}
 
@@ -143,7 +144,7 @@ main(int argc, char *argv[])
 		tree = cJSON_ParseWithLength(in[i].body, in[i].len + 1);
 		if (tree == NULL) {
 			fprintf(stderr, "floor: page %zu is not JSON\n", i);
-			return 1;
+			exit(1);
 		}
 		cJSON_Delete(tree);
 	}
@@ -152,24 +153,26 @@ main(int argc, char *argv[])
 	/* (2) SQLite alone: rows normalized first, off the clock. */
 	for (i = 0; i < n; i++) {
 		if (in[i].type->parse_page(in[i].body, in[i].len, &in[i].page,
-		    err, sizeof(err)) == -1) {
+			err, sizeof(err)) == -1) {
 			fprintf(stderr, "floor: page %zu: %s\n", i, err);
-			return 1;
+			exit(1);
 		}
 	}
-	store = store_open(argv[1], 0);		/* the same schema */
+	store = store_open(argv[1], 0); /* the same schema */
 	if (store == NULL)
-		return 1;
+		exit(1);
 	store_close(store);
 	if (sqlite3_open(argv[1], &db) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = "
-	    "NORMAL; PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
-		return 1;
+	    sqlite3_exec(db,
+		"PRAGMA journal_mode = WAL; PRAGMA synchronous = "
+		"NORMAL; PRAGMA foreign_keys = ON",
+		NULL, NULL, NULL) != SQLITE_OK)
+		exit(1);
 	for (k = 0; k < 6; k++)
 		if (sqlite3_prepare_v2(db, sql[k], -1, &st[k], NULL) !=
 		    SQLITE_OK) {
 			fprintf(stderr, "floor: %s\n", sqlite3_errmsg(db));
-			return 1;
+			exit(1);
 		}
 	t0 = now();
 	for (i = 0; i < n; i++) {
@@ -194,7 +197,8 @@ main(int argc, char *argv[])
 			    SQLITE_STATIC);
 			text(st[0], c++, ts);
 			if (r->has_organization_id)
-				sqlite3_bind_int64(st[0], c, r->organization_id);
+				sqlite3_bind_int64(st[0], c,
+				    r->organization_id);
 			c++;
 			text(st[0], c++, r->result);
 			text(st[0], c++, r->summary);

@@ -26,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	log_set_level(LOG_LEVEL_ERROR);
 	t = data[0] & 1 ? &source_cotool : &source_codegen;
 	if (t->parse_page((const char *)data + 1, size - 1, &p, err,
-	    sizeof(err)) == 0) {
+		sizeof(err)) == 0) {
 		if (p.nruns + p.nrejects != p.nitems || p.total < 0)
 			abort();
 		for (i = 0; i < p.nruns; i++) {
@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		page_free(&p);
 	} else if (p.runs != NULL || p.tree != NULL) {
-		abort();	/* a refused body leaves nothing behind */
+		abort(); /* a refused body leaves nothing behind */
 	}
 	return 0;
 }

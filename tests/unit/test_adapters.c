@@ -24,8 +24,8 @@ slurp(const char *name, size_t *len)
 	FILE *f;
 	char *buf;
 
-	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir :
-	    "tests/fixtures", name);
+	snprintf(path, sizeof(path), "%s/%s",
+	    dir != NULL ? dir : "tests/fixtures", name);
 	f = fopen(path, "rb");
 	if (f == NULL)
 		fail_msg("cannot open %s", path);
@@ -122,11 +122,15 @@ state_of(const struct source_type *t, const char *status)
 	else
 		snprintf(q, sizeof(q), "null");
 	if (t == &source_codegen)
-		snprintf(body, sizeof(body), "{\"items\": [{\"id\": 1, "
-		    "\"status\": %s}], \"total\": 1}", q);
+		snprintf(body, sizeof(body),
+		    "{\"items\": [{\"id\": 1, "
+		    "\"status\": %s}], \"total\": 1}",
+		    q);
 	else
-		snprintf(body, sizeof(body), "{\"runs\": [{\"id\": \"a\", "
-		    "\"status\": %s}], \"totalCount\": 1}", q);
+		snprintf(body, sizeof(body),
+		    "{\"runs\": [{\"id\": \"a\", "
+		    "\"status\": %s}], \"totalCount\": 1}",
+		    q);
 	memset(&page, 0, sizeof(page));
 	if (t->parse_page(body, strlen(body), &page, err, sizeof(err)) != 0)
 		fail_msg("%s: %s", body, err);
@@ -143,17 +147,27 @@ test_codegen_status(void **state)
 		const char *s;
 		enum run_state st;
 	} t[] = {
-		{ "PENDING", RUN_PENDING }, { "ACTIVE", RUN_RUNNING },
-		{ "RUNNING", RUN_RUNNING }, { "EVALUATION", RUN_RUNNING },
-		{ "PAUSED", RUN_WAITING }, { "COMPLETE", RUN_SUCCEEDED },
-		{ "COMPLETED", RUN_SUCCEEDED }, { "completed", RUN_SUCCEEDED },
-		{ "FAILED", RUN_FAILED }, { "failed", RUN_FAILED },
-		{ "ERROR", RUN_FAILED }, { "TIMEOUT", RUN_FAILED },
+		{ "PENDING", RUN_PENDING },
+		{ "ACTIVE", RUN_RUNNING },
+		{ "RUNNING", RUN_RUNNING },
+		{ "EVALUATION", RUN_RUNNING },
+		{ "PAUSED", RUN_WAITING },
+		{ "COMPLETE", RUN_SUCCEEDED },
+		{ "COMPLETED", RUN_SUCCEEDED },
+		{ "completed", RUN_SUCCEEDED },
+		{ "FAILED", RUN_FAILED },
+		{ "failed", RUN_FAILED },
+		{ "ERROR", RUN_FAILED },
+		{ "TIMEOUT", RUN_FAILED },
 		{ "MAX_ITERATIONS_REACHED", RUN_FAILED },
-		{ "OUT_OF_TOKENS", RUN_FAILED }, { "CANCELLED", RUN_CANCELLED },
-		{ "STOPPED", RUN_CANCELLED }, { "running", RUN_RUNNING },
-		{ "Active", RUN_RUNNING }, { "brand_new", RUN_UNKNOWN },
-		{ "", RUN_UNKNOWN }, { NULL, RUN_UNKNOWN },
+		{ "OUT_OF_TOKENS", RUN_FAILED },
+		{ "CANCELLED", RUN_CANCELLED },
+		{ "STOPPED", RUN_CANCELLED },
+		{ "running", RUN_RUNNING },
+		{ "Active", RUN_RUNNING },
+		{ "brand_new", RUN_UNKNOWN },
+		{ "", RUN_UNKNOWN },
+		{ NULL, RUN_UNKNOWN },
 	};
 	size_t i;
 
@@ -182,26 +196,33 @@ static void
 test_urls(void **state)
 {
 	struct conf_source c;
-	char buf[256];
+	char buf[256], cg[] = "https://api.codegen.com",
+		       ct[] = "https://app.cotool.ai";
 
 	(void)state;
 	memset(&c, 0, sizeof(c));
-	c.base_url = (char *)(uintptr_t)"https://api.codegen.com";
+	c.base_url = cg;
 	c.org_id = 42;
 	assert_int_equal(source_codegen.page_url(&c, 198, 100, ORDER_UPDATED,
-	    buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "https://api.codegen.com/v1/organizations/42"
+			     buf, sizeof(buf)),
+	    0);
+	assert_string_equal(buf,
+	    "https://api.codegen.com/v1/organizations/42"
 	    "/agent/runs?skip=198&limit=100");
-	c.base_url = (char *)(uintptr_t)"https://app.cotool.ai";
+	c.base_url = ct;
 	assert_int_equal(source_cotool.page_url(&c, 300, 100, ORDER_UPDATED,
-	    buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "https://app.cotool.ai/api/agent-runs?page=3"
+			     buf, sizeof(buf)),
+	    0);
+	assert_string_equal(buf,
+	    "https://app.cotool.ai/api/agent-runs?page=3"
 	    "&pageSize=100&sortField=updatedAt&sortDirection=desc");
-	assert_int_equal(source_cotool.page_url(&c, 0, 50, ORDER_CREATED,
-	    buf, sizeof(buf)), 0);
+	assert_int_equal(source_cotool.page_url(&c, 0, 50, ORDER_CREATED, buf,
+			     sizeof(buf)),
+	    0);
 	assert_non_null(strstr(buf, "sortField=createdAt"));
-	assert_int_equal(source_cotool.page_url(&c, 0, 50, ORDER_CREATED,
-	    buf, 20), -1);
+	assert_int_equal(source_cotool.page_url(&c, 0, 50, ORDER_CREATED, buf,
+			     20),
+	    -1);
 }
 
 static const struct reject *
@@ -211,8 +232,9 @@ find_reject(const struct page *p, const char *needle)
 
 	for (i = 0; i < p->nrejects; i++)
 		if (memmem(p->rejects[i].raw, p->rejects[i].raw_len, needle,
-		    strlen(needle)) != NULL)
+			strlen(needle)) != NULL)
 			return &p->rejects[i];
+	fail_msg("no reject holds '%s'", needle);
 	return NULL;
 }
 
@@ -227,7 +249,8 @@ test_codegen_page(void **state)
 	(void)state;
 	body = slurp("codegen_page.json", &len);
 	assert_int_equal(source_codegen.parse_page(body, len, &p, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(p.total, 5000);
 	assert_int_equal(p.nitems, 7);
 	assert_int_equal(p.nruns, 5);
@@ -276,7 +299,7 @@ test_codegen_page(void **state)
 	assert_non_null(strstr(find_reject(&p, "3037")->reason, "\"status\""));
 	assert_string_equal(find_reject(&p, "3037")->external_id, "3037");
 	page_free(&p);
-	page_free(&p);		/* twice is harmless */
+	page_free(&p); /* twice is harmless */
 	free(body);
 }
 
@@ -291,7 +314,8 @@ test_cotool_page(void **state)
 	(void)state;
 	body = slurp("cotool_page.json", &len);
 	assert_int_equal(source_cotool.parse_page(body, len, &p, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(p.total, 1234);
 	assert_int_equal(p.nitems, 6);
 	assert_int_equal(p.nruns, 3);
@@ -326,7 +350,7 @@ test_cotool_page(void **state)
 	assert_string_equal(r->linked_alert_status, "escalated");
 	assert_non_null(memmem(r->raw, r->raw_len, "brandNewField", 13));
 	r = &p.runs[1];
-	assert_int_equal(r->state, RUN_SUCCEEDED);	/* "DONE" */
+	assert_int_equal(r->state, RUN_SUCCEEDED); /* "DONE" */
 	assert_false(r->has_eval_score);
 	assert_null(r->trigger_source);
 	assert_null(r->critical_issue_category);
@@ -336,10 +360,8 @@ test_cotool_page(void **state)
 	assert_string_equal(p.runs[2].external_id, "a3");
 	assert_int_equal(p.runs[2].state, RUN_CANCELLED);
 	assert_non_null(strstr(find_reject(&p, "bad id")->reason, "\"id\""));
-	assert_non_null(strstr(find_reject(&p, "\"a1\"")->reason,
-	    "toolNames"));
-	assert_non_null(strstr(find_reject(&p, "\"a2\"")->reason,
-	    "\\u0000"));
+	assert_non_null(strstr(find_reject(&p, "\"a1\"")->reason, "toolNames"));
+	assert_non_null(strstr(find_reject(&p, "\"a2\"")->reason, "\\u0000"));
 	page_free(&p);
 	free(body);
 }
@@ -400,14 +422,16 @@ test_duplicate_keys_and_spans(void **state)
 {
 	/* First "items" wins, as in cJSON; spans follow it. */
 	static const char body[] = "{\"total\": 2, \"items\" : [ {\"id\":1,"
-	    "\"organization_id\":1} ,\n\t{\"id\": 2, \"x\": \"]}\\\"\"} ], "
-	    "\"items\": [{\"id\": 3}]}";
+				   "\"organization_id\":1} ,\n\t{\"id\": 2, "
+				   "\"x\": \"]}\\\"\"} ], "
+				   "\"items\": [{\"id\": 3}]}";
 	struct page p;
 	char err[200];
 
 	(void)state;
 	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
-	    err, sizeof(err)), 0);
+			     err, sizeof(err)),
+	    0);
 	assert_int_equal(p.nruns, 2);
 	assert_int_equal((int)p.runs[0].raw_len, 28);
 	assert_memory_equal(p.runs[0].raw, "{\"id\":1,\"organization_id\":1}",
@@ -422,13 +446,15 @@ static void
 test_big_ids(void **state)
 {
 	static const char body[] = "{\"total\": 3, \"items\": ["
-	    "{\"id\": 9007199254740993}, {\"id\": -5}, {\"id\": 9007199254740991}]}";
+				   "{\"id\": 9007199254740993}, {\"id\": -5}, "
+				   "{\"id\": 9007199254740991}]}";
 	struct page p;
 	char err[200];
 
 	(void)state;
 	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
-	    err, sizeof(err)), 0);
+			     err, sizeof(err)),
+	    0);
 	assert_int_equal(p.nruns, 1);
 	assert_string_equal(p.runs[0].external_id, "9007199254740991");
 	assert_int_equal(p.nrejects, 2);
@@ -441,18 +467,23 @@ static void
 test_lone_surrogate(void **state)
 {
 	static const char body[] = "{\"total\": 4, \"items\": ["
-	    "{\"id\": 1, \"organization_id\": 1, \"summary\": \"cut \\ud83d\"},"
-	    "{\"id\": 2, \"organization_id\": 1, \"summary\": "
-	    "\"pair \\ud83d\\ude00\"},"
-	    "{\"id\": 3, \"organization_id\": 1, \"summary\": \"\\udc00 x\"},"
-	    "{\"id\": 4, \"organization_id\": 1, \"summary\": "
-	    "\"text \\\\ud83d\"}]}";
+				   "{\"id\": 1, \"organization_id\": 1, "
+				   "\"summary\": \"cut \\ud83d\"},"
+				   "{\"id\": 2, \"organization_id\": 1, "
+				   "\"summary\": "
+				   "\"pair \\ud83d\\ude00\"},"
+				   "{\"id\": 3, \"organization_id\": 1, "
+				   "\"summary\": \"\\udc00 x\"},"
+				   "{\"id\": 4, \"organization_id\": 1, "
+				   "\"summary\": "
+				   "\"text \\\\ud83d\"}]}";
 	struct page p;
 	char err[200];
 
 	(void)state;
 	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
-	    err, sizeof(err)), 0);
+			     err, sizeof(err)),
+	    0);
 	assert_int_equal(p.nruns, 2);
 	assert_string_equal(p.runs[0].external_id, "2");
 	assert_string_equal(p.runs[0].summary, "pair \xf0\x9f\x98\x80");
@@ -461,10 +492,10 @@ test_lone_surrogate(void **state)
 	assert_int_equal(p.nrejects, 2);
 	assert_non_null(strstr(p.rejects[0].reason, "lone UTF-16 surrogate"));
 	/* raw_json is what upstream sent, not the masked copy */
-	assert_non_null(memmem(p.rejects[0].raw, p.rejects[0].raw_len,
-	    "\\ud83d\"", 7));
-	assert_non_null(memmem(p.rejects[1].raw, p.rejects[1].raw_len,
-	    "\\udc00", 6));
+	assert_non_null(
+	    memmem(p.rejects[0].raw, p.rejects[0].raw_len, "\\ud83d\"", 7));
+	assert_non_null(
+	    memmem(p.rejects[1].raw, p.rejects[1].raw_len, "\\udc00", 6));
 	assert_string_equal(p.rejects[1].external_id, "3");
 	page_free(&p);
 }

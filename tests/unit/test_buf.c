@@ -26,11 +26,11 @@ test_buf_cap(void **state)
 	assert_string_equal(b.p, "hello");
 	assert_int_equal(buf_add(&b, "world", 5), 0);
 	assert_int_equal(b.len, 10);
-	assert_true(b.cap <= 11);		/* never more than max + NUL */
+	assert_true(b.cap <= 11); /* never more than max + NUL */
 	errno = 0;
 	assert_int_equal(buf_add(&b, "!", 1), -1);
 	assert_int_equal(errno, E2BIG);
-	assert_string_equal(b.p, "helloworld");	/* unchanged */
+	assert_string_equal(b.p, "helloworld"); /* unchanged */
 	assert_int_equal(buf_add(&b, "", 0), 0);
 	buf_free(&b);
 	assert_null(b.p);
@@ -60,7 +60,7 @@ test_grow(void **state)
 	assert_int_equal(buf_grow((void **)&a, &cap, 9, sizeof(*a), 20), 0);
 	assert_int_equal(cap, 16);
 	assert_int_equal(buf_grow((void **)&a, &cap, 17, sizeof(*a), 20), 0);
-	assert_int_equal(cap, 20);		/* the cap, not 32 */
+	assert_int_equal(cap, 20); /* the cap, not 32 */
 	a[19] = 7;
 	errno = 0;
 	assert_int_equal(buf_grow((void **)&a, &cap, 21, sizeof(*a), 20), -1);

@@ -66,8 +66,8 @@ expect_error(const char *text, int line, const char *needle)
 }
 
 #define HEAD "[agentsyncd]\ndatabase = /tmp/x.db\n"
-#define CG "[source cg]\ntype = codegen\norg_id = 42\ntoken_env = T_CG\n"
-#define CT "[source ct]\ntype = cotool\ntoken_env = T_CT\n"
+#define CG   "[source cg]\ntype = codegen\norg_id = 42\ntoken_env = T_CG\n"
+#define CT   "[source ct]\ntype = cotool\ntoken_env = T_CT\n"
 
 static int
 setup(void **state)
@@ -113,12 +113,14 @@ test_defaults(void **state)
 	conf_free(NULL);
 	/* the default database, trailing slash trimmed, rate limit off */
 	c = load("[source ct]\ntype = cotool\ntoken_env = T_CT\n"
-	    "base_url = http://127.0.0.1:8080/\nrate_limit = off\n"
-	    "log_level = debug\n", 0600);
-	assert_null(c);		/* log_level belongs to [agentsyncd] */
+		 "base_url = http://127.0.0.1:8080/\nrate_limit = off\n"
+		 "log_level = debug\n",
+	    0600);
+	assert_null(c); /* log_level belongs to [agentsyncd] */
 	c = load("[agentsyncd]\nlog_level = debug\n[source ct]\n"
-	    "type = cotool\ntoken_env = T_CT\nbase_url = "
-	    "http://127.0.0.1:8080/\nrate_limit = off\n", 0600);
+		 "type = cotool\ntoken_env = T_CT\nbase_url = "
+		 "http://127.0.0.1:8080/\nrate_limit = off\n",
+	    0600);
 	assert_non_null(c);
 	assert_string_equal(c->database, "/var/lib/agentsyncd/agentsyncd.db");
 	assert_string_equal(c->sources[0].base_url, "http://127.0.0.1:8080");
@@ -132,7 +134,8 @@ test_errors(void **state)
 {
 	(void)state;
 	expect_error(HEAD "colour = blue\n" CG, 3, "unknown key 'colour'");
-	expect_error(HEAD CG "pol_interval = 5s\n", 7, "unknown key "
+	expect_error(HEAD CG "pol_interval = 5s\n", 7,
+	    "unknown key "
 	    "'pol_interval'");
 	expect_error(HEAD "[sauce x]\ntype = codegen\n" CG, 3,
 	    "unknown section [sauce x]");
@@ -147,12 +150,15 @@ test_errors(void **state)
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n", 3,
 	    "needs a token");
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-	    "token_env = T_MISSING_XYZ\n", 6, "T_MISSING_XYZ");
+			  "token_env = T_MISSING_XYZ\n",
+	    6, "T_MISSING_XYZ");
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-	    "token_file = /nonexistent/token\n", 6, "cannot read");
+			  "token_file = /nonexistent/token\n",
+	    6, "cannot read");
 	unsetenv("CREDENTIALS_DIRECTORY");
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-	    "token_credential = cg\n", 6, "CREDENTIALS_DIRECTORY");
+			  "token_credential = cg\n",
+	    6, "CREDENTIALS_DIRECTORY");
 	expect_error(HEAD CG "base_url = http://api.example.com\n", 7,
 	    "loopback");
 	expect_error(HEAD CG "base_url = ftp://127.0.0.1\n", 7, "https://");
@@ -163,7 +169,8 @@ test_errors(void **state)
 	expect_error(HEAD CT "org_id = 1\n", 6,
 	    "org_id is not a key of cotool");
 	expect_error(HEAD "[source bad name!]\ntype = cotool\ntoken_env = "
-	    "T_CT\n", 3, "source name");
+			  "T_CT\n",
+	    3, "source name");
 	expect_error(HEAD CG "this line is not ini\n", 7, "syntax error");
 	/* a control character in a value stays on the message's line */
 	expect_error(HEAD CG "page_size = 1\r2\x1b\n", 7, "page_size '1?2?'");
@@ -175,7 +182,8 @@ test_every_error_reported(void **state)
 {
 	(void)state;
 	expect_error(HEAD "colour = blue\n" CG "page_size = 500\n"
-	    "poll_interval = soon\n", 3, "colour");
+			  "poll_interval = soon\n",
+	    3, "colour");
 	assert_non_null(strstr(errbuf, ":8: "));
 	assert_non_null(strstr(errbuf, ":9: "));
 }
@@ -190,13 +198,15 @@ test_inline_token_and_files(void **state)
 	(void)state;
 	/* readable by others: refused, and the token is never printed */
 	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-	    "token = inline-SECRET-9\n", 0644);
+		      "token = inline-SECRET-9\n",
+	    0644);
 	assert_null(c);
 	assert_non_null(strstr(errbuf, ":6: inline token refused"));
 	assert_non_null(strstr(errbuf, "readable by group or others"));
 	assert_null(strstr(errbuf, "inline-SECRET-9"));
 	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-	    "token = inline-SECRET-9\n", 0600);
+		      "token = inline-SECRET-9\n",
+	    0600);
 	assert_non_null(c);
 	assert_string_equal(c->sources[0].token, "inline-SECRET-9");
 	conf_free(c);
@@ -208,9 +218,11 @@ test_inline_token_and_files(void **state)
 	assert_non_null(f);
 	fputs("file-SECRET-7  \nsecond line\n", f);
 	fclose(f);
-	snprintf(text, sizeof(text), HEAD "[source a]\ntype = codegen\n"
-	    "org_id = 1\ntoken_file = %s\n[source b]\ntype = codegen\n"
-	    "org_id = 2\ntoken_credential = cg\n", path);
+	snprintf(text, sizeof(text),
+	    HEAD "[source a]\ntype = codegen\n"
+		 "org_id = 1\ntoken_file = %s\n[source b]\ntype = codegen\n"
+		 "org_id = 2\ntoken_credential = cg\n",
+	    path);
 	setenv("CREDENTIALS_DIRECTORY", dir, 1);
 	c = load(text, 0600);
 	if (c == NULL)
@@ -219,12 +231,14 @@ test_inline_token_and_files(void **state)
 	assert_string_equal(c->sources[1].token, "file-SECRET-7");
 	conf_free(c);
 	expect_error(HEAD "[source b]\ntype = codegen\norg_id = 2\n"
-	    "token_credential = ../cg\n", 6, "plain name");
+			  "token_credential = ../cg\n",
+	    6, "plain name");
 	unsetenv("CREDENTIALS_DIRECTORY");
 	/* a token with a space would break the header */
 	setenv("T_SPACE", "abc def", 1);
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-	    "token_env = T_SPACE\n", 6, "spaces or control");
+			  "token_env = T_SPACE\n",
+	    6, "spaces or control");
 	assert_null(strstr(errbuf, "abc def"));
 	unlink(path);
 	rmdir(dir);
@@ -250,8 +264,9 @@ static void
 test_check_only_notes_unreachable_tokens(void **state)
 {
 	static const char text[] = HEAD "[source a]\ntype = codegen\n"
-	    "org_id = 1\ntoken_credential = cg\n[source b]\ntype = cotool\n"
-	    "token_env = T_UNSET_QQ\n";
+					"org_id = 1\ntoken_credential = "
+					"cg\n[source b]\ntype = cotool\n"
+					"token_env = T_UNSET_QQ\n";
 	struct conf *c;
 	char want[96];
 
@@ -279,27 +294,27 @@ test_check_database(void **state)
 	struct conf *c;
 
 	(void)state;
-	c = load_flags("[agentsyncd]\ndatabase = /nonexistent/dir/x.db\n"
-	    CT, 0600, CONF_CHECK_DATABASE);
+	c = load_flags("[agentsyncd]\ndatabase = /nonexistent/dir/x.db\n" CT,
+	    0600, CONF_CHECK_DATABASE);
 	assert_null(c);
-	assert_non_null(strstr(errbuf, ":2: database '/nonexistent/dir/x.db'"
+	assert_non_null(strstr(errbuf,
+	    ":2: database '/nonexistent/dir/x.db'"
 	    ": directory '/nonexistent/dir': does not exist"));
 	c = load_flags("[agentsyncd]\ndatabase = /tmp\n" CT, 0600,
 	    CONF_CHECK_DATABASE);
 	assert_null(c);
 	assert_non_null(strstr(errbuf, "is not a regular file"));
-	c = load_flags("[agentsyncd]\ndatabase = /etc/passwd/x.db\n" CT,
-	    0600, CONF_CHECK_DATABASE);
+	c = load_flags("[agentsyncd]\ndatabase = /etc/passwd/x.db\n" CT, 0600,
+	    CONF_CHECK_DATABASE);
 	assert_null(c);
 	assert_non_null(strstr(errbuf, "'/etc/passwd' is not a directory"));
-	c = load_flags("[agentsyncd]\ndatabase = /tmp/agentsyncd-new.db\n"
-	    CT, 0600, CONF_CHECK_DATABASE);
+	c = load_flags("[agentsyncd]\ndatabase = /tmp/agentsyncd-new.db\n" CT,
+	    0600, CONF_CHECK_DATABASE);
 	if (c == NULL)
 		fail_msg("%s", errbuf);
 	conf_free(c);
 	/* without the flag the path is not looked at */
-	c = load("[agentsyncd]\ndatabase = /nonexistent/dir/x.db\n" CT,
-	    0600);
+	c = load("[agentsyncd]\ndatabase = /nonexistent/dir/x.db\n" CT, 0600);
 	assert_non_null(c);
 	conf_free(c);
 }
@@ -311,11 +326,24 @@ test_durations(void **state)
 		const char *text;
 		double want;
 	} good[] = {
-		{ "45", 45 }, { "45s", 45 }, { "5m", 300 }, { "2h", 7200 },
-		{ "1d", 86400 }, { "250ms", 0.25 }, { "1.5m", 90 }, { "0", 0 },
+		{ "45", 45 },
+		{ "45s", 45 },
+		{ "5m", 300 },
+		{ "2h", 7200 },
+		{ "1d", 86400 },
+		{ "250ms", 0.25 },
+		{ "1.5m", 90 },
+		{ "0", 0 },
 	};
 	static const char *const bad[] = {
-		"", "-5s", "5x", "m", "5 m", "1e999", "s5", "99999999999d",
+		"",
+		"-5s",
+		"5x",
+		"m",
+		"5 m",
+		"1e999",
+		"s5",
+		"99999999999d",
 	};
 	double v;
 	size_t i;

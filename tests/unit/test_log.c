@@ -115,11 +115,12 @@ test_secrets_redacted(void **state)
 	assert_int_equal(log_add_secret("sk-live-0123456789abcdef"), 0);
 	capture(1);
 	log_debug("header Authorization: Bearer sk-live-0123456789abcdef, "
-	    "again sk-live-0123456789abcdef");
+		  "again sk-live-0123456789abcdef");
 	log_info("multi\nline\rmessage\x1b[31m");
 	out = release();
 	assert_null(strstr(out, "sk-live"));
-	assert_string_equal(out, "<7>header Authorization: Bearer [REDACTED], "
+	assert_string_equal(out,
+	    "<7>header Authorization: Bearer [REDACTED], "
 	    "again [REDACTED]\n<6>multi line message?[31m\n");
 	log_clear_secrets();
 	capture(1);

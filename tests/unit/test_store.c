@@ -24,10 +24,10 @@
 #include "store.h"
 
 struct fixture {
-	char	 dir[64];
-	char	 path[128];
+	char dir[64];
+	char path[128];
 	struct store *store;
-	sqlite3	*db;		/* the test's own connection */
+	sqlite3 *db; /* the test's own connection */
 };
 
 static int
@@ -78,8 +78,7 @@ q_int(sqlite3 *db, const char *sql)
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -91,8 +90,7 @@ q_text(sqlite3 *db, const char *sql, char *out, size_t len)
 {
 	sqlite3_stmt *st;
 
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	out[0] = '\0';
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    sqlite3_column_type(st, 0) != SQLITE_NULL)
@@ -113,7 +111,8 @@ exec(sqlite3 *db, const char *sql)
 static void
 add_audit(sqlite3 *db)
 {
-	exec(db, "CREATE TABLE audit (what TEXT);"
+	exec(db,
+	    "CREATE TABLE audit (what TEXT);"
 	    "CREATE TRIGGER a1 AFTER UPDATE ON runs BEGIN "
 	    "INSERT INTO audit VALUES ('update runs'); END;"
 	    "CREATE TRIGGER a2 AFTER INSERT ON runs BEGIN "
@@ -133,7 +132,7 @@ struct testpage {
 	struct page page;
 	struct run runs[4];
 	struct pull_request prs[4];
-	char	 raw[4][200];
+	char raw[4][200];
 	const char *tools[2];
 };
 
@@ -176,7 +175,8 @@ static void
 two_runs(struct testpage *t)
 {
 	memset(t, 0, sizeof(*t));
-	make_run(t, 0, "102", "ACTIVE", RUN_RUNNING, "2025-06-21T11:00:00.000Z");
+	make_run(t, 0, "102", "ACTIVE", RUN_RUNNING,
+	    "2025-06-21T11:00:00.000Z");
 	make_run(t, 1, "101", "COMPLETE", RUN_SUCCEEDED,
 	    "2025-06-21T10:00:00.000Z");
 	/* PR 7 is shared by both runs. */
@@ -203,8 +203,9 @@ write_page(struct fixture *f, struct testpage *t, int touch, const char *now,
     struct sync_state *st, struct pass_counts *c, struct store_pass *pass)
 {
 	pass->counts = *c;
-	assert_int_equal(store_page(f->store, pass, &t->page, st, touch ?
-	    STORE_SEEN : 0, now), 0);
+	assert_int_equal(store_page(f->store, pass, &t->page, st,
+			     touch ? STORE_SEEN : 0, now),
+	    0);
 	*c = pass->counts;
 }
 
@@ -244,8 +245,10 @@ test_too_new_database_refused_untouched(void **state)
 	assert_null(f->store);
 	assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
 	assert_int_equal(q_int(f->db, "PRAGMA user_version"), 999);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM sqlite_schema "
-	    "WHERE name = 'runs'"), 0);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM sqlite_schema "
+			     "WHERE name = 'runs'"),
+	    0);
 	/* and its journal mode was not switched either */
 	char mode[16];
 	q_text(f->db, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -263,8 +266,10 @@ test_wal_and_views(void **state)
 	assert_string_equal(mode, "wal");
 	/* Views exist and run on an empty mirror. */
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs_daily"), 0);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
-	    "pull_requests_with_runs"), 0);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM "
+			     "pull_requests_with_runs"),
+	    0);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM agent_outcomes"),
 	    0);
 }
@@ -273,12 +278,14 @@ static void
 begin(struct fixture *f, struct sync_state *st, struct store_pass *pass)
 {
 	assert_int_equal(store_state_load(f->store, "cg", "codegen",
-	    "codegen http://x org 42", st), 0);
+			     "codegen http://x org 42", st),
+	    0);
 	memset(pass, 0, sizeof(*pass));
 	pass->source = "cg";
 	pass->kind = "codegen";
 	assert_int_equal(store_pass_begin(f->store, pass, WALK_BACKFILL,
-	    "2025-07-01T00:00:00.000Z"), 0);
+			     "2025-07-01T00:00:00.000Z"),
+	    0);
 }
 
 static void
@@ -301,24 +308,35 @@ test_insert_then_unchanged_is_noop(void **state)
 	assert_int_equal(c.runs_new, 2);
 	assert_int_equal(c.pages, 1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
-	    "kind = 'codegen' AND source = 'cg' AND raw_json LIKE '{\"id\": 1%' "
-	    "AND organization_id = 42 AND first_seen_at = "
-	    "'2025-07-01T00:00:01.000Z'"), 2);
-	/* PR 7 shared: one row, two links; PR 8 one link. */
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM pull_requests"),
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "kind = 'codegen' AND source = 'cg' AND raw_json "
+			     "LIKE '{\"id\": 1%' "
+			     "AND organization_id = 42 AND first_seen_at = "
+			     "'2025-07-01T00:00:01.000Z'"),
 	    2);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM run_pull_requests "
-	    "l JOIN pull_requests p ON p.id = l.pull_request_id WHERE "
-	    "p.external_id = '7'"), 2);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
-	    "pull_requests_with_runs"), 3);
+	/* PR 7 shared: one row, two links; PR 8 one link. */
+	assert_int_equal(q_int(f->db, "SELECT count(*) FROM pull_requests"), 2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM run_pull_requests "
+			     "l JOIN pull_requests p ON p.id = "
+			     "l.pull_request_id WHERE "
+			     "p.external_id = '7'"),
+	    2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM "
+			     "pull_requests_with_runs"),
+	    3);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM run_tools"), 2);
 	/* The cursor committed with the page. */
-	assert_int_equal(q_int(f->db, "SELECT walk_offset FROM sync_state "
-	    "WHERE source = 'cg'"), 2);
-	assert_int_equal(q_int(f->db, "SELECT pages FROM sync_runs WHERE "
-	    "id = (SELECT max(id) FROM sync_runs)"), 1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT walk_offset FROM sync_state "
+			     "WHERE source = 'cg'"),
+	    2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT pages FROM sync_runs WHERE "
+			     "id = (SELECT max(id) FROM sync_runs)"),
+	    1);
 
 	exec(f->db, "DELETE FROM audit");
 	two_runs(&t);
@@ -327,8 +345,10 @@ test_insert_then_unchanged_is_noop(void **state)
 	assert_int_equal(c.runs_changed, 0);
 	assert_int_equal(c.runs_seen, 4);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM audit"), 0);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
-	    "changed_at = '2025-07-01T00:00:01.000Z'"), 2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "changed_at = '2025-07-01T00:00:01.000Z'"),
+	    2);
 }
 
 static void
@@ -346,8 +366,10 @@ test_status_change_one_history_row(void **state)
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
 	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
-	    "run_status_changes"), 0);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM "
+			     "run_status_changes"),
+	    0);
 
 	/* Run 102 completes and opens a second pull request. */
 	two_runs(&t);
@@ -357,22 +379,31 @@ test_status_change_one_history_row(void **state)
 	t.runs[0].nprs = 2;
 	write_page(f, &t, 0, "2025-07-01T00:01:00.000Z", &st, &c, &pass);
 	assert_int_equal(c.runs_changed, 1);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
-	    "run_status_changes"), 1);
-	q_text(f->db, "SELECT old_status || '>' || new_status || ' ' || "
-	    "old_state || '>' || new_state FROM run_status_changes", buf,
-	    sizeof(buf));
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM "
+			     "run_status_changes"),
+	    1);
+	q_text(f->db,
+	    "SELECT old_status || '>' || new_status || ' ' || "
+	    "old_state || '>' || new_state FROM run_status_changes",
+	    buf, sizeof(buf));
 	assert_string_equal(buf, "ACTIVE>COMPLETE running>succeeded");
-	q_text(f->db, "SELECT state || ' ' || changed_at FROM runs WHERE "
-	    "external_id = '102'", buf, sizeof(buf));
+	q_text(f->db,
+	    "SELECT state || ' ' || changed_at FROM runs WHERE "
+	    "external_id = '102'",
+	    buf, sizeof(buf));
 	assert_string_equal(buf, "succeeded 2025-07-01T00:01:00.000Z");
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM run_pull_requests "
-	    "l JOIN runs r ON r.id = l.run_id WHERE r.external_id = '102'"),
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM run_pull_requests "
+			     "l JOIN runs r ON r.id = l.run_id WHERE "
+			     "r.external_id = '102'"),
 	    2);
 	/* The same page again adds no second history row. */
 	write_page(f, &t, 0, "2025-07-01T00:02:00.000Z", &st, &c, &pass);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM "
-	    "run_status_changes"), 1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM "
+			     "run_status_changes"),
+	    1);
 }
 
 static void
@@ -388,7 +419,8 @@ test_failed_page_leaves_nothing(void **state)
 	begin(f, &st, &pass);
 	memset(&c, 0, sizeof(c));
 	/* The second run of the page fails inside the transaction. */
-	exec(f->db, "CREATE TRIGGER boom BEFORE INSERT ON runs WHEN "
+	exec(f->db,
+	    "CREATE TRIGGER boom BEFORE INSERT ON runs WHEN "
 	    "NEW.external_id = '101' BEGIN SELECT RAISE(ABORT, 'injected'); "
 	    "END;");
 	two_runs(&t);
@@ -398,15 +430,17 @@ test_failed_page_leaves_nothing(void **state)
 	pass.counts = c;
 	before = c;
 	assert_int_equal(store_page(f->store, &pass, &t.page, &st2, 0,
-	    "2025-07-01T00:00:01.000Z"), -1);
+			     "2025-07-01T00:00:01.000Z"),
+	    -1);
 	assert_memory_equal(&pass.counts, &before, sizeof(c));
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 0);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM pull_requests"),
-	    0);
+	assert_int_equal(q_int(f->db, "SELECT count(*) FROM pull_requests"), 0);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM run_pull_requests"),
 	    0);
-	assert_int_equal(q_int(f->db, "SELECT coalesce(walk_offset, -1) FROM "
-	    "sync_state WHERE source = 'cg'"), -1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT coalesce(walk_offset, -1) FROM "
+			     "sync_state WHERE source = 'cg'"),
+	    -1);
 	assert_int_equal(q_int(f->db, "SELECT pages FROM sync_runs"), 0);
 	/* And the store still works afterwards. */
 	exec(f->db, "DROP TRIGGER boom");
@@ -438,8 +472,11 @@ test_rejects_kept_once(void **state)
 	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
 	write_page(f, &t, 0, "2025-07-01T00:00:02.000Z", &st, &c, &pass);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM rejected_records "
-	    "WHERE raw_json = '{\"id\": 1.5}' AND source = 'cg'"), 1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM rejected_records "
+			     "WHERE raw_json = '{\"id\": 1.5}' AND source = "
+			     "'cg'"),
+	    1);
 	assert_int_equal(c.runs_rejected, 2);
 }
 
@@ -464,19 +501,27 @@ test_full_walk_marks_deleted_and_revives(void **state)
 	snprintf(st.walk_started_at, sizeof(st.walk_started_at),
 	    "2025-07-02T00:00:00.000Z");
 	assert_int_equal(store_page(f->store, &pass, &t.page, &st,
-	    STORE_SEEN | STORE_MARK_GONE, "2025-07-02T00:10:00.000Z"), 0);
+			     STORE_SEEN | STORE_MARK_GONE,
+			     "2025-07-02T00:10:00.000Z"),
+	    0);
 	assert_int_equal(pass.counts.runs_deleted, 1);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
-	    "external_id = '101' AND deleted_upstream_at = "
-	    "'2025-07-02T00:10:00.000Z'"), 1);
-	assert_int_equal(q_int(f->db, "SELECT max(runs_deleted) FROM "
-	    "sync_runs"), 1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "external_id = '101' AND deleted_upstream_at = "
+			     "'2025-07-02T00:10:00.000Z'"),
+	    1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT max(runs_deleted) FROM "
+			     "sync_runs"),
+	    1);
 	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs"), 2);
 	/* Seen again: the mark goes. */
 	two_runs(&t);
 	write_page(f, &t, 0, "2025-07-03T00:00:01.000Z", &st, &c, &pass);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM runs WHERE "
-	    "deleted_upstream_at IS NOT NULL"), 0);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "deleted_upstream_at IS NOT NULL"),
+	    0);
 }
 
 static void
@@ -495,10 +540,12 @@ test_refresh_floor(void **state)
 	two_runs(&t);
 	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
 	assert_int_equal(store_refresh_floor(f->store, "cg",
-	    "2025-06-21T00:00:00.000Z", floor), 0);
+			     "2025-06-21T00:00:00.000Z", floor),
+	    0);
 	assert_string_equal(floor, "2025-06-21T11:00:00.000Z");
 	assert_int_equal(store_refresh_floor(f->store, "cg",
-	    "2025-06-22T00:00:00.000Z", floor), 0);
+			     "2025-06-22T00:00:00.000Z", floor),
+	    0);
 	assert_string_equal(floor, "");
 }
 
@@ -521,18 +568,23 @@ test_state_roundtrip_and_identity_change(void **state)
 	snprintf(st.walk_anchor_id, sizeof(st.walk_anchor_id), "abc");
 	pass.counts = c;
 	assert_int_equal(store_pass_end(f->store, &pass, &st, PASS_FAILED,
-	    "HTTP 500", "2025-07-01T00:00:09.000Z"), 0);
+			     "HTTP 500", "2025-07-01T00:00:09.000Z"),
+	    0);
 	assert_int_equal(store_state_load(f->store, "cg", "codegen",
-	    "codegen http://x org 42", &st2), 0);
+			     "codegen http://x org 42", &st2),
+	    0);
 	assert_int_equal(st2.backfill_done, 1);
 	assert_int_equal(st2.walk_mode, WALK_INCREMENTAL);
 	assert_int_equal(st2.walk_offset, 99);
 	assert_string_equal(st2.walk_anchor_id, "abc");
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM sync_runs WHERE "
-	    "outcome = 'failed' AND error = 'HTTP 500'"), 1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM sync_runs WHERE "
+			     "outcome = 'failed' AND error = 'HTTP 500'"),
+	    1);
 	/* Another org under the same name: start over. */
 	assert_int_equal(store_state_load(f->store, "cg", "codegen",
-	    "codegen http://x org 43", &st2), 0);
+			     "codegen http://x org 43", &st2),
+	    0);
 	assert_int_equal(st2.backfill_done, 0);
 	assert_int_equal(st2.walk_mode, WALK_NONE);
 }
@@ -545,8 +597,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_too_new_database_refused_untouched, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wal_and_views,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_and_views, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_insert_then_unchanged_is_noop, setup, teardown),
 		cmocka_unit_test_setup_teardown(

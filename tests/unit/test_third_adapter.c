@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ftw.h>
+
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -28,7 +30,7 @@
 
 extern const struct source_type source_third;
 
-#define NOW	"2026-03-01T12:00:00.000Z"
+#define NOW "2026-03-01T12:00:00.000Z"
 
 static char dir[64], errbuf[4096];
 
@@ -88,7 +90,7 @@ test_configuration(void **state)
 	conf_free(c);
 	/* its key rules come from the adapter */
 	assert_null(load("[source t]\ntype = third\ntoken_env = T_THIRD\n"
-	    "org_id = 5\n"));
+			 "org_id = 5\n"));
 	assert_non_null(strstr(errbuf, "org_id is not a key of third"));
 	assert_null(load("[source t]\ntype = fourth\ntoken_env = T_THIRD\n"));
 	assert_non_null(strstr(errbuf, "(codegen, cotool, third)"));
@@ -98,11 +100,14 @@ static void
 test_walk_and_store(void **state)
 {
 	static const char body[] = "{\"count\": 3, \"things\": ["
-	    "{\"id\": \"t-3\", \"state\": \"busy\", \"name\": \"third run\", "
-	    "\"created\": \"2026-03-01T11:00:00Z\"},"
-	    "{\"id\": \"t-2\", \"state\": \"ok\", \"created\": "
-	    "\"2026-03-01T10:00:00Z\", \"extra\": [1, 2]},"
-	    "{\"state\": \"bad\"}]}";
+				   "{\"id\": \"t-3\", \"state\": \"busy\", "
+				   "\"name\": \"third run\", "
+				   "\"created\": \"2026-03-01T11:00:00Z\"},"
+				   "{\"id\": \"t-2\", \"state\": \"ok\", "
+				   "\"created\": "
+				   "\"2026-03-01T10:00:00Z\", \"extra\": [1, "
+				   "2]},"
+				   "{\"state\": \"bad\"}]}";
 	char url[256], err[200], path[128];
 	struct conf *c;
 	struct page page;
@@ -116,13 +121,15 @@ test_walk_and_store(void **state)
 
 	(void)state;
 	c = load("[source t]\ntype = third\ntoken_env = T_THIRD\n"
-	    "base_url = http://127.0.0.1:9\n");
+		 "base_url = http://127.0.0.1:9\n");
 	if (c == NULL)
 		fail_msg("%s", errbuf);
 	t = c->sources[0].type;
-	assert_int_equal(t->page_url(&c->sources[0], 0, 100, ORDER_CREATED,
-	    url, sizeof(url)), 0);
-	assert_string_equal(url, "http://127.0.0.1:9/things?offset=0&"
+	assert_int_equal(t->page_url(&c->sources[0], 0, 100, ORDER_CREATED, url,
+			     sizeof(url)),
+	    0);
+	assert_string_equal(url,
+	    "http://127.0.0.1:9/things?offset=0&"
 	    "count=100");
 	memset(&page, 0, sizeof(page));
 	if (t->parse_page(body, strlen(body), &page, err, sizeof(err)) != 0)
@@ -137,7 +144,9 @@ test_walk_and_store(void **state)
 	assert_int_equal(store_state_load(store, "t", t->name, "third x", &st),
 	    0);
 	assert_int_equal(walk_begin(&w, &st, t->any_offset,
-	    t->can_order_updated, c->sources[0].page_size, NOW, ""), 0);
+			     t->can_order_updated, c->sources[0].page_size, NOW,
+			     ""),
+	    0);
 	assert_int_equal(w.mode, WALK_BACKFILL);
 	pass.source = "t";
 	pass.kind = t->name;
@@ -153,18 +162,30 @@ test_walk_and_store(void **state)
 
 	snprintf(path, sizeof(path), "%s", c->database);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM runs WHERE kind = "
-	    "'third' AND source = 't'"), 2);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM runs WHERE "
-	    "external_id = 't-3' AND state = 'running' AND title = "
-	    "'third run' AND created_at = '2026-03-01T11:00:00.000Z'"), 1);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM runs WHERE "
-	    "external_id = 't-2' AND state = 'succeeded' AND "
-	    "raw_json LIKE '%\"extra\": [1, 2]%'"), 1);
-	assert_int_equal(q_int(db, "SELECT count(*) FROM rejected_records "
-	    "WHERE kind = 'third'"), 1);
-	assert_int_equal(q_int(db, "SELECT backfill_done FROM sync_state "
-	    "WHERE source = 't' AND kind = 'third'"), 1);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM runs WHERE kind = "
+			     "'third' AND source = 't'"),
+	    2);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "external_id = 't-3' AND state = 'running' AND "
+			     "title = "
+			     "'third run' AND created_at = "
+			     "'2026-03-01T11:00:00.000Z'"),
+	    1);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "external_id = 't-2' AND state = 'succeeded' AND "
+			     "raw_json LIKE '%\"extra\": [1, 2]%'"),
+	    1);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM rejected_records "
+			     "WHERE kind = 'third'"),
+	    1);
+	assert_int_equal(q_int(db,
+			     "SELECT backfill_done FROM sync_state "
+			     "WHERE source = 't' AND kind = 'third'"),
+	    1);
 	sqlite3_close(db);
 	conf_free(c);
 }
@@ -179,14 +200,21 @@ setup(void **state)
 	return 0;
 }
 
+/* nftw callback: remove what the test made. */
+static int
+remove_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int

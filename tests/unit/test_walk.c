@@ -15,9 +15,9 @@
 
 #include "walk.h"
 
-#define T(s)	"2026-01-01T00:00:" s ".000Z"	/* T("05"): a key */
-#define NOW	"2026-02-01T00:00:00.000Z"
-#define MAXR	8
+#define T(s) "2026-01-01T00:00:" s ".000Z" /* T("05"): a key */
+#define NOW  "2026-02-01T00:00:00.000Z"
+#define MAXR 8
 
 /* A run of a page: id, created, updated (the key is the walk's order). */
 struct r {
@@ -27,154 +27,303 @@ struct r {
 struct tcase {
 	const char *name;
 	/* the source */
-	int	 any_offset, can_order_updated, page_size;
+	int any_offset, can_order_updated, page_size;
 	/* the committed state (walk already under way unless offset 0 and
 	 * no anchor) */
 	enum walk_mode mode;
-	int64_t	 offset, total;
+	int64_t offset, total;
 	const char *anchor_id, *anchor_key, *high_water, *walk_high_water;
-	const char *started;	/* walk_started_at; NULL: NOW */
-	int	 degraded, step_backs;
-	const char *stop_key;	/* incremental */
+	const char *started; /* walk_started_at; NULL: NOW */
+	int degraded, step_backs;
+	const char *stop_key; /* incremental */
 	/* the page */
-	int64_t	 off, page_total;
-	size_t	 nitems;	/* 0: the number of runs */
+	int64_t off, page_total;
+	size_t nitems; /* 0: the number of runs */
 	struct r runs[MAXR];
 	/* expected */
 	enum walk_action action;
-	int	 stepped_back, became_degraded, capped, mark_deleted;
-	int64_t	 next_offset;
+	int stepped_back, became_degraded, capped, mark_deleted;
+	int64_t next_offset;
 	const char *next_anchor, *next_walk_hw, *next_hw;
 	enum walk_mode next_mode;
-	int	 next_limit;
+	int next_limit;
 };
 
 static const struct tcase cases[] = {
 	{ .name = "backfill first page sets anchor and walk high-water",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .off = 0, .page_total = 10,
-	  .runs = { { "9", T("09"), "" }, { "8", T("08"), "" },
-	      { "7", T("07"), "" } },
-	  .action = WALK_FETCH, .next_offset = 3, .next_anchor = "7",
-	  .next_walk_hw = T("09"), .next_hw = "", .next_mode = WALK_BACKFILL,
-	  .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .off = 0,
+	    .page_total = 10,
+	    .runs = { { "9", T("09"), "" }, { "8", T("08"), "" },
+		{ "7", T("07"), "" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 3,
+	    .next_anchor = "7",
+	    .next_walk_hw = T("09"),
+	    .next_hw = "",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "codegen page overlapping the anchor: no drift",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .offset = 3, .total = 10, .anchor_id = "7", .anchor_key = T("07"),
-	  .walk_high_water = T("09"), .off = 2, .page_total = 10,
-	  .runs = { { "7", T("07"), "" }, { "6", T("06"), "" },
-	      { "5", T("05"), "" } },
-	  .action = WALK_FETCH, .next_offset = 5, .next_anchor = "5",
-	  .next_walk_hw = T("09"), .next_mode = WALK_BACKFILL,
-	  .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 3,
+	    .total = 10,
+	    .anchor_id = "7",
+	    .anchor_key = T("07"),
+	    .walk_high_water = T("09"),
+	    .off = 2,
+	    .page_total = 10,
+	    .runs = { { "7", T("07"), "" }, { "6", T("06"), "" },
+		{ "5", T("05"), "" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 5,
+	    .next_anchor = "5",
+	    .next_walk_hw = T("09"),
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "anchor gone and page starts older: step back",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .offset = 6, .total = 10, .anchor_id = "4", .anchor_key = T("04"),
-	  .off = 5, .page_total = 9,
-	  .runs = { { "3", T("03"), "" }, { "2", T("02"), "" },
-	      { "1", T("01"), "" } },
-	  .action = WALK_FETCH, .stepped_back = 1, .next_offset = 3,
-	  .next_anchor = "4", .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 6,
+	    .total = 10,
+	    .anchor_id = "4",
+	    .anchor_key = T("04"),
+	    .off = 5,
+	    .page_total = 9,
+	    .runs = { { "3", T("03"), "" }, { "2", T("02"), "" },
+		{ "1", T("01"), "" } },
+	    .action = WALK_FETCH,
+	    .stepped_back = 1,
+	    .next_offset = 3,
+	    .next_anchor = "4",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "step back from the first page stays at 0",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .offset = 2, .total = 10, .anchor_id = "4", .anchor_key = T("04"),
-	  .off = 1, .page_total = 9,
-	  .runs = { { "3", T("03"), "" } },
-	  .action = WALK_FETCH, .stepped_back = 1, .next_offset = 0,
-	  .next_anchor = "4", .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 2,
+	    .total = 10,
+	    .anchor_id = "4",
+	    .anchor_key = T("04"),
+	    .off = 1,
+	    .page_total = 9,
+	    .runs = { { "3", T("03"), "" } },
+	    .action = WALK_FETCH,
+	    .stepped_back = 1,
+	    .next_offset = 0,
+	    .next_anchor = "4",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "anchor gone but page starts newer: boundary inside",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .offset = 3, .total = 10, .anchor_id = "7", .anchor_key = T("07"),
-	  .off = 2, .page_total = 11,
-	  .runs = { { "8", T("08"), "" }, { "6", T("06"), "" },
-	      { "5", T("05"), "" } },
-	  .action = WALK_FETCH, .next_offset = 5, .next_anchor = "5",
-	  .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 3,
+	    .total = 10,
+	    .anchor_id = "7",
+	    .anchor_key = T("07"),
+	    .off = 2,
+	    .page_total = 11,
+	    .runs = { { "8", T("08"), "" }, { "6", T("06"), "" },
+		{ "5", T("05"), "" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 5,
+	    .next_anchor = "5",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "too many step backs: degraded, goes on",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_FULL,
-	  .offset = 6, .total = 10, .anchor_id = "4", .anchor_key = T("04"),
-	  .step_backs = WALK_MAX_STEP_BACKS, .off = 5, .page_total = 9,
-	  .runs = { { "3", T("03"), "" }, { "2", T("02"), "" },
-	      { "1", T("01"), "" } },
-	  .action = WALK_FETCH, .became_degraded = 1, .next_offset = 8,
-	  .next_anchor = "1", .next_mode = WALK_FULL, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_FULL,
+	    .offset = 6,
+	    .total = 10,
+	    .anchor_id = "4",
+	    .anchor_key = T("04"),
+	    .step_backs = WALK_MAX_STEP_BACKS,
+	    .off = 5,
+	    .page_total = 9,
+	    .runs = { { "3", T("03"), "" }, { "2", T("02"), "" },
+		{ "1", T("01"), "" } },
+	    .action = WALK_FETCH,
+	    .became_degraded = 1,
+	    .next_offset = 8,
+	    .next_anchor = "1",
+	    .next_mode = WALK_FULL,
+	    .next_limit = 3 },
 	{ .name = "page numbers: total changed and page older: step back",
-	  .page_size = 3, .mode = WALK_BACKFILL, .offset = 3, .total = 10,
-	  .anchor_id = "7", .anchor_key = T("07"), .off = 3, .page_total = 9,
-	  .runs = { { "5", T("05"), "" }, { "4", T("04"), "" },
-	      { "3", T("03"), "" } },
-	  .action = WALK_FETCH, .stepped_back = 1, .next_offset = 0,
-	  .next_anchor = "7", .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 3,
+	    .total = 10,
+	    .anchor_id = "7",
+	    .anchor_key = T("07"),
+	    .off = 3,
+	    .page_total = 9,
+	    .runs = { { "5", T("05"), "" }, { "4", T("04"), "" },
+		{ "3", T("03"), "" } },
+	    .action = WALK_FETCH,
+	    .stepped_back = 1,
+	    .next_offset = 0,
+	    .next_anchor = "7",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "page numbers: same total, no step back",
-	  .page_size = 3, .mode = WALK_BACKFILL, .offset = 3, .total = 10,
-	  .anchor_id = "7", .anchor_key = T("07"), .off = 3, .page_total = 10,
-	  .runs = { { "6", T("06"), "" }, { "5", T("05"), "" },
-	      { "4", T("04"), "" } },
-	  .action = WALK_FETCH, .next_offset = 6, .next_anchor = "4",
-	  .next_mode = WALK_BACKFILL, .next_limit = 3 },
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 3,
+	    .total = 10,
+	    .anchor_id = "7",
+	    .anchor_key = T("07"),
+	    .off = 3,
+	    .page_total = 10,
+	    .runs = { { "6", T("06"), "" }, { "5", T("05"), "" },
+		{ "4", T("04"), "" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 6,
+	    .next_anchor = "4",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 3 },
 	{ .name = "short page that is not the last: the server caps",
-	  .page_size = 5, .mode = WALK_BACKFILL, .off = 0, .page_total = 10,
-	  .runs = { { "9", T("09"), "" }, { "8", T("08"), "" } },
-	  .action = WALK_FETCH, .capped = 1, .next_offset = 2,
-	  .next_anchor = "8", .next_walk_hw = T("09"),
-	  .next_mode = WALK_BACKFILL, .next_limit = 2 },
+	    .page_size = 5,
+	    .mode = WALK_BACKFILL,
+	    .off = 0,
+	    .page_total = 10,
+	    .runs = { { "9", T("09"), "" }, { "8", T("08"), "" } },
+	    .action = WALK_FETCH,
+	    .capped = 1,
+	    .next_offset = 2,
+	    .next_anchor = "8",
+	    .next_walk_hw = T("09"),
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 2 },
 	{ .name = "backfill ends at the total: done, high-water moves",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .offset = 9, .total = 10, .anchor_id = "2", .anchor_key = T("02"),
-	  .walk_high_water = T("09"), .off = 8, .page_total = 10,
-	  .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
-	  .action = WALK_DONE, .next_offset = 10, .next_anchor = "1",
-	  .next_walk_hw = T("09"), .next_hw = T("09"),
-	  .next_mode = WALK_NONE, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 9,
+	    .total = 10,
+	    .anchor_id = "2",
+	    .anchor_key = T("02"),
+	    .walk_high_water = T("09"),
+	    .off = 8,
+	    .page_total = 10,
+	    .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	    .action = WALK_DONE,
+	    .next_offset = 10,
+	    .next_anchor = "1",
+	    .next_walk_hw = T("09"),
+	    .next_hw = T("09"),
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
 	{ .name = "empty page ends the walk",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_BACKFILL,
-	  .offset = 3, .total = 100, .anchor_id = "7", .anchor_key = T("07"),
-	  .off = 2, .page_total = 100,
-	  .action = WALK_DONE, .next_offset = 2, .next_anchor = "7",
-	  .next_mode = WALK_NONE, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .offset = 3,
+	    .total = 100,
+	    .anchor_id = "7",
+	    .anchor_key = T("07"),
+	    .off = 2,
+	    .page_total = 100,
+	    .action = WALK_DONE,
+	    .next_offset = 2,
+	    .next_anchor = "7",
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
 	{ .name = "verified full walk done: runs not seen are gone",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_FULL,
-	  .offset = 3, .total = 4, .anchor_id = "2", .anchor_key = T("02"),
-	  .off = 2, .page_total = 4,
-	  .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
-	  .action = WALK_DONE, .mark_deleted = 1, .next_offset = 4,
-	  .next_anchor = "1", .next_mode = WALK_NONE, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_FULL,
+	    .offset = 3,
+	    .total = 4,
+	    .anchor_id = "2",
+	    .anchor_key = T("02"),
+	    .off = 2,
+	    .page_total = 4,
+	    .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	    .action = WALK_DONE,
+	    .mark_deleted = 1,
+	    .next_offset = 4,
+	    .next_anchor = "1",
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
 	{ .name = "degraded full walk done: nothing marked",
-	  .any_offset = 1, .page_size = 3, .mode = WALK_FULL, .degraded = 1,
-	  .offset = 3, .total = 4, .anchor_id = "2", .anchor_key = T("02"),
-	  .off = 2, .page_total = 4,
-	  .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
-	  .action = WALK_DONE, .next_offset = 4, .next_anchor = "1",
-	  .next_mode = WALK_NONE, .next_limit = 3 },
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_FULL,
+	    .degraded = 1,
+	    .offset = 3,
+	    .total = 4,
+	    .anchor_id = "2",
+	    .anchor_key = T("02"),
+	    .off = 2,
+	    .page_total = 4,
+	    .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	    .action = WALK_DONE,
+	    .next_offset = 4,
+	    .next_anchor = "1",
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
 	{ .name = "incremental by update reaches the stop key",
-	  .can_order_updated = 1, .page_size = 3, .mode = WALK_INCREMENTAL,
-	  .high_water = T("05"), .stop_key = T("05"), .off = 0,
-	  .page_total = 50,
-	  .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
-	      { "c", T("03"), T("04") } },
-	  .action = WALK_DONE, .next_offset = 3, .next_anchor = "c",
-	  .next_walk_hw = T("09"), .next_hw = T("09"),
-	  .next_mode = WALK_NONE, .next_limit = 3 },
+	    .can_order_updated = 1,
+	    .page_size = 3,
+	    .mode = WALK_INCREMENTAL,
+	    .high_water = T("05"),
+	    .stop_key = T("05"),
+	    .off = 0,
+	    .page_total = 50,
+	    .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
+		{ "c", T("03"), T("04") } },
+	    .action = WALK_DONE,
+	    .next_offset = 3,
+	    .next_anchor = "c",
+	    .next_walk_hw = T("09"),
+	    .next_hw = T("09"),
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
 	{ .name = "incremental: nothing older than the stop key yet",
-	  .can_order_updated = 1, .page_size = 3, .mode = WALK_INCREMENTAL,
-	  .high_water = T("01"), .stop_key = T("01"), .off = 0,
-	  .page_total = 50,
-	  .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
-	      { "c", T("03"), T("04") } },
-	  .action = WALK_FETCH, .next_offset = 3, .next_anchor = "c",
-	  .next_walk_hw = T("09"), .next_hw = T("01"),
-	  .next_mode = WALK_INCREMENTAL, .next_limit = 3 },
+	    .can_order_updated = 1,
+	    .page_size = 3,
+	    .mode = WALK_INCREMENTAL,
+	    .high_water = T("01"),
+	    .stop_key = T("01"),
+	    .off = 0,
+	    .page_total = 50,
+	    .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
+		{ "c", T("03"), T("04") } },
+	    .action = WALK_FETCH,
+	    .next_offset = 3,
+	    .next_anchor = "c",
+	    .next_walk_hw = T("09"),
+	    .next_hw = T("01"),
+	    .next_mode = WALK_INCREMENTAL,
+	    .next_limit = 3 },
 	{ .name = "walk by creation: updates before its start count",
-	  .can_order_updated = 1, .page_size = 2, .mode = WALK_BACKFILL,
-	  .offset = 2, .total = 10, .anchor_id = "x", .anchor_key = T("08"),
-	  .walk_high_water = T("20"), .started = "2026-01-01T00:10:00.000Z",
-	  .off = 2, .page_total = 10,
-	  /* 00:04:00 is before start - 300 s: counts; 00:09:00 is not */
-	  .runs = { { "y", T("07"), "2026-01-01T00:04:00.000Z" },
-	      { "z", T("06"), "2026-01-01T00:09:00.000Z" } },
-	  .action = WALK_FETCH, .next_offset = 4, .next_anchor = "z",
-	  .next_walk_hw = "2026-01-01T00:04:00.000Z",
-	  .next_mode = WALK_BACKFILL, .next_limit = 2 },
+	    .can_order_updated = 1,
+	    .page_size = 2,
+	    .mode = WALK_BACKFILL,
+	    .offset = 2,
+	    .total = 10,
+	    .anchor_id = "x",
+	    .anchor_key = T("08"),
+	    .walk_high_water = T("20"),
+	    .started = "2026-01-01T00:10:00.000Z",
+	    .off = 2,
+	    .page_total = 10,
+	    /* 00:04:00 is before start - 300 s: counts; 00:09:00 is not */
+	    .runs = { { "y", T("07"), "2026-01-01T00:04:00.000Z" },
+		{ "z", T("06"), "2026-01-01T00:09:00.000Z" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 4,
+	    .next_anchor = "z",
+	    .next_walk_hw = "2026-01-01T00:04:00.000Z",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 2 },
 };
 
 static void
@@ -222,25 +371,28 @@ run_case(const struct tcase *tc)
 	st.walk_degraded = tc->degraded;
 	/* resumed: walk_begin keeps the cursor */
 	assert_int_equal(walk_begin(&w, &st, tc->any_offset,
-	    tc->can_order_updated, tc->page_size, NOW, ""), 1);
+			     tc->can_order_updated, tc->page_size, NOW, ""),
+	    1);
 	if (tc->stop_key != NULL)
 		assert_string_equal(w.stop_key, tc->stop_key);
 	w.step_backs = tc->step_backs;
 	fill_page(tc, runs, &p);
 	next = st;
 	walk_page(&w, &p, tc->off, NOW, &next, &step);
-	if (step.action != tc->action || step.stepped_back != tc->stepped_back ||
+	if (step.action != tc->action ||
+	    step.stepped_back != tc->stepped_back ||
 	    step.degraded != tc->became_degraded ||
 	    step.page_capped != tc->capped ||
 	    step.mark_deleted != tc->mark_deleted)
 		fail_msg("%s: action %d stepped %d degraded %d capped %d "
-		    "deleted %d", tc->name, step.action, step.stepped_back,
-		    step.degraded, step.page_capped, step.mark_deleted);
+			 "deleted %d",
+		    tc->name, step.action, step.stepped_back, step.degraded,
+		    step.page_capped, step.mark_deleted);
 	if (next.walk_offset != tc->next_offset)
 		fail_msg("%s: offset %lld, want %lld", tc->name,
 		    (long long)next.walk_offset, (long long)tc->next_offset);
-	if (strcmp(next.walk_anchor_id, tc->next_anchor ? tc->next_anchor :
-	    "") != 0)
+	if (strcmp(next.walk_anchor_id,
+		tc->next_anchor ? tc->next_anchor : "") != 0)
 		fail_msg("%s: anchor '%s'", tc->name, next.walk_anchor_id);
 	if (tc->next_walk_hw != NULL &&
 	    strcmp(next.walk_high_water, tc->next_walk_hw) != 0)
@@ -356,11 +508,14 @@ test_page_cap(void **state)
 		runs[0].external_id = id;
 		/* every page a run newer than the last: the boundary is
 		 * inside the page, never a drift; the total always grows */
-		snprintf(runs[0].created_at, TS_LEN, "2026-01-01T%02d:%02d:00"
-		    ".000Z", i / 60, i % 60);
-		p.total = next.walk_offset + 5;	/* always more to come */
-		walk_page(&w, &p, next.walk_offset > 0 ? next.walk_offset - 1 :
-		    0, NOW, &next, &step);
+		snprintf(runs[0].created_at, TS_LEN,
+		    "2026-01-01T%02d:%02d:00"
+		    ".000Z",
+		    i / 60, i % 60);
+		p.total = next.walk_offset + 5; /* always more to come */
+		walk_page(&w, &p,
+		    next.walk_offset > 0 ? next.walk_offset - 1 : 0, NOW, &next,
+		    &step);
 		if (step.action != WALK_FETCH)
 			break;
 	}

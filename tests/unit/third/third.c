@@ -17,9 +17,9 @@ third_page_url(const struct conf_source *src, int64_t offset, int limit,
 {
 	int n;
 
-	(void)order;		/* by creation only */
-	n = snprintf(buf, len, "%s/things?offset=%lld&count=%d",
-	    src->base_url, (long long)offset, limit);
+	(void)order; /* by creation only */
+	n = snprintf(buf, len, "%s/things?offset=%lld&count=%d", src->base_url,
+	    (long long)offset, limit);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
@@ -54,8 +54,8 @@ third_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	}
 	if (json_str(item, "state", &r->status, err, errlen) == -1 ||
 	    json_str(item, "name", &r->title, err, errlen) == -1 ||
-	    json_time(item, "created", r->created_at, "third",
-	    r->external_id, err, errlen) == -1)
+	    json_time(item, "created", r->created_at, "third", r->external_id,
+		err, errlen) == -1)
 		return -1;
 	r->state = third_map_status(r->status);
 	return 0;
@@ -69,7 +69,7 @@ third_parse_page(const char *body, size_t len, struct page *page, char *err,
 	cJSON *items;
 
 	if (json_parse_page(body, len, "things", page, &items, &spans, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
 	return json_fill_page(page, items, spans, "count", third_run, err,
 	    errlen);
@@ -89,9 +89,5 @@ const struct source_type source_third = {
 };
 
 /* The one table entry: this test build's adapters.c. */
-const struct source_type *const source_types[] = {
-	&source_codegen,
-	&source_cotool,
-	&source_third,
-	NULL
-};
+const struct source_type *const source_types[] = { &source_codegen,
+	&source_cotool, &source_third, NULL };
