@@ -163,7 +163,7 @@ check-asan:
 check-reliability:
 	$(Q)sh scripts/deps.sh valgrind strace openssl
 	$(Q)$(MAKE) --no-print-directory agentsyncd
-	$(Q)python3 tests/reliability/run.py $(RELIABILITY_ARGS)
+	$(Q)python3 tests/runtests.py $(BUILD) reliability $(RELIABILITY_ARGS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory agentsyncd

@@ -196,9 +196,9 @@ class Fault:
 
     def __init__(self, kind="status", status=500, body=None, headers=None,
                  seconds=0.0, size=0):
-        # status|truncate|reset|stall|raw|huge|deep, and (for
-        # tests/reliability/rel_faults.py) edit|partial|hang|stream|
-        # forever: see _Handler.inject()
+        # the kinds are _Handler's fault_<kind> methods: status, raw,
+        # truncate, reset, stall, huge, deep, edit, partial, hang,
+        # stream, forever
         self.kind = kind
         self.status = status
         self.body = body
@@ -476,164 +476,180 @@ class _Handler(BaseHTTPRequestHandler):
         return self.send_json(429, {"error": "Too many requests"}, headers)
 
     def inject(self, name, f):
-        if f.kind == "status":
-            if f.status == 429:
-                return self.rate_limited(name, f.headers.get("Retry-After"))
-            body = f.body
-            if body is None:
-                body = ({"message": "Internal error", "status_code":
-                         f.status} if name == "codegen" else
-                        {"error": "Internal server error"})
-            return self.send_json(f.status, body, f.headers)
-        if f.kind == "raw":          # a 200 with a body of our choosing
-            return self.send_raw(f.status, f.body,
-                                 f.headers.get("Content-Type",
-                                               "application/json"))
-        if f.kind == "truncate":     # Content-Length promises more
-            body = f.body or b'{"items": [{"id": 1, "organization_id'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body) + 1000))
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
-            self.close_connection = True
-            return 200
-        if f.kind == "reset":        # headers, half a body, then RST
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            self.wfile.write(b'{"runs": [' + b" " * 1000)
-            self.wfile.flush()
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            self.close_connection = True
-            return 200
-        if f.kind == "stall":        # headers and a little, then nothing
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            self.wfile.write(b'{"items": [')
-            self.wfile.flush()
-            time.sleep(f.seconds)
-            self.close_connection = True
-            return 200
-        if f.kind == "huge":         # a valid-looking body of f.size bytes
-            pad = b" " * max(0, f.size - 30)
-            return self.send_raw(200, b'{"items": [' + pad +
-                                 b'], "total": 0}')
-        if f.kind == "deep":
-            return self.send_raw(200, b'{"items": [' + b"[" * f.size +
-                                 b"]" * f.size + b'], "total": 1}')
-        if f.kind == "edit":
-            # The page the request asks for, as the normal server would
-            # answer it (a deep copy: the data stays untouched), passed to
-            # f.body(api_name, obj, query), which returns the bytes (or an
-            # object to encode) to send with status f.status and
-            # f.headers.  query: {name: first value} of the request.
-            status, obj = self.normal_answer(name)
-            query = {k: v[0] for k, v in parse_qs(
-                urlparse(self.path).query, keep_blank_values=True).items()}
-            out = f.body(name, copy.deepcopy(obj), query)
-            if not isinstance(out, (bytes, bytearray)):
-                out = json.dumps(out).encode()
-            headers = dict(f.headers)
-            ctype = headers.pop("Content-Type", "application/json")
-            return self.send_raw(f.status, bytes(out), ctype, headers)
-        if f.kind == "partial":
-            # The real page with its full Content-Length, but only f.size
-            # bytes of it (0: half), then f.seconds of silence, then RST.
-            status, obj = self.normal_answer(name)
-            body = json.dumps(obj).encode()
-            keep = f.size if 0 < f.size < len(body) else len(body) // 2
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                self.wfile.write(body[:keep])
-                self.wfile.flush()
-                if f.seconds:
-                    time.sleep(f.seconds)
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER,
-                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            except OSError:
-                pass
-            self.close_connection = True
-            return status
-        if f.kind == "hang":         # no answer at all for f.seconds
-            time.sleep(f.seconds)
-            self.close_connection = True
-            return 0
-        if f.kind == "stream":
-            # A valid-looking page of f.size bytes written in 64 KiB
-            # chunks (never built whole), with a Content-Length, or with
-            # chunked framing when f.headers asks for it.
-            key, total = (("items", "total") if name == "codegen" else
-                          ("runs", "totalCount"))
-            head = b'{"%s": [' % key.encode()
-            tail = b'], "%s": 0}' % total.encode()
-            chunked = f.headers.get("Transfer-Encoding") == "chunked"
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            if chunked:
-                self.send_header("Transfer-Encoding", "chunked")
-            else:
-                self.send_header("Content-Length", str(f.size))
-            self.end_headers()
-            block = b" " * 65536
-            left = max(0, f.size - len(head) - len(tail))
+        """Answer with fault f instead of the normal page: one method a
+        kind, fault_<kind>(name, f), each returning the status sent."""
+        method = getattr(self, "fault_" + f.kind, None)
+        if method is None:
+            raise ValueError(f"no fault kind {f.kind!r}")
+        return method(name, f)
 
-            def put(data):
-                if chunked:
-                    self.wfile.write(b"%x\r\n" % len(data) + data +
-                                     b"\r\n")
-                else:
-                    self.wfile.write(data)
-            try:
-                put(head)
-                while left > 0:
-                    n = min(left, len(block))
-                    put(block[:n])
-                    left -= n
-                put(tail)
-                if chunked:
-                    self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-            except OSError:          # the client gave up: as it should
-                pass
-            self.close_connection = True
-            return 200
-        if f.kind == "forever":
-            # A listing that never ends: every offset holds a full page
-            # (the real runs, over and over) and the total grows with
-            # every request (f.size: how much this one reports above the
-            # real total; queue one fault per request, growing).
-            u = urlparse(self.path)
-            q = parse_qs(u.query, keep_blank_values=True)
-            if name == "codegen":
-                runs = self.server.api._sorted("codegen")
-                off = int(q.get("skip", ["0"])[0])
-                size = int(q.get("limit", ["100"])[0])
+    def send_head(self, status, length=None, chunked=False):
+        """Status line and JSON headers; the body is the caller's."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def rst(self):
+        """Close with a TCP reset (SO_LINGER 0), not a FIN."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.close_connection = True
+
+    def fault_status(self, name, f):
+        """An error status with the API's error body (or f.body)."""
+        if f.status == 429:
+            return self.rate_limited(name, f.headers.get("Retry-After"))
+        body = f.body
+        if body is None:
+            body = ({"message": "Internal error", "status_code": f.status}
+                    if name == "codegen" else
+                    {"error": "Internal server error"})
+        return self.send_json(f.status, body, f.headers)
+
+    def fault_raw(self, name, f):
+        """A body of our choosing with f.status."""
+        return self.send_raw(f.status, f.body,
+                             f.headers.get("Content-Type",
+                                           "application/json"))
+
+    def fault_truncate(self, name, f):
+        """Content-Length promises 1000 bytes more than come."""
+        body = f.body or b'{"items": [{"id": 1, "organization_id'
+        self.send_head(200, len(body) + 1000)
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+        return 200
+
+    def fault_reset(self, name, f):
+        """Headers, a little body, then RST."""
+        self.send_head(200, 100000)
+        self.wfile.write(b'{"runs": [' + b" " * 1000)
+        self.wfile.flush()
+        self.rst()
+        return 200
+
+    def fault_stall(self, name, f):
+        """Headers and a little body, then f.seconds of nothing."""
+        self.send_head(200, 100000)
+        self.wfile.write(b'{"items": [')
+        self.wfile.flush()
+        time.sleep(f.seconds)
+        self.close_connection = True
+        return 200
+
+    def fault_huge(self, name, f):
+        """A valid-looking body of f.size bytes."""
+        pad = b" " * max(0, f.size - 30)
+        return self.send_raw(200, b'{"items": [' + pad + b'], "total": 0}')
+
+    def fault_deep(self, name, f):
+        """Arrays nested f.size deep."""
+        return self.send_raw(200, b'{"items": [' + b"[" * f.size +
+                             b"]" * f.size + b'], "total": 1}')
+
+    def fault_edit(self, name, f):
+        """The page the request asks for, as the normal server would
+        answer it (a deep copy: the data stays untouched), passed to
+        f.body(api_name, obj, query), which returns the bytes (or an
+        object to encode) to send with f.status and f.headers.  query:
+        {name: first value} of the request."""
+        status, obj = self.normal_answer(name)
+        query = {k: v[0] for k, v in parse_qs(
+            urlparse(self.path).query, keep_blank_values=True).items()}
+        out = f.body(name, copy.deepcopy(obj), query)
+        if not isinstance(out, (bytes, bytearray)):
+            out = json.dumps(out).encode()
+        headers = dict(f.headers)
+        ctype = headers.pop("Content-Type", "application/json")
+        return self.send_raw(f.status, bytes(out), ctype, headers)
+
+    def fault_partial(self, name, f):
+        """The real page with its full Content-Length, but only f.size
+        bytes of it (0: half), then f.seconds of silence, then RST."""
+        status, obj = self.normal_answer(name)
+        body = json.dumps(obj).encode()
+        keep = f.size if 0 < f.size < len(body) else len(body) // 2
+        self.send_head(status, len(body))
+        try:
+            self.wfile.write(body[:keep])
+            self.wfile.flush()
+            if f.seconds:
+                time.sleep(f.seconds)
+            self.rst()
+        except OSError:
+            pass
+        self.close_connection = True
+        return status
+
+    def fault_hang(self, name, f):
+        """No answer at all for f.seconds."""
+        time.sleep(f.seconds)
+        self.close_connection = True
+        return 0
+
+    def fault_stream(self, name, f):
+        """A valid-looking page of f.size bytes written in 64 KiB chunks
+        (never built whole), with a Content-Length, or with chunked
+        framing when f.headers asks for it."""
+        key, total = (("items", "total") if name == "codegen" else
+                      ("runs", "totalCount"))
+        head = b'{"%s": [' % key.encode()
+        tail = b'], "%s": 0}' % total.encode()
+        chunked = f.headers.get("Transfer-Encoding") == "chunked"
+        self.send_head(200, f.size, chunked)
+        block = b" " * 65536
+        left = max(0, f.size - len(head) - len(tail))
+
+        def put(data):
+            if chunked:
+                self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
             else:
-                field = q.get("sortField", ["createdAt"])[0]
-                desc = q.get("sortDirection", ["desc"])[0] == "desc"
-                runs = self.server.api._sorted((field, desc))
-                size = int(q.get("pageSize", ["50"])[0])
-                off = int(q.get("page", ["0"])[0]) * size
-            items = [runs[(off + i) % len(runs)] for i in range(size)] \
-                if runs else []
-            total = len(runs) + f.size
-            if name == "codegen":
-                return self.send_json(200, {
-                    "items": items, "total": total,
-                    "page": off // size + 1, "size": size,
-                    "pages": math.ceil(total / size)})
-            return self.send_json(200, {"runs": items, "totalCount": total})
-        raise ValueError(f.kind)
+                self.wfile.write(data)
+        try:
+            put(head)
+            while left > 0:
+                n = min(left, len(block))
+                put(block[:n])
+                left -= n
+            put(tail)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:          # the client gave up: as it should
+            pass
+        self.close_connection = True
+        return 200
+
+    def fault_forever(self, name, f):
+        """A listing that never ends: every offset holds a full page (the
+        real runs, over and over) and the total grows with every request
+        (f.size: how much this one reports above the real total; queue
+        one fault per request, growing)."""
+        q = parse_qs(urlparse(self.path).query, keep_blank_values=True)
+        if name == "codegen":
+            runs = self.server.api._sorted("codegen")
+            off = int(q.get("skip", ["0"])[0])
+            size = int(q.get("limit", ["100"])[0])
+        else:
+            field = q.get("sortField", ["createdAt"])[0]
+            desc = q.get("sortDirection", ["desc"])[0] == "desc"
+            runs = self.server.api._sorted((field, desc))
+            size = int(q.get("pageSize", ["50"])[0])
+            off = int(q.get("page", ["0"])[0]) * size
+        items = [runs[(off + i) % len(runs)] for i in range(size)] \
+            if runs else []
+        total = len(runs) + f.size
+        if name == "codegen":
+            return self.send_json(200, {
+                "items": items, "total": total,
+                "page": off // size + 1, "size": size,
+                "pages": math.ceil(total / size)})
+        return self.send_json(200, {"runs": items, "totalCount": total})
 
     def normal_answer(self, name):
         """(status, body object) of what the normal server would answer

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Run every agentsyncd test and end with one summary line.
+"""The one runner of agentsyncd's tests; ends with one summary line.
 
-usage: runtests.py BUILD_DIR [unit|integration] [-k PATTERN]
+usage: runtests.py BUILD_DIR [unit|integration|all] [-k PATTERN]
+       runtests.py BUILD_DIR reliability [-k SUBSTRING]... [--list]
 
 Unit tests are the cmocka binaries BUILD_DIR/tests/test_*; integration
 tests are the unittest modules tests/integration/test_*.py, which drive the
 real binary ($AGENTSYNCD_BIN, default ./agentsyncd) against the fake API
-server on loopback.  The last line is "N passed, N failed[, N skipped]".
+server on loopback; reliability cases (make check-reliability) are
+tests/reliability/rel_*.py, one row of figures each.  The last line is
+"N passed, N failed[, N skipped]".
 """
 import os
 import re
@@ -16,6 +19,7 @@ import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 
 def run_unit(build):
@@ -72,14 +76,17 @@ def main():
         return 64
     build = args[0]
     what = "all"
-    pattern = None
+    patterns = []
+    listing = False
     rest = args[1:]
     while rest:
         a = rest.pop(0)
-        if a in ("unit", "integration", "all"):
+        if a in ("unit", "integration", "all", "reliability"):
             what = a
         elif a == "-k" and rest:
-            pattern = rest.pop(0)
+            patterns.append(rest.pop(0))
+        elif a == "--list":
+            listing = True
     os.chdir(ROOT)
     os.environ.setdefault("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
     p = f = s = 0
@@ -87,8 +94,13 @@ def main():
         a, b, c = run_unit(build)
         p, f, s = p + a, f + b, s + c
     if what in ("all", "integration"):
-        a, b, c = run_integration(pattern)
+        a, b, c = run_integration(patterns[0] if patterns else None)
         p, f, s = p + a, f + b, s + c
+    if what == "reliability":
+        from tests.reliability import run as reliability
+        p, f, s = reliability.run(patterns, listing)
+        if listing:
+            return 0
     line = f"{p} passed, {f} failed"
     if s:
         line += f", {s} skipped"

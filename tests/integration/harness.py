@@ -7,6 +7,7 @@ bare); DaemonTest is the same rig as a unittest.TestCase."""
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -21,6 +22,44 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import fakeapi  # noqa: E402
 
 BIN = os.environ.get("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
+
+
+def wait_for(cond, timeout, what, proc=None, log=None, step=0.05):
+    """The one wait of the test suites: poll cond() until true, at most
+    timeout seconds; fail early when proc (a daemon) has exited.  log()
+    gives a log tail for the message.  Raises AssertionError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"daemon exited {proc.returncode} while waiting for {what}"
+                + (f"; log tail: {log()[-1200:]}" if log else ""))
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
+                         + (f"; log tail: {log()[-1200:]}" if log else ""))
+
+
+def stop(proc, timeout=20, log=None, expect=0, sig=signal.SIGTERM):
+    """The one stop of the test suites: send sig (SIGTERM) to a daemon we
+    started, wait at most timeout seconds (then SIGKILL it and fail), and
+    return its exit status; with expect not None, fail unless it is that.
+    A daemon already gone is reaped.  Raises AssertionError."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            raise AssertionError(f"daemon pid {proc.pid} did not stop "
+                                 f"within {timeout}s of signal {sig}")
+    if expect is not None and proc.returncode != expect:
+        raise AssertionError(f"daemon exited {proc.returncode}, not "
+                             f"{expect}" + (f": {log()[-1500:]}" if log
+                                            else ""))
+    return proc.returncode
 
 
 def closed_port():
@@ -124,12 +163,10 @@ class RigMixin:
         self.procs = []
 
     def wait_until(self, cond, timeout=30.0, what="condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if cond():
-                return
-            time.sleep(0.05)
-        self.fail(f"timed out after {timeout}s waiting for {what}")
+        try:
+            wait_for(cond, timeout, what)
+        except AssertionError as e:
+            self.fail(str(e))
 
     def sql(self, query, *args):
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True,

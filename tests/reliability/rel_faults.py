@@ -47,14 +47,13 @@ import copy
 import json
 import os
 import re
-import signal
 import threading
 import time
 import uuid
 import zlib
 
 from tests.integration import harness
-from tests.integration.harness import BIN, Rig, closed_port
+from tests.integration.harness import BIN, Rig, closed_port, stop, wait_for
 
 fakeapi = harness.fakeapi       # the very module the rig's server runs
 Fault = fakeapi.Fault
@@ -99,24 +98,6 @@ def start(rig):
     return _retry_exec(rig.start)
 
 
-def stop(rig, p, timeout=15):
-    """SIGTERM the daemon we started; it must exit 0 in time."""
-    if p.poll() is not None:
-        raise AssertionError(f"daemon died with {p.returncode}: "
-                             f"{rig.stderr_of(p)[-1500:]}")
-    p.send_signal(signal.SIGTERM)
-    try:
-        rc = p.wait(timeout=timeout)
-    except Exception:
-        p.kill()
-        p.wait(timeout=10)
-        raise AssertionError(f"daemon did not stop within {timeout}s of "
-                             f"SIGTERM")
-    if rc != 0:
-        raise AssertionError(f"daemon exited {rc} on SIGTERM: "
-                             f"{rig.stderr_of(p)[-1500:]}")
-
-
 def vm_hwm_mib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -129,19 +110,9 @@ def vm_hwm_mib(pid):
 
 
 def wait_daemon(rig, p, cond, timeout, what):
-    """Poll cond() while the daemon p runs; fail if it dies or time runs
-    out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if p.poll() is not None:
-            raise AssertionError(f"daemon exited {p.returncode} while "
-                                 f"waiting for {what}: "
-                                 f"{rig.stderr_of(p)[-1500:]}")
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
-                         f"log tail: {rig.stderr_of(p)[-1200:]}")
+    """wait_for(), failing early with the log if the daemon p dies."""
+    wait_for(cond, timeout, what, proc=p, log=lambda: rig.stderr_of(p),
+             step=0.1)
 
 
 # -- reading the mirror ---------------------------------------------------
@@ -296,7 +267,7 @@ def body_fault(variants, err_re, log_re=None, opts=None, recover="once",
                         rig.mirror_problems() == []
                 wait_daemon(rig, p, done, 60, "the resumed passes")
                 hwm = vm_hwm_mib(p.pid)
-                stop(rig, p)
+                stop(p, 15, log=lambda: rig.stderr_of(p))
                 check_log(rig, rig.stderr_of(p), "B")
             for api in APIS:
                 first_b = [x for x in passes(rig, api)
@@ -513,7 +484,7 @@ def rate_limited(kind):
                         "outcome"] == "succeeded" for a in APIS) and \
                         rig.mirror_problems() == []
                 wait_daemon(rig, p, done, 30, "the backfill")
-                stop(rig, p)
+                stop(p, 15, log=lambda: rig.stderr_of(p))
                 log = rig.stderr_of(p)
             else:
                 rc = once(rig)
@@ -605,7 +576,7 @@ def refused():
             wait_daemon(rig, p, exact, 40, "the mirror once the server is "
                                            "up")
             took = time.monotonic() - t0
-            stop(rig, p)
+            stop(p, 15, log=lambda: rig.stderr_of(p))
             check_log(rig, rig.stderr_of(p), "daemon")
         finally:
             if srv is not None:
@@ -701,7 +672,7 @@ def forever():
                        for a in APIS) and rig.mirror_problems() == []
         wait_daemon(rig, p, exact, 60, "the mirror after the server "
                                        "stopped paging forever")
-        stop(rig, p)
+        stop(p, 15, log=lambda: rig.stderr_of(p))
         check_log(rig, rig.stderr_of(p), "forever")
         check_exact(rig, "after forever")
         total = sum(len(rig.api.requests(a)) for a in APIS)

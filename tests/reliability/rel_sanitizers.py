@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from tests.integration.harness import BIN, ROOT, Rig
+from tests.integration.harness import BIN, ROOT, Rig, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import fakeapi  # noqa: E402
@@ -112,16 +112,12 @@ def run_valgrind_daemon(rig, problems):
                     return f.read()
 
             def wait(cond, what, timeout=60):
-                deadline = time.monotonic() + timeout
-                while time.monotonic() < deadline:
-                    if cond():
-                        return True
-                    if p.poll() is not None:
-                        break
-                    time.sleep(0.1)
-                problems.append(f"daemon: timed out waiting for {what} "
-                                f"(exit {p.poll()}): {stderr()[-800:]}")
-                return False
+                try:
+                    wait_for(cond, timeout, what, proc=p, step=0.1)
+                    return True
+                except AssertionError as e:
+                    problems.append(f"daemon: {e}: {stderr()[-800:]}")
+                    return False
 
             c0 = len(api.requests("cotool"))
             g0 = len(api.requests("codegen"))

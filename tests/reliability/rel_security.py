@@ -44,9 +44,8 @@ import string
 import subprocess
 import sys
 import tempfile
-import time
 
-from tests.integration.harness import BIN, ROOT, Rig
+from tests.integration.harness import BIN, ROOT, Rig, stop, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import fakeapi  # noqa: E402
@@ -164,28 +163,6 @@ def checkpoint(db):
         con.close()
 
 
-def wait_until(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def stop_daemon(p, timeout=20):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
-            raise AssertionError(f"daemon pid {p.pid} ignored SIGTERM "
-                                 f"for {timeout}s")
-    return p.returncode
-
-
 # -- token_never_appears ----------------------------------------------------
 
 def _tokened_rig(nruns, **conf):
@@ -239,20 +216,20 @@ def token_never_appears():
         # 3. the daemon itself: 401 on codegen, idle polls on cotool, a
         # SIGHUP (secrets re-registered), the files read while it runs
         p = rig.start()
-        wait_until(lambda: "401" in rig.stderr_of(p), 30,
+        wait_for(lambda: "401" in rig.stderr_of(p), 30,
                    "the daemon's 401 line")
         n0 = len(api.requests("cotool"))
-        wait_until(lambda: len(api.requests("cotool")) >= n0 + 2, 30,
+        wait_for(lambda: len(api.requests("cotool")) >= n0 + 2, 30,
                    "two idle cotool polls")
         p.send_signal(signal.SIGHUP)
-        wait_until(lambda: "configuration reloaded" in rig.stderr_of(p), 30,
+        wait_for(lambda: "configuration reloaded" in rig.stderr_of(p), 30,
                    "the reload line")
         n1 = len(api.requests("cotool"))
-        wait_until(lambda: len(api.requests("cotool")) >= n1 + 2, 30,
+        wait_for(lambda: len(api.requests("cotool")) >= n1 + 2, 30,
                    "two cotool polls after SIGHUP")
         live = {f"live {os.path.basename(f)}": open(f, "rb").read()
                 for f in db_files(rig.db)}
-        rc = stop_daemon(p)
+        rc = stop(p, expect=None)
         if rc != 0:
             raise AssertionError(f"daemon exited {rc} on SIGTERM")
         texts["stderr of daemon"] = rig.stderr_of(p).encode()

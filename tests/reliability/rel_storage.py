@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from tests.integration.harness import BIN, Rig
-from tests.reliability import Skip, wait_for
+from tests.reliability import Skip, stop, wait_for
 
 FULL_RE = re.compile(r"database or disk is full", re.I)
 # What names an unwritable database: SQLite's words or the errno's.
@@ -77,9 +77,9 @@ def remount(mnt, opts):
 
 
 def kill(p):
-    if p is not None and p.poll() is None:
-        p.kill()
-        p.wait(timeout=10)
+    """SIGKILL a daemon we started (the storage cases end it abruptly)."""
+    if p is not None:
+        stop(p, expect=None, sig=signal.SIGKILL)
 
 
 def ro_connect(db):

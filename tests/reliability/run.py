@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """make check-reliability: crashes, faults, bad input, concurrency and
 security, each case driving the real binary against tests/fakeapi.py on
-loopback, one row of figures each.
+loopback, one row of figures each.  Run through the one test runner:
 
-usage: tests/reliability/run.py [-k SUBSTRING]... [--list]
+usage: tests/runtests.py BUILD reliability [-k SUBSTRING]... [--list]
 
 Cases live in tests/reliability/rel_*.py: each module has
 CASES = [(name, function), ...].  A function takes no argument, returns the
@@ -35,10 +35,9 @@ def cases():
                 yield name[4:-3], case_name, fn
 
 
-def main():
-    args = sys.argv[1:]
-    wanted = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-k"]
-    listing = "--list" in args
+def run(wanted=(), listing=False):
+    """Run the cases whose group/name holds one of wanted (all when
+    empty), printing the table; returns (passed, failed, skipped)."""
     os.chdir(ROOT)
     os.environ.setdefault("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
     rows = []
@@ -67,16 +66,8 @@ def main():
         word = {True: "ok", False: "FAIL", None: "skip"}[ok]
         print(f"{group:12} {name:46} {word:6} "
               f"{dt:6.1f}s  {figure}", flush=True)
-    if listing:
-        return 0
     for group, name, tb in failures:
         print(f"\n--- {group}/{name} ---\n{tb}", end="")
     passed = sum(1 for r in rows if r[2] is True)
     skipped = sum(1 for r in rows if r[2] is None)
-    line = f"{passed} passed, {len(failures)} failed"
-    print(line + (f", {skipped} skipped" if skipped else ""))
-    return 1 if failures or not passed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return passed, len(failures), skipped
