@@ -65,8 +65,7 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
 {
 	const cJSON *arr, *e;
 	struct pull_request *p;
-	int64_t id;
-	int set;
+	struct opt_int id;
 
 	arr = cJSON_GetObjectItemCaseSensitive(item, "github_pull_requests");
 	if (arr == NULL || cJSON_IsNull(arr))
@@ -94,19 +93,19 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
 			    "object");
 			return -1;
 		}
-		if (json_int(e, "id", &set, &id, err, errlen) == -1 || !set) {
+		if (json_int(e, "id", &id, err, errlen) == -1 || !id.set) {
 			snprintf(err, errlen,
 			    "pull request \"id\" is not an "
 			    "integer");
 			return -1;
 		}
 		snprintf(p->external_id, sizeof(p->external_id), "%lld",
-		    (long long)id);
+		    (long long)id.v);
 		if (json_str(e, "title", &p->title, err, errlen) == -1 ||
 		    json_str(e, "url", &p->url, err, errlen) == -1 ||
 		    json_str(e, "head_branch_name", &p->head_branch_name, err,
 			errlen) == -1 ||
-		    json_time(e, "created_at", p->created_at, "codegen",
+		    json_time(page, e, "created_at", &p->created_at, "codegen",
 			r->external_id, err, errlen) == -1) {
 			char field[200];
 
@@ -125,27 +124,26 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
     size_t errlen)
 {
 	const cJSON *meta;
-	int64_t id;
-	int set;
+	struct opt_int id;
 	char *text;
 
 	if (!cJSON_IsObject(item)) {
 		snprintf(err, errlen, "item is not an object");
 		return -1;
 	}
-	if (json_int(item, "id", &set, &id, err, errlen) == -1 || !set ||
-	    id < 0) {
+	if (json_int(item, "id", &id, err, errlen) == -1 || !id.set ||
+	    id.v < 0) {
 		snprintf(err, errlen,
 		    "\"id\" is not a non-negative integer "
 		    "below 2^53");
 		return -1;
 	}
-	snprintf(r->idbuf, sizeof(r->idbuf), "%lld", (long long)id);
+	snprintf(r->idbuf, sizeof(r->idbuf), "%lld", (long long)id.v);
 	r->external_id = r->idbuf;
-	if (json_int(item, "organization_id", &r->has_organization_id,
-		&r->organization_id, err, errlen) == -1 ||
+	if (json_int(item, "organization_id", &r->organization_id, err,
+		errlen) == -1 ||
 	    json_str(item, "status", &r->status, err, errlen) == -1 ||
-	    json_time(item, "created_at", r->created_at, "codegen",
+	    json_time(page, item, "created_at", &r->created_at, "codegen",
 		r->external_id, err, errlen) == -1 ||
 	    json_str(item, "web_url", &r->web_url, err, errlen) == -1 ||
 	    json_str(item, "result", &r->result, err, errlen) == -1 ||
@@ -153,8 +151,6 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	    json_str(item, "source_type", &r->source_type, err, errlen) == -1)
 		return -1;
 	r->state = codegen_map_status(r->status);
-	r->has_error = OPT_NULL;
-	r->is_streaming = OPT_NULL;
 	meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
 	if (meta != NULL && !cJSON_IsNull(meta)) {
 		if (!cJSON_IsObject(meta)) {

@@ -133,17 +133,17 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	}
 	if (json_str(item, "status", &r->status, err, errlen) == -1 ||
 	    json_str(item, "runTitle", &r->title, err, errlen) == -1 ||
-	    json_time(item, "createdAt", r->created_at, "cotool",
+	    json_time(page, item, "createdAt", &r->created_at, "cotool",
 		r->external_id, err, errlen) == -1 ||
-	    json_time(item, "updatedAt", r->updated_at, "cotool",
+	    json_time(page, item, "updatedAt", &r->updated_at, "cotool",
 		r->external_id, err, errlen) == -1 ||
 	    json_str(item, "agentId", &r->agent_id, err, errlen) == -1 ||
 	    json_str(item, "agentName", &r->agent_name, err, errlen) == -1 ||
 	    json_str(item, "agentType", &r->agent_type, err, errlen) == -1 ||
 	    json_str(item, "modelAlias", &r->model_alias, err, errlen) == -1 ||
 	    json_str(item, "modelName", &r->model_name, err, errlen) == -1 ||
-	    json_int(item, "totalToolCount", &r->has_total_tool_count,
-		&r->total_tool_count, err, errlen) == -1 ||
+	    json_int(item, "totalToolCount", &r->total_tool_count, err,
+		errlen) == -1 ||
 	    json_str(item, "triggerSource", &r->trigger_source, err, errlen) ==
 		-1 ||
 	    json_str(item, "triggerName", &r->trigger_name, err, errlen) ==
@@ -151,8 +151,7 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	    json_bool(item, "hasError", &r->has_error, err, errlen) == -1 ||
 	    json_bool(item, "isStreaming", &r->is_streaming, err, errlen) ==
 		-1 ||
-	    json_num(item, "evalScore", &r->has_eval_score, &r->eval_score, err,
-		errlen) == -1 ||
+	    json_num(item, "evalScore", &r->eval_score, err, errlen) == -1 ||
 	    json_str(item, "evalExplanation", &r->eval_explanation, err,
 		errlen) == -1 ||
 	    json_str_array(page, item, "toolNames", &r->tool_names,

@@ -500,62 +500,75 @@ json_integral(double v, int64_t *out)
 }
 
 int
-json_int(const cJSON *obj, const char *key, int *set, int64_t *out, char *err,
+json_int(const cJSON *obj, const char *key, struct opt_int *out, char *err,
     size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
-	*set = 0;
-	*out = 0;
+	out->set = 0;
+	out->v = 0;
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
-	if (!cJSON_IsNumber(v) || json_integral(v->valuedouble, out) == -1)
+	if (!cJSON_IsNumber(v) || json_integral(v->valuedouble, &out->v) == -1)
 		return wrong_type(key, "an integer", err, errlen);
-	*set = 1;
+	out->set = 1;
 	return 0;
 }
 
 int
-json_num(const cJSON *obj, const char *key, int *set, double *out, char *err,
+json_num(const cJSON *obj, const char *key, struct opt_num *out, char *err,
     size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
-	*set = 0;
-	*out = 0;
+	out->set = 0;
+	out->v = 0;
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
 		return wrong_type(key, "a number", err, errlen);
-	*set = 1;
-	*out = v->valuedouble;
+	out->set = 1;
+	out->v = v->valuedouble;
 	return 0;
 }
 
 int
-json_bool(const cJSON *obj, const char *key, int *out, char *err, size_t errlen)
+json_bool(const cJSON *obj, const char *key, struct opt_bool *out, char *err,
+    size_t errlen)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
-	*out = OPT_NULL;
+	out->set = 0;
+	out->v = 0;
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsBool(v))
 		return wrong_type(key, "a boolean", err, errlen);
-	*out = cJSON_IsTrue(v) ? 1 : 0;
+	out->set = 1;
+	out->v = cJSON_IsTrue(v) ? 1 : 0;
 	return 0;
 }
 
 int
-json_time(const cJSON *obj, const char *key, char *out, const char *what,
-    const char *id, char *err, size_t errlen)
+json_time(struct page *page, const cJSON *obj, const char *key,
+    const char **out, const char *what, const char *id, char *err,
+    size_t errlen)
 {
 	const char *s;
+	char *t;
 
-	out[0] = '\0';
+	*out = NULL;
 	if (json_str(obj, key, &s, err, errlen) == -1)
 		return -1;
-	if (s != NULL && time_normalize(s, out) == -1)
+	if (s == NULL)
+		return 0;
+	if ((t = json_alloc(page, TS_LEN)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (time_normalize(s, t) == 0)
+		*out = t;
+	else
 		log_warnx("%s run '%s': cannot parse \"%s\" time '%.64s'; "
 			  "column left NULL (raw_json keeps it)",
 		    what, id, key, s);

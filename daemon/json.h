@@ -62,18 +62,18 @@ const char *json_bad_escape(const char *p, size_t len);
 int json_str(const cJSON *obj, const char *key, const char **out, char *err,
     size_t errlen) __attribute__((warn_unused_result));
 /* An integer: a finite, integral number of magnitude below 2^53. */
-int json_int(const cJSON *obj, const char *key, int *set, int64_t *out,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
-int json_num(const cJSON *obj, const char *key, int *set, double *out,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
-/* *out = 0, 1 or OPT_NULL */
-int json_bool(const cJSON *obj, const char *key, int *out, char *err,
+int json_int(const cJSON *obj, const char *key, struct opt_int *out, char *err,
     size_t errlen) __attribute__((warn_unused_result));
-/* A time string normalized into out ("" when null); an unparseable one
- * leaves "" and logs a warning naming what and where. */
-int json_time(const cJSON *obj, const char *key, char *out, const char *what,
-    const char *id, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+int json_num(const cJSON *obj, const char *key, struct opt_num *out, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
+int json_bool(const cJSON *obj, const char *key, struct opt_bool *out,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+/* A time string normalized into the page's arena (*out NULL when null);
+ * an unparseable one leaves NULL and logs a warning naming what and
+ * where. */
+int json_time(struct page *page, const cJSON *obj, const char *key,
+    const char **out, const char *what, const char *id, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
 /* An array of strings (or null) into arena memory. */
 int json_str_array(struct page *page, const cJSON *obj, const char *key,
     const char ***out, size_t *n, char *err, size_t errlen)

@@ -45,20 +45,37 @@ enum run_state {
 /* "pending", "running", ... */
 const char *run_state_name(enum run_state state);
 
-/* A tri-state for nullable booleans and presence of numbers. */
-#define OPT_NULL (-1)
+/*
+ * One convention for a value upstream left out or sent as null: a pointer
+ * (a string, an array, a time) is NULL; a number or a boolean is one of
+ * these with set 0.
+ */
+struct opt_int {
+	int set;
+	int64_t v;
+};
+
+struct opt_num {
+	int set;
+	double v;
+};
+
+struct opt_bool {
+	int set;
+	int v; /* 0 or 1 */
+};
 
 struct pull_request {
 	char external_id[24]; /* integer id as decimal text */
 	const char *title;    /* NULL when null/absent */
 	const char *url;
 	const char *head_branch_name;
-	char created_at[TS_LEN]; /* "" when null or unparseable */
+	const char *created_at; /* normalized; NULL when null or unparseable */
 };
 
 struct criterion {
 	const char *criterion;
-	int met; /* 0, 1 or OPT_NULL */
+	struct opt_bool met;
 	const char *explanation;
 };
 
@@ -68,16 +85,17 @@ struct run {
 	char idbuf[24];
 	const char *status; /* upstream status verbatim, or NULL */
 	enum run_state state;
-	const char *title;	 /* codegen: NULL; cotool: runTitle */
-	const char *web_url;	 /* codegen: web_url; cotool: NULL */
-	char created_at[TS_LEN]; /* "" when null or unparseable */
-	char updated_at[TS_LEN]; /* "" for codegen (no such field) */
-	const char *raw;	 /* the upstream object, verbatim bytes */
+	const char *title;	/* codegen: NULL; cotool: runTitle */
+	const char *web_url;	/* codegen: web_url; cotool: NULL */
+	const char *created_at; /* normalized (TS_LEN); NULL when null or
+				 * unparseable */
+	const char *updated_at; /* likewise; NULL for codegen (no such
+				 * field) */
+	const char *raw;	/* the upstream object, verbatim bytes */
 	size_t raw_len;
 
 	/* Codegen. */
-	int has_organization_id;
-	int64_t organization_id;
+	struct opt_int organization_id;
 	const char *result;
 	const char *summary;
 	const char *source_type;
@@ -92,14 +110,12 @@ struct run {
 	const char *agent_type;
 	const char *model_alias;
 	const char *model_name;
-	int has_total_tool_count;
-	int64_t total_tool_count;
+	struct opt_int total_tool_count;
 	const char *trigger_source;
 	const char *trigger_name;
-	int has_error;	  /* 0, 1 or OPT_NULL */
-	int is_streaming; /* 0, 1 or OPT_NULL */
-	int has_eval_score;
-	double eval_score;
+	struct opt_bool has_error;
+	struct opt_bool is_streaming;
+	struct opt_num eval_score;
 	const char *eval_explanation;
 	const char *critical_issue_category;
 	const char *critical_issue_explanation;

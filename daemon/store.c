@@ -614,19 +614,26 @@ bind_opt_int(struct store *store, sqlite3_stmt *st, int i, int set, int64_t v)
 	    set ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i));
 }
 
+/* A run's optional values (source.h): not set binds NULL. */
 static void
-bind_opt_f64(struct store *store, sqlite3_stmt *st, int i, int set, double v)
+bind_int(struct store *store, sqlite3_stmt *st, int i, struct opt_int o)
 {
-	bound(store, i,
-	    set ? sqlite3_bind_double(st, i, v) : sqlite3_bind_null(st, i));
+	bind_opt_int(store, st, i, o.set, o.v);
 }
 
 static void
-bind_bool(struct store *store, sqlite3_stmt *st, int i, int v)
+bind_num(struct store *store, sqlite3_stmt *st, int i, struct opt_num o)
 {
 	bound(store, i,
-	    v == OPT_NULL ? sqlite3_bind_null(st, i) :
-			    sqlite3_bind_int(st, i, v != 0));
+	    o.set ? sqlite3_bind_double(st, i, o.v) : sqlite3_bind_null(st, i));
+}
+
+static void
+bind_bool(struct store *store, sqlite3_stmt *st, int i, struct opt_bool o)
+{
+	bound(store, i,
+	    o.set ? sqlite3_bind_int(st, i, o.v != 0) :
+		    sqlite3_bind_null(st, i));
 }
 
 /* sqlite3_step(), or the failure of a bind since the last step. */
@@ -834,11 +841,10 @@ bind_run_cols(struct store *store, sqlite3_stmt *st, const struct run *r)
 	bind_text(store, st, i++, run_state_name(r->state));
 	bind_text(store, st, i++, r->title);
 	bind_text(store, st, i++, r->web_url);
-	bind_ts(store, st, i++, r->created_at);
-	bind_ts(store, st, i++, r->updated_at);
+	bind_text(store, st, i++, r->created_at);
+	bind_text(store, st, i++, r->updated_at);
 	bind_span(store, st, i++, r->raw, r->raw_len);
-	bind_opt_int(store, st, i++, r->has_organization_id,
-	    r->organization_id);
+	bind_int(store, st, i++, r->organization_id);
 	bind_text(store, st, i++, r->result);
 	bind_text(store, st, i++, r->summary);
 	bind_text(store, st, i++, r->source_type);
@@ -848,13 +854,12 @@ bind_run_cols(struct store *store, sqlite3_stmt *st, const struct run *r)
 	bind_text(store, st, i++, r->agent_type);
 	bind_text(store, st, i++, r->model_alias);
 	bind_text(store, st, i++, r->model_name);
-	bind_opt_int(store, st, i++, r->has_total_tool_count,
-	    r->total_tool_count);
+	bind_int(store, st, i++, r->total_tool_count);
 	bind_text(store, st, i++, r->trigger_source);
 	bind_text(store, st, i++, r->trigger_name);
 	bind_bool(store, st, i++, r->has_error);
 	bind_bool(store, st, i++, r->is_streaming);
-	bind_opt_f64(store, st, i++, r->has_eval_score, r->eval_score);
+	bind_num(store, st, i++, r->eval_score);
 	bind_text(store, st, i++, r->eval_explanation);
 	bind_text(store, st, i++, r->critical_issue_category);
 	bind_text(store, st, i++, r->critical_issue_explanation);
@@ -890,7 +895,7 @@ write_children(struct store *store, const char *source, int64_t run_id,
 		bind_text(store, st, 3, p->title);
 		bind_text(store, st, 4, p->url);
 		bind_text(store, st, 5, p->head_branch_name);
-		bind_ts(store, st, 6, p->created_at);
+		bind_text(store, st, 6, p->created_at);
 		bind_text(store, st, 7, now);
 		if (step_done(store, st) == -1)
 			return -1;

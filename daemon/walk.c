@@ -55,14 +55,19 @@ walk_mode_name(enum walk_mode mode)
 static const char *
 run_key(const struct walk *w, const struct run *r)
 {
-	return w->order == ORDER_UPDATED ? r->updated_at : r->created_at;
+	const char *k = w->order == ORDER_UPDATED ? r->updated_at :
+						    r->created_at;
+
+	return k != NULL ? k : "";
 }
 
 /* The key the high-water mark is kept in: the incremental walk's. */
 static const char *
 hw_key(const struct walk *w, const struct run *r)
 {
-	return w->can_order_updated ? r->updated_at : r->created_at;
+	const char *k = w->can_order_updated ? r->updated_at : r->created_at;
+
+	return k != NULL ? k : "";
 }
 
 static enum walk_mode
@@ -169,11 +174,12 @@ raise_high_water(const struct walk *w, const struct page *p,
 		/* the first page of the walk: every key counts */
 		if (next->walk_anchor_id[0] == '\0' && next->walk_offset == 0) {
 			if (strcmp(key, next->walk_high_water) > 0)
-				memcpy(next->walk_high_water, key, TS_LEN);
+				snprintf(next->walk_high_water, TS_LEN, "%s",
+				    key);
 		} else if (w->hw_cutoff[0] != '\0' &&
 		    strcmp(key, w->hw_cutoff) <= 0 &&
 		    strcmp(key, next->walk_high_water) > 0) {
-			memcpy(next->walk_high_water, key, TS_LEN);
+			snprintf(next->walk_high_water, TS_LEN, "%s", key);
 		}
 	}
 }
@@ -209,7 +215,7 @@ advance(struct walk *w, const struct page *p, int64_t off,
 		last = &p->runs[p->nruns - 1];
 		snprintf(next->walk_anchor_id, sizeof(next->walk_anchor_id),
 		    "%s", last->external_id);
-		memcpy(next->walk_anchor_key, run_key(w, last), TS_LEN);
+		snprintf(next->walk_anchor_key, TS_LEN, "%s", run_key(w, last));
 	}
 	next->walk_offset = npos;
 	complete = p->nitems == 0 || npos >= p->total;

@@ -196,9 +196,9 @@ main(int argc, char *argv[])
 			sqlite3_bind_text(st[0], c++, r->raw, (int)r->raw_len,
 			    SQLITE_STATIC);
 			text(st[0], c++, ts);
-			if (r->has_organization_id)
+			if (r->organization_id.set)
 				sqlite3_bind_int64(st[0], c,
-				    r->organization_id);
+				    r->organization_id.v);
 			c++;
 			text(st[0], c++, r->result);
 			text(st[0], c++, r->summary);
@@ -209,20 +209,20 @@ main(int argc, char *argv[])
 			text(st[0], c++, r->agent_type);
 			text(st[0], c++, r->model_alias);
 			text(st[0], c++, r->model_name);
-			if (r->has_total_tool_count)
+			if (r->total_tool_count.set)
 				sqlite3_bind_int64(st[0], c,
-				    r->total_tool_count);
+				    r->total_tool_count.v);
 			c++;
 			text(st[0], c++, r->trigger_source);
 			text(st[0], c++, r->trigger_name);
-			if (r->has_error != OPT_NULL)
-				sqlite3_bind_int(st[0], c, r->has_error);
+			if (r->has_error.set)
+				sqlite3_bind_int(st[0], c, r->has_error.v);
 			c++;
-			if (r->is_streaming != OPT_NULL)
-				sqlite3_bind_int(st[0], c, r->is_streaming);
+			if (r->is_streaming.set)
+				sqlite3_bind_int(st[0], c, r->is_streaming.v);
 			c++;
-			if (r->has_eval_score)
-				sqlite3_bind_double(st[0], c, r->eval_score);
+			if (r->eval_score.set)
+				sqlite3_bind_double(st[0], c, r->eval_score.v);
 			c++;
 			text(st[0], c++, r->eval_explanation);
 			text(st[0], c++, r->critical_issue_category);
@@ -265,7 +265,11 @@ main(int argc, char *argv[])
 				sqlite3_bind_int64(st[4], 1, id);
 				sqlite3_bind_int64(st[4], 2, (sqlite3_int64)k);
 				text(st[4], 3, r->criteria[k].criterion);
-				sqlite3_bind_int(st[4], 4, r->criteria[k].met);
+				if (r->criteria[k].met.set)
+					sqlite3_bind_int(st[4], 4,
+					    r->criteria[k].met.v);
+				else
+					sqlite3_bind_null(st[4], 4);
 				text(st[4], 5, r->criteria[k].explanation);
 				step(db, st[4]);
 			}

@@ -260,9 +260,10 @@ test_codegen_page(void **state)
 	assert_string_equal(r->status, "COMPLETE");
 	assert_int_equal(r->state, RUN_SUCCEEDED);
 	assert_string_equal(r->created_at, "2025-06-21T11:20:04.338Z");
-	assert_string_equal(r->updated_at, "");
-	assert_true(r->has_organization_id);
-	assert_int_equal(r->organization_id, 42);
+	assert_null(r->updated_at);
+	assert_true(r->organization_id.set);
+	assert_int_equal(r->organization_id.v, 42);
+	assert_false(r->has_error.set);
 	assert_string_equal(r->summary, "Fixed the flaky \xc3\xa9 test");
 	assert_string_equal(r->source_type, "GITHUB");
 	assert_string_equal(r->metadata,
@@ -281,7 +282,7 @@ test_codegen_page(void **state)
 	assert_string_equal(r->external_id, "3040");
 	assert_null(r->status);
 	assert_int_equal(r->state, RUN_UNKNOWN);
-	assert_string_equal(r->created_at, "");
+	assert_null(r->created_at);
 	assert_null(r->metadata);
 	assert_int_equal(r->nprs, 0);
 	/* absent fields, empty array, lowercase status */
@@ -289,9 +290,9 @@ test_codegen_page(void **state)
 	assert_string_equal(p.runs[3].external_id, "3038");
 	assert_int_equal(p.runs[3].state, RUN_RUNNING);
 	assert_int_equal(p.runs[3].nprs, 0);
-	/* an unparseable time leaves "" and the run is still mirrored */
+	/* an unparseable time leaves NULL and the run is still mirrored */
 	assert_string_equal(p.runs[4].external_id, "3036");
-	assert_string_equal(p.runs[4].created_at, "");
+	assert_null(p.runs[4].created_at);
 	assert_int_equal(p.runs[4].state, RUN_UNKNOWN);
 	/* malformed items in the middle are handed back with reasons */
 	assert_non_null(find_reject(&p, "12.5"));
@@ -332,31 +333,34 @@ test_cotool_page(void **state)
 	assert_string_equal(r->model_name, "claude-sonnet-4");
 	assert_int_equal(r->ntool_names, 2);
 	assert_string_equal(r->tool_names[1], "splunk_search");
-	assert_true(r->has_total_tool_count);
-	assert_int_equal(r->total_tool_count, 9);
+	assert_true(r->total_tool_count.set);
+	assert_int_equal(r->total_tool_count.v, 9);
 	assert_string_equal(r->trigger_source, "slack");
 	assert_string_equal(r->trigger_name, "SOC queue");
-	assert_int_equal(r->has_error, 0);
-	assert_int_equal(r->is_streaming, 1);
+	assert_true(r->has_error.set);
+	assert_int_equal(r->has_error.v, 0);
+	assert_true(r->is_streaming.set);
+	assert_int_equal(r->is_streaming.v, 1);
 	assert_int_equal(r->state, RUN_RUNNING);
-	assert_true(r->has_eval_score);
-	assert_true(r->eval_score == 8.5);
+	assert_true(r->eval_score.set);
+	assert_true(r->eval_score.v == 8.5);
 	assert_int_equal(r->neval_bullets, 2);
 	assert_string_equal(r->critical_issue_category, "authentication");
 	assert_int_equal(r->ncriteria, 2);
-	assert_int_equal(r->criteria[1].met, 0);
+	assert_true(r->criteria[1].met.set);
+	assert_int_equal(r->criteria[1].met.v, 0);
 	assert_string_equal(r->criteria[1].explanation, "Left open");
 	assert_string_equal(r->linked_alert_display_id, "ALR-17");
 	assert_string_equal(r->linked_alert_status, "escalated");
 	assert_non_null(memmem(r->raw, r->raw_len, "brandNewField", 13));
 	r = &p.runs[1];
 	assert_int_equal(r->state, RUN_SUCCEEDED); /* "DONE" */
-	assert_false(r->has_eval_score);
+	assert_false(r->eval_score.set);
 	assert_null(r->trigger_source);
 	assert_null(r->critical_issue_category);
 	assert_int_equal(r->ncriteria, 0);
 	assert_int_equal(r->ntool_names, 0);
-	assert_int_equal(r->has_error, 1);
+	assert_int_equal(r->has_error.v, 1);
 	assert_string_equal(p.runs[2].external_id, "a3");
 	assert_int_equal(p.runs[2].state, RUN_CANCELLED);
 	assert_non_null(strstr(find_reject(&p, "bad id")->reason, "\"id\""));

@@ -147,16 +147,14 @@ make_run(struct testpage *t, int i, const char *id, const char *status,
 	r->external_id = r->idbuf;
 	r->status = status;
 	r->state = state;
-	snprintf(r->created_at, sizeof(r->created_at), "%s", created);
+	r->created_at = created;
 	snprintf(t->raw[i], sizeof(t->raw[i]),
 	    "{\"id\": %s, \"status\": \"%s\", \"created_at\": \"%s\"}", id,
 	    status, created);
 	r->raw = t->raw[i];
 	r->raw_len = strlen(t->raw[i]);
-	r->has_organization_id = 1;
-	r->organization_id = 42;
-	r->has_error = OPT_NULL;
-	r->is_streaming = OPT_NULL;
+	r->organization_id.set = 1;
+	r->organization_id.v = 42;
 }
 
 static void
@@ -167,8 +165,7 @@ make_pr(struct pull_request *p, const char *id, const char *title)
 	p->title = title;
 	p->url = "https://github.com/o/r/pull/1";
 	p->head_branch_name = "fix";
-	snprintf(p->created_at, sizeof(p->created_at),
-	    "2025-06-21T10:00:00.000Z");
+	p->created_at = "2025-06-21T10:00:00.000Z";
 }
 
 static void

@@ -43,7 +43,6 @@ static int
 third_run(struct page *page, const cJSON *item, struct run *r, char *err,
     size_t errlen)
 {
-	(void)page;
 	if (!cJSON_IsObject(item) ||
 	    json_str(item, "id", &r->external_id, err, errlen) == -1 ||
 	    r->external_id == NULL || r->external_id[0] == '\0' ||
@@ -54,8 +53,8 @@ third_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	}
 	if (json_str(item, "state", &r->status, err, errlen) == -1 ||
 	    json_str(item, "name", &r->title, err, errlen) == -1 ||
-	    json_time(item, "created", r->created_at, "third", r->external_id,
-		err, errlen) == -1)
+	    json_time(page, item, "created", &r->created_at, "third",
+		r->external_id, err, errlen) == -1)
 		return -1;
 	r->state = third_map_status(r->status);
 	return 0;
