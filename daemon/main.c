@@ -50,10 +50,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: agentsyncd [-c FILE] [--once | --check-config | --migrate "
-	    "| "
-	    "--status |\n"
-	    "                  --reload]\n"
+	    "usage: agentsyncd [-c FILE]\n"
+	    "                  [--once | --check-config | --migrate |\n"
+	    "                   --status | --reload]\n"
 	    "                  [-v] [--version] [--help]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
 	    "      --once          one complete pass over every source, then "
@@ -388,9 +387,9 @@ cmd_check(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
 		fprintf(stderr,
-		    "%s:0: note: no [source NAME] section: the "
-		    "daemon will start and idle until one is added\n",
-		    d->conf_path);
+		    "%s%s:0: note: no [source NAME] section: the daemon will "
+		    "start and idle until one is added\n",
+		    log_journal_prefix(LOG_LEVEL_NOTICE), d->conf_path);
 	printf("configuration OK\n");
 	return EX_OK;
 }
@@ -462,9 +461,8 @@ cmd_status(struct daemon *d)
 
 	if (access(d->conf->database, F_OK) != 0) {
 		fprintf(stderr,
-		    "agentsyncd: database '%s' does not exist "
-		    "yet\n",
-		    d->conf->database);
+		    "%sagentsyncd: database '%s' does not exist yet\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database);
 		return EX_FAIL;
 	}
 	d->store = store_open(d->conf->database, STORE_READONLY);
@@ -475,9 +473,10 @@ cmd_status(struct daemon *d)
 		return EX_FAIL;
 	if (v != store_known_version()) {
 		fprintf(stderr,
-		    "agentsyncd: database '%s' is at schema version "
-		    "%d, this agentsyncd knows %d%s\n",
-		    d->conf->database, v, store_known_version(),
+		    "%sagentsyncd: database '%s' is at schema version %d, this "
+		    "agentsyncd knows %d%s\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database, v,
+		    store_known_version(),
 		    v < store_known_version() ? " (run agentsyncd --migrate)" :
 						"");
 		return EX_FAIL;
@@ -510,9 +509,9 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	if (mode == MODE_ONCE && d.conf->nsources == 0) {
 		fprintf(stderr,
-		    "%s:0: no [source NAME] section: nothing to "
+		    "%s%s:0: no [source NAME] section: nothing to "
 		    "sync\n",
-		    d.conf_path);
+		    log_journal_prefix(LOG_LEVEL_ERROR), d.conf_path);
 		conf_free(d.conf);
 		return EX_CONFIG;
 	}
