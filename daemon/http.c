@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <ev.h>
@@ -53,6 +54,7 @@ struct http_request {
 	double idle_timeout; /* seconds */
 	double last_byte;    /* ev_now() of the last byte (or start) */
 	int saw_retry_after;
+	double date; /* the Date header, or -1 */
 	http_done_cb *cb;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
@@ -204,6 +206,29 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/* An HTTP date (RFC 9110: IMF-fixdate and the obsolete forms, as
+ * curl_getdate() reads them) as unix time, or -1. */
+static double
+http_date(const char *p, size_t n)
+{
+	char buf[64];
+	time_t t;
+
+	while (n > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (
+	    n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' '))
+		n--;
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	t = curl_getdate(buf, NULL);
+	return t == -1 ? -1 : (double)t;
+}
+
 /* CURLOPT_HEADERFUNCTION: note whether Retry-After came at all, since
  * CURLINFO_RETRY_AFTER says 0 both for "0" and for no header. */
 static size_t
@@ -213,10 +238,14 @@ http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	size_t n = size * nmemb;
 
 	req->last_byte = ev_now(req->http->loop);
-	if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0)
+	if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0) {
 		req->saw_retry_after = 1;
-	else if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+	} else if (n >= 5 && strncasecmp(data, "date:", 5) == 0) {
+		req->date = http_date(data + 5, n - 5);
+	} else if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		req->saw_retry_after = 0; /* a new response begins */
+		req->date = -1;
+	}
 	return n;
 }
 
@@ -276,6 +305,7 @@ http_finish(struct http_request *req, CURLcode result)
 	    CURLE_OK)
 		resp.content_type = ctype;
 	resp.too_large = req->too_large;
+	resp.date = req->date;
 	resp.body = req->body.p != NULL ? req->body.p : "";
 	resp.len = req->body.len;
 	req->cb(req->arg, &resp);
@@ -380,6 +410,7 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	req->cb = cb;
 	req->arg = arg;
 	buf_init(&req->body, opt->max_body);
+	req->date = -1;
 	req->easy = curl_easy_init();
 	if (req->easy == NULL) {
 		log_error("http: curl_easy_init failed");

@@ -22,6 +22,7 @@ struct http_response {
 	double retry_after;	  /* seconds from Retry-After, or -1 */
 	const char *content_type; /* or NULL */
 	int too_large;		  /* body passed max_body and was cut */
+	double date;		  /* the Date header (unix time), or -1 */
 	const char *error;	  /* transport error text, or NULL */
 };
 

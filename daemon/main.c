@@ -3,6 +3,7 @@
  */
 #include <getopt.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -450,6 +451,11 @@ print_source_cb(const struct source_status *ss, void *arg)
 		    ss->last_error);
 	else
 		printf("  last error:      none\n");
+	if (ss->clock_skew.set)
+		printf("  clock:           this host is %.0f s %s upstream's "
+		       "(Date header)\n",
+		    fabs(ss->clock_skew.v),
+		    ss->clock_skew.v >= 0 ? "ahead of" : "behind");
 	printf("  next poll:       %s\n",
 	    ss->next_poll_at != NULL ? ss->next_poll_at : "not scheduled");
 }

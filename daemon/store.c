@@ -146,7 +146,8 @@ static const char *const stmt_sql[NSTMTS] = {
 			  "walk_high_water = ?9, walk_started_at = ?10, "
 			  "walk_pages = ?11, "
 			  "last_full_resync_at = ?12, last_success_at = ?13, "
-			  "walk_degraded = ?14 WHERE source = ?1",
+			  "walk_degraded = ?14, clock_skew_seconds = ?15 "
+			  "WHERE source = ?1",
 	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
 			   "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
 			   "runs_rejected = ?7, runs_deleted = ?8, http_429 = "
@@ -723,7 +724,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 		"walk_anchor_key, walk_total, walk_high_water, "
 		"walk_started_at, "
 		"walk_pages, last_full_resync_at, last_success_at, "
-		"walk_degraded "
+		"walk_degraded, clock_skew_seconds "
 		"FROM sync_state WHERE source = ?1",
 		-1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
@@ -763,6 +764,8 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	copy_col(st, 12, state->last_success_at,
 	    sizeof(state->last_success_at));
 	state->walk_degraded = sqlite3_column_int(st, 13);
+	state->clock_skew.set = sqlite3_column_type(st, 14) != SQLITE_NULL;
+	state->clock_skew.v = sqlite3_column_double(st, 14);
 	sqlite3_finalize(st);
 	return 0;
 }
@@ -810,6 +813,7 @@ save_state(struct store *store, const char *source, const struct sync_state *s)
 	bind_ts(store, st, 12, s->last_full_resync_at);
 	bind_ts(store, st, 13, s->last_success_at);
 	bind_i64(store, st, 14, walking && s->walk_degraded);
+	bind_num(store, st, 15, s->clock_skew);
 	return step_done(store, st);
 }
 
@@ -1202,7 +1206,7 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 		"(SELECT count(*) FROM runs r WHERE r.source = s.source AND "
 		"r.deleted_upstream_at IS NOT NULL), "
 		"(SELECT count(*) FROM rejected_records j WHERE j.source = "
-		"s.source), s.high_water "
+		"s.source), s.high_water, s.clock_skew_seconds "
 		"FROM sync_state s ORDER BY s.source",
 		-1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
@@ -1224,6 +1228,8 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 		ss.runs_gone = sqlite3_column_int64(st, 11);
 		ss.rejected = sqlite3_column_int64(st, 12);
 		ss.high_water = col_text(st, 13);
+		ss.clock_skew.set = sqlite3_column_type(st, 14) != SQLITE_NULL;
+		ss.clock_skew.v = sqlite3_column_double(st, 14);
 		fn(&ss, arg);
 		n++;
 	}

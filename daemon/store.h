@@ -143,6 +143,7 @@ struct source_status {
 	const char *last_error_at;
 	const char *next_poll_at;
 	int64_t runs, runs_gone, rejected;
+	struct opt_num clock_skew; /* seconds the host is ahead of upstream */
 };
 
 typedef void store_status_fn(const struct source_status *ss, void *arg);

@@ -30,10 +30,12 @@
 #include "walk.h"
 
 /* "TYPE BASE_URL org N" */
-#define SRC_MAX_IDENTITY     (SOURCE_MAX_BASE_URL + 64)
-#define MAX_429_RETRIES	     30	    /* per page, then the pass fails */
-#define MAX_BUSY_WAITS	     60	    /* database locked by another, per page */
-#define MAX_RETRY_AFTER	     3600.0 /* seconds we accept from Retry-After */
+#define SRC_MAX_IDENTITY (SOURCE_MAX_BASE_URL + 64)
+#define MAX_429_RETRIES	 30	/* per page, then the pass fails */
+#define MAX_BUSY_WAITS	 60	/* database locked by another, per page */
+#define MAX_RETRY_AFTER	 3600.0 /* seconds we accept from Retry-After */
+/* Seconds between the host's clock and upstream's worth a warning. */
+#define CLOCK_WARN_SKEW	     60.0
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
 
 struct sync;
@@ -46,6 +48,7 @@ struct sync;
  */
 struct pass {
 	int active;
+	int floor_done; /* src_refresh_floor() ran */
 	struct walk walk;
 	struct store_pass rec; /* its sync_runs row and counters */
 };
@@ -69,8 +72,9 @@ struct src {
 	ev_timer timer;
 	struct src *next;
 
-	struct sync_state st; /* as last committed */
+	struct sync_state st; /* as last committed (and the clock skew) */
 	int loaded;
+	double warned_skew; /* the clock skew last warned about */
 	struct pass pass;
 	struct attempt at;
 	int finished; /* once mode: pass done */
@@ -129,7 +133,7 @@ static int
 src_pass_begin(struct src *s)
 {
 	const struct conf_source *c = s->conf;
-	char now[TS_LEN], due[TS_LEN] = "", since[TS_LEN], floor[TS_LEN];
+	char now[TS_LEN], due[TS_LEN] = "";
 	struct pass pass = { .active = 1 };
 
 	wall_ts(now, 0);
@@ -146,16 +150,6 @@ src_pass_begin(struct src *s)
 		log_info("source '%s': resuming %s walk at offset %lld",
 		    c->name, walk_mode_name(pass.walk.mode),
 		    (long long)s->st.walk_offset);
-	/* A listing that cannot be ordered by update time shows a run's
-	 * changes only where the walk passes it: go back as far as the
-	 * oldest unfinished run younger than refresh_window. */
-	if (pass.walk.mode == WALK_INCREMENTAL && !s->type->can_order_updated) {
-		wall_ts(since, -c->refresh_window);
-		if (store_refresh_floor(s->sync->store, c->name, since,
-			floor) == -1)
-			return -1;
-		walk_lower_stop_key(&pass.walk, floor);
-	}
 	pass.rec.source = c->name;
 	pass.rec.kind = c->type->name;
 	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode, now) ==
@@ -167,6 +161,61 @@ src_pass_begin(struct src *s)
 	    walk_mode_name(pass.walk.mode),
 	    pass.walk.stop_key[0] ? pass.walk.stop_key : "none");
 	return 0;
+}
+
+/*
+ * A listing that cannot be ordered by update time shows a run's changes
+ * only where a walk passes it: an incremental walk goes back as far as the
+ * oldest unfinished run younger than refresh_window.  "Younger" is in
+ * upstream's clock, so this waits for the pass's first page, whose
+ * response told the clock skew.  Returns 0, or -1 (database).
+ */
+static int
+src_refresh_floor(struct src *s)
+{
+	const struct sync_state *st = &s->st;
+	char since[TS_LEN], floor[TS_LEN];
+
+	if (s->pass.floor_done)
+		return 0;
+	if (s->pass.walk.mode == WALK_INCREMENTAL &&
+	    !s->type->can_order_updated) {
+		time_format(ev_time() -
+			(st->clock_skew.set ? st->clock_skew.v : 0) -
+			s->conf->refresh_window,
+		    since);
+		if (store_refresh_floor(s->sync->store, s->conf->name, since,
+			floor) == -1)
+			return -1;
+		walk_lower_stop_key(&s->pass.walk, floor);
+	}
+	s->pass.floor_done = 1;
+	return 0;
+}
+
+/* Keep upstream's clock from the Date header of a response: how far this
+ * host's is ahead; warned about once, and again when it moves. */
+static void
+src_note_clock(struct src *s, const struct http_response *resp)
+{
+	double skew;
+
+	if (resp->date < 0)
+		return;
+	/* Date is whole seconds, cut: upstream's time was, on average, half
+	 * a second past it. */
+	skew = ev_time() - (resp->date + 0.5);
+	s->st.clock_skew.set = 1;
+	s->st.clock_skew.v = skew;
+	if (fabs(skew) > CLOCK_WARN_SKEW &&
+	    fabs(skew - s->warned_skew) > CLOCK_WARN_SKEW) {
+		log_warnx("source '%s': this host's clock is %.0f s %s "
+			  "upstream's (its Date header); upstream's clock is "
+			  "used for its times",
+		    s->conf->name, fabs(skew),
+		    skew > 0 ? "ahead of" : "behind");
+		s->warned_skew = skew;
+	}
 }
 
 static void
@@ -240,12 +289,17 @@ static void
 src_handle_page(struct src *s, struct page *p, int64_t off)
 {
 	const struct conf_source *c = s->conf;
-	struct sync_state next = s->st;
+	struct sync_state next;
 	struct walk_step step;
 	char now[TS_LEN], msg[160];
 	int64_t deleted = s->pass.rec.counts.runs_deleted;
 	unsigned flags;
 
+	if (src_refresh_floor(s) == -1) {
+		src_retry(s, "cannot read the unfinished runs to refresh");
+		return;
+	}
+	next = s->st;
 	wall_ts(now, 0);
 	walk_page(&s->pass.walk, p, off, now, &next, &step);
 	src_log_step(s, &step, p, &next);
@@ -296,6 +350,7 @@ src_response_cb(void *arg, const struct http_response *resp)
 
 	s->at.req = NULL;
 	s->pass.rec.counts.requests++;
+	src_note_clock(s, resp);
 	if (resp->status == 0 || resp->too_large) {
 		snprintf(reason, sizeof(reason), "request to %s failed: %s",
 		    s->at.url,

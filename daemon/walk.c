@@ -88,7 +88,6 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
     const char *resync_due)
 {
 	int resumed = st->walk_mode != WALK_NONE;
-	double started;
 
 	memset(w, 0, sizeof(*w));
 	w->any_offset = any_offset;
@@ -111,9 +110,6 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 	    ORDER_CREATED;
 	if (w->mode == WALK_INCREMENTAL)
 		memcpy(w->stop_key, st->high_water, TS_LEN);
-	if (w->order == ORDER_CREATED && can_order_updated &&
-	    time_to_unix(st->walk_started_at, &started) == 0)
-		time_format(started - WALK_HW_CLOCK_MARGIN, w->hw_cutoff);
 	w->page_limit = page_size;
 	w->max_pages = INT64_MAX;
 	return resumed;
@@ -161,14 +157,36 @@ drifted(const struct walk *w, const struct sync_state *st, const struct page *p,
 	return p->total != st->walk_total;
 }
 
+/*
+ * In a walk by creation where the mark is kept in update time: update
+ * times before the walk began, in upstream's clock (the walk's start on
+ * the host's clock less the measured skew), less WALK_HW_CLOCK_MARGIN;
+ * else "" (none counts).
+ */
+static void
+hw_cutoff(const struct walk *w, const struct sync_state *st, char *out)
+{
+	double started;
+
+	out[0] = '\0';
+	if (w->order == ORDER_CREATED && w->can_order_updated &&
+	    time_to_unix(st->walk_started_at, &started) == 0)
+		time_format(started -
+			(st->clock_skew.set ? st->clock_skew.v : 0) -
+			WALK_HW_CLOCK_MARGIN,
+		    out);
+}
+
 /* Raise the walk's high-water mark from the page's runs (see the top). */
 static void
 raise_high_water(const struct walk *w, const struct page *p,
     struct sync_state *next)
 {
+	char cutoff[TS_LEN];
 	const char *key;
 	size_t i;
 
+	hw_cutoff(w, next, cutoff);
 	for (i = 0; i < p->nruns; i++) {
 		key = hw_key(w, &p->runs[i]);
 		/* the first page of the walk: every key counts */
@@ -176,8 +194,7 @@ raise_high_water(const struct walk *w, const struct page *p,
 			if (strcmp(key, next->walk_high_water) > 0)
 				snprintf(next->walk_high_water, TS_LEN, "%s",
 				    key);
-		} else if (w->hw_cutoff[0] != '\0' &&
-		    strcmp(key, w->hw_cutoff) <= 0 &&
+		} else if (cutoff[0] != '\0' && strcmp(key, cutoff) <= 0 &&
 		    strcmp(key, next->walk_high_water) > 0) {
 			snprintf(next->walk_high_water, TS_LEN, "%s", key);
 		}

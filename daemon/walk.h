@@ -47,6 +47,11 @@ struct sync_state {
 	char last_full_resync_at[TS_LEN];
 	char last_success_at[TS_LEN];
 	int walk_degraded; /* went past an unverified boundary */
+	/* Seconds the host's clock is ahead of upstream's (negative: behind),
+	 * from the Date header of the source's responses; unset until one
+	 * had one.  Upstream times are compared with upstream's "now": the
+	 * host's now less this. */
+	struct opt_num clock_skew;
 };
 
 /* One pass of a walk: set up by walk_begin(), advanced by walk_page(). */
@@ -57,8 +62,7 @@ struct walk {
 	/* Fixed for the pass. */
 	enum walk_mode mode;
 	enum walk_order order;
-	char stop_key[TS_LEN];	/* incremental: "" = walk to the end */
-	char hw_cutoff[TS_LEN]; /* see walk.c */
+	char stop_key[TS_LEN]; /* incremental: "" = walk to the end */
 	/* Advanced page by page. */
 	int page_limit;	   /* items a page really holds */
 	int64_t pages;	   /* pages handled in this pass */

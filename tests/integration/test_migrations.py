@@ -27,15 +27,26 @@ def apply_migrations(db, upto):
     con.close()
 
 
-def snapshot(db):
+TABLES = ("runs", "pull_requests", "run_pull_requests", "run_tools",
+          "run_acceptance_criteria", "run_eval_bullets", "run_status_changes",
+          "sync_state", "sync_runs", "rejected_records")
+
+
+def columns(db, table):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+    con.close()
+    return cols
+
+
+def snapshot(db, cols):
+    """Every row of every table, in the columns cols[table] (the columns
+    of version 2, which later versions keep)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     out = {}
-    for t in ("runs", "pull_requests", "run_pull_requests", "run_tools",
-              "run_acceptance_criteria", "run_eval_bullets",
-              "run_status_changes", "sync_state", "sync_runs",
-              "rejected_records"):
-        out[t] = sorted(con.execute(f"SELECT * FROM {t}").fetchall(),
-                        key=repr)
+    for t in TABLES:
+        out[t] = sorted(con.execute(
+            f"SELECT {', '.join(cols[t])} FROM {t}").fetchall(), key=repr)
     con.close()
     return out
 
@@ -48,26 +59,28 @@ class MigrationTest(DaemonTest):
         # Mirror with the current binary, then take the data back into a
         # version-2 schema, as a mirror made by the previous release.
         self.once_ok()
-        now = snapshot(self.db)
-        self.assertGreater(len(now["run_pull_requests"]), 0)
-        self.assertGreater(len(now["run_tools"]), 0)
         old = os.path.join(self.dir, "old.db")
         apply_migrations(old, 2)
+        cols = {t: columns(old, t) for t in TABLES}
+        now = snapshot(self.db, cols)
+        self.assertGreater(len(now["run_pull_requests"]), 0)
+        self.assertGreater(len(now["run_tools"]), 0)
         con = sqlite3.connect(old)
         con.execute("ATTACH ? AS cur", (self.db,))
-        for t in now:
-            con.execute(f"INSERT INTO main.{t} SELECT * FROM cur.{t}")
+        for t in TABLES:
+            c = ", ".join(cols[t])
+            con.execute(f"INSERT INTO main.{t} ({c}) SELECT {c} FROM cur.{t}")
         con.commit()
         con.execute("DETACH cur")
         con.close()
-        self.assertEqual(snapshot(old), now)
+        self.assertEqual(snapshot(old, cols), now)
 
         self.write_conf(database=old)
         r = subprocess.run([BIN, "-c", self.conf, "--migrate"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0003_runs_kind_any_adapter.sql", r.stderr)
-        self.assertEqual(snapshot(old), now)
+        self.assertEqual(snapshot(old, cols), now)
         con = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
         self.assertEqual(con.execute("PRAGMA integrity_check").fetchone(),
                          ("ok",))
@@ -102,4 +115,4 @@ class MigrationTest(DaemonTest):
                             ).fetchall()
         con.close()
         self.assertEqual(modes, [("incremental",)])
-        self.assertEqual(snapshot(old)["runs"], now["runs"])
+        self.assertEqual(snapshot(old, cols)["runs"], now["runs"])

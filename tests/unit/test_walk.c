@@ -35,6 +35,7 @@ struct tcase {
 	const char *anchor_id, *anchor_key, *high_water, *walk_high_water;
 	const char *started; /* walk_started_at; NULL: NOW */
 	int degraded, step_backs;
+	double skew; /* st.clock_skew: the host this far ahead (0: unset) */
 	const char *stop_key; /* incremental */
 	/* the page */
 	int64_t off, page_total;
@@ -324,6 +325,50 @@ static const struct tcase cases[] = {
 	    .next_walk_hw = "2026-01-01T00:04:00.000Z",
 	    .next_mode = WALK_BACKFILL,
 	    .next_limit = 2 },
+	{ .name = "host 10 min ahead: the cutoff is upstream's start",
+	    .can_order_updated = 1,
+	    .page_size = 2,
+	    .mode = WALK_BACKFILL,
+	    .offset = 2,
+	    .total = 10,
+	    .anchor_id = "x",
+	    .anchor_key = T("08"),
+	    .walk_high_water = T("20"),
+	    .started = "2026-01-01T00:10:00.000Z",
+	    .skew = 600,
+	    .off = 2,
+	    .page_total = 10,
+	    /* upstream's start is 00:00:00: neither update counts */
+	    .runs = { { "y", T("07"), "2026-01-01T00:04:00.000Z" },
+		{ "z", T("06"), "2026-01-01T00:09:00.000Z" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 4,
+	    .next_anchor = "z",
+	    .next_walk_hw = T("20"),
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 2 },
+	{ .name = "host 10 min behind: the cutoff is upstream's start",
+	    .can_order_updated = 1,
+	    .page_size = 2,
+	    .mode = WALK_BACKFILL,
+	    .offset = 2,
+	    .total = 10,
+	    .anchor_id = "x",
+	    .anchor_key = T("08"),
+	    .walk_high_water = T("20"),
+	    .started = "2026-01-01T00:10:00.000Z",
+	    .skew = -600,
+	    .off = 2,
+	    .page_total = 10,
+	    /* upstream's start is 00:20:00: both updates count */
+	    .runs = { { "y", T("07"), "2026-01-01T00:04:00.000Z" },
+		{ "z", T("06"), "2026-01-01T00:09:00.000Z" } },
+	    .action = WALK_FETCH,
+	    .next_offset = 4,
+	    .next_anchor = "z",
+	    .next_walk_hw = "2026-01-01T00:09:00.000Z",
+	    .next_mode = WALK_BACKFILL,
+	    .next_limit = 2 },
 };
 
 static void
@@ -374,6 +419,8 @@ run_case(const struct tcase *tc)
 	snprintf(st.walk_started_at, TS_LEN, "%s",
 	    tc->started ? tc->started : NOW);
 	st.walk_degraded = tc->degraded;
+	st.clock_skew.set = tc->skew != 0;
+	st.clock_skew.v = tc->skew;
 	/* resumed: walk_begin keeps the cursor */
 	assert_int_equal(walk_begin(&w, &st, tc->any_offset,
 			     tc->can_order_updated, tc->page_size, NOW, ""),
@@ -455,7 +502,6 @@ test_begin(void **state)
 	assert_int_equal(w.mode, WALK_INCREMENTAL);
 	assert_int_equal(w.order, ORDER_UPDATED);
 	assert_string_equal(w.stop_key, T("30"));
-	assert_string_equal(w.hw_cutoff, "");
 	/* a refresh floor lowers the stop key, never raises it */
 	walk_lower_stop_key(&w, T("20"));
 	assert_string_equal(w.stop_key, T("20"));
@@ -469,14 +515,11 @@ test_begin(void **state)
 	assert_int_equal(w.mode, WALK_FULL);
 	assert_int_equal(w.order, ORDER_CREATED);
 	assert_string_equal(w.stop_key, "");
-	/* by creation, where updates are kept: cutoff 300 s before start */
-	assert_string_equal(w.hw_cutoff, "2026-01-31T23:55:00.000Z");
 	/* by creation everywhere where the API cannot order by update */
 	st.walk_mode = WALK_NONE;
 	walk_begin(&w, &st, 1, 0, 100, NOW, "");
 	assert_int_equal(w.mode, WALK_INCREMENTAL);
 	assert_int_equal(w.order, ORDER_CREATED);
-	assert_string_equal(w.hw_cutoff, "");
 	/* a walk under way is resumed as it was */
 	st.walk_mode = WALK_FULL;
 	st.walk_offset = 700;
