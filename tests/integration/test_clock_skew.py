@@ -24,8 +24,20 @@ from tests.integration.harness import BIN, DaemonTest
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
+def asan_binary():
+    """BIN built with AddressSanitizer: its start-up and libfaketime's
+    LD_PRELOAD deadlock (seen: the daemon never gets past its first
+    clock call), so make check-asan leaves this file to make test."""
+    try:
+        with open(BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 @unittest.skipUnless(os.path.exists(LIBFAKETIME),
                      "libfaketime not installed (apt-get install faketime)")
+@unittest.skipIf(asan_binary(), "libfaketime cannot preload into ASan")
 class ClockSkewTest(DaemonTest):
     codegen_runs = 300
     cotool_runs = 600

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "source.h"
 #include "store.h"
+#include "testutil.h"
 
 struct fixture {
 	char dir[64];
@@ -70,19 +71,6 @@ open_both(struct fixture *f)
 	assert_non_null(f->store);
 	assert_int_equal(sqlite3_open(f->path, &f->db), SQLITE_OK);
 	sqlite3_busy_timeout(f->db, 2000);
-}
-
-static int64_t
-q_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 static void

@@ -18,9 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ftw.h>
-
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <ev.h>
 
 #include "conf.h"
@@ -28,6 +27,7 @@
 #include "log.h"
 #include "store.h"
 #include "sync.h"
+#include "testutil.h"
 
 /* The linker's names for --wrap=calloc. */
 /* NOLINTNEXTLINE(cert-dcl37-c,cert-dcl51-cpp) */
@@ -137,21 +137,11 @@ setup(void **state)
 	return 0;
 }
 
-/* nftw callback: remove what the test made. */
-static int
-remove_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int
 teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return rmtree(dir);
 }
 
 int

@@ -17,8 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ftw.h>
-
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -27,6 +25,7 @@
 #include "source.h"
 #include "store.h"
 #include "walk.h"
+#include "testutil.h"
 
 extern const struct source_type source_third;
 
@@ -56,19 +55,6 @@ load(const char *body)
 	c = conf_load(path, err, CONF_CHECK_DATABASE);
 	fclose(err);
 	return c;
-}
-
-static int64_t
-q_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 static void
@@ -200,21 +186,11 @@ setup(void **state)
 	return 0;
 }
 
-/* nftw callback: remove what the test made. */
-static int
-remove_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int
 teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return rmtree(dir);
 }
 
 int
