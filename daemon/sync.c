@@ -690,7 +690,11 @@ sync_configure(struct sync *sync, const struct conf *conf)
 		next = s->next;
 		c = conf_source_named(conf, s->conf->name);
 		if (c != NULL && same_conf(c, s->conf)) {
+			/* Everything that points into the old file now
+			 * points into the new one: the caller frees the old. */
 			s->conf = c;
+			s->pass.rec.source = c->name;
+			s->pass.rec.kind = c->type->name;
 			s->next = NULL;
 			*ktail = s;
 			ktail = &s->next;

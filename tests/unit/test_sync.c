@@ -126,6 +126,68 @@ test_reload_out_of_memory_keeps_running_config(void **state)
 	ev_loop_destroy(loop);
 }
 
+/*
+ * A reload while a pass is under way: the kept source's pass goes on, and
+ * what it writes at its end names the source from the new file (the old
+ * one is freed).  Its interrupted pass must land under its name.
+ */
+static void
+test_reload_mid_pass(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct store *store;
+	struct http *http;
+	struct sync *sync;
+	struct conf *a, *b;
+	char status[512], path[128];
+	sqlite3 *db;
+	int i;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/m.db", dir);
+	store = store_open(path, 0);
+	assert_non_null(store);
+	http = http_new(loop);
+	sync = sync_new(loop, store, http, 0);
+	assert_non_null(sync);
+	a = load(SRC("mid"));
+	assert_int_equal(sync_configure(sync, a), 0);
+	/* Turn the loop until the pass has begun (bounded: 2 s). */
+	for (i = 0; i < 200; i++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		sync_status(sync, status, sizeof(status));
+		if (strstr(status, "mid: backfill") != NULL)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_non_null(strstr(status, "mid: backfill"));
+	b = load(SRC("mid"));
+	assert_int_equal(sync_configure(sync, b), 0);
+	memset(a->sources[0].name, 'X', strlen(a->sources[0].name));
+	conf_free(a);
+	sync_stop(sync);
+	sync_free(sync);
+	http_free(http);
+	store_close(store);
+	conf_free(b);
+	ev_loop_destroy(loop);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM sync_runs WHERE "
+			     "source = 'mid' AND outcome = 'interrupted'"),
+	    1);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM sync_runs WHERE "
+			     "outcome = 'running'"),
+	    0);
+	/* the cursor was saved under the source's name, to resume from */
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM sync_state WHERE "
+			     "source = 'mid' AND walk_mode = 'backfill'"),
+	    1);
+	sqlite3_close(db);
+}
+
 static int
 setup(void **state)
 {
@@ -150,6 +212,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
 		    test_reload_out_of_memory_keeps_running_config),
+		cmocka_unit_test(test_reload_mid_pass),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
