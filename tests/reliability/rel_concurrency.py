@@ -177,9 +177,13 @@ def writer_holds_lock():
             out, _ = locker["proc"].communicate(timeout=LOCK_SECONDS + 20)
             if "released" not in out:
                 raise AssertionError(f"the locker did not finish: {out!r}")
+            # Complete: the cursor says so (written with the last page)
+            # and so does the pass (its end is the next transaction).
             wait_for(lambda: rig.count(
                 "SELECT count(*) FROM sync_state WHERE backfill_done = 1 "
-                "AND walk_mode IS NULL") == 2, 90,
+                "AND walk_mode IS NULL") == 2 and rig.count(
+                "SELECT count(*) FROM sync_runs WHERE mode = 'backfill' "
+                "AND outcome <> 'running'") == 2, 90,
                 "both backfills to complete", p, log)
         finally:
             q = locker.get("proc")
