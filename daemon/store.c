@@ -451,6 +451,88 @@ store_dir_writable(const char *path)
 	return 0;
 }
 
+/* PRAGMA application_id of an agentsyncd mirror (migration 0005): "agsy" */
+#define STORE_APPLICATION_ID 0x61677379
+
+/* The integer the query's first row starts with into *out; 0 or -1. */
+static int
+store_query_int(struct store *store, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read the database");
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(store, "cannot read the database");
+	return 0;
+}
+
+/*
+ * Is this file agentsyncd's?  A new one is empty; a mirror has a schema
+ * version of 1 or more with the tables runs and sync_state (one newer than
+ * this binary is left to the caller's message), and an
+ * application_id of 0 (before migration 0005) or STORE_APPLICATION_ID.
+ * Anything else belongs to another program: refuse it before changing a
+ * byte of it (its journal mode included).  Returns 0 or -1 (logged).
+ */
+static int
+store_check_ours(struct store *store)
+{
+	int64_t app, version, objects, ours;
+	char why[160];
+
+	if (store_query_int(store, "PRAGMA application_id", &app) == -1 ||
+	    store_query_int(store, "PRAGMA user_version", &version) == -1 ||
+	    store_query_int(store, "SELECT count(*) FROM sqlite_schema",
+		&objects) == -1 ||
+	    store_query_int(store,
+		"SELECT count(*) FROM sqlite_schema WHERE "
+		"type = 'table' AND name IN ('runs', 'sync_state')",
+		&ours) == -1)
+		return -1;
+	if (app != 0 && app != STORE_APPLICATION_ID)
+		snprintf(why, sizeof(why), "its application_id is %lld",
+		    (long long)app);
+	else if (version < 0)
+		snprintf(why, sizeof(why), "its user_version is %lld",
+		    (long long)version);
+	else if (version == 0 && objects > 0)
+		snprintf(why, sizeof(why),
+		    "it holds %lld tables, indexes or views but no agentsyncd "
+		    "schema version",
+		    (long long)objects);
+	else if (version > 0 && version <= NMIGRATIONS && ours != 2)
+		snprintf(why, sizeof(why),
+		    "it is at user_version %lld without agentsyncd's tables",
+		    (long long)version);
+	else
+		return 0;
+	log_error("database '%s' is not an agentsyncd mirror (%s): refusing "
+		  "to touch it; point `database` at another file",
+	    store->path, why);
+	return -1;
+}
+
+/* A symbolic link at the path would have SQLite create (or open) the
+ * file it names, with the process's default mode: refuse it. */
+static int
+store_not_a_link(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+		log_error("database '%s' is a symbolic link: point `database` "
+			  "at the file itself",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
 struct store *
 store_open(const char *path, int flags)
 {
@@ -463,6 +545,8 @@ store_open(const char *path, int flags)
 		log_error("out of memory");
 		return NULL;
 	}
+	if (store_not_a_link(path) == -1)
+		goto fail;
 	if (flags & STORE_READONLY) {
 		oflags = SQLITE_OPEN_READONLY;
 	} else {
@@ -470,8 +554,8 @@ store_open(const char *path, int flags)
 		if (store_create_file(path) == -1)
 			goto fail;
 	}
-	rc = sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOMUTEX,
-	    NULL);
+	rc = sqlite3_open_v2(path, &store->db,
+	    oflags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		log_error("cannot open database '%s': %s", path,
 		    store->db != NULL ? sqlite3_errmsg(store->db) :
@@ -480,6 +564,14 @@ store_open(const char *path, int flags)
 	}
 	sqlite3_extended_result_codes(store->db, 1);
 	sqlite3_busy_timeout(store->db, BUSY_TIMEOUT_MS);
+	/* Nothing a file holds runs with more than SQL's own rights: no
+	 * schema writes through SQL, no functions with side effects in its
+	 * views or triggers. */
+	if (sqlite3_db_config(store->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) !=
+		SQLITE_OK ||
+	    store_exec(store, "PRAGMA trusted_schema = OFF") == -1 ||
+	    store_check_ours(store) == -1)
+		goto fail;
 	/* SQLite quietly falls back to a read-only descriptor when it cannot
 	 * open the file for writing; a daemon on it would start, say READY
 	 * and fail every write forever.  Refuse now, saying why. */
