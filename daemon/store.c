@@ -224,21 +224,32 @@ store_last_busy(const struct store *store)
 	return store->busy;
 }
 
+/* The integer the query's first row starts with into *out; 0 or -1. */
+static int
+store_query_int(struct store *store, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read the database");
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(store, "cannot read the database");
+	return 0;
+}
+
+/* PRAGMA user_version, or -1 (logged) when it cannot be read. */
 static int
 store_user_version(struct store *store)
 {
-	sqlite3_stmt *st;
-	int v = -1;
+	int64_t v;
 
-	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st,
-		NULL) != SQLITE_OK)
-		return store_fail(store, "cannot read user_version");
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	else
-		store_fail(store, "cannot read user_version");
-	sqlite3_finalize(st);
-	return v;
+	if (store_query_int(store, "PRAGMA user_version", &v) == -1)
+		return -1;
+	return (int)v;
 }
 
 int
@@ -453,23 +464,6 @@ store_dir_writable(const char *path)
 
 /* PRAGMA application_id of an agentsyncd mirror (migration 0005): "agsy" */
 #define STORE_APPLICATION_ID 0x61677379
-
-/* The integer the query's first row starts with into *out; 0 or -1. */
-static int
-store_query_int(struct store *store, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, "cannot read the database");
-	rc = sqlite3_step(st);
-	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return store_fail(store, "cannot read the database");
-	return 0;
-}
 
 /*
  * Is this file agentsyncd's?  A new one is empty; a mirror has a schema
