@@ -245,7 +245,7 @@ store_query_int(struct store *store, const char *sql, int64_t *out)
 static int
 store_user_version(struct store *store)
 {
-	int64_t v;
+	int64_t v = -1;
 
 	if (store_query_int(store, "PRAGMA user_version", &v) == -1)
 		return -1;
