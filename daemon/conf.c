@@ -29,9 +29,12 @@
 #include "log.h"
 #include "source.h"
 
-#define MAX_SECTIONS 256	    /* headers remembered, for repeats */
 #define MAX_SOURCES  1024	    /* [source NAME] sections in one file */
+#define MAX_SECTIONS (MAX_SOURCES + 64) /* headers of any kind */
 #define MAX_TOKEN    LOG_SECRET_MAX /* log.c redacts up to this */
+/* No API token is this short; a very short one would also turn every log
+ * line's matching letters into '*' (log_redact), revealing it. */
+#define MIN_TOKEN    16
 
 enum skey {
 	K_TYPE,
@@ -51,6 +54,8 @@ enum skey {
 	K_MAX_RETRIES,
 	K_AUTH_BACKOFF,
 	K_REQUEST_TIMEOUT,
+	K_REQUEST_DEADLINE,
+	K_PROXY,
 	NSKEYS
 };
 
@@ -72,6 +77,8 @@ static const char *const skey_names[NSKEYS] = {
 	"max_retries",
 	"auth_backoff",
 	"request_timeout",
+	"request_deadline",
+	"proxy",
 };
 
 struct raw_source {
@@ -92,10 +99,10 @@ struct ctx {
 	FILE *errf;
 	FILE *in;
 	int lineno;
-	int at_line_start;
 	int errors;
-	struct section sections[MAX_SECTIONS];
-	int nsections;
+	struct section *sections; /* every header, in file order */
+	size_t nsections, sections_cap;
+	int too_many_sections;
 	char *database;
 	int database_line;
 	char *log_level;
@@ -107,14 +114,16 @@ struct ctx {
 static void __attribute__((format(printf, 4, 0))) report(struct ctx *ctx,
     enum log_level level, int line, const char *fmt, va_list ap)
 {
-	char msg[1024], *p;
+	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* Values from the file are quoted in messages: a control character
-	 * in one must not break the one-line FILE:LINE: form. */
-	for (p = msg; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+	 * in one must not break the one-line FILE:LINE: form, nor reach the
+	 * terminal (log_sanitize: C0, C1, bytes that are not UTF-8). */
+	for (char *p = msg; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r' || *p == '\t')
 			*p = '?';
+	log_sanitize(msg);
 	/* Under systemd (ExecReload=, a failed start) the journal keeps the
 	 * line's priority, so `journalctl -p err` shows why. */
 	fprintf(ctx->errf, "%s%s:%d: %s%s\n",
@@ -152,36 +161,80 @@ conf_type_name(const struct conf_source *src)
 	return src->type->name;
 }
 
-/* ini_reader: fgets that counts lines and notes section headers. */
+/* Remember a section header (inih does not call the handler for a
+ * section without keys, and a repeated header would merge silently). */
+static void
+note_section(struct ctx *ctx, const char *line)
+{
+	const char *p = line, *end;
+	struct section *sec;
+	size_t len;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p != '[' || (end = strchr(p, ']')) == NULL)
+		return;
+	if (buf_grow((void **)&ctx->sections, &ctx->sections_cap,
+		ctx->nsections + 1, sizeof(*ctx->sections),
+		MAX_SECTIONS) == -1) {
+		if (!ctx->too_many_sections)
+			problem(ctx, ctx->lineno,
+			    errno == E2BIG ? "more than %d sections" :
+					     "out of memory (%d sections)",
+			    MAX_SECTIONS);
+		ctx->too_many_sections = 1;
+		return;
+	}
+	sec = &ctx->sections[ctx->nsections++];
+	len = (size_t)(end - p - 1);
+	if (len >= sizeof(sec->name))
+		len = sizeof(sec->name) - 1;
+	memcpy(sec->name, p + 1, len);
+	sec->name[len] = '\0';
+	sec->line = ctx->lineno;
+}
+
+/*
+ * ini_reader: one whole line a call, counted.  inih reads into a buffer of
+ * num bytes; fgets would split a longer line and inih parse its tail as a
+ * line of its own (a long inline token cut short, or its tail echoed in an
+ * "unknown key" message).  Such a line is reported by length only, never
+ * echoed, and handed to inih as an empty line.
+ */
 static char *
 conf_reader(char *str, int num, void *stream)
 {
 	struct ctx *ctx = stream;
-	char *p, *end;
-	size_t len;
+	char rest[512];
+	size_t len, total, n;
 
 	if (fgets(str, num, ctx->in) == NULL)
 		return NULL;
-	if (ctx->at_line_start) {
-		ctx->lineno++;
-		p = str;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == '[' && (end = strchr(p, ']')) != NULL &&
-		    ctx->nsections < MAX_SECTIONS) {
-			struct section *s = &ctx->sections[ctx->nsections++];
-
-			len = (size_t)(end - p - 1);
-			if (len >= sizeof(s->name))
-				len = sizeof(s->name) - 1;
-			memcpy(s->name, p + 1, len);
-			s->name[len] = '\0';
-			s->line = ctx->lineno;
+	ctx->lineno++;
+	len = strlen(str);
+	if ((len > 0 && str[len - 1] == '\n') || feof(ctx->in)) {
+		note_section(ctx, str);
+		return str;
+	}
+	total = len;
+	while (fgets(rest, sizeof(rest), ctx->in) != NULL) {
+		n = strlen(rest);
+		total += n;
+		if (n > 0 && rest[n - 1] == '\n') {
+			total--;
+			break;
 		}
 	}
-	len = strlen(str);
-	ctx->at_line_start = len > 0 && str[len - 1] == '\n';
-	return str;
+	explicit_bzero(rest, sizeof(rest));
+	if (total <= (size_t)num - 1) {
+		/* only the newline was left: the line fits */
+		note_section(ctx, str);
+		return str;
+	}
+	explicit_bzero(str, len);
+	problem(ctx, ctx->lineno, "line too long (%zu bytes, at most %d)",
+	    total, num - 1);
+	return str; /* "" */
 }
 
 static int
@@ -206,8 +259,7 @@ static struct raw_source *
 raw_for(struct ctx *ctx, const char *section)
 {
 	struct raw_source *r;
-	size_t i;
-	int j;
+	size_t i, j;
 
 	for (i = 0; i < ctx->nraw; i++)
 		if (strcmp(ctx->raw[i].section, section) == 0)
@@ -228,6 +280,24 @@ raw_for(struct ctx *ctx, const char *section)
 		}
 	ctx->nraw++;
 	return r;
+}
+
+/* A file that group or others may write lets them choose the database,
+ * the hosts that get the tokens, and which tokens are read. */
+static void
+check_conf_mode(struct ctx *ctx)
+{
+	struct stat sb;
+
+	if (fstat(fileno(ctx->in), &sb) == -1) {
+		problem(ctx, 0, "cannot stat: %s", strerror(errno));
+		return;
+	}
+	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		problem(ctx, 0,
+		    "refused: mode %04o lets group or others write it "
+		    "(run: chmod go-w %s)",
+		    (unsigned)(sb.st_mode & 07777), ctx->path);
 }
 
 /* ini_handler */
@@ -331,9 +401,10 @@ loopback_host(const char *host)
 	return 0;
 }
 
-/* Check base_url; returns a new string without trailing slashes, or NULL. */
+/* Check base_url; returns a new string without trailing slashes, or NULL.
+ * *loopback says whether its host is a loopback one. */
 static char *
-check_url(struct ctx *ctx, int line, const char *url)
+check_url(struct ctx *ctx, int line, const char *url, int *loopback)
 {
 	const char *rest, *slash;
 	char host[256], *out;
@@ -398,7 +469,8 @@ check_url(struct ctx *ctx, int line, const char *url)
 		}
 		*colon = '\0';
 	}
-	if (!https && !loopback_host(host)) {
+	*loopback = loopback_host(host);
+	if (!https && !*loopback) {
 		problem(ctx, line,
 		    "base_url '%s': http:// is only allowed "
 		    "for loopback hosts; use https://",
@@ -414,6 +486,61 @@ check_url(struct ctx *ctx, int line, const char *url)
 	return out;
 }
 
+/*
+ * proxy = none | env | URL.  The default is none: libcurl would otherwise
+ * take http_proxy, HTTPS_PROXY, ALL_PROXY from whatever environment the
+ * daemon was started in, and hand the Authorization header to that host.
+ * A loopback base_url is never proxied.  Through any proxy, an https://
+ * base_url is tunnelled (CONNECT), so the token only travels inside TLS;
+ * http:// base URLs are loopback ones, never proxied: no plain-text hop
+ * carries a token.  Sets s->proxy_mode and, for PROXY_URL, s->proxy.
+ */
+static void
+check_proxy(struct ctx *ctx, const struct raw_source *r, int loopback,
+    struct conf_source *s)
+{
+	static const char *const schemes[] = { "http://", "https://",
+		"socks5://", "socks5h://" };
+	const char *v = r->val[K_PROXY], *host;
+	int line = r->vline[K_PROXY];
+	size_t i;
+
+	s->proxy_mode = PROXY_NONE;
+	if (v == NULL || strcmp(v, "none") == 0 || loopback)
+		return;
+	if (strcmp(v, "env") == 0) {
+		s->proxy_mode = PROXY_ENV;
+		return;
+	}
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strncasecmp(v, schemes[i], strlen(schemes[i])) == 0)
+			break;
+	if (i == sizeof(schemes) / sizeof(schemes[0])) {
+		problem(ctx, line,
+		    "proxy '%s' must be none, env, or a URL starting with "
+		    "http://, https://, socks5:// or socks5h://",
+		    v);
+		return;
+	}
+	host = v + strlen(schemes[i]);
+	if (*host == '\0' || *host == '/' || strpbrk(v, " \t?#") != NULL ||
+	    strlen(v) > SOURCE_MAX_BASE_URL) {
+		problem(ctx, line, "proxy '%s' is not a proxy URL", v);
+		return;
+	}
+	if (strchr(host, '@') != NULL) {
+		problem(ctx, line,
+		    "proxy URL must not hold credentials (user@host): "
+		    "agentsyncd does not support proxy authentication");
+		return;
+	}
+	s->proxy = strdup(v);
+	if (s->proxy == NULL)
+		problem(ctx, line, "out of memory");
+	else
+		s->proxy_mode = PROXY_URL;
+}
+
 static int
 token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
 {
@@ -421,6 +548,13 @@ token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
 
 	if (tok == NULL || *tok == '\0') {
 		problem(ctx, line, "the token from %s is empty", origin);
+		return -1;
+	}
+	if (strlen(tok) < MIN_TOKEN) {
+		problem(ctx, line,
+		    "the token from %s is shorter than %d bytes: not an API "
+		    "token",
+		    origin, MIN_TOKEN);
 		return -1;
 	}
 	if (strlen(tok) > MAX_TOKEN) {
@@ -441,11 +575,16 @@ token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
 	return 0;
 }
 
-/* Read the first line of a token file. */
+/*
+ * Read the first line of a token file.  A token_file must be private to its
+ * owner (a credential's mode is systemd's business): a token that group or
+ * others can read is refused like an inline token in a readable file.
+ */
 static char *
-read_token_file(struct ctx *ctx, int line, const char *path, const char *origin)
+read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
+    int private)
 {
-	char buf[MAX_TOKEN + 2];
+	char buf[MAX_TOKEN + 2], *tok;
 	struct stat sb;
 	FILE *f;
 	size_t len;
@@ -461,17 +600,24 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin)
 		fclose(f);
 		return NULL;
 	}
+	if (private && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		problem(ctx, line,
+		    "%s refused: its mode %04o lets group or others at it "
+		    "(run: chmod 600 %s)",
+		    origin, (unsigned)(sb.st_mode & 07777), path);
+		fclose(f);
+		return NULL;
+	}
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
 	len = strlen(buf);
 	while (len > 0 && isspace((unsigned char)buf[len - 1]))
 		buf[--len] = '\0';
-	if (token_ok(ctx, line, buf, origin) == -1) {
-		explicit_bzero(buf, sizeof(buf));
-		return NULL;
-	}
-	return strdup(buf);
+	tok = token_ok(ctx, line, buf, origin) == 0 ? strdup(buf) : NULL;
+	/* stdio's own buffer is freed by fclose; ours is wiped either way */
+	explicit_bzero(buf, sizeof(buf));
+	return tok;
 }
 
 static int
@@ -563,7 +709,7 @@ token_from_credential(struct ctx *ctx, const struct raw_source *r, int line,
 		    v);
 		return NULL;
 	}
-	return read_token_file(ctx, line, path, origin);
+	return read_token_file(ctx, line, path, origin, 0);
 }
 
 /* token: the value itself, only from a file nobody else can read. */
@@ -624,7 +770,7 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 		break;
 	case K_TOKEN_FILE:
 		snprintf(origin, sizeof(origin), "token_file '%s'", v);
-		s->token = read_token_file(ctx, line, v, origin);
+		s->token = read_token_file(ctx, line, v, origin, 1);
 		break;
 	case K_TOKEN_CREDENTIAL:
 		snprintf(origin, sizeof(origin), "credential '%s'", v);
@@ -703,6 +849,7 @@ source_identity(struct ctx *ctx, const struct raw_source *r,
 	const char *name = r->section + 7, *t = r->val[K_TYPE], *p;
 	char names[256];
 	long long v;
+	int loopback = 0;
 
 	if (*name == '\0' || strlen(name) > 64 ||
 	    strspn(name,
@@ -728,7 +875,9 @@ source_identity(struct ctx *ctx, const struct raw_source *r,
 	p = r->val[K_BASE_URL] != NULL ? r->val[K_BASE_URL] :
 					 s->type->default_base_url;
 	s->base_url = check_url(ctx,
-	    r->val[K_BASE_URL] != NULL ? r->vline[K_BASE_URL] : r->line, p);
+	    r->val[K_BASE_URL] != NULL ? r->vline[K_BASE_URL] : r->line, p,
+	    &loopback);
+	check_proxy(ctx, r, loopback, s);
 	if (!s->type->needs_org_id) {
 		if (r->val[K_ORG_ID] != NULL)
 			problem(ctx, r->vline[K_ORG_ID],
@@ -770,6 +919,7 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	int_key(ctx, r, K_MAX_RETRIES, 0, 1000, 5, &s->max_retries);
 	duration_key(ctx, r, K_AUTH_BACKOFF, 900, 1, &s->auth_backoff);
 	duration_key(ctx, r, K_REQUEST_TIMEOUT, 60, 1, &s->request_timeout);
+	duration_key(ctx, r, K_REQUEST_DEADLINE, 120, 1, &s->request_deadline);
 }
 
 static void
@@ -788,6 +938,7 @@ ctx_release(struct ctx *ctx)
 		free(ctx->raw[i].section);
 	}
 	free(ctx->raw);
+	free(ctx->sections);
 	free(ctx->database);
 	free(ctx->log_level);
 }
@@ -861,14 +1012,13 @@ conf_load(const char *path, FILE *errf, int flags)
 {
 	struct ctx ctx;
 	struct conf *conf;
-	int rc, i, j, lvl;
-	size_t n;
+	int rc, lvl;
+	size_t n, i, j;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.path = path;
 	ctx.flags = flags;
 	ctx.errf = errf;
-	ctx.at_line_start = 1;
 	ctx.in = fopen(path, "re");
 	if (ctx.in == NULL) {
 		fprintf(errf, "%s%s:0: cannot open: %s\n",
@@ -877,6 +1027,8 @@ conf_load(const char *path, FILE *errf, int flags)
 		return NULL;
 	}
 	conf = calloc(1, sizeof(*conf));
+	if (conf != NULL)
+		check_conf_mode(&ctx);
 	if (conf == NULL) {
 		fclose(ctx.in);
 		fprintf(errf, "%s%s:0: out of memory\n",
@@ -970,6 +1122,7 @@ conf_free(struct conf *conf)
 		}
 		free(s->name);
 		free(s->base_url);
+		free(s->proxy);
 		free(s->token_origin);
 	}
 	free(conf->sources);

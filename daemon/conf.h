@@ -35,6 +35,13 @@ struct conf_source {
 	int max_retries;	/* retries of one page before a pass fails */
 	double auth_backoff;	/* wait after 401/403 */
 	double request_timeout; /* connect and low-speed limit */
+	double request_deadline; /* the whole of one request, seconds */
+	enum conf_proxy {
+		PROXY_NONE, /* proxy = none (default); loopback base_url */
+		PROXY_ENV,  /* proxy = env: libcurl's *_proxy variables */
+		PROXY_URL   /* proxy = URL */
+	} proxy_mode;
+	char *proxy; /* PROXY_URL: the URL; else NULL */
 	int line;		/* line of the [source] header, for messages */
 };
 

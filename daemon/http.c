@@ -25,9 +25,6 @@
 #include "http.h"
 #include "log.h"
 
-/* A hard cap on one transfer, whatever the low-speed limit allows. */
-#define HTTP_TOTAL_TIMEOUT_MS (10L * 60 * 1000)
-
 /* "Authorization: Bearer " and the longest token log.c can redact. */
 #define HTTP_AUTH_MAX (sizeof("Authorization: Bearer ") + LOG_SECRET_MAX)
 
@@ -53,6 +50,7 @@ struct http_request {
 	int stalled;	     /* no byte for idle_timeout: aborted */
 	double idle_timeout; /* seconds */
 	double last_byte;    /* ev_now() of the last byte (or start) */
+	double deadline;     /* seconds, the whole request */
 	int saw_retry_after;
 	double date; /* the Date header, or -1 */
 	http_done_cb *cb;
@@ -293,6 +291,10 @@ http_finish(struct http_request *req, CURLcode result)
 			    "no data "
 			    "for %.0f s (request_timeout)",
 			    req->idle_timeout);
+		else if (result == CURLE_OPERATION_TIMEDOUT)
+			snprintf(req->errbuf, sizeof(req->errbuf),
+			    "not complete within %.0f s (request_deadline)",
+			    req->deadline);
 		resp.error = req->too_large ? "response body too large" :
 		    req->errbuf[0] != '\0'  ? req->errbuf :
 					      curl_easy_strerror(result);
@@ -446,15 +448,23 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	SETOPT(req, CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(req, CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(req, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(req, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	SETOPT(req, CURLOPT_CONNECTTIMEOUT, timeout < 30 ? timeout : 30L);
+	/* Only to be woken each second while nothing comes: the deadline
+	 * and http_xferinfo_cb's idle check are what cut a request. */
+	req->deadline = opt->deadline > 1 ? opt->deadline : 1;
 	SETOPT(req, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SETOPT(req, CURLOPT_LOW_SPEED_TIME, timeout);
+	SETOPT(req, CURLOPT_LOW_SPEED_TIME, (long)ceil(req->deadline) + 1);
 	req->idle_timeout = (double)timeout;
 	req->last_byte = ev_now(http->loop);
 	SETOPT(req, CURLOPT_XFERINFOFUNCTION, http_xferinfo_cb);
 	SETOPT(req, CURLOPT_XFERINFODATA, req);
 	SETOPT(req, CURLOPT_NOPROGRESS, 0L);
-	SETOPT(req, CURLOPT_TIMEOUT_MS, HTTP_TOTAL_TIMEOUT_MS);
+	/* request_timeout counts from the last byte: a server dripping a
+	 * byte a second would hold a request for ever without this. */
+	SETOPT(req, CURLOPT_TIMEOUT_MS, (long)ceil(req->deadline * 1000));
+	if (opt->proxy != NULL)
+		SETOPT(req, CURLOPT_PROXY, opt->proxy);
 	SETOPT(req, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_body);
 	SETOPT(req, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (curl_multi_add_handle(http->multi, req->easy) != CURLM_OK) {
@@ -473,6 +483,21 @@ fail:
 	curl_slist_free_all(req->headers);
 	free(req);
 	return NULL;
+}
+
+void
+http_loop_was_busy(struct http *http, double seconds)
+{
+	struct http_request *req;
+	double now;
+
+	ev_now_update(http->loop);
+	now = ev_now(http->loop);
+	for (req = http->reqs; req != NULL; req = req->next) {
+		req->last_byte += seconds;
+		if (req->last_byte > now)
+			req->last_byte = now;
+	}
 }
 
 void

@@ -32,7 +32,11 @@ typedef void http_done_cb(void *arg, const struct http_response *resp);
 struct http_options {
 	const char *token; /* Authorization: Bearer; never logged */
 	double timeout;	   /* low-speed abort and connect timeout, s */
+	double deadline;   /* the whole request, s */
 	size_t max_body;   /* bytes */
+	const char *proxy; /* "": none; NULL: libcurl's from the environment
+			    * (http_proxy, ALL_PROXY, NO_PROXY...); else the
+			    * proxy's URL */
 };
 
 /* Returns NULL after logging why.  Caller frees with http_free(). */
@@ -47,6 +51,14 @@ void http_free(struct http *http);
 struct http_request *http_get(struct http *http, const char *url,
     const struct http_options *opt, http_done_cb *cb, void *arg)
     __attribute__((warn_unused_result));
+/*
+ * Say that the loop was kept busy for seconds (parsing a large page, a
+ * slow database write): refresh the loop's cached time and take that time
+ * off every request's request_timeout idle clock, since no byte could be
+ * read meanwhile.  Without it, bytes waiting in a socket during a 60 s
+ * write would look like 60 s of silence.
+ */
+void http_loop_was_busy(struct http *http, double seconds);
 /* Abort a request; its callback does not run.  NULL is a no-op. */
 void http_cancel(struct http_request *req);
 

@@ -178,6 +178,57 @@ log_excerpt(const char *p, size_t len, size_t max, char *out, size_t outlen)
 	out[j] = '\0';
 }
 
+/* The length of the UTF-8 sequence at p (1 to 4), or 0 when the bytes
+ * there are not one (RFC 3629: no overlong forms, no surrogates). */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+		    (p[0] == 0xe0 && p[1] < 0xa0) ||
+		    (p[0] == 0xed && p[1] >= 0xa0))
+			return 0;
+		return 3;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+		    (p[3] & 0xc0) != 0x80 || (p[0] == 0xf0 && p[1] < 0x90) ||
+		    (p[0] == 0xf4 && p[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+void
+log_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n;
+
+	while (*p != '\0') {
+		n = utf8_len(p);
+		if (n == 0) {
+			*p++ = '?'; /* a lone byte 0x80-0xff: C1 to some */
+		} else if (n == 2 && p[0] == 0xc2 && p[1] <= 0x9f) {
+			p[0] = p[1] = '?'; /* U+0080-U+009F: C1 controls */
+			p += 2;
+		} else if (n > 1) {
+			p += n;
+		} else {
+			if (*p == '\n' || *p == '\r' || *p == '\t')
+				*p = ' ';
+			else if (*p < 0x20 || *p == 0x7f)
+				*p = '?';
+			p++;
+		}
+	}
+}
+
 static void __attribute__((format(printf, 2, 0)))
 log_vwrite(enum log_level level, const char *fmt, va_list ap,
     const char *suffix)
@@ -205,11 +256,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap,
 	line[LOG_LINE_MAX - 1] = '\0';
 	/* One line per call: a newline from upstream text must not forge
 	 * one, nor an escape sequence reach an operator's terminal. */
-	for (char *p = line; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r' || *p == '\t')
-			*p = ' ';
-		else if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	log_sanitize(line);
 	if (log_journal) {
 		fprintf(stderr, "<%d>%s\n", (int)level, line);
 	} else {

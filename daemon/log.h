@@ -49,6 +49,12 @@ void log_redact(char *buf);
  * the cut (so no secret's head survives it), then bytes outside printable
  * ASCII and backslashes written as \xNN.  out is always NUL-terminated.
  */
+/*
+ * Make text safe for a terminal and one log line, in place, keeping its
+ * length: newline, CR and tab become spaces; other C0 controls, DEL, C1
+ * controls (U+0080-U+009F) and bytes that are not UTF-8 become '?'.
+ */
+void log_sanitize(char *s);
 void log_excerpt(const char *p, size_t len, size_t max, char *out,
     size_t outlen);
 

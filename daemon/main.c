@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -273,7 +274,7 @@ run(struct daemon *d, int once)
 		rc = EX_TEMPFAIL;
 	if (once && d->stopping)
 		rc = EX_TEMPFAIL;
-	store_checkpoint(d->store, 0);
+	store_checkpoint(d->store, 1);
 	log_info("stopped");
 	return rc;
 }
@@ -420,11 +421,35 @@ print_walk(const char *what, const struct source_status *ss)
 		    (long long)ss->walk_total);
 }
 
+/* s made safe for a terminal (log_sanitize), in buf; NULL stays NULL.
+ * What --status prints came from the database, where upstream's text (an
+ * error body, a content type) or another program's writes may hold
+ * escape sequences. */
+static const char *
+tty_safe(const char *s, char *buf, size_t n)
+{
+	if (s == NULL)
+		return NULL;
+	snprintf(buf, n, "%s", s);
+	log_sanitize(buf);
+	return buf;
+}
+
 /* store_status_fn: one source of --status. */
 static void
-print_source_cb(const struct source_status *ss, void *arg)
+print_source_cb(const struct source_status *orig, void *arg)
 {
+	struct source_status safe = *orig, *ss = &safe;
+	char b[7][4096];
+
 	(void)arg;
+	ss->source = tty_safe(orig->source, b[0], sizeof(b[0]));
+	ss->kind = tty_safe(orig->kind, b[1], sizeof(b[1]));
+	ss->high_water = tty_safe(orig->high_water, b[2], sizeof(b[2]));
+	ss->last_success_at = tty_safe(orig->last_success_at, b[3], sizeof(b[3]));
+	ss->last_error = tty_safe(orig->last_error, b[4], sizeof(b[4]));
+	ss->last_error_at = tty_safe(orig->last_error_at, b[5], sizeof(b[5]));
+	ss->next_poll_at = tty_safe(orig->next_poll_at, b[6], sizeof(b[6]));
 	printf("source '%s' (%s)\n", ss->source != NULL ? ss->source : "?",
 	    ss->kind != NULL ? ss->kind : "?");
 	printf("  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
@@ -505,6 +530,14 @@ main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	d.conf_path = CONF_DEFAULT_PATH;
 	log_init();
+	/*
+	 * The process holds API tokens: no core dump may write them to disk,
+	 * and no other process of the same user may read its memory through
+	 * ptrace or /proc/PID/mem.  Done here, not only with LimitCORE=0 in the
+	 * unit, so that it holds for --once and --check-config from a shell.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE, 0)");
 	if ((rc = parse_args(argc, argv, &d, &mode)) != -1)
 		return rc;
 	/* --reload only signals the running daemon, which reads the file. */

@@ -345,8 +345,8 @@ src_response_cb(void *arg, const struct http_response *resp)
 	struct src *s = arg;
 	const struct conf_source *c = s->conf;
 	struct page page;
-	char reason[4096], err[200], head[600];
-	double delay;
+	char reason[4096], err[200], head[600], ctype[400];
+	double delay, t0 = mono_now(), busy;
 
 	s->at.req = NULL;
 	s->pass.rec.counts.requests++;
@@ -411,12 +411,16 @@ src_response_cb(void *arg, const struct http_response *resp)
 	if (s->type->parse_page(resp->body, resp->len, &page, err,
 		sizeof(err)) == -1) {
 		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
+		/* upstream's bytes, like the body's: escaped */
+		if (resp->content_type != NULL)
+			log_excerpt(resp->content_type,
+			    strlen(resp->content_type), 80, ctype,
+			    sizeof(ctype));
 		snprintf(reason, sizeof(reason),
 		    "bad page from %s (HTTP %ld, "
 		    "%zu bytes, %s): %s; body starts: %s",
 		    s->at.url, resp->status, resp->len,
-		    resp->content_type != NULL ? resp->content_type :
-						 "no content type",
+		    resp->content_type != NULL ? ctype : "no content type",
 		    err, head);
 		page_free(&page);
 		src_retry(s, reason);
@@ -424,6 +428,11 @@ src_response_cb(void *arg, const struct http_response *resp)
 	}
 	src_handle_page(s, &page, s->at.offset);
 	page_free(&page);
+	/* Parsing and writing a page blocks the loop: the other requests'
+	 * idle clocks must not count that time as upstream's silence. */
+	busy = mono_now() - t0;
+	if (busy > 0.5)
+		http_loop_was_busy(s->sync->http, busy);
 }
 
 /* Ask for the page at the cursor, as soon as the limiter allows. */
@@ -451,6 +460,10 @@ src_fetch(struct src *s)
 	}
 	opt.token = c->token;
 	opt.timeout = c->request_timeout;
+	opt.deadline = c->request_deadline;
+	opt.proxy = c->proxy_mode == PROXY_ENV ? NULL :
+	    c->proxy_mode == PROXY_URL	       ? c->proxy :
+						 "";
 	opt.max_body = SOURCE_MAX_BODY;
 	limit_record(&s->limit, now);
 	s->at.offset = off;
@@ -614,7 +627,10 @@ same_conf(const struct conf_source *a, const struct conf_source *b)
 	    a->backoff_max == b->backoff_max &&
 	    a->max_retries == b->max_retries &&
 	    a->auth_backoff == b->auth_backoff &&
-	    a->request_timeout == b->request_timeout;
+	    a->request_timeout == b->request_timeout &&
+	    a->request_deadline == b->request_deadline &&
+	    a->proxy_mode == b->proxy_mode &&
+	    (a->proxy_mode != PROXY_URL || strcmp(a->proxy, b->proxy) == 0);
 }
 
 struct sync *

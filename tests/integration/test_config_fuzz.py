@@ -42,7 +42,7 @@ def mutate_configs(n=1000, seed=20261124):
     base = example_with_sources(os.path.join(d, "fuzz.db"))
     rng = random.Random(seed)
     path = os.path.join(d, "fuzz.conf")
-    env = dict(os.environ, CODEGEN_API_TOKEN="c", COTOOL_API_KEY="k")
+    env = dict(os.environ, CODEGEN_API_TOKEN="fuzz-codegen-token-01", COTOOL_API_KEY="fuzz-cotool-token-001")
     outcomes, problems = {}, []
     try:
         for i in range(n):

@@ -63,7 +63,7 @@ class NotifyTest(unittest.TestCase):
     def run_daemon(self, notify_env):
         d = tempfile.mkdtemp(prefix="agentsyncd-notify-")
         conf = write_conf(d)
-        env = dict(os.environ, COTOOL_API_KEY="notify-test-key",
+        env = dict(os.environ, COTOOL_API_KEY="notify-test-key-0001",
                    NOTIFY_SOCKET=notify_env, WATCHDOG_USEC="1000000")
         env.pop("JOURNAL_STREAM", None)
         err = open(os.path.join(d, "stderr"), "w+")
@@ -127,7 +127,7 @@ class NotifyTest(unittest.TestCase):
     def test_silent_without_notify_socket(self):
         d = tempfile.mkdtemp(prefix="agentsyncd-nonotify-")
         conf = write_conf(d)
-        env = dict(os.environ, COTOOL_API_KEY="k")
+        env = dict(os.environ, COTOOL_API_KEY="notify-test-key-0002")
         env.pop("NOTIFY_SOCKET", None)
         proc = subprocess.Popen([BIN, "-c", conf], env=env,
                                 stderr=subprocess.DEVNULL)

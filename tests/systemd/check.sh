@@ -52,7 +52,8 @@ wait_for() {
 }
 
 prop() { systemctl show -p "$1" --value agentsyncd; }
-runs_as() { sudo -u "$1" sqlite3 -readonly "$DB" 'SELECT count(*) FROM runs'; }
+# As README "Readers" says: read-only, with a busy timeout.
+runs_as() { sudo -u "$1" sqlite3 -readonly -cmd '.timeout 5000' "$DB" 'SELECT count(*) FROM runs'; }
 all_mirrored() { [ "$(runs_as metabase 2>/dev/null)" = "$EXPECTED" ]; }
 expect() {		# expect WHAT GOT WANT
 	if [ "$2" = "$3" ]; then echo "$1: $2"; else echo "$1: got '$2', want '$3'"; return 1; fi
@@ -208,7 +209,7 @@ c_conf_hidden_from_reader() {
 c_backup() {
 	local b=/tmp/agentsyncd-backup.db
 	rm -f "$b"
-	sudo -u metabase sqlite3 -readonly "$DB" ".backup $b" || return 1
+	sudo -u metabase sqlite3 -readonly -cmd '.timeout 5000' "$DB" ".backup $b" || return 1
 	expect "backup integrity" "$(sqlite3 -readonly "$b" 'PRAGMA integrity_check')" ok &&
 	expect "runs in the backup" "$(sqlite3 -readonly "$b" 'SELECT count(*) FROM runs')" "$EXPECTED"
 }

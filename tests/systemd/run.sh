@@ -76,5 +76,10 @@ for m in $modes; do
 		tail -15 "$log/$m.err"
 	fi
 done
+# CI shows only the end of the output: the failed rows again, last.
+if [ "$fail" -ne 0 ]; then
+	echo "failed checks:"
+	for m in $modes; do grep -h "^| $m | .* | FAIL |" "$log/$m.out"; done
+fi
 echo "check-systemd: $pass passed, $fail failed"
 exit $rc

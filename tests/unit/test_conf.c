@@ -19,7 +19,7 @@
 #include "source.h"
 
 static char confpath[64];
-static char errbuf[8192];
+static char errbuf[65536];
 
 static struct conf *
 load_flags(const char *text, mode_t mode, int flags)
@@ -73,8 +73,8 @@ static int
 setup(void **state)
 {
 	(void)state;
-	setenv("T_CG", "cg-secret-AAAA", 1);
-	setenv("T_CT", "ct-secret-BBBB", 1);
+	setenv("T_CG", "cg-secret-AAAAAAAAAA", 1);
+	setenv("T_CT", "ct-secret-BBBBBBBBBB", 1);
 	return 0;
 }
 
@@ -94,7 +94,7 @@ test_defaults(void **state)
 	assert_ptr_equal(c->sources[0].type, &source_codegen);
 	assert_string_equal(c->sources[0].base_url, "https://api.codegen.com");
 	assert_int_equal(c->sources[0].org_id, 42);
-	assert_string_equal(c->sources[0].token, "cg-secret-AAAA");
+	assert_string_equal(c->sources[0].token, "cg-secret-AAAAAAAAAA");
 	assert_true(c->sources[0].poll_interval == 60);
 	assert_int_equal(c->sources[0].page_size, 100);
 	assert_int_equal(c->sources[0].rate_requests, 60);
@@ -198,17 +198,17 @@ test_inline_token_and_files(void **state)
 	(void)state;
 	/* readable by others: refused, and the token is never printed */
 	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-		      "token = inline-SECRET-9\n",
+		      "token = inline-SECRET-99999\n",
 	    0644);
 	assert_null(c);
 	assert_non_null(strstr(errbuf, ":6: inline token refused"));
 	assert_non_null(strstr(errbuf, "readable by group or others"));
-	assert_null(strstr(errbuf, "inline-SECRET-9"));
+	assert_null(strstr(errbuf, "inline-SECRET-99999"));
 	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
-		      "token = inline-SECRET-9\n",
+		      "token = inline-SECRET-99999\n",
 	    0600);
 	assert_non_null(c);
-	assert_string_equal(c->sources[0].token, "inline-SECRET-9");
+	assert_string_equal(c->sources[0].token, "inline-SECRET-99999");
 	conf_free(c);
 	/* token_file and token_credential: first line, trimmed */
 	snprintf(dir, sizeof(dir), "/tmp/agentsyncd-cred-XXXXXX");
@@ -216,8 +216,9 @@ test_inline_token_and_files(void **state)
 	snprintf(path, sizeof(path), "%s/cg", dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs("file-SECRET-7  \nsecond line\n", f);
+	fputs("file-SECRET-77777  \nsecond line\n", f);
 	fclose(f);
+	chmod(path, 0600);
 	snprintf(text, sizeof(text),
 	    HEAD "[source a]\ntype = codegen\n"
 		 "org_id = 1\ntoken_file = %s\n[source b]\ntype = codegen\n"
@@ -227,21 +228,140 @@ test_inline_token_and_files(void **state)
 	c = load(text, 0600);
 	if (c == NULL)
 		fail_msg("%s", errbuf);
-	assert_string_equal(c->sources[0].token, "file-SECRET-7");
-	assert_string_equal(c->sources[1].token, "file-SECRET-7");
+	assert_string_equal(c->sources[0].token, "file-SECRET-77777");
+	assert_string_equal(c->sources[1].token, "file-SECRET-77777");
 	conf_free(c);
 	expect_error(HEAD "[source b]\ntype = codegen\norg_id = 2\n"
 			  "token_credential = ../cg\n",
 	    6, "plain name");
 	unsetenv("CREDENTIALS_DIRECTORY");
 	/* a token with a space would break the header */
-	setenv("T_SPACE", "abc def", 1);
+	setenv("T_SPACE", "abc def-ghijklmnopq", 1);
 	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
 			  "token_env = T_SPACE\n",
 	    6, "spaces or control");
-	assert_null(strstr(errbuf, "abc def"));
+	assert_null(strstr(errbuf, "abc def-ghij"));
 	unlink(path);
 	rmdir(dir);
+}
+
+/* Issue 13, item 6: careless files are refused, saying what to run, and
+ * nothing secret is echoed. */
+static void
+test_careless_files(void **state)
+{
+	static const mode_t loose[] = { 0644, 0666, 0640, 0604 };
+	char dir[64], path[128], text[8192], want[256];
+	struct conf *c;
+	size_t i, n;
+	FILE *f;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/agentsyncd-tok-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/cg", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("file-SECRET-LOOSE-1\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text),
+	    HEAD "[source a]\ntype = codegen\norg_id = 1\ntoken_file = %s\n",
+	    path);
+	/* a token_file group or others may read: refused with the chmod */
+	for (i = 0; i < sizeof(loose) / sizeof(loose[0]); i++) {
+		chmod(path, loose[i]);
+		c = load(text, 0600);
+		if (c != NULL)
+			fail_msg("token_file of mode %04o accepted",
+			    (unsigned)loose[i]);
+		snprintf(want, sizeof(want), ":6: token_file '%s' refused: its "
+		    "mode %04o", path, (unsigned)loose[i]);
+		if (strstr(errbuf, want) == NULL)
+			fail_msg("want '%s' in:\n%s", want, errbuf);
+		snprintf(want, sizeof(want), "(run: chmod 600 %s)", path);
+		assert_non_null(strstr(errbuf, want));
+		assert_null(strstr(errbuf, "SECRET-LOOSE"));
+	}
+	chmod(path, 0600);
+	c = load(text, 0600);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	conf_free(c);
+	/* a credential's mode is systemd's: not checked */
+	chmod(path, 0644);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	c = load(HEAD "[source b]\ntype = codegen\norg_id = 2\n"
+		      "token_credential = cg\n",
+	    0600);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	conf_free(c);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(path);
+	rmdir(dir);
+
+	/* a configuration group or others may write: refused */
+	c = load(HEAD CG, 0622);
+	assert_null(c);
+	assert_non_null(strstr(errbuf, ":0: refused: mode 0622 lets group or "
+					"others write it (run: chmod go-w "));
+	c = load(HEAD CG, 0620);
+	assert_null(c);
+	c = load(HEAD CG, 0644); /* readable is fine without an inline token */
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	conf_free(c);
+
+	/* a token too short to be real: refused, never echoed */
+	setenv("T_SHORT", "d", 1);
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+			  "token_env = T_SHORT\n",
+	    6, "shorter than 16 bytes");
+	setenv("T_SHORT", "fifteen-bytes-x", 1);
+	expect_error(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+			  "token_env = T_SHORT\n",
+	    6, "shorter than 16 bytes");
+	assert_null(strstr(errbuf, "fifteen-bytes-x"));
+	setenv("T_SHORT", "sixteen-bytes-xx", 1);
+	c = load(HEAD "[source cg]\ntype = codegen\norg_id = 1\n"
+		      "token_env = T_SHORT\n",
+	    0600);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	conf_free(c);
+
+	/* a line longer than inih's buffer: reported by length, unechoed;
+	 * the longest that fits (199 bytes) is read whole */
+	n = (size_t)snprintf(text, sizeof(text),
+	    HEAD "[source cg]\ntype = codegen\norg_id = 1\ntoken = ");
+	for (i = 0; i < 300; i++)
+		text[n++] = (char)('a' + i % 26);
+	memcpy(text + n, "TAIL = x\n", 10);
+	text[n + 10] = '\0';
+	expect_error(text, 6, "line too long (316 bytes, at most 199)");
+	assert_null(strstr(errbuf, "abcdefgh"));
+	assert_null(strstr(errbuf, "TAIL"));
+	assert_null(strstr(errbuf, "unknown key"));
+	n = (size_t)snprintf(text, sizeof(text),
+	    HEAD "[source cg]\ntype = codegen\norg_id = 1\ntoken = ");
+	for (i = 0; i < 199 - 8; i++)
+		text[n++] = (char)('a' + i % 26);
+	text[n++] = '\n';
+	text[n] = '\0';
+	c = load(text, 0600);
+	if (c == NULL)
+		fail_msg("a 199-byte line: %s", errbuf);
+	assert_int_equal(strlen(c->sources[0].token), 199 - 8);
+	conf_free(c);
+
+	/* every section is checked, not the first 256 */
+	n = (size_t)snprintf(text, sizeof(text), "%s", HEAD);
+	for (i = 0; i < 299; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "[x%zu]\n",
+		    i);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "[x5]\n");
+	expect_error(text, 3 + 298, "unknown section [x298]");
+	expect_error(text, 3 + 299, "[x5] repeats the one at line 8");
 }
 
 /* A fresh install's file has no source: it loads (the daemon idles). */
@@ -366,6 +486,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_inline_token_and_files),
+		cmocka_unit_test(test_careless_files),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_no_source_loads),
 		cmocka_unit_test(test_check_only_notes_unreachable_tokens),

@@ -194,7 +194,7 @@ setup(void **state)
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/agentsyncd-sync-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	setenv("T_SYNC", "sync-test-token", 1);
+	setenv("T_SYNC", "sync-test-token-0001", 1);
 	log_set_level(LOG_LEVEL_ERROR);
 	return 0;
 }
