@@ -174,14 +174,14 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
 }
 
 static int
-codegen_parse_page(const char *body, size_t len, struct page *page, char *err,
-    size_t errlen)
+codegen_parse_page(const char *body, size_t len, size_t max_items,
+    struct page *page, char *err, size_t errlen)
 {
 	struct json_span *spans;
 	cJSON *items;
 
-	if (json_parse_page(body, len, "items", page, &items, &spans, err,
-		errlen) == -1)
+	if (json_parse_page(body, len, "items", max_items, page, &items, &spans,
+		err, errlen) == -1)
 		return -1;
 	return json_fill_page(page, items, spans, "total", codegen_run, err,
 	    errlen);

@@ -29,12 +29,12 @@
 #include "log.h"
 #include "source.h"
 
-#define MAX_SOURCES  1024	    /* [source NAME] sections in one file */
+#define MAX_SOURCES  1024		/* [source NAME] sections in one file */
 #define MAX_SECTIONS (MAX_SOURCES + 64) /* headers of any kind */
-#define MAX_TOKEN    LOG_SECRET_MAX /* log.c redacts up to this */
+#define MAX_TOKEN    LOG_SECRET_MAX	/* log.c redacts up to this */
 /* No API token is this short; a very short one would also turn every log
  * line's matching letters into '*' (log_redact), revealing it. */
-#define MIN_TOKEN    16
+#define MIN_TOKEN 16
 
 enum skey {
 	K_TYPE,
@@ -56,6 +56,7 @@ enum skey {
 	K_REQUEST_TIMEOUT,
 	K_REQUEST_DEADLINE,
 	K_PROXY,
+	K_MAX_PASS_PAGES,
 	NSKEYS
 };
 
@@ -79,6 +80,7 @@ static const char *const skey_names[NSKEYS] = {
 	"request_timeout",
 	"request_deadline",
 	"proxy",
+	"max_pass_pages",
 };
 
 struct raw_source {
@@ -917,6 +919,8 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	if (s->backoff_max < s->backoff_initial)
 		s->backoff_max = s->backoff_initial;
 	int_key(ctx, r, K_MAX_RETRIES, 0, 1000, 5, &s->max_retries);
+	int_key(ctx, r, K_MAX_PASS_PAGES, 1, 100000000, 100000,
+	    &s->max_pass_pages);
 	duration_key(ctx, r, K_AUTH_BACKOFF, 900, 1, &s->auth_backoff);
 	duration_key(ctx, r, K_REQUEST_TIMEOUT, 60, 1, &s->request_timeout);
 	duration_key(ctx, r, K_REQUEST_DEADLINE, 120, 1, &s->request_deadline);

@@ -32,9 +32,11 @@ struct conf_source {
 	double full_resync_interval; /* seconds; 0 = never */
 	double backoff_initial;	     /* first retry wait, doubling */
 	double backoff_max;	     /* cap of the retry wait */
-	int max_retries;	/* retries of one page before a pass fails */
-	double auth_backoff;	/* wait after 401/403 */
-	double request_timeout; /* connect and low-speed limit */
+	int max_retries;	 /* retries of one page before a pass fails */
+	int max_pass_pages;	 /* pages one pass may fetch, whatever upstream
+				 * says its total is */
+	double auth_backoff;	 /* wait after 401/403 */
+	double request_timeout;	 /* connect and low-speed limit */
 	double request_deadline; /* the whole of one request, seconds */
 	enum conf_proxy {
 		PROXY_NONE, /* proxy = none (default); loopback base_url */
@@ -42,7 +44,7 @@ struct conf_source {
 		PROXY_URL   /* proxy = URL */
 	} proxy_mode;
 	char *proxy; /* PROXY_URL: the URL; else NULL */
-	int line;		/* line of the [source] header, for messages */
+	int line;    /* line of the [source] header, for messages */
 };
 
 struct conf {

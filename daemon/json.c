@@ -115,11 +115,12 @@ json_strdup(struct page *page, const char *s, size_t len)
 	return p;
 }
 
-/* Enforce depth and string limits before cJSON recurses. */
+/* Enforce depth, string and density limits before cJSON recurses or
+ * allocates a node. */
 static int
 prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 {
-	size_t i, start = 0;
+	size_t i, start = 0, values = 1, max_values;
 	int depth = 0, in_str = 0;
 
 	for (i = 0; i < len; i++) {
@@ -146,7 +147,10 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 		if (c == '"') {
 			in_str = 1;
 			start = i;
+		} else if (c == ',') {
+			values++; /* each value after a container's first */
 		} else if (c == '[' || c == '{') {
+			values += 2; /* the container and its first value */
 			if (++depth > SOURCE_MAX_DEPTH) {
 				snprintf(err, errlen,
 				    "nesting deeper than %d "
@@ -160,7 +164,61 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 	}
 	/* ends inside a string or an open [ or {: cut off on the way */
 	*open = in_str || depth > 0;
+	max_values = len / SOURCE_MIN_VALUE_BYTES + SOURCE_FREE_VALUES;
+	if (values > max_values) {
+		snprintf(err, errlen,
+		    "too dense: up to %zu JSON values in %zu bytes, more than "
+		    "one per %d bytes (pages of runs hold one per 20 or so)",
+		    values, len, SOURCE_MIN_VALUE_BYTES);
+		return -1;
+	}
 	return 0;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * A member name that makes obj ambiguous, or NULL: two members with one
+ * name (cJSON's lookups see the first, other readers of raw_json may see
+ * the last), or a name with a NUL in it (cJSON's C string ends there, so
+ * "runs\u0000x" reads as "runs").  With recurse, nested objects are
+ * checked too (at most SOURCE_MAX_DEPTH deep: the pre-scan's limit).  *oom
+ * is set when out of memory.
+ */
+static const char *
+ambiguous_member(const cJSON *obj, int recurse, int *oom)
+{
+	const cJSON *c;
+	const char **names, *bad = NULL;
+	size_t n = 0, i;
+
+	if (!cJSON_IsObject(obj) && !cJSON_IsArray(obj))
+		return NULL;
+	for (c = obj->child; c != NULL && bad == NULL; c = c->next) {
+		if (recurse)
+			bad = ambiguous_member(c, 1, oom);
+		n++;
+	}
+	if (bad != NULL || *oom || !cJSON_IsObject(obj) || n < 2)
+		return bad;
+	names = malloc(n * sizeof(*names));
+	if (names == NULL) {
+		*oom = 1;
+		return NULL;
+	}
+	i = 0;
+	for (c = obj->child; c != NULL; c = c->next)
+		names[i++] = c->string != NULL ? c->string : "";
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (i = 1; i < n && bad == NULL; i++)
+		if (strcmp(names[i - 1], names[i]) == 0)
+			bad = names[i];
+	free(names);
+	return bad;
 }
 
 static const char *
@@ -211,6 +269,16 @@ skip_value(const char *p, const char *end)
 	return p;
 }
 
+/* The raw name of the member at p (on its opening quote) holds an escape:
+ * then its decoded name may differ from its bytes. */
+static int
+name_has_escape(const char *p, const char *end)
+{
+	const char *q = skip_string(p, end);
+
+	return memchr(p, '\\', (size_t)(q - p)) != NULL;
+}
+
 /* Spans of the elements of the first top-level member named key. */
 static int
 find_spans(const char *text, size_t len, const char *key,
@@ -228,6 +296,8 @@ find_spans(const char *text, size_t len, const char *key,
 		p = skip_ws(p, end);
 		if (p == end || *p != '"')
 			return -1;
+		if (name_has_escape(p, end))
+			return -2;
 		k = p + 1;
 		p = skip_string(p, end);
 		if (p == end)
@@ -393,13 +463,13 @@ mask_lone_surrogates(struct page *page, size_t len)
 }
 
 int
-json_parse_page(const char *body, size_t len, const char *key,
+json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
     struct page *page, cJSON **items, struct json_span **spans, char *err,
     size_t errlen)
 {
-	const char *parse_end = NULL;
+	const char *parse_end = NULL, *dup;
 	char *orig;
-	int n, open = 0;
+	int n, rc, open = 0, oom = 0;
 
 	memset(page, 0, sizeof(*page));
 	*items = NULL;
@@ -444,18 +514,43 @@ json_parse_page(const char *body, size_t len, const char *key,
 		snprintf(err, errlen, "top level is not an object");
 		goto fail;
 	}
+	/* One envelope, read one way: the members cJSON finds by name must
+	 * be the ones whose bytes become raw_json. */
+	dup = ambiguous_member(page->tree, 0, &oom);
+	if (oom) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (dup != NULL) {
+		snprintf(err, errlen,
+		    "ambiguous page: member \"%.40s\" given twice", dup);
+		goto fail;
+	}
 	*items = cJSON_GetObjectItemCaseSensitive(page->tree, key);
 	if (!cJSON_IsArray(*items)) {
 		snprintf(err, errlen, "missing \"%s\" array", key);
 		goto fail;
 	}
 	n = cJSON_GetArraySize(*items);
+	/* Out of both specs, and a page that outgrows the request would
+	 * also shift the walk's offsets. */
+	if ((size_t)n > max_items) {
+		snprintf(err, errlen, "%d items, more than the %zu asked for",
+		    n, max_items);
+		goto fail;
+	}
 	*spans = json_alloc(page, sizeof(**spans) * (size_t)(n > 0 ? n : 1));
 	if (*spans == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (find_spans(page->text, len, key, *spans, n) != n) {
+	rc = find_spans(page->text, len, key, *spans, n);
+	if (rc == -2) {
+		snprintf(err, errlen,
+		    "ambiguous page: a top-level member name holds an escape");
+		goto fail;
+	}
+	if (rc != n) {
 		snprintf(err, errlen, "cannot locate the items of \"%s\"", key);
 		goto fail;
 	}
@@ -619,6 +714,7 @@ json_fill_page(struct page *page, const cJSON *items,
 	const cJSON *e, *total, *id;
 	const char *bad;
 	size_t i = 0, n;
+	int oom = 0;
 	int64_t t;
 	char num[24];
 
@@ -648,6 +744,13 @@ json_fill_page(struct page *page, const cJSON *items,
 		r->raw_len = spans[i].len;
 		if ((bad = json_bad_escape(r->raw, r->raw_len)) != NULL) {
 			snprintf(why, sizeof(why), "%s", bad);
+		} else if ((bad = ambiguous_member(e, 1, &oom)) != NULL) {
+			/* its columns and raw_json could tell two stories */
+			snprintf(why, sizeof(why),
+			    "member \"%.40s\" given twice", bad);
+		} else if (oom) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
 		} else if (fn(page, e, r, why, sizeof(why)) == 0) {
 			page->nruns++;
 			i++;

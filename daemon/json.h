@@ -25,12 +25,15 @@ struct json_span {
 
 /*
  * Parse body into page->text / page->tree and locate the top-level array
- * named key.  On success return 0 with *items (the cJSON array) and
+ * named key, which may hold at most max_items items.  A body too dense
+ * (more than one value per SOURCE_MIN_VALUE_BYTES), with a top-level member
+ * name given twice or written with an escape, is refused.  On success return 0 with *items (the cJSON array) and
  * *spans (page-arena memory, one per element).  Else -1 with err set.
  */
 int json_parse_page(const char *body, size_t len, const char *key,
-    struct page *page, cJSON **items, struct json_span **spans, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
+    size_t max_items, struct page *page, cJSON **items,
+    struct json_span **spans, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Normalize one item into *r, or return -1 with a reason in err. */
 typedef int json_item_fn(struct page *page, const cJSON *item, struct run *r,

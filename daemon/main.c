@@ -446,7 +446,8 @@ print_source_cb(const struct source_status *orig, void *arg)
 	ss->source = tty_safe(orig->source, b[0], sizeof(b[0]));
 	ss->kind = tty_safe(orig->kind, b[1], sizeof(b[1]));
 	ss->high_water = tty_safe(orig->high_water, b[2], sizeof(b[2]));
-	ss->last_success_at = tty_safe(orig->last_success_at, b[3], sizeof(b[3]));
+	ss->last_success_at = tty_safe(orig->last_success_at, b[3],
+	    sizeof(b[3]));
 	ss->last_error = tty_safe(orig->last_error, b[4], sizeof(b[4]));
 	ss->last_error_at = tty_safe(orig->last_error_at, b[5], sizeof(b[5]));
 	ss->next_poll_at = tty_safe(orig->next_poll_at, b[6], sizeof(b[6]));

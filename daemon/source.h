@@ -27,6 +27,16 @@
 #define SOURCE_MAX_DEPTH  64		      /* JSON nesting */
 #define SOURCE_MAX_STRING (1024 * 1024)	      /* bytes in one JSON string */
 #define SOURCE_MAX_ID	  128		      /* bytes in an external id */
+/*
+ * A page may hold at most one JSON value per SOURCE_MIN_VALUE_BYTES bytes of
+ * body (plus SOURCE_FREE_VALUES): each value costs cJSON a 64-byte node, so
+ * this bounds the parsed tree to 6.4 times the body.  Pages of runs hold
+ * about one value per 20 to 25 bytes (both APIs, measured on the fake
+ * API's pages); a body like [0,0,0,...] holds one per 2 and would cost 32
+ * times its size.
+ */
+#define SOURCE_MIN_VALUE_BYTES 10
+#define SOURCE_FREE_VALUES     1024
 /* Limits on what the configuration holds. */
 #define SOURCE_MAX_BASE_URL 1024 /* bytes in a base_url */
 /* A page URL: the base URL, the path and the query an adapter adds. */
@@ -187,13 +197,15 @@ struct source_type {
 	int (*page_url)(const struct conf_source *src, int64_t offset,
 	    int limit, enum walk_order order, char *buf, size_t len);
 	/*
-	 * Parse a 2xx response body.  On success fill *page (caller frees with
-	 * page_free()) and return 0.  On a body that is not the expected page
-	 * (not JSON, wrong shape, truncated, too deep, too large) return -1
-	 * with a one-line reason in err and leave *page empty.
+	 * Parse a 2xx response body, the answer to a request for max_items
+	 * items.  On success fill *page (caller frees with page_free()) and
+	 * return 0.  On a body that is not the expected page (not JSON,
+	 * wrong shape, truncated, too deep, too large, too dense, ambiguous,
+	 * more items than asked for) return -1 with a one-line reason in err
+	 * and leave *page empty.
 	 */
-	int (*parse_page)(const char *body, size_t len, struct page *page,
-	    char *err, size_t errlen);
+	int (*parse_page)(const char *body, size_t len, size_t max_items,
+	    struct page *page, char *err, size_t errlen);
 };
 
 extern const struct source_type source_codegen;

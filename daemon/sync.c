@@ -56,6 +56,7 @@ struct pass {
 struct attempt {
 	struct http_request *req; /* in flight, or NULL */
 	int64_t offset;		  /* the request's offset */
+	int limit;		  /* and the items it asked for */
 	char url[SOURCE_MAX_PAGE_URL];
 	int retries; /* failures of this page */
 	int retries_429;
@@ -150,6 +151,7 @@ src_pass_begin(struct src *s)
 		log_info("source '%s': resuming %s walk at offset %lld",
 		    c->name, walk_mode_name(pass.walk.mode),
 		    (long long)s->st.walk_offset);
+	pass.walk.pass_cap = c->max_pass_pages;
 	pass.rec.source = c->name;
 	pass.rec.kind = c->type->name;
 	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode, now) ==
@@ -291,7 +293,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	const struct conf_source *c = s->conf;
 	struct sync_state next;
 	struct walk_step step;
-	char now[TS_LEN], msg[160];
+	char now[TS_LEN], msg[256];
 	int64_t deleted = s->pass.rec.counts.runs_deleted;
 	unsigned flags;
 
@@ -325,10 +327,17 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		src_pass_end(s, 1, NULL, c->poll_interval);
 		break;
 	case WALK_OVER_CAP:
-		snprintf(msg, sizeof(msg),
-		    "upstream is still paging after "
-		    "%lld pages (total %lld): stopping this pass",
-		    (long long)s->pass.walk.pages, (long long)p->total);
+		if (step.over_pass_cap)
+			snprintf(msg, sizeof(msg),
+			    "this pass fetched max_pass_pages (%lld) pages and "
+			    "upstream is still paging (total %lld): stopping "
+			    "it; the next pass goes on from here",
+			    (long long)s->pass.walk.pages, (long long)p->total);
+		else
+			snprintf(msg, sizeof(msg),
+			    "upstream is still paging after "
+			    "%lld pages (total %lld): stopping this pass",
+			    (long long)s->pass.walk.pages, (long long)p->total);
 		log_error("source '%s': %s", c->name, msg);
 		src_pass_end(s, 0, msg, c->poll_interval);
 		break;
@@ -408,8 +417,8 @@ src_response_cb(void *arg, const struct http_response *resp)
 		return;
 	}
 	memset(&page, 0, sizeof(page));
-	if (s->type->parse_page(resp->body, resp->len, &page, err,
-		sizeof(err)) == -1) {
+	if (s->type->parse_page(resp->body, resp->len, (size_t)s->at.limit,
+		&page, err, sizeof(err)) == -1) {
 		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
 		/* upstream's bytes, like the body's: escaped */
 		if (resp->content_type != NULL)
@@ -420,8 +429,8 @@ src_response_cb(void *arg, const struct http_response *resp)
 		    "bad page from %s (HTTP %ld, "
 		    "%zu bytes, %s): %s; body starts: %s",
 		    s->at.url, resp->status, resp->len,
-		    resp->content_type != NULL ? ctype : "no content type",
-		    err, head);
+		    resp->content_type != NULL ? ctype : "no content type", err,
+		    head);
 		page_free(&page);
 		src_retry(s, reason);
 		return;
@@ -467,6 +476,7 @@ src_fetch(struct src *s)
 	opt.max_body = SOURCE_MAX_BODY;
 	limit_record(&s->limit, now);
 	s->at.offset = off;
+	s->at.limit = s->pass.walk.page_limit;
 	s->at.req = http_get(s->sync->http, s->at.url, &opt, src_response_cb,
 	    s);
 	if (s->at.req == NULL)
@@ -626,6 +636,7 @@ same_conf(const struct conf_source *a, const struct conf_source *b)
 	    a->backoff_initial == b->backoff_initial &&
 	    a->backoff_max == b->backoff_max &&
 	    a->max_retries == b->max_retries &&
+	    a->max_pass_pages == b->max_pass_pages &&
 	    a->auth_backoff == b->auth_backoff &&
 	    a->request_timeout == b->request_timeout &&
 	    a->request_deadline == b->request_deadline &&

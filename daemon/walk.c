@@ -112,6 +112,7 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 		memcpy(w->stop_key, st->high_water, TS_LEN);
 	w->page_limit = page_size;
 	w->max_pages = INT64_MAX;
+	w->pass_cap = INT64_MAX;
 	return resumed;
 }
 
@@ -307,6 +308,9 @@ walk_page(struct walk *w, const struct page *p, int64_t off, const char *now,
 		step->mark_deleted = w->mode == WALK_FULL && complete &&
 		    !next->walk_degraded;
 		finish(w, now, next);
+	} else if (w->pages >= w->pass_cap) {
+		step->action = WALK_OVER_CAP;
+		step->over_pass_cap = 1;
 	} else if (w->pages >= w->max_pages) {
 		step->action = WALK_OVER_CAP;
 	} else {

@@ -67,6 +67,8 @@ struct walk {
 	int page_limit;	   /* items a page really holds */
 	int64_t pages;	   /* pages handled in this pass */
 	int64_t max_pages; /* INT64_MAX until the first page */
+	int64_t pass_cap;  /* max_pass_pages: a bound upstream cannot move
+			    * (INT64_MAX unless the caller sets it) */
 	int step_backs;
 };
 
@@ -88,17 +90,19 @@ void walk_lower_stop_key(struct walk *w, const char *key);
 enum walk_action {
 	WALK_FETCH,    /* fetch the page at next->walk_offset */
 	WALK_DONE,     /* the walk ended: the pass succeeded */
-	WALK_OVER_CAP, /* still paging after max_pages: pass fails */
+	WALK_OVER_CAP, /* still paging after max_pages or pass_cap: the
+			* pass fails (the cursor is kept) */
 };
 
 /* What walk_page() decided, for the caller to do and to say. */
 struct walk_step {
 	enum walk_action action;
-	int stepped_back; /* offset drift: the same boundary again */
-	int degraded;	  /* drift past WALK_MAX_STEP_BACKS: the walk
+	int stepped_back;  /* offset drift: the same boundary again */
+	int degraded;	   /* drift past WALK_MAX_STEP_BACKS: the walk
 				 * goes on unverified (set on this page) */
-	int page_capped;  /* the server holds at most w->page_limit */
-	int mark_deleted; /* a complete, verified full walk: runs not
+	int page_capped;   /* the server holds at most w->page_limit */
+	int over_pass_cap; /* WALK_OVER_CAP because of w->pass_cap */
+	int mark_deleted;  /* a complete, verified full walk: runs not
 				 * seen since next->walk_started_at are gone */
 };
 

@@ -198,7 +198,7 @@ class Fault:
                  seconds=0.0, size=0):
         # the kinds are _Handler's fault_<kind> methods: status, raw,
         # truncate, reset, stall, huge, deep, edit, partial, hang,
-        # stream, forever
+        # stream, forever, endless, drip
         self.kind = kind
         self.status = status
         self.body = body
@@ -650,6 +650,40 @@ class _Handler(BaseHTTPRequestHandler):
                 "page": off // size + 1, "size": size,
                 "pages": math.ceil(total / size)})
         return self.send_json(200, {"runs": items, "totalCount": total})
+
+    def fault_endless(self, name, f):
+        """A listing no client can finish: a full page of runs with ids
+        never served before (made from the offset) and a total of
+        2^53 - 1, as the spec's envelope has it.  Queue one a request."""
+        q = parse_qs(urlparse(self.path).query, keep_blank_values=True)
+        total = 2 ** 53 - 1
+        if name == "codegen":
+            size = int(q.get("limit", ["100"])[0])
+            off = int(q.get("skip", ["0"])[0])
+            items = [dict(self.server.api._sorted("codegen")[0],
+                          id=10 ** 12 + off + i) for i in range(size)]
+            return self.send_json(200, {
+                "items": items, "total": total, "page": off // size + 1,
+                "size": size, "pages": math.ceil(total / size)})
+        size = int(q.get("pageSize", ["50"])[0])
+        off = int(q.get("page", ["0"])[0]) * size
+        base = self.server.api._sorted(("createdAt", True))[0]
+        items = [dict(base, id=f"endless-{off + i}") for i in range(size)]
+        return self.send_json(200, {"runs": items, "totalCount": total})
+
+    def fault_drip(self, name, f):
+        """Headers, then one byte every f.seconds, for f.size bytes: a
+        body that is never idle for long and never done."""
+        self.send_head(200, f.size + 100)
+        try:
+            for _ in range(f.size):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(f.seconds)
+        except OSError:          # the client gave up: as it should
+            pass
+        self.close_connection = True
+        return 200
 
     def normal_answer(self, name):
         """(status, body object) of what the normal server would answer

@@ -152,8 +152,8 @@ main(int argc, char *argv[])
 
 	/* (2) SQLite alone: rows normalized first, off the clock. */
 	for (i = 0; i < n; i++) {
-		if (in[i].type->parse_page(in[i].body, in[i].len, &in[i].page,
-			err, sizeof(err)) == -1) {
+		if (in[i].type->parse_page(in[i].body, in[i].len, 100,
+			&in[i].page, err, sizeof(err)) == -1) {
 			fprintf(stderr, "floor: page %zu: %s\n", i, err);
 			exit(1);
 		}

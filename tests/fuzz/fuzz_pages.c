@@ -25,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	log_set_level(LOG_LEVEL_ERROR);
 	t = data[0] & 1 ? &source_cotool : &source_codegen;
-	if (t->parse_page((const char *)data + 1, size - 1, &p, err,
+	if (t->parse_page((const char *)data + 1, size - 1, 100, &p, err,
 		sizeof(err)) == 0) {
 		if (p.nruns + p.nrejects != p.nitems || p.total < 0)
 			abort();

@@ -132,7 +132,8 @@ state_of(const struct source_type *t, const char *status)
 		    "\"status\": %s}], \"totalCount\": 1}",
 		    q);
 	memset(&page, 0, sizeof(page));
-	if (t->parse_page(body, strlen(body), &page, err, sizeof(err)) != 0)
+	if (t->parse_page(body, strlen(body), 100, &page, err, sizeof(err)) !=
+	    0)
 		fail_msg("%s: %s", body, err);
 	assert_int_equal(page.nruns, 1);
 	st = page.runs[0].state;
@@ -248,7 +249,7 @@ test_codegen_page(void **state)
 
 	(void)state;
 	body = slurp("codegen_page.json", &len);
-	assert_int_equal(source_codegen.parse_page(body, len, &p, err,
+	assert_int_equal(source_codegen.parse_page(body, len, 100, &p, err,
 			     sizeof(err)),
 	    0);
 	assert_int_equal(p.total, 5000);
@@ -314,7 +315,7 @@ test_cotool_page(void **state)
 
 	(void)state;
 	body = slurp("cotool_page.json", &len);
-	assert_int_equal(source_cotool.parse_page(body, len, &p, err,
+	assert_int_equal(source_cotool.parse_page(body, len, 100, &p, err,
 			     sizeof(err)),
 	    0);
 	assert_int_equal(p.total, 1234);
@@ -378,7 +379,7 @@ expect_bad(const struct source_type *t, const char *body, size_t len,
 	char err[200];
 
 	memset(&p, 0x5a, sizeof(p));
-	if (t->parse_page(body, len, &p, err, sizeof(err)) != -1)
+	if (t->parse_page(body, len, 100, &p, err, sizeof(err)) != -1)
 		fail_msg("accepted: %.60s", body);
 	assert_null(p.runs);
 	assert_int_equal(p.nruns, 0);
@@ -424,17 +425,38 @@ test_bad_bodies(void **state)
 static void
 test_duplicate_keys_and_spans(void **state)
 {
-	/* First "items" wins, as in cJSON; spans follow it. */
+	/* Spans are the bytes upstream sent, whatever the spacing. */
 	static const char body[] = "{\"total\": 2, \"items\" : [ {\"id\":1,"
 				   "\"organization_id\":1} ,\n\t{\"id\": 2, "
-				   "\"x\": \"]}\\\"\"} ], "
-				   "\"items\": [{\"id\": 3}]}";
+				   "\"x\": \"]}\\\"\"} ]}";
+	/* Issue 13, item 5: an envelope read two ways is refused.  cJSON
+	 * finds a member by its decoded name, the span scan by its bytes:
+	 * these gave A's columns with B's raw_json. */
+	static const struct {
+		const char *body, *want;
+	} ambiguous[] = {
+		{ "{\"total\": 1, \"items\": [{\"id\": 1}], "
+		  "\"items\": [{\"id\": 3}]}",
+		    "member \"items\" given twice" },
+		{ "{\"item\\u0073\": [{\"id\": 1}], \"items\": [{\"id\": 2}], "
+		  "\"total\": 1}",
+		    "member \"items\" given twice" },
+		{ "{\"items\\u0000x\": [{\"id\": 1}], \"items\": [{\"id\": "
+		  "2}], "
+		  "\"total\": 1}",
+		    "member \"items\" given twice" },
+		{ "{\"item\\u0073\": [{\"id\": 1}], \"total\": 1}",
+		    "top-level member name holds an escape" },
+		{ "{\"items\": [{\"id\": 1}], \"total\": 1, \"total\": 9}",
+		    "member \"total\" given twice" },
+	};
 	struct page p;
 	char err[200];
+	size_t i;
 
 	(void)state;
-	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
-			     err, sizeof(err)),
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, 100,
+			     &p, err, sizeof(err)),
 	    0);
 	assert_int_equal(p.nruns, 2);
 	assert_int_equal((int)p.runs[0].raw_len, 28);
@@ -444,6 +466,82 @@ test_duplicate_keys_and_spans(void **state)
 	    p.runs[1].raw_len);
 	assert_int_equal(p.total, 2);
 	page_free(&p);
+	for (i = 0; i < sizeof(ambiguous) / sizeof(ambiguous[0]); i++) {
+		if (source_codegen.parse_page(ambiguous[i].body,
+			strlen(ambiguous[i].body), 100, &p, err,
+			sizeof(err)) != -1)
+			fail_msg("case %zu accepted", i);
+		if (strstr(err, ambiguous[i].want) == NULL)
+			fail_msg("case %zu: '%s'", i, err);
+	}
+}
+
+/* An item read two ways is set aside (its columns and raw_json could
+ * disagree); the rest of the page is kept. */
+static void
+test_ambiguous_item(void **state)
+{
+	static const char body[] = "{\"total\": 3, \"items\": ["
+				   "{\"id\": 1, \"organization_id\": 1, "
+				   "\"status\": \"ACTIVE\", "
+				   "\"status\": \"COMPLETE\"},"
+				   "{\"id\": 2, \"organization_id\": 1, "
+				   "\"metadata\": {\"a\": 1, "
+				   "\"\\u0061\": 2}},"
+				   "{\"id\": 3, \"organization_id\": 1}]}";
+	struct page p;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, 100,
+			     &p, err, sizeof(err)),
+	    0);
+	assert_int_equal(p.nruns, 1);
+	assert_string_equal(p.runs[0].external_id, "3");
+	assert_int_equal(p.nrejects, 2);
+	assert_string_equal(p.rejects[0].reason,
+	    "member \"status\" given twice");
+	assert_string_equal(p.rejects[0].external_id, "1");
+	assert_string_equal(p.rejects[1].reason, "member \"a\" given twice");
+	page_free(&p);
+}
+
+/* Issue 13, item 1: more items than asked for, or a body far denser than
+ * any page of runs, is refused before any run is built. */
+static void
+test_page_bounds(void **state)
+{
+	static const char three[] = "{\"runs\": [{\"id\": \"a\"}, "
+				    "{\"id\": \"b\"}, {\"id\": \"c\"}], "
+				    "\"totalCount\": 3}";
+	struct page p;
+	char err[200], *dense;
+	size_t i, len, n = 200000;
+
+	(void)state;
+	assert_int_equal(source_cotool.parse_page(three, sizeof(three) - 1, 2,
+			     &p, err, sizeof(err)),
+	    -1);
+	assert_string_equal(err, "3 items, more than the 2 asked for");
+	assert_int_equal(source_cotool.parse_page(three, sizeof(three) - 1, 3,
+			     &p, err, sizeof(err)),
+	    0);
+	page_free(&p);
+	/* {"runs": [0,0,0,...], "totalCount": 1}: one value per 2 bytes */
+	dense = malloc(2 * n + 64);
+	assert_non_null(dense);
+	len = (size_t)sprintf(dense, "{\"runs\": [");
+	for (i = 0; i < n; i++) {
+		dense[len++] = '0';
+		dense[len++] = ',';
+	}
+	len--;
+	len += (size_t)sprintf(dense + len, "], \"totalCount\": 1}");
+	assert_int_equal(source_cotool.parse_page(dense, len, 100, &p, err,
+			     sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "too dense"));
+	free(dense);
 }
 
 static void
@@ -456,8 +554,8 @@ test_big_ids(void **state)
 	char err[200];
 
 	(void)state;
-	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
-			     err, sizeof(err)),
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, 100,
+			     &p, err, sizeof(err)),
 	    0);
 	assert_int_equal(p.nruns, 1);
 	assert_string_equal(p.runs[0].external_id, "9007199254740991");
@@ -485,8 +583,8 @@ test_lone_surrogate(void **state)
 	char err[200];
 
 	(void)state;
-	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, &p,
-			     err, sizeof(err)),
+	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, 100,
+			     &p, err, sizeof(err)),
 	    0);
 	assert_int_equal(p.nruns, 2);
 	assert_string_equal(p.runs[0].external_id, "2");
@@ -517,6 +615,8 @@ main(void)
 		cmocka_unit_test(test_cotool_page),
 		cmocka_unit_test(test_bad_bodies),
 		cmocka_unit_test(test_duplicate_keys_and_spans),
+		cmocka_unit_test(test_ambiguous_item),
+		cmocka_unit_test(test_page_bounds),
 		cmocka_unit_test(test_big_ids),
 		cmocka_unit_test(test_lone_surrogate),
 	};

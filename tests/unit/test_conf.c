@@ -274,8 +274,10 @@ test_careless_files(void **state)
 		if (c != NULL)
 			fail_msg("token_file of mode %04o accepted",
 			    (unsigned)loose[i]);
-		snprintf(want, sizeof(want), ":6: token_file '%s' refused: its "
-		    "mode %04o", path, (unsigned)loose[i]);
+		snprintf(want, sizeof(want),
+		    ":6: token_file '%s' refused: its "
+		    "mode %04o",
+		    path, (unsigned)loose[i]);
 		if (strstr(errbuf, want) == NULL)
 			fail_msg("want '%s' in:\n%s", want, errbuf);
 		snprintf(want, sizeof(want), "(run: chmod 600 %s)", path);
@@ -303,8 +305,9 @@ test_careless_files(void **state)
 	/* a configuration group or others may write: refused */
 	c = load(HEAD CG, 0622);
 	assert_null(c);
-	assert_non_null(strstr(errbuf, ":0: refused: mode 0622 lets group or "
-					"others write it (run: chmod go-w "));
+	assert_non_null(strstr(errbuf,
+	    ":0: refused: mode 0622 lets group or "
+	    "others write it (run: chmod go-w "));
 	c = load(HEAD CG, 0620);
 	assert_null(c);
 	c = load(HEAD CG, 0644); /* readable is fine without an inline token */
@@ -359,7 +362,7 @@ test_careless_files(void **state)
 	for (i = 0; i < 299; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "[x%zu]\n",
 		    i);
-	n += (size_t)snprintf(text + n, sizeof(text) - n, "[x5]\n");
+	snprintf(text + n, sizeof(text) - n, "[x5]\n");
 	expect_error(text, 3 + 298, "unknown section [x298]");
 	expect_error(text, 3 + 299, "[x5] repeats the one at line 8");
 }

@@ -192,19 +192,22 @@ test_sanitize(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "plain text", "plain text" },
-		{ "a\nb\rc\td", "a b c d" },
+		{ "plain text", "plain text" }, { "a\nb\rc\td", "a b c d" },
 		{ "\x1b]0;title\x07\x1b[31mred", "?]0;title??[31mred" },
-		{ "csi \xc2\x9b" "31m", "csi ??31m" },	  /* U+009B */
-		{ "nel \xc2\x85.", "nel ??." },	  /* U+0085 */
-		{ "raw \x9b" "31m", "raw ?31m" },	  /* lone C1 byte */
+		{ "csi \xc2\x9b"
+		  "31m",
+		    "csi ??31m" },		/* U+009B */
+		{ "nel \xc2\x85.", "nel ??." }, /* U+0085 */
+		{ "raw \x9b"
+		  "31m",
+		    "raw ?31m" }, /* lone C1 byte */
 		{ "del \x7f.", "del ?." },
 		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", /* kept */
 		    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
 		{ "nbsp \xc2\xa0.", "nbsp \xc2\xa0." }, /* U+00A0: kept */
-		{ "cut \xe2\x82", "cut ??" },		  /* truncated */
-		{ "over \xc0\xaf", "over ??" },	  /* overlong */
-		{ "surr \xed\xa0\x80", "surr ???" },  /* surrogate */
+		{ "cut \xe2\x82", "cut ??" },		/* truncated */
+		{ "over \xc0\xaf", "over ??" },		/* overlong */
+		{ "surr \xed\xa0\x80", "surr ???" },	/* surrogate */
 	};
 	char buf[128], *out;
 	size_t i;
@@ -219,7 +222,9 @@ test_sanitize(void **state)
 	/* and every log line goes through it */
 	log_set_level(LOG_LEVEL_INFO);
 	capture(1);
-	log_error("ct %s", "\x1b]0;x\x07\xc2\x9b" "31m\x9b");
+	log_error("ct %s",
+	    "\x1b]0;x\x07\xc2\x9b"
+	    "31m\x9b");
 	out = release();
 	assert_string_equal(out, "<3>ct ?]0;x???31m?\n");
 }

@@ -118,7 +118,8 @@ test_walk_and_store(void **state)
 	    "http://127.0.0.1:9/things?offset=0&"
 	    "count=100");
 	memset(&page, 0, sizeof(page));
-	if (t->parse_page(body, strlen(body), &page, err, sizeof(err)) != 0)
+	if (t->parse_page(body, strlen(body), 100, &page, err, sizeof(err)) !=
+	    0)
 		fail_msg("%s", err);
 	assert_int_equal(page.nruns, 2);
 	assert_int_equal(page.nrejects, 1);

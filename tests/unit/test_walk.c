@@ -570,6 +570,47 @@ test_page_cap(void **state)
 	}
 	assert_int_equal(step.action, WALK_OVER_CAP);
 	assert_int_equal(w.pages, 2 * (5 / 1 + 1) + 10);
+	assert_false(step.over_pass_cap);
+}
+
+/* Issue 13, item 3: a total of 2^53 - 1 and fresh ids on every page make
+ * the total-derived cap useless; max_pass_pages (pass_cap) still ends the
+ * pass, and says so. */
+static void
+test_pass_cap(void **state)
+{
+	struct sync_state st, next;
+	struct walk w;
+	struct walk_step step;
+	struct run runs[2];
+	struct page p;
+	char id[2][24];
+	int i, j;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	walk_begin(&w, &st, 0, 0, 2, NOW, "");
+	w.pass_cap = 7;
+	memset(runs, 0, sizeof(runs));
+	memset(&p, 0, sizeof(p));
+	p.runs = runs;
+	p.nruns = p.nitems = 2;
+	p.total = 9007199254740991LL;
+	next = st;
+	for (i = 0; i < 1000; i++) {
+		for (j = 0; j < 2; j++) {
+			snprintf(id[j], sizeof(id[j]), "fresh-%d", 2 * i + j);
+			runs[j].external_id = id[j];
+		}
+		walk_page(&w, &p, next.walk_offset, NOW, &next, &step);
+		if (step.action != WALK_FETCH)
+			break;
+	}
+	assert_int_equal(step.action, WALK_OVER_CAP);
+	assert_true(step.over_pass_cap);
+	assert_int_equal(w.pages, 7);
+	assert_int_equal(next.walk_offset,
+	    14); /* kept: the next pass resumes */
 }
 
 int
@@ -577,6 +618,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_pass_cap),
 		cmocka_unit_test(test_begin),
 		cmocka_unit_test(test_page_cap),
 	};

@@ -61,14 +61,14 @@ third_run(struct page *page, const cJSON *item, struct run *r, char *err,
 }
 
 static int
-third_parse_page(const char *body, size_t len, struct page *page, char *err,
-    size_t errlen)
+third_parse_page(const char *body, size_t len, size_t max_items,
+    struct page *page, char *err, size_t errlen)
 {
 	struct json_span *spans;
 	cJSON *items;
 
-	if (json_parse_page(body, len, "things", page, &items, &spans, err,
-		errlen) == -1)
+	if (json_parse_page(body, len, "things", max_items, page, &items,
+		&spans, err, errlen) == -1)
 		return -1;
 	return json_fill_page(page, items, spans, "count", third_run, err,
 	    errlen);
