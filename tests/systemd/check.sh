@@ -322,6 +322,17 @@ c_security() {
 	awk -v s="$score" 'BEGIN { exit !(s <= 1.5) }'
 }
 
+# No core file, no ptrace or /proc/PID/mem reader: LimitCORE=0 and the
+# daemon's prctl(PR_SET_DUMPABLE, 0), which makes its /proc files root's.
+c_not_dumpable() {
+	local pid
+	pid=$(prop MainPID)
+	expect "LimitCORE" "$(prop LimitCORE)" 0 &&
+	expect "MemoryMax" "$(prop MemoryMax)" 1073741824 &&
+	expect "MainPID user" "$(ps -o user= -p "$pid")" agentsyncd &&
+	expect "/proc/MainPID/environ owner" "$(stat -c %U /proc/"$pid"/environ)" root
+}
+
 c_no_token_leak() {
 	local t
 	for t in "$CG_TOKEN" "$CT_TOKEN"; do
@@ -381,6 +392,7 @@ check "SIGKILL: reader reads, restarted" c_crash_reader
 check "config error stops the unit (78)" c_config_error_stops
 check "WATCHDOG=1 arrives" c_watchdog
 check "systemd-analyze security <= 1.5" c_security
+check "not dumpable, LimitCORE=0, MemoryMax" c_not_dumpable
 check "no token in journal or database" c_no_token_leak
 check "config problems not at info" c_err_priority
 [ "$MODE" = deb ] && check "apt purge" c_purge
