@@ -157,6 +157,15 @@ note(struct ctx *ctx, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
+int
+conf_source_name_ok(const char *name)
+{
+	return *name != '\0' && strlen(name) <= 64 &&
+	    strspn(name,
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789_.-") == strlen(name);
+}
+
 const char *
 conf_type_name(const struct conf_source *src)
 {
@@ -853,10 +862,7 @@ source_identity(struct ctx *ctx, const struct raw_source *r,
 	long long v;
 	int loopback = 0;
 
-	if (*name == '\0' || strlen(name) > 64 ||
-	    strspn(name,
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		"0123456789_.-") != strlen(name))
+	if (!conf_source_name_ok(name))
 		problem(ctx, r->line,
 		    "source name '%s' must be 1-64 of "
 		    "A-Z a-z 0-9 _ . -",

@@ -91,6 +91,9 @@ void conf_free(struct conf *conf);
 int conf_parse_duration(const char *text, double *seconds)
     __attribute__((warn_unused_result));
 
+/* 1 when name is a valid source name: 1-64 of A-Z a-z 0-9 _ . - */
+int conf_source_name_ok(const char *name);
+
 /* The adapter's name: "codegen", "cotool", ... */
 const char *conf_type_name(const struct conf_source *src);
 

@@ -45,7 +45,10 @@ struct daemon {
 	ev_timer watchdog, status, checkpoint;
 	char last_status[2048];
 	int stopping;
-	unsigned long reloads; /* SIGHUPs handled, for reload_answer() */
+	unsigned long reloads;	/* SIGHUPs handled, for reload_answer() */
+	const char *source_arg; /* --rename-source OLD, --forget-source N */
+	const char *new_name;	/* --rename-source ... NEW */
+	int yes;		/* --yes */
 };
 
 static void
@@ -54,7 +57,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: agentsyncd [-c FILE]\n"
 	    "                  [--once | --check-config | --migrate |\n"
-	    "                   --status | --reload]\n"
+	    "                   --status | --reload |\n"
+	    "                   --rename-source OLD NEW |\n"
+	    "                   --forget-source NAME --yes]\n"
 	    "                  [-v] [--version] [--help]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
 	    "      --once          one complete pass over every source, then "
@@ -64,6 +69,12 @@ usage(FILE *f)
 	    "      --status        print each source's sync state and exit\n"
 	    "      --reload        (ExecReload=) signal the daemon, wait for "
 	    "its answer\n"
+	    "      --rename-source OLD NEW\n"
+	    "                      rename a source in the database, keeping "
+	    "its history\n"
+	    "      --forget-source NAME --yes\n"
+	    "                      delete the rows of a source no longer "
+	    "configured\n"
 	    "  -v, --verbose       log at debug level\n"
 	    "      --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
@@ -300,8 +311,14 @@ enum mode {
 	MODE_MIGRATE,
 	MODE_STATUS,
 	MODE_RELOAD,
+	MODE_RENAME,
+	MODE_FORGET,
+	OPT_YES,
 	OPT_VERSION,
 };
+
+/* Runs a --forget-source transaction deletes at most (measured: README). */
+#define FORGET_BATCH 1000
 
 /*
  * Read the command line into d and *mode.  Returns -1 to go on, or the
@@ -317,6 +334,9 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 		{ "migrate", no_argument, NULL, MODE_MIGRATE },
 		{ "status", no_argument, NULL, MODE_STATUS },
 		{ "reload", no_argument, NULL, MODE_RELOAD },
+		{ "rename-source", required_argument, NULL, MODE_RENAME },
+		{ "forget-source", required_argument, NULL, MODE_FORGET },
+		{ "yes", no_argument, NULL, OPT_YES },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
@@ -326,6 +346,15 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 		switch (ch) {
 		case 'c':
 			d->conf_path = optarg;
+			break;
+		case MODE_RENAME:
+		case MODE_FORGET:
+			d->source_arg = optarg;
+			*mode = (enum mode)ch;
+			nmodes++;
+			break;
+		case OPT_YES:
+			d->yes = 1;
 			break;
 		case 't':
 		case MODE_ONCE:
@@ -349,13 +378,23 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 			return EX_USAGE;
 		}
 	}
-	if (optind != argc)
+	if (*mode == MODE_RENAME && optind + 1 == argc)
+		d->new_name = argv[optind++];
+	if (*mode == MODE_RENAME && d->new_name == NULL)
+		fprintf(stderr,
+		    "agentsyncd: --rename-source OLD NEW: NEW "
+		    "is missing\n");
+	else if (optind != argc)
 		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
 		    argv[optind]);
 	else if (nmodes > 1)
 		fprintf(stderr,
 		    "agentsyncd: --once, --check-config, --migrate, "
-		    "--status and --reload exclude each other\n");
+		    "--status, --reload, --rename-source and --forget-source "
+		    "exclude each other\n");
+	else if (d->yes && *mode != MODE_FORGET)
+		fprintf(stderr,
+		    "agentsyncd: --yes goes with --forget-source\n");
 	else
 		return -1;
 	usage(stderr);
@@ -375,6 +414,8 @@ conf_flags(enum mode mode)
 	switch (mode) {
 	case MODE_STATUS:
 	case MODE_MIGRATE:
+	case MODE_RENAME:
+	case MODE_FORGET:
 		return CONF_NO_TOKENS;
 	case MODE_CHECK:
 		return CONF_CHECK_ONLY | CONF_CHECK_DATABASE;
@@ -440,7 +481,7 @@ static void
 print_source_cb(const struct source_status *orig, void *arg)
 {
 	struct source_status safe = *orig, *ss = &safe;
-	char b[7][4096];
+	char b[9][4096];
 
 	(void)arg;
 	ss->source = tty_safe(orig->source, b[0], sizeof(b[0]));
@@ -451,8 +492,19 @@ print_source_cb(const struct source_status *orig, void *arg)
 	ss->last_error = tty_safe(orig->last_error, b[4], sizeof(b[4]));
 	ss->last_error_at = tty_safe(orig->last_error_at, b[5], sizeof(b[5]));
 	ss->next_poll_at = tty_safe(orig->next_poll_at, b[6], sizeof(b[6]));
+	ss->retired_at = tty_safe(orig->retired_at, b[7], sizeof(b[7]));
+	ss->forgetting_since = tty_safe(orig->forgetting_since, b[8],
+	    sizeof(b[8]));
 	printf("source '%s' (%s)\n", ss->source != NULL ? ss->source : "?",
 	    ss->kind != NULL ? ss->kind : "?");
+	if (ss->forgetting_since != NULL)
+		printf("  configured:      no; --forget-source interrupted "
+		       "(started %s): run it again to finish\n",
+		    ss->forgetting_since);
+	else if (!ss->configured)
+		printf("  configured:      no (retired %s): the analysis views "
+		       "leave its runs out\n",
+		    ss->retired_at != NULL ? ss->retired_at : "?");
 	printf("  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
 	       "items)\n",
 	    (long long)ss->runs, (long long)ss->runs_gone,
@@ -484,6 +536,130 @@ print_source_cb(const struct source_status *orig, void *arg)
 		    ss->clock_skew.v >= 0 ? "ahead of" : "behind");
 	printf("  next poll:       %s\n",
 	    ss->next_poll_at != NULL ? ss->next_poll_at : "not scheduled");
+}
+
+/* The configuration's section named name, or NULL. */
+static const struct conf_source *
+configured(const struct conf *conf, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nsources; i++)
+		if (strcmp(conf->sources[i].name, name) == 0)
+			return &conf->sources[i];
+	return NULL;
+}
+
+/* Open the existing mirror at the schema this binary knows, or say why. */
+static int
+open_current(struct daemon *d)
+{
+	int v;
+
+	if (access(d->conf->database, F_OK) != 0) {
+		fprintf(stderr,
+		    "%sagentsyncd: database '%s' does not exist yet\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database);
+		return -1;
+	}
+	d->store = store_open(d->conf->database, STORE_NOMIGRATE);
+	if (d->store == NULL || (v = store_version(d->store)) < 0)
+		return -1;
+	if (v != store_known_version()) {
+		fprintf(stderr,
+		    "%sagentsyncd: database '%s' is at schema version %d, this "
+		    "agentsyncd knows %d%s\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database, v,
+		    store_known_version(),
+		    v < store_known_version() ? " (run agentsyncd --migrate)" :
+						"");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * --rename-source OLD NEW and --forget-source NAME --yes.  Both work on the
+ * database only, and refuse a name the configuration file still has: the
+ * file is edited first, the daemon reloaded after (README "Operations").
+ * A daemon still syncing the old name stops that source when it finds its
+ * rows gone, and writes nothing under it.
+ */
+static int
+cmd_source(struct daemon *d, enum mode mode)
+{
+	const char *name = d->source_arg, *p = d->conf_path;
+	char why[256], now[TS_LEN];
+	int64_t deleted;
+	double t0;
+
+	if (!conf_source_name_ok(name) ||
+	    (d->new_name != NULL && !conf_source_name_ok(d->new_name))) {
+		fprintf(stderr,
+		    "%sagentsyncd: a source name is 1-64 of A-Z a-z 0-9 _ . "
+		    "-\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR));
+		return EX_USAGE;
+	}
+	if (configured(d->conf, name) != NULL) {
+		fprintf(stderr,
+		    "%sagentsyncd: [source %s] is still in %s: %s\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), name, p,
+		    mode == MODE_RENAME ? "rename the section first, then run "
+					  "this, then "
+					  "reload" :
+					  "remove the section and reload "
+					  "first");
+		return EX_CONFIG;
+	}
+	if (mode == MODE_FORGET && !d->yes) {
+		fprintf(stderr,
+		    "%sagentsyncd: --forget-source deletes every row of "
+		    "source '%s' for good: add --yes\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), name);
+		return EX_USAGE;
+	}
+	if (open_current(d) == -1)
+		return EX_FAIL;
+	time_format((double)time(NULL), now);
+	if (mode == MODE_RENAME) {
+		if (store_rename_source(d->store, name, d->new_name, why,
+			sizeof(why)) == -1) {
+			if (why[0] != '\0')
+				fprintf(stderr, "%sagentsyncd: %s\n",
+				    log_journal_prefix(LOG_LEVEL_ERROR), why);
+			return EX_FAIL;
+		}
+		printf("source '%s' renamed to '%s' with its runs, pull "
+		       "requests, history and cursor\n",
+		    name, d->new_name);
+		if (configured(d->conf, d->new_name) == NULL)
+			printf("note: %s has no [source %s] yet\n", p,
+			    d->new_name);
+		printf("now reload the daemon (systemctl reload agentsyncd): "
+		       "it goes on where '%s' was\n",
+		    name);
+		return EX_OK;
+	}
+	t0 = (double)clock() / CLOCKS_PER_SEC;
+	if (store_forget_source(d->store, name, FORGET_BATCH, now, &deleted,
+		why, sizeof(why)) == -1) {
+		if (why[0] != '\0')
+			fprintf(stderr, "%sagentsyncd: %s\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR), why);
+		else
+			fprintf(stderr,
+			    "%sagentsyncd: interrupted after %lld runs: run "
+			    "the same command again to finish\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR),
+			    (long long)deleted);
+		return EX_FAIL;
+	}
+	printf("source '%s' forgotten: %lld runs deleted, at most %d a "
+	       "transaction (%.2f s of CPU)\n",
+	    name, (long long)deleted, FORGET_BATCH,
+	    (double)clock() / CLOCKS_PER_SEC - t0);
+	return EX_OK;
 }
 
 static int
@@ -568,6 +744,10 @@ main(int argc, char *argv[])
 		break;
 	case MODE_STATUS:
 		rc = cmd_status(&d);
+		break;
+	case MODE_RENAME:
+	case MODE_FORGET:
+		rc = cmd_source(&d, mode);
 		break;
 	default:
 		rc = run(&d, mode == MODE_ONCE);

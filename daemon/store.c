@@ -159,6 +159,7 @@ struct store {
 	sqlite3 *db;
 	char *path;
 	int busy;    /* the last failure was another's lock */
+	int gone;    /* ... or found the source's sync state gone */
 	int bind_rc; /* the first failed bind since the last step */
 	int bind_at; /* ... and its parameter */
 	sqlite3_stmt *stmt[NSTMTS];
@@ -216,6 +217,12 @@ store_rollback(struct store *store)
 	if (!sqlite3_get_autocommit(store->db))
 		(void)store_exec(store, "ROLLBACK");
 	store->busy = busy;
+}
+
+int
+store_last_gone(const struct store *store)
+{
+	return store->gone;
 }
 
 int
@@ -805,12 +812,15 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	const char *stored;
 
 	memset(state, 0, sizeof(*state));
+	/* The cursor and the sources row change together. */
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
 	if (exec_bound(store, "cannot create sync state",
 		"INSERT INTO "
 		"sync_state (source, kind, identity) VALUES (?1, ?2, ?3) "
 		"ON CONFLICT (source) DO NOTHING",
 		"ttt", source, kind, identity) == -1)
-		return -1;
+		goto rollback;
 
 	if (sqlite3_prepare_v2(store->db,
 		"SELECT identity, high_water, "
@@ -820,12 +830,15 @@ store_state_load(struct store *store, const char *source, const char *kind,
 		"walk_pages, last_full_resync_at, last_success_at, "
 		"walk_degraded, clock_skew_seconds "
 		"FROM sync_state WHERE source = ?1",
-		-1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, "cannot read sync state");
+		-1, &st, NULL) != SQLITE_OK) {
+		store_fail(store, "cannot read sync state");
+		goto rollback;
+	}
 	bind_text(store, st, 1, source);
 	if (store_step(store, st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		return store_fail(store, "cannot read sync state");
+		store_fail(store, "cannot read sync state");
+		goto rollback;
 	}
 	stored = (const char *)sqlite3_column_text(st, 0);
 	if (stored != NULL && strcmp(stored, identity) != 0) {
@@ -835,12 +848,19 @@ store_state_load(struct store *store, const char *source, const char *kind,
 			  "fresh backfill; mirrored rows are kept",
 		    source, identity, stored);
 		sqlite3_finalize(st);
-		return exec_bound(store, "cannot reset sync state",
-		    "UPDATE "
-		    "sync_state SET identity = ?2, kind = ?3, high_water = "
-		    "NULL, backfill_done = 0, walk_mode = NULL WHERE "
-		    "source = ?1",
-		    "ttt", source, identity, kind);
+		if (exec_bound(store, "cannot reset sync state",
+			"UPDATE "
+			"sync_state SET identity = ?2, kind = ?3, high_water = "
+			"NULL, backfill_done = 0, walk_mode = NULL WHERE "
+			"source = ?1",
+			"ttt", source, identity, kind) == -1 ||
+		    exec_bound(store, "cannot update sources",
+			"UPDATE sources SET identity = ?2, kind = ?3 "
+			"WHERE name = ?1",
+			"ttt", source, identity, kind) == -1 ||
+		    store_exec(store, "COMMIT") == -1)
+			goto rollback;
+		return 0;
 	}
 	copy_col(st, 1, state->high_water, sizeof(state->high_water));
 	state->backfill_done = sqlite3_column_int(st, 2);
@@ -861,7 +881,13 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	state->clock_skew.set = sqlite3_column_type(st, 14) != SQLITE_NULL;
 	state->clock_skew.v = sqlite3_column_double(st, 14);
 	sqlite3_finalize(st);
+	if (store_exec(store, "COMMIT") == -1)
+		goto rollback;
 	return 0;
+rollback:
+	store_rollback(store);
+	memset(state, 0, sizeof(*state));
+	return -1;
 }
 
 int
@@ -908,7 +934,18 @@ save_state(struct store *store, const char *source, const struct sync_state *s)
 	bind_ts(store, st, 13, s->last_success_at);
 	bind_i64(store, st, 14, walking && s->walk_degraded);
 	bind_num(store, st, 15, s->clock_skew);
-	return step_done(store, st);
+	if (step_done(store, st) == -1)
+		return -1;
+	if (sqlite3_changes(store->db) != 1) {
+		/* renamed or forgotten by agentsyncd --rename-source /
+		 * --forget-source while this daemon synced it */
+		store->gone = 1;
+		log_error("source '%s' is no longer in the database "
+			  "(renamed or forgotten by another process)",
+		    source);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -1127,6 +1164,7 @@ store_page(struct store *store, struct store_pass *pass,
 	size_t i;
 
 	store->busy = 0;
+	store->gone = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	for (i = 0; i < page->nruns; i++) {
@@ -1186,6 +1224,7 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 	const char *source = pass->source;
 
 	store->busy = 0;
+	store->gone = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	if (save_state(store, source, state) == -1 ||
@@ -1284,6 +1323,308 @@ col_text(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
+/* --rename-source: every table that names a source, in one transaction. */
+static const char *const rename_sql[] = {
+	"UPDATE runs SET source = ?2 WHERE source = ?1",
+	"UPDATE pull_requests SET source = ?2 WHERE source = ?1",
+	"UPDATE sync_runs SET source = ?2 WHERE source = ?1",
+	"UPDATE rejected_records SET source = ?2 WHERE source = ?1",
+	"UPDATE sync_state SET source = ?2 WHERE source = ?1",
+	"UPDATE sources SET name = ?2 WHERE name = ?1",
+};
+
+/* --forget-source: runs first (their child rows and links go with them),
+ * then what only names the source.  Each deletes at most ?2 rows. */
+static const char *const forget_sql[] = {
+	"DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE "
+	"source = ?1 LIMIT ?2)",
+	"DELETE FROM pull_requests WHERE id IN (SELECT id FROM "
+	"pull_requests WHERE source = ?1 LIMIT ?2)",
+	"DELETE FROM sync_runs WHERE id IN (SELECT id FROM sync_runs "
+	"WHERE source = ?1 LIMIT ?2)",
+	"DELETE FROM rejected_records WHERE id IN (SELECT id FROM "
+	"rejected_records WHERE source = ?1 LIMIT ?2)",
+};
+
+/* Mark configured source src (added, or back after a retirement). */
+static int
+source_configure(struct store *store, const struct store_source *src,
+    const char *now)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db,
+		"INSERT INTO sources (name, kind, identity, base_url, org_id, "
+		"configured, configured_since) VALUES (?1, ?2, ?3, ?4, ?5, 1, "
+		"?6) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
+		"base_url = excluded.base_url, org_id = excluded.org_id, "
+		"configured_since = CASE WHEN configured = 0 THEN "
+		"excluded.configured_since ELSE configured_since END, "
+		"configured = 1, retired_at = NULL",
+		-1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot record the sources");
+	bind_text(store, st, 1, src->name);
+	bind_text(store, st, 2, src->kind);
+	bind_text(store, st, 3, src->identity);
+	bind_text(store, st, 4, src->base_url);
+	if (src->org_id >= 0)
+		bind_i64(store, st, 5, src->org_id);
+	bind_text(store, st, 6, now);
+	rc = store_step(store, st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ?
+	    0 :
+	    store_fail(store, "cannot record the sources");
+}
+
+/* Retire every configured row that srcs does not name. */
+static int
+sources_retire_others(struct store *store, const struct store_source *srcs,
+    size_t n, const char *now)
+{
+	sqlite3_stmt *st;
+	const char *name;
+	size_t i;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT name FROM sources WHERE configured = 1", -1, &st,
+		NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read the sources");
+	while ((rc = store_step(store, st)) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(st, 0);
+		for (i = 0; i < n && strcmp(srcs[i].name, name) != 0; i++)
+			;
+		if (i < n)
+			continue;
+		if (exec_bound(store, "cannot retire a source",
+			"UPDATE sources SET configured = 0, retired_at = ?2 "
+			"WHERE name = ?1",
+			"tt", name, now) == -1) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 :
+				   store_fail(store, "cannot read the sources");
+}
+
+int
+store_sources_sync(struct store *store, const struct store_source *srcs,
+    size_t n, const char *now, store_retired_fn *fn, void *arg)
+{
+	struct store_retired r;
+	sqlite3_stmt *st;
+	size_t i;
+	int rc;
+
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (source_configure(store, &srcs[i], now) == -1)
+			goto rollback;
+	if (sources_retire_others(store, srcs, n, now) == -1 ||
+	    store_exec(store, "COMMIT") == -1)
+		goto rollback;
+	if (fn == NULL)
+		return 0;
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT name, kind, identity, retired_at, "
+		"forgetting_since IS NOT NULL, "
+		"(SELECT count(*) FROM runs WHERE source = name) "
+		"FROM sources WHERE configured = 0 ORDER BY name",
+		-1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read the sources");
+	while ((rc = store_step(store, st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.name = col_text(st, 0);
+		r.kind = col_text(st, 1);
+		r.identity = col_text(st, 2);
+		r.retired_at = col_text(st, 3);
+		r.forgetting = sqlite3_column_int(st, 4);
+		r.runs = sqlite3_column_int64(st, 5);
+		for (i = 0; i < n && r.identity != NULL; i++)
+			if (strcmp(srcs[i].identity, r.identity) == 0) {
+				r.same_upstream = srcs[i].name;
+				break;
+			}
+		fn(&r, arg);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 :
+				   store_fail(store, "cannot read the sources");
+rollback:
+	store_rollback(store);
+	return -1;
+}
+
+int
+store_source_present(struct store *store, const char *source)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT 1 FROM sync_state WHERE source = ?1", -1, &st,
+		NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read sync state");
+	bind_text(store, st, 1, source);
+	rc = store_step(store, st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 :
+				   store_fail(store, "cannot read sync state");
+}
+
+/* The number sql (one ?1 parameter) counts, or -1. */
+static int64_t
+count_of(struct store *store, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot count rows");
+	bind_text(store, st, 1, arg);
+	if (store_step(store, st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n < 0 ? store_fail(store, "cannot count rows") : n;
+}
+
+/* Rows of source in the tables that name sources (0 when none). */
+static int64_t
+rows_of(struct store *store, const char *source)
+{
+	return count_of(store,
+	    "SELECT (SELECT count(*) FROM sources WHERE name = ?1) + "
+	    "(SELECT count(*) FROM sync_state WHERE source = ?1) + "
+	    "(SELECT count(*) FROM runs WHERE source = ?1) + "
+	    "(SELECT count(*) FROM pull_requests WHERE source = ?1) + "
+	    "(SELECT count(*) FROM sync_runs WHERE source = ?1) + "
+	    "(SELECT count(*) FROM rejected_records WHERE source = ?1)",
+	    source);
+}
+
+int
+store_rename_source(struct store *store, const char *old, const char *new_name,
+    char *why, size_t whylen)
+{
+	int64_t n;
+	size_t i;
+
+	*why = '\0';
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	if ((n = rows_of(store, old)) < 0)
+		goto rollback;
+	if (n == 0) {
+		snprintf(why, whylen, "no source '%s' in the database", old);
+		goto rollback;
+	}
+	if ((n = rows_of(store, new_name)) < 0)
+		goto rollback;
+	if (n > 0) {
+		snprintf(why, whylen,
+		    "source '%s' already has %lld rows in the database",
+		    new_name, (long long)n);
+		goto rollback;
+	}
+	for (i = 0; i < sizeof(rename_sql) / sizeof(rename_sql[0]); i++)
+		if (exec_bound(store, "cannot rename the source", rename_sql[i],
+			"tt", old, new_name) == -1)
+			goto rollback;
+	if (store_exec(store, "COMMIT") == -1)
+		goto rollback;
+	return 0;
+rollback:
+	store_rollback(store);
+	return -1;
+}
+
+/* Delete up to batch rows in one transaction; returns how many, or -1. */
+static int64_t
+delete_batch(struct store *store, const char *sql, const char *source,
+    int batch)
+{
+	int64_t n;
+
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	if (exec_bound(store, "cannot delete the source's rows", sql, "ti",
+		source, (int64_t)batch) == -1) {
+		store_rollback(store);
+		return -1;
+	}
+	n = sqlite3_changes(store->db);
+	if (store_exec(store, "COMMIT") == -1) {
+		store_rollback(store);
+		return -1;
+	}
+	return n;
+}
+
+int
+store_forget_source(struct store *store, const char *source, int batch,
+    const char *now, int64_t *deleted, char *why, size_t whylen)
+{
+	int64_t n, configured;
+	size_t i;
+
+	*why = '\0';
+	*deleted = 0;
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	if ((n = rows_of(store, source)) < 0 ||
+	    (configured = count_of(store,
+		 "SELECT count(*) FROM sources WHERE name = ?1 AND "
+		 "configured = 1",
+		 source)) < 0)
+		goto rollback;
+	if (n == 0) {
+		snprintf(why, whylen, "no source '%s' in the database", source);
+		goto rollback;
+	}
+	if (configured > 0) {
+		snprintf(why, whylen,
+		    "source '%s' is configured in the running daemon: remove "
+		    "its section and reload (systemctl reload agentsyncd) "
+		    "first",
+		    source);
+		goto rollback;
+	}
+	/* From here the source is being forgotten: its cursor goes first,
+	 * so that a source added again under this name starts afresh. */
+	if (exec_bound(store, "cannot mark the source",
+		"INSERT INTO sources (name, kind, identity, configured, "
+		"retired_at, forgetting_since) VALUES (?1, '?', '', 0, ?2, ?2) "
+		"ON CONFLICT (name) DO UPDATE SET configured = 0, "
+		"forgetting_since = coalesce(forgetting_since, ?2)",
+		"tt", source, now) == -1 ||
+	    exec_bound(store, "cannot delete the sync state",
+		"DELETE FROM sync_state WHERE source = ?1", "t",
+		source) == -1 ||
+	    store_exec(store, "COMMIT") == -1)
+		goto rollback;
+	for (i = 0; i < sizeof(forget_sql) / sizeof(forget_sql[0]); i++) {
+		do {
+			if ((n = delete_batch(store, forget_sql[i], source,
+				 batch)) < 0)
+				return -1;
+			if (i == 0)
+				*deleted += n;
+		} while (n == batch);
+	}
+	return exec_bound(store, "cannot delete the source",
+	    "DELETE FROM sources WHERE name = ?1", "t", source);
+rollback:
+	store_rollback(store);
+	return -1;
+}
+
 int
 store_status_each(struct store *store, store_status_fn *fn, void *arg)
 {
@@ -1292,16 +1633,21 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 	int rc, n = 0;
 
 	if (sqlite3_prepare_v2(store->db,
-		"SELECT s.source, s.kind, "
+		"SELECT n.name, coalesce(s.kind, src.kind), "
 		"s.backfill_done, s.walk_mode, s.walk_offset, s.walk_total, "
 		"s.last_success_at, s.last_error, s.last_error_at, "
 		"s.next_poll_at, "
-		"(SELECT count(*) FROM runs r WHERE r.source = s.source), "
-		"(SELECT count(*) FROM runs r WHERE r.source = s.source AND "
+		"(SELECT count(*) FROM runs r WHERE r.source = n.name), "
+		"(SELECT count(*) FROM runs r WHERE r.source = n.name AND "
 		"r.deleted_upstream_at IS NOT NULL), "
 		"(SELECT count(*) FROM rejected_records j WHERE j.source = "
-		"s.source), s.high_water, s.clock_skew_seconds "
-		"FROM sync_state s ORDER BY s.source",
+		"n.name), s.high_water, s.clock_skew_seconds, "
+		"coalesce(src.configured, 1), src.retired_at, "
+		"src.forgetting_since "
+		"FROM (SELECT source AS name FROM sync_state UNION "
+		"SELECT name FROM sources) n "
+		"LEFT JOIN sync_state s ON s.source = n.name "
+		"LEFT JOIN sources src ON src.name = n.name ORDER BY n.name",
 		-1, &st, NULL) != SQLITE_OK)
 		return store_fail(store, "cannot read sync state");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1324,6 +1670,9 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 		ss.high_water = col_text(st, 13);
 		ss.clock_skew.set = sqlite3_column_type(st, 14) != SQLITE_NULL;
 		ss.clock_skew.v = sqlite3_column_double(st, 14);
+		ss.configured = sqlite3_column_int(st, 15);
+		ss.retired_at = col_text(st, 16);
+		ss.forgetting_since = col_text(st, 17);
 		fn(&ss, arg);
 		n++;
 	}

@@ -129,6 +129,70 @@ void store_checkpoint(struct store *store, int truncate);
 /* A truncating checkpoint only when the WAL file is over bytes. */
 void store_checkpoint_over(struct store *store, long long bytes);
 
+/* A configured source, as the sources table records it. */
+struct store_source {
+	const char *name;
+	const char *kind;
+	const char *identity; /* kind, base URL and org: the upstream */
+	const char *base_url;
+	int64_t org_id; /* -1 when the adapter has none */
+};
+
+/* A source in the database that the configuration does not hold. */
+struct store_retired {
+	const char *name;
+	const char *kind;
+	const char *identity;
+	const char *retired_at;
+	int64_t runs;
+	int forgetting; /* an interrupted --forget-source */
+	/* the configured source reading the same upstream, or NULL */
+	const char *same_upstream;
+};
+
+typedef void store_retired_fn(const struct store_retired *r, void *arg);
+
+/*
+ * Keep the sources table in step with the configuration (at start and on
+ * every reload), in one transaction: srcs[0..n) are configured (added or
+ * brought back, configured_since = now), every other configured row is
+ * retired (configured = 0, retired_at = now).  Then fn is called for each
+ * source not configured.  Returns 0, or -1 after logging why.
+ */
+int store_sources_sync(struct store *store, const struct store_source *srcs,
+    size_t n, const char *now, store_retired_fn *fn, void *arg)
+    __attribute__((warn_unused_result));
+
+/* 1 when source still has its sync state (it was not renamed or forgotten
+ * under the running daemon), 0 when not, -1 on error. */
+int store_source_present(struct store *store, const char *source)
+    __attribute__((warn_unused_result));
+
+/* 1 when the last failed store_page()/store_pass_end() found the source's
+ * sync state gone: renamed or forgotten by another process. */
+int store_last_gone(const struct store *store);
+
+/*
+ * Rename source old to new in one transaction: runs, pull requests, pass
+ * history, rejected records, sync state and the sources row.  Refuses (-1,
+ * reason in why) when old is unknown or new already has any row.
+ */
+int store_rename_source(struct store *store, const char *old,
+    const char *new_name, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
+/*
+ * Delete every row of source in transactions of at most batch runs (or
+ * batch rows of the other tables): first the source is marked
+ * forgetting_since and its sync state deleted, last its sources row.  An
+ * interrupted call is finished by calling it again.  Refuses (-1, reason
+ * in why) when the source is unknown or configured = 1.  *deleted counts
+ * the runs deleted.
+ */
+int store_forget_source(struct store *store, const char *source, int batch,
+    const char *now, int64_t *deleted, char *why, size_t whylen)
+    __attribute__((warn_unused_result));
+
 /* Each source's state, for agentsyncd --status (printed by main.c). */
 struct source_status {
 	const char *source;
@@ -144,6 +208,9 @@ struct source_status {
 	const char *next_poll_at;
 	int64_t runs, runs_gone, rejected;
 	struct opt_num clock_skew; /* seconds the host is ahead of upstream */
+	int configured;		   /* 0: retired (not in the configuration) */
+	const char *retired_at;
+	const char *forgetting_since; /* an interrupted --forget-source */
 };
 
 typedef void store_status_fn(const struct source_status *ss, void *arg);

@@ -79,6 +79,7 @@ struct src {
 	struct pass pass;
 	struct attempt at;
 	int finished; /* once mode: pass done */
+	int orphaned; /* renamed or forgotten in the database: stopped */
 	char state_text[160];
 };
 
@@ -92,6 +93,7 @@ struct sync {
 };
 
 static void src_fetch(struct src *s);
+static void src_orphaned(struct src *s);
 static void src_pass_end(struct src *s, int ok, const char *error,
     double next_delay);
 
@@ -272,6 +274,10 @@ src_store_failed(struct src *s)
 {
 	double delay;
 
+	if (store_last_gone(s->sync->store)) {
+		src_orphaned(s);
+		return;
+	}
 	if (store_last_busy(s->sync->store) &&
 	    s->at.busy_waits < MAX_BUSY_WAITS) {
 		s->at.busy_waits++;
@@ -485,13 +491,50 @@ src_fetch(struct src *s)
 		log_debug("source '%s': GET %s", c->name, s->at.url);
 }
 
+/* --once: this source is done; the loop ends when every source is. */
+static void
+src_finished(struct src *s, int ok)
+{
+	struct sync *sync = s->sync;
+	struct src *o;
+
+	s->finished = 1;
+	if (!ok)
+		sync->failed = 1;
+	for (o = sync->srcs; o != NULL; o = o->next)
+		if (!o->finished)
+			return;
+	ev_break(sync->loop, EVBREAK_ALL);
+}
+
+/*
+ * Another process renamed or forgot this source's rows (agentsyncd
+ * --rename-source / --forget-source) while it ran here: writing on would
+ * recreate it under the old name, so it stops, writing nothing, until a
+ * reload brings the configuration that names it as it is now.
+ */
+static void
+src_orphaned(struct src *s)
+{
+	log_error("source '%s': no longer in the database (renamed or "
+		  "forgotten by agentsyncd --rename-source / --forget-source): "
+		  "stopped until the configuration is reloaded",
+	    s->conf->name);
+	s->pass.active = 0;
+	s->orphaned = 1;
+	snprintf(s->state_text, sizeof(s->state_text),
+	    "stopped: renamed or forgotten in the database, reload");
+	ev_timer_stop(s->sync->loop, &s->timer);
+	if (s->sync->once)
+		src_finished(s, 0);
+}
+
 static void
 src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 {
 	const struct conf_source *c = s->conf;
 	struct sync *sync = s->sync;
 	char now[TS_LEN], when[TS_LEN], *safe = NULL;
-	struct src *o;
 
 	wall_ts(now, 0);
 	/* The error goes to the database and STATUS=: redact it there too,
@@ -533,13 +576,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	}
 	free(safe);
 	if (sync->once) {
-		s->finished = 1;
-		if (!ok)
-			sync->failed = 1;
-		for (o = sync->srcs; o != NULL; o = o->next)
-			if (!o->finished)
-				return;
-		ev_break(sync->loop, EVBREAK_ALL);
+		src_finished(s, ok);
 		return;
 	}
 	wall_ts(when, next_delay);
@@ -557,6 +594,13 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (s->at.req != NULL)
 		return;
+	if (s->orphaned)
+		return;
+	if (!s->pass.active && s->loaded &&
+	    store_source_present(s->sync->store, s->conf->name) == 0) {
+		src_orphaned(s);
+		return;
+	}
 	if (!s->pass.active && src_pass_begin(s) == -1) {
 		s->pass.active = 0;
 		src_pass_end(s, 0, "cannot begin a pass (database)",
@@ -686,6 +730,70 @@ src_unchanged(const struct sync *sync, const struct conf_source *c)
 	return NULL;
 }
 
+/* store_retired_fn: one warning per source the configuration lost. */
+static void
+warn_retired(const struct store_retired *r, void *arg)
+{
+	(void)arg;
+	if (r->forgetting)
+		log_warnx("source '%s' is half forgotten (%lld runs left): an "
+			  "agentsyncd --forget-source was interrupted; run "
+			  "'agentsyncd --forget-source %s --yes' again to "
+			  "finish",
+		    r->name, (long long)r->runs, r->name);
+	else if (r->same_upstream != NULL)
+		log_warnx("source '%s' (%lld runs) is not in the "
+			  "configuration, "
+			  "and [source %s] reads the same upstream (%s): "
+			  "'agentsyncd --rename-source %s %s' would keep its "
+			  "history instead of a second backfill (README, "
+			  "\"Renaming a source\")",
+		    r->name, (long long)r->runs, r->same_upstream,
+		    r->identity != NULL ? r->identity : "?", r->name,
+		    r->same_upstream);
+	else
+		log_warnx("source '%s' (%lld runs) is in the database but not "
+			  "in the configuration (retired %s): the analysis "
+			  "views leave its runs out; 'agentsyncd "
+			  "--forget-source %s --yes' deletes them",
+		    r->name, (long long)r->runs,
+		    r->retired_at != NULL ? r->retired_at : "now", r->name);
+}
+
+/* The sources table follows the configuration (start and reload). */
+static int
+sync_record_sources(struct sync *sync, const struct conf *conf)
+{
+	struct store_source *ss;
+	char(*ident)[SRC_MAX_IDENTITY], now[TS_LEN];
+	size_t i, n = conf->nsources;
+	int rc;
+
+	ss = malloc((n ? n : 1) * sizeof(*ss));
+	ident = malloc((n ? n : 1) * sizeof(*ident));
+	if (ss == NULL || ident == NULL) {
+		free(ss);
+		free(ident);
+		log_error("out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const struct conf_source *c = &conf->sources[i];
+
+		src_identity(c, ident[i], sizeof(ident[i]));
+		ss[i].name = c->name;
+		ss[i].kind = c->type->name;
+		ss[i].identity = ident[i];
+		ss[i].base_url = c->base_url;
+		ss[i].org_id = c->type->needs_org_id ? c->org_id : -1;
+	}
+	wall_ts(now, 0);
+	rc = store_sources_sync(sync->store, ss, n, now, warn_retired, NULL);
+	free(ss);
+	free(ident);
+	return rc;
+}
+
 int
 sync_configure(struct sync *sync, const struct conf *conf)
 {
@@ -711,6 +819,13 @@ sync_configure(struct sync *sync, const struct conf *conf)
 		*tail = s;
 		tail = &s->next;
 	}
+	if (sync_record_sources(sync, conf) == -1) {
+		for (s = added; s != NULL; s = next) {
+			next = s->next;
+			src_free(s);
+		}
+		return -1;
+	}
 	/* Then what cannot fail: keep and repoint what is unchanged, stop
 	 * what changed or went (its progress is in the database). */
 	for (s = sync->srcs; s != NULL; s = next) {
@@ -723,6 +838,13 @@ sync_configure(struct sync *sync, const struct conf *conf)
 			s->pass.rec.source = c->name;
 			s->pass.rec.kind = c->type->name;
 			s->next = NULL;
+			if (s->orphaned) {
+				/* still configured under the name whose rows
+				 * went: it starts over, as a new source */
+				s->orphaned = 0;
+				s->loaded = 0;
+				src_arm(s, 0);
+			}
 			*ktail = s;
 			ktail = &s->next;
 			continue;

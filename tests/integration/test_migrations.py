@@ -95,7 +95,8 @@ class MigrationTest(DaemonTest):
         views = {r[0] for r in con.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'view'")}
         self.assertEqual(views, {"runs_daily", "pull_requests_with_runs",
-                                 "agent_outcomes", "source_status"})
+                                 "agent_outcomes", "source_status",
+                                 "live_runs"})
         # the views read the rebuilt table as they read the old one
         for view in views:
             q = f"SELECT * FROM {view}"
