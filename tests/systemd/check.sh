@@ -350,6 +350,27 @@ c_err_priority() {
 	expect "config problems logged at info" "$lines" 0
 }
 
+# README "Rename or retire a source", word for word, with the service
+# running: no second backfill, nothing left under the old name.
+q() { sqlite3 -readonly -cmd '.timeout 5000' "$DB" "$1"; }
+ct2_polled() {
+	[ "$(q "SELECT count(*) FROM sync_runs WHERE source = 'ct2' AND outcome = 'succeeded' AND started_at > '$RENAME_T0'")" -ge 1 ]
+}
+c_rename_source() {
+	local bf
+	bf=$(q "SELECT count(*) FROM sync_runs WHERE mode = 'backfill'")
+	RENAME_T0=$(date -u +%Y-%m-%dT%H:%M:%S)
+	sudo sed -i 's/^\[source cotool\]$/[source ct2]/' /etc/agentsyncd/agentsyncd.conf || return 1
+	sudo agentsyncd --rename-source cotool ct2 >/dev/null || return 1
+	sudo systemctl reload agentsyncd || return 1
+	wait_for 30 ct2_polled || { echo "no pass of ct2 after the reload"; return 1; }
+	expect "conf" "$(stat -c '%U:%G %a' "$CONF")" "agentsyncd:root 600" &&
+	expect "runs of ct2" "$(q "SELECT count(*) FROM runs WHERE source = 'ct2'")" "$COTOOL_RUNS" &&
+	expect "rows under cotool" "$(q "SELECT (SELECT count(*) FROM runs WHERE source = 'cotool') + (SELECT count(*) FROM sync_state WHERE source = 'cotool')")" 0 &&
+	expect "backfills" "$(q "SELECT count(*) FROM sync_runs WHERE mode = 'backfill'")" "$bf" &&
+	expect "live_runs" "$(q "SELECT count(*) FROM live_runs")" "$EXPECTED"
+}
+
 c_purge() {
 	sudo systemctl stop agentsyncd
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y agentsyncd >/tmp/purge.log 2>&1 ||
@@ -395,6 +416,7 @@ check "systemd-analyze security <= 1.5" c_security
 check "not dumpable, LimitCORE=0, MemoryMax" c_not_dumpable
 check "no token in journal or database" c_no_token_leak
 check "config problems not at info" c_err_priority
+check "rename a source (README), service running" c_rename_source
 [ "$MODE" = deb ] && check "apt purge" c_purge
 echo "$MODE: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
