@@ -109,6 +109,10 @@ struct ctx {
 	int database_line;
 	char *log_level;
 	int log_level_line;
+	char *retention;
+	int retention_line;
+	char *metrics_file;
+	int metrics_file_line;
 	struct raw_source *raw;
 	size_t nraw, raw_cap;
 };
@@ -293,6 +297,44 @@ raw_for(struct ctx *ctx, const char *section)
 	return r;
 }
 
+/* metrics_file: an absolute path of a *.prom file (node_exporter's
+ * textfile collector reads only those) in a directory that exists. */
+static char *
+check_metrics_file(struct ctx *ctx)
+{
+	const char *v = ctx->metrics_file;
+	const char *slash = strrchr(v, '/');
+	size_t len = strlen(v);
+	char dir[PATH_MAX];
+	struct stat sb;
+
+	if (v[0] != '/' || len < 6 || strcmp(v + len - 5, ".prom") != 0 ||
+	    len >= sizeof(dir) - 16) {
+		problem(ctx, ctx->metrics_file_line,
+		    "metrics_file '%s' must be an absolute path ending in "
+		    ".prom (node_exporter's textfile collector reads only "
+		    "those)",
+		    v);
+		return NULL;
+	}
+	memcpy(dir, v, (size_t)(slash - v));
+	dir[slash == v ? 1 : slash - v] = '\0';
+	if (slash == v)
+		dir[0] = '/';
+	if (stat(dir, &sb) == -1) {
+		problem(ctx, ctx->metrics_file_line,
+		    "metrics_file '%s': directory '%s': %s", v, dir,
+		    strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		problem(ctx, ctx->metrics_file_line,
+		    "metrics_file '%s': '%s' is not a directory", v, dir);
+		return NULL;
+	}
+	return strdup(v);
+}
+
 /* A file that group or others may write lets them choose the database,
  * the hosts that get the tokens, and which tokens are read. */
 static void
@@ -327,6 +369,12 @@ conf_handler(void *user, const char *section, const char *name,
 		if (strcmp(name, "log_level") == 0)
 			return set_value(ctx, &ctx->log_level,
 			    &ctx->log_level_line, section, name, value);
+		if (strcmp(name, "history_retention") == 0)
+			return set_value(ctx, &ctx->retention,
+			    &ctx->retention_line, section, name, value);
+		if (strcmp(name, "metrics_file") == 0)
+			return set_value(ctx, &ctx->metrics_file,
+			    &ctx->metrics_file_line, section, name, value);
 		problem(ctx, ctx->lineno, "unknown key '%s' in [agentsyncd]",
 		    name);
 		return 1;
@@ -951,6 +999,8 @@ ctx_release(struct ctx *ctx)
 	free(ctx->sections);
 	free(ctx->database);
 	free(ctx->log_level);
+	free(ctx->retention);
+	free(ctx->metrics_file);
 }
 
 /*
@@ -1095,6 +1145,15 @@ conf_load(const char *path, FILE *errf, int flags)
 		else
 			conf->log_level = lvl;
 	}
+	conf->history_retention = 90 * 86400.0;
+	if (ctx.retention != NULL &&
+	    conf_parse_duration(ctx.retention, &conf->history_retention) == -1)
+		problem(&ctx, ctx.retention_line,
+		    "history_retention '%s' is not a duration (0 keeps "
+		    "everything)",
+		    ctx.retention);
+	if (ctx.metrics_file != NULL)
+		conf->metrics_file = check_metrics_file(&ctx);
 	if (flags & CONF_CHECK_DATABASE)
 		check_database(&ctx, conf->database);
 	/* No source is not an error: a fresh install idles until one is
@@ -1138,5 +1197,6 @@ conf_free(struct conf *conf)
 	free(conf->sources);
 	free(conf->path);
 	free(conf->database);
+	free(conf->metrics_file);
 	free(conf);
 }

@@ -48,9 +48,11 @@ struct conf_source {
 };
 
 struct conf {
-	char *path;	/* the file read */
-	char *database; /* relative paths are kept as written */
-	int log_level;	/* enum log_level */
+	char *path;		  /* the file read */
+	char *database;		  /* relative paths are kept as written */
+	int log_level;		  /* enum log_level */
+	double history_retention; /* seconds of sync_runs kept; 0 = all */
+	char *metrics_file;	  /* Prometheus textfile, or NULL */
 	struct conf_source *sources;
 	size_t nsources;
 };

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "notify.h"
 #include "reload.h"
+#include "status.h"
 #include "store.h"
 #include "sync.h"
 
@@ -32,6 +33,12 @@
 /* How often the WAL is checkpointed, and STATUS= refreshed. */
 #define CHECKPOINT_INTERVAL 30.0
 #define STATUS_INTERVAL	    5.0
+/* The pass history is pruned this often (and 2 s after start), at most
+ * PRUNE_BATCHES transactions of PRUNE_BATCH rows each time: off the hot
+ * path, never a long lock. */
+#define PRUNE_INTERVAL 3600.0
+#define PRUNE_BATCH    1000
+#define PRUNE_BATCHES  10
 
 struct daemon {
 	struct ev_loop *loop;
@@ -42,13 +49,14 @@ struct daemon {
 	struct http *http;
 	struct sync *sync;
 	ev_signal sigterm, sigint, sighup;
-	ev_timer watchdog, status, checkpoint;
+	ev_timer watchdog, status, checkpoint, prune;
 	char last_status[2048];
 	int stopping;
 	unsigned long reloads;	/* SIGHUPs handled, for reload_answer() */
 	const char *source_arg; /* --rename-source OLD, --forget-source N */
 	const char *new_name;	/* --rename-source ... NEW */
 	int yes;		/* --yes */
+	int json;		/* --status --json */
 };
 
 static void
@@ -57,7 +65,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: agentsyncd [-c FILE]\n"
 	    "                  [--once | --check-config | --migrate |\n"
-	    "                   --status | --reload |\n"
+	    "                   --status [--json] | --reload |\n"
 	    "                   --rename-source OLD NEW |\n"
 	    "                   --forget-source NAME --yes]\n"
 	    "                  [-v] [--version] [--help]\n"
@@ -66,7 +74,10 @@ usage(FILE *f)
 	    "exit\n"
 	    "  -t, --check-config  validate the configuration and exit\n"
 	    "      --migrate       apply pending database migrations and exit\n"
-	    "      --status        print each source's sync state and exit\n"
+	    "      --status        print each source's sync state and health; "
+	    "exit 0 OK,\n"
+	    "                      1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+	    "      --json          (with --status) one JSON document\n"
 	    "      --reload        (ExecReload=) signal the daemon, wait for "
 	    "its answer\n"
 	    "      --rename-source OLD NEW\n"
@@ -203,6 +214,31 @@ status_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	send_status(w->data);
 }
 
+/* ev_timer: sync_runs rows older than history_retention go. */
+static void
+prune_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	char cutoff[TS_LEN];
+	int64_t n;
+
+	(void)revents;
+	if (d->conf->history_retention <= 0)
+		return;
+	time_format(ev_time() - d->conf->history_retention, cutoff);
+	n = store_prune_history(d->store, cutoff, PRUNE_BATCH, PRUNE_BATCHES);
+	if (n > 0)
+		log_info("pruned %lld rows of sync_runs finished before %s "
+			 "(history_retention)",
+		    (long long)n, cutoff);
+	if (n == (int64_t)PRUNE_BATCH * PRUNE_BATCHES) {
+		/* more to go: again soon, the loop turning in between */
+		ev_timer_stop(loop, w);
+		ev_timer_set(w, 5., PRUNE_INTERVAL);
+		ev_timer_start(loop, w);
+	}
+}
+
 /* ev_timer: keep the WAL small even when readers come and go. */
 static void
 checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -260,6 +296,11 @@ run(struct daemon *d, int once)
 	    CHECKPOINT_INTERVAL);
 	d->checkpoint.data = d;
 	ev_timer_start(d->loop, &d->checkpoint);
+	if (!once) {
+		ev_timer_init(&d->prune, prune_cb, 2., PRUNE_INTERVAL);
+		d->prune.data = d;
+		ev_timer_start(d->loop, &d->prune);
+	}
 	if (notify_enabled()) {
 		ev_timer_init(&d->status, status_cb, STATUS_INTERVAL,
 		    STATUS_INTERVAL);
@@ -314,6 +355,7 @@ enum mode {
 	MODE_RENAME,
 	MODE_FORGET,
 	OPT_YES,
+	OPT_JSON,
 	OPT_VERSION,
 };
 
@@ -337,6 +379,7 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 		{ "rename-source", required_argument, NULL, MODE_RENAME },
 		{ "forget-source", required_argument, NULL, MODE_FORGET },
 		{ "yes", no_argument, NULL, OPT_YES },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
@@ -355,6 +398,9 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 			break;
 		case OPT_YES:
 			d->yes = 1;
+			break;
+		case OPT_JSON:
+			d->json = 1;
 			break;
 		case 't':
 		case MODE_ONCE:
@@ -448,94 +494,6 @@ cmd_migrate(struct daemon *d)
 	printf("database '%s': %d migration%s applied, schema version %d\n",
 	    d->conf->database, v, v == 1 ? "" : "s", store_version(d->store));
 	return EX_OK;
-}
-
-/* "  WHAT, N of TOTAL" or, before a first page answered, "N runs so far". */
-static void
-print_walk(const char *what, const struct source_status *ss)
-{
-	if (ss->walk_total < 0)
-		printf("  %s, %lld runs so far\n", what,
-		    (long long)ss->walk_offset);
-	else
-		printf("  %s, %lld of %lld\n", what, (long long)ss->walk_offset,
-		    (long long)ss->walk_total);
-}
-
-/* s made safe for a terminal (log_sanitize), in buf; NULL stays NULL.
- * What --status prints came from the database, where upstream's text (an
- * error body, a content type) or another program's writes may hold
- * escape sequences. */
-static const char *
-tty_safe(const char *s, char *buf, size_t n)
-{
-	if (s == NULL)
-		return NULL;
-	snprintf(buf, n, "%s", s);
-	log_sanitize(buf);
-	return buf;
-}
-
-/* store_status_fn: one source of --status. */
-static void
-print_source_cb(const struct source_status *orig, void *arg)
-{
-	struct source_status safe = *orig, *ss = &safe;
-	char b[9][4096];
-
-	(void)arg;
-	ss->source = tty_safe(orig->source, b[0], sizeof(b[0]));
-	ss->kind = tty_safe(orig->kind, b[1], sizeof(b[1]));
-	ss->high_water = tty_safe(orig->high_water, b[2], sizeof(b[2]));
-	ss->last_success_at = tty_safe(orig->last_success_at, b[3],
-	    sizeof(b[3]));
-	ss->last_error = tty_safe(orig->last_error, b[4], sizeof(b[4]));
-	ss->last_error_at = tty_safe(orig->last_error_at, b[5], sizeof(b[5]));
-	ss->next_poll_at = tty_safe(orig->next_poll_at, b[6], sizeof(b[6]));
-	ss->retired_at = tty_safe(orig->retired_at, b[7], sizeof(b[7]));
-	ss->forgetting_since = tty_safe(orig->forgetting_since, b[8],
-	    sizeof(b[8]));
-	printf("source '%s' (%s)\n", ss->source != NULL ? ss->source : "?",
-	    ss->kind != NULL ? ss->kind : "?");
-	if (ss->forgetting_since != NULL)
-		printf("  configured:      no; --forget-source interrupted "
-		       "(started %s): run it again to finish\n",
-		    ss->forgetting_since);
-	else if (!ss->configured)
-		printf("  configured:      no (retired %s): the analysis views "
-		       "leave its runs out\n",
-		    ss->retired_at != NULL ? ss->retired_at : "?");
-	printf("  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
-	       "items)\n",
-	    (long long)ss->runs, (long long)ss->runs_gone,
-	    (long long)ss->rejected);
-	if (ss->backfill_done)
-		printf("  backfill:        complete\n");
-	else if (ss->walk_mode == WALK_BACKFILL)
-		print_walk("backfill:        in progress", ss);
-	else
-		printf("  backfill:        not started\n");
-	if (ss->walk_mode == WALK_FULL)
-		print_walk("walk:            full", ss);
-	else if (ss->walk_mode == WALK_INCREMENTAL)
-		print_walk("walk:            incremental", ss);
-	printf("  high-water mark: %s\n",
-	    ss->high_water != NULL ? ss->high_water : "none");
-	printf("  last success:    %s\n",
-	    ss->last_success_at != NULL ? ss->last_success_at : "never");
-	if (ss->last_error != NULL)
-		printf("  last error:      %s: %s\n",
-		    ss->last_error_at != NULL ? ss->last_error_at : "?",
-		    ss->last_error);
-	else
-		printf("  last error:      none\n");
-	if (ss->clock_skew.set)
-		printf("  clock:           this host is %.0f s %s upstream's "
-		       "(Date header)\n",
-		    fabs(ss->clock_skew.v),
-		    ss->clock_skew.v >= 0 ? "ahead of" : "behind");
-	printf("  next poll:       %s\n",
-	    ss->next_poll_at != NULL ? ss->next_poll_at : "not scheduled");
 }
 
 /* The configuration's section named name, or NULL. */
@@ -665,36 +623,32 @@ cmd_source(struct daemon *d, enum mode mode)
 static int
 cmd_status(struct daemon *d)
 {
-	int v, n;
+	char why[PATH_MAX + 128];
+	int v;
 
 	if (access(d->conf->database, F_OK) != 0) {
-		fprintf(stderr,
-		    "%sagentsyncd: database '%s' does not exist yet\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database);
-		return EX_FAIL;
+		snprintf(why, sizeof(why), "database '%s' does not exist yet",
+		    d->conf->database);
+		return status_unknown(why, d->json, stdout);
 	}
 	d->store = store_open(d->conf->database, STORE_READONLY);
-	if (d->store == NULL)
-		return EX_FAIL;
-	v = store_version(d->store);
-	if (v < 0) /* why was logged */
-		return EX_FAIL;
+	if (d->store == NULL || (v = store_version(d->store)) < 0) {
+		snprintf(why, sizeof(why),
+		    "cannot read database '%s' (the reason is on stderr)",
+		    d->conf->database);
+		return status_unknown(why, d->json, stdout);
+	}
 	if (v != store_known_version()) {
-		fprintf(stderr,
-		    "%sagentsyncd: database '%s' is at schema version %d, this "
-		    "agentsyncd knows %d%s\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database, v,
-		    store_known_version(),
+		snprintf(why, sizeof(why),
+		    "database '%s' is at schema version %d, this agentsyncd "
+		    "knows %d%s",
+		    d->conf->database, v, store_known_version(),
 		    v < store_known_version() ? " (run agentsyncd --migrate)" :
 						"");
-		return EX_FAIL;
+		return status_unknown(why, d->json, stdout);
 	}
-	n = store_status_each(d->store, print_source_cb, NULL);
-	if (n < 0)
-		return EX_FAIL;
-	if (n == 0)
-		printf("no source has synced yet\n");
-	return EX_OK;
+	return status_print(d->store, d->conf, d->conf->database, d->json,
+	    stdout);
 }
 
 int

@@ -146,7 +146,8 @@ static const char *const stmt_sql[NSTMTS] = {
 			  "walk_high_water = ?9, walk_started_at = ?10, "
 			  "walk_pages = ?11, "
 			  "last_full_resync_at = ?12, last_success_at = ?13, "
-			  "walk_degraded = ?14, clock_skew_seconds = ?15 "
+			  "walk_degraded = ?14, clock_skew_seconds = ?15, "
+			  "last_progress_at = coalesce(?16, last_progress_at) "
 			  "WHERE source = ?1",
 	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
 			   "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
@@ -909,12 +910,14 @@ store_pass_begin(struct store *store, struct store_pass *pass,
 		"ttt", source, walk_mode_name(mode), now) == -1)
 		return -1;
 	pass->id = sqlite3_last_insert_rowid(store->db);
+	pass->mode = mode;
 	memset(&pass->counts, 0, sizeof(pass->counts));
 	return 0;
 }
 
 static int
-save_state(struct store *store, const char *source, const struct sync_state *s)
+save_state(struct store *store, const char *source, const struct sync_state *s,
+    const char *page_at)
 {
 	sqlite3_stmt *st = store->stmt[ST_SAVE_STATE];
 	int walking = s->walk_mode != WALK_NONE;
@@ -934,6 +937,7 @@ save_state(struct store *store, const char *source, const struct sync_state *s)
 	bind_ts(store, st, 13, s->last_success_at);
 	bind_i64(store, st, 14, walking && s->walk_degraded);
 	bind_num(store, st, 15, s->clock_skew);
+	bind_text(store, st, 16, page_at);
 	if (step_done(store, st) == -1)
 		return -1;
 	if (sqlite3_changes(store->db) != 1) {
@@ -1199,7 +1203,7 @@ store_page(struct store *store, struct store_pass *pass,
 			goto rollback;
 		c.runs_deleted += sqlite3_changes(store->db);
 	}
-	if (save_state(store, source, next) == -1 ||
+	if (save_state(store, source, next, now) == -1 ||
 	    save_counts(store, pass->id, &c) == -1)
 		goto rollback;
 	if (store_exec(store, "COMMIT") == -1)
@@ -1209,6 +1213,89 @@ store_page(struct store *store, struct store_pass *pass,
 rollback:
 	store_rollback(store);
 	return -1;
+}
+
+int
+store_pass_idle(const struct store_pass *pass)
+{
+	const struct pass_counts *c = &pass->counts;
+
+	return pass->mode == WALK_INCREMENTAL && c->runs_new == 0 &&
+	    c->runs_changed == 0 && c->runs_deleted == 0 &&
+	    c->runs_rejected == 0;
+}
+
+/*
+ * Fold the idle pass into the source's previous row when that is an idle
+ * stretch too (migration 0007): 1 folded (this pass's row deleted), 0 not
+ * (nothing done), -1 on error.
+ */
+static int
+fold_idle(struct store *store, const struct store_pass *pass, const char *now)
+{
+	const struct pass_counts *c = &pass->counts;
+	sqlite3_stmt *st;
+	int64_t prev;
+	int rc;
+
+	if (sqlite3_prepare_v2(store->db,
+		"SELECT id FROM sync_runs WHERE source = ?1 AND id < ?2 AND "
+		"id = (SELECT max(id) FROM sync_runs WHERE source = ?1 AND "
+		"id < ?2) AND mode = 'incremental' AND outcome = 'succeeded' "
+		"AND runs_new = 0 AND runs_changed = 0 AND runs_deleted = 0 "
+		"AND runs_rejected = 0",
+		-1, &st, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot read the pass history");
+	bind_text(store, st, 1, pass->source);
+	bind_i64(store, st, 2, pass->id);
+	rc = store_step(store, st);
+	prev = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(store, "cannot read the pass history");
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (exec_bound(store, "cannot fold an idle pass",
+		"UPDATE sync_runs SET passes = passes + 1, finished_at = ?2, "
+		"requests = requests + ?3, pages = pages + ?4, runs_seen = "
+		"runs_seen + ?5, http_429 = http_429 + ?6, retries = retries "
+		"+ ?7 WHERE id = ?1",
+		"itiiiii", prev, now, c->requests, c->pages, c->runs_seen,
+		c->http_429, c->retries) == -1 ||
+	    exec_bound(store, "cannot fold an idle pass",
+		"DELETE FROM sync_runs WHERE id = ?1", "i", pass->id) == -1)
+		return -1;
+	return 1;
+}
+
+int64_t
+store_prune_history(struct store *store, const char *cutoff, int batch,
+    int max_batches)
+{
+	int64_t total = 0;
+	int i, n;
+
+	for (i = 0; i < max_batches; i++) {
+		if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+			return -1;
+		if (exec_bound(store, "cannot prune the pass history",
+			"DELETE FROM sync_runs WHERE id IN (SELECT id FROM "
+			"sync_runs WHERE finished_at < ?1 AND outcome != "
+			"'running' LIMIT ?2)",
+			"ti", cutoff, (int64_t)batch) == -1) {
+			store_rollback(store);
+			return -1;
+		}
+		n = sqlite3_changes(store->db);
+		if (store_exec(store, "COMMIT") == -1) {
+			store_rollback(store);
+			return -1;
+		}
+		total += n;
+		if (n < batch)
+			break;
+	}
+	return total;
 }
 
 int
@@ -1227,9 +1314,21 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 	store->gone = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
-	if (save_state(store, source, state) == -1 ||
+	if (save_state(store, source, state, NULL) == -1 ||
 	    save_counts(store, pass->id, &pass->counts) == -1)
 		goto rollback;
+	if (outcome == PASS_SUCCEEDED && store_pass_idle(pass)) {
+		switch (fold_idle(store, pass, now)) {
+		case -1:
+			goto rollback;
+		case 1:
+			if (store_exec(store, "COMMIT") == -1)
+				goto rollback;
+			return 0;
+		default:
+			break;
+		}
+	}
 	if (exec_bound(store, "cannot record pass",
 		"UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = "
 		"?4 "
@@ -1495,6 +1594,15 @@ count_of(struct store *store, const char *sql, const char *arg)
 	return n < 0 ? store_fail(store, "cannot count rows") : n;
 }
 
+int64_t
+store_live_runs(struct store *store, const char *source)
+{
+	return count_of(store,
+	    "SELECT count(*) FROM runs WHERE source = ?1 AND "
+	    "deleted_upstream_at IS NULL",
+	    source);
+}
+
 /* Rows of source in the tables that name sources (0 when none). */
 static int64_t
 rows_of(struct store *store, const char *source)
@@ -1643,7 +1751,10 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 		"(SELECT count(*) FROM rejected_records j WHERE j.source = "
 		"n.name), s.high_water, s.clock_skew_seconds, "
 		"coalesce(src.configured, 1), src.retired_at, "
-		"src.forgetting_since "
+		"src.forgetting_since, s.source IS NOT NULL, "
+		"(SELECT outcome FROM sync_runs x WHERE x.source = n.name AND "
+		"x.outcome != 'running' ORDER BY x.id DESC LIMIT 1), "
+		"s.last_progress_at "
 		"FROM (SELECT source AS name FROM sync_state UNION "
 		"SELECT name FROM sources) n "
 		"LEFT JOIN sync_state s ON s.source = n.name "
@@ -1673,6 +1784,9 @@ store_status_each(struct store *store, store_status_fn *fn, void *arg)
 		ss.configured = sqlite3_column_int(st, 15);
 		ss.retired_at = col_text(st, 16);
 		ss.forgetting_since = col_text(st, 17);
+		ss.has_state = sqlite3_column_int(st, 18);
+		ss.last_outcome = col_text(st, 19);
+		ss.last_progress_at = col_text(st, 20);
 		fn(&ss, arg);
 		n++;
 	}

@@ -63,6 +63,7 @@ struct store_pass {
 	const char *source;	   /* the source's name: set by the caller */
 	const char *kind;	   /* its adapter's name: set by the caller */
 	int64_t id;		   /* the sync_runs row: set by begin */
+	enum walk_mode mode;	   /* set by begin */
 	struct pass_counts counts; /* zeroed by begin, added to by pages */
 };
 
@@ -100,7 +101,9 @@ enum pass_outcome {
 
 /*
  * End a pass with its outcome: save *state and the counters, and error
- * (NULL when none) in sync_runs and as the source's last error.
+ * (NULL when none) in sync_runs and as the source's last error.  An idle
+ * pass (incremental, succeeded, nothing new, changed, gone or rejected)
+ * right after another is folded into that one's row (sync_runs.passes).
  */
 int store_pass_end(struct store *store, const struct store_pass *pass,
     const struct sync_state *state, enum pass_outcome outcome,
@@ -123,6 +126,21 @@ int store_set_next_poll(struct store *store, const char *source,
  */
 int store_refresh_floor(struct store *store, const char *source,
     const char *since, char *out) __attribute__((warn_unused_result));
+
+/* Runs of source not gone upstream (for the metrics), or -1. */
+int64_t store_live_runs(struct store *store, const char *source);
+
+/* 1 when the pass is incremental and found nothing new, changed, gone or
+ * rejected: an idle poll (logged at debug, folded in sync_runs). */
+int store_pass_idle(const struct store_pass *pass);
+
+/*
+ * Delete sync_runs rows that finished before cutoff, at most batch a
+ * transaction, at most max_batches transactions a call (the caller calls
+ * again later: never a long stall).  Returns rows deleted, or -1.
+ */
+int64_t store_prune_history(struct store *store, const char *cutoff, int batch,
+    int max_batches) __attribute__((warn_unused_result));
 
 /* A passive WAL checkpoint; truncating when truncate is set. */
 void store_checkpoint(struct store *store, int truncate);
@@ -209,6 +227,9 @@ struct source_status {
 	int64_t runs, runs_gone, rejected;
 	struct opt_num clock_skew; /* seconds the host is ahead of upstream */
 	int configured;		   /* 0: retired (not in the configuration) */
+	int has_state;		   /* a sync_state row: it has polled */
+	const char *last_outcome;  /* of the last finished pass, or NULL */
+	const char *last_progress_at; /* the last page committed */
 	const char *retired_at;
 	const char *forgetting_since; /* an interrupted --forget-source */
 };

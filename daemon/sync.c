@@ -12,6 +12,7 @@
  * What a page means (drift, order, high-water mark, stop rules) is decided
  * in walk.c, without libev, curl or SQLite; this file does what it decides.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "http.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 #include "source.h"
 #include "store.h"
 #include "sync.h"
@@ -37,6 +39,8 @@
 /* Seconds between the host's clock and upstream's worth a warning. */
 #define CLOCK_WARN_SKEW	     60.0
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
+/* A backfill or full resync says how far it is this often (seconds). */
+#define PROGRESS_INTERVAL 30.0
 
 struct sync;
 
@@ -48,7 +52,10 @@ struct sync;
  */
 struct pass {
 	int active;
-	int floor_done; /* src_refresh_floor() ran */
+	int floor_done;	    /* src_refresh_floor() ran */
+	double t0;	    /* mono_now() at its start */
+	int64_t off0;	    /* the walk's offset then (a resumed walk) */
+	double last_report; /* mono_now() of the last progress line */
 	struct walk walk;
 	struct store_pass rec; /* its sync_runs row and counters */
 };
@@ -80,6 +87,18 @@ struct src {
 	struct attempt at;
 	int finished; /* once mode: pass done */
 	int orphaned; /* renamed or forgotten in the database: stopped */
+	/* For the metrics file: since this source was started. */
+	struct {
+		int64_t passes[3]; /* succeeded, failed, interrupted */
+		int64_t requests[NREQ_OUTCOMES];
+		int64_t retries, rejected;
+		int last_pass_ok; /* -1: none yet */
+		double last_pass_seconds;
+		int64_t upstream_total; /* -1: none yet */
+		double last_page;	/* ev_time() of the last page */
+		double next_poll;	/* ev_time() of the next, or 0 */
+	} m;
+	int failing; /* passes failed in a row (for "recovered") */
 	char state_text[160];
 };
 
@@ -90,10 +109,13 @@ struct sync {
 	int once;
 	int failed;
 	struct src *srcs;
+	const char *metrics_file; /* the configuration's, or NULL */
+	int metrics_errno;	  /* the last write error said, or 0 */
 };
 
 static void src_fetch(struct src *s);
 static void src_orphaned(struct src *s);
+static void sync_write_metrics(struct sync *sync);
 static void src_pass_end(struct src *s, int ok, const char *error,
     double next_delay);
 
@@ -154,6 +176,8 @@ src_pass_begin(struct src *s)
 		    c->name, walk_mode_name(pass.walk.mode),
 		    (long long)s->st.walk_offset);
 	pass.walk.pass_cap = c->max_pass_pages;
+	pass.t0 = pass.last_report = mono_now();
+	pass.off0 = s->st.walk_offset;
 	pass.rec.source = c->name;
 	pass.rec.kind = c->type->name;
 	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode, now) ==
@@ -293,6 +317,48 @@ src_store_failed(struct src *s)
 	src_retry(s, "cannot write the page to the database");
 }
 
+/* "1h02m", "3m40s", "12s" */
+static void
+fmt_duration(double secs, char *buf, size_t len)
+{
+	long s = secs > 0 && secs < 1e9 ? (long)(secs + 0.5) : 0;
+
+	if (s >= 3600)
+		snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%lds", s);
+}
+
+/* A long backfill or full resync says, every PROGRESS_INTERVAL, how far it
+ * is: runs so far, upstream's total, the share, the rate and an ETA. */
+static void
+src_report_progress(struct src *s)
+{
+	const struct sync_state *st = &s->st;
+	double now = mono_now(), rate;
+	char eta[32] = "?";
+
+	if (s->pass.walk.mode == WALK_INCREMENTAL ||
+	    now - s->pass.last_report < PROGRESS_INTERVAL)
+		return;
+	s->pass.last_report = now;
+	sync_write_metrics(s->sync);
+	rate = (double)(st->walk_offset - s->pass.off0) / (now - s->pass.t0);
+	if (rate > 0 && st->walk_total > st->walk_offset)
+		fmt_duration((double)(st->walk_total - st->walk_offset) / rate,
+		    eta, sizeof(eta));
+	log_info("source '%s': %s: %lld of %lld runs (%.0f%%), %.0f runs/s, "
+		 "about %s left",
+	    s->conf->name, walk_mode_name(s->pass.walk.mode),
+	    (long long)st->walk_offset, (long long)st->walk_total,
+	    st->walk_total > 0 ?
+		100.0 * (double)st->walk_offset / (double)st->walk_total :
+		0.0,
+	    rate, eta);
+}
+
 static void
 src_handle_page(struct src *s, struct page *p, int64_t off)
 {
@@ -321,6 +387,10 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	s->st = next;
 	memset(&s->at, 0, sizeof(s->at));
 	backoff_reset(&s->backoff);
+	s->m.upstream_total = p->total;
+	s->m.last_page = ev_time();
+	if (step.action == WALK_FETCH)
+		src_report_progress(s);
 	log_debug("source '%s': page at offset %lld: %zu items, total %lld",
 	    c->name, (long long)off, p->nitems, (long long)p->total);
 	switch (step.action) {
@@ -353,6 +423,24 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	}
 }
 
+/* How a response ended, before its body is read (a 2xx is REQ_OK until
+ * its parse says otherwise). */
+static enum req_outcome
+req_outcome(const struct http_response *resp)
+{
+	if (resp->too_large)
+		return REQ_BAD_PAGE;
+	if (resp->status == 0)
+		return REQ_TRANSPORT;
+	if (resp->status == 429)
+		return REQ_RATE_LIMITED;
+	if (resp->status >= 500 || resp->status == 408)
+		return REQ_SERVER_ERROR;
+	if (resp->status < 200 || resp->status > 299)
+		return REQ_CLIENT_ERROR;
+	return REQ_OK;
+}
+
 /* http_done_cb of a page request. */
 static void
 src_response_cb(void *arg, const struct http_response *resp)
@@ -366,6 +454,7 @@ src_response_cb(void *arg, const struct http_response *resp)
 	s->at.req = NULL;
 	s->pass.rec.counts.requests++;
 	src_note_clock(s, resp);
+	s->m.requests[req_outcome(resp)]++;
 	if (resp->status == 0 || resp->too_large) {
 		snprintf(reason, sizeof(reason), "request to %s failed: %s",
 		    s->at.url,
@@ -425,6 +514,8 @@ src_response_cb(void *arg, const struct http_response *resp)
 	memset(&page, 0, sizeof(page));
 	if (s->type->parse_page(resp->body, resp->len, (size_t)s->at.limit,
 		&page, err, sizeof(err)) == -1) {
+		s->m.requests[REQ_OK]--;
+		s->m.requests[REQ_BAD_PAGE]++;
 		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
 		/* upstream's bytes, like the body's: escaped */
 		if (resp->content_type != NULL)
@@ -548,6 +639,9 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
 			ok ? PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
 			ok = 0;
+		s->m.last_pass_seconds = mono_now() - s->pass.t0;
+		s->m.retries += s->pass.rec.counts.retries;
+		s->m.rejected += s->pass.rec.counts.runs_rejected;
 		s->pass.active = 0;
 		/* A reader that held the WAL open through the pass may have
 		 * let go: shrink a grown WAL now rather than at the next tick.
@@ -555,26 +649,45 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		store_checkpoint_over(sync->store, WAL_CHECKPOINT_BYTES);
 	}
 	if (ok) {
-		log_info("source '%s': %s pass done: %lld requests, %lld "
-			 "pages, %lld new, %lld changed, %lld rejected",
+		/* An idle poll that found nothing is debug; what changed,
+		 * failures and recoveries are info and above. */
+		if (s->failing > 0)
+			log_info("source '%s': recovered after %d failed "
+				 "pass%s",
+			    c->name, s->failing, s->failing == 1 ? "" : "es");
+		(store_pass_idle(&s->pass.rec) ? log_debug :
+						 log_info)("source '%s': %s "
+							   "pass done: %lld "
+							   "requests, %lld "
+							   "pages, %lld new, "
+							   "%lld changed, %lld "
+							   "deleted, %lld "
+							   "rejected",
 		    c->name, walk_mode_name(s->pass.walk.mode),
 		    (long long)s->pass.rec.counts.requests,
 		    (long long)s->pass.rec.counts.pages,
 		    (long long)s->pass.rec.counts.runs_new,
 		    (long long)s->pass.rec.counts.runs_changed,
+		    (long long)s->pass.rec.counts.runs_deleted,
 		    (long long)s->pass.rec.counts.runs_rejected);
+		s->failing = 0;
 		snprintf(s->state_text, sizeof(s->state_text),
 		    "idle, %lld "
 		    "runs new, %lld changed, last sync %.8s",
 		    (long long)s->pass.rec.counts.runs_new,
 		    (long long)s->pass.rec.counts.runs_changed, now + 11);
 	} else {
+		s->failing++;
 		snprintf(s->state_text, sizeof(s->state_text),
 		    "failed at "
 		    "%.8s: %.100s",
 		    now + 11, error != NULL ? error : "?");
 	}
 	free(safe);
+	s->m.passes[ok ? 0 : 1]++;
+	s->m.last_pass_ok = ok;
+	s->m.next_poll = sync->once ? 0 : ev_time() + next_delay;
+	sync_write_metrics(sync);
 	if (sync->once) {
 		src_finished(s, ok);
 		return;
@@ -634,6 +747,9 @@ src_new(struct sync *sync, const struct conf_source *c)
 	ev_init(&s->timer, src_timer_cb);
 	s->timer.data = s;
 	snprintf(s->state_text, sizeof(s->state_text), "starting");
+	s->m.last_pass_ok = -1;
+	s->m.last_pass_seconds = -1;
+	s->m.upstream_total = -1;
 	return s;
 }
 
@@ -656,6 +772,7 @@ src_stop(struct src *s)
 				  "recorded",
 			    s->conf->name);
 		s->pass.active = 0;
+		s->m.passes[2]++;
 	}
 }
 
@@ -859,7 +976,73 @@ sync_configure(struct sync *sync, const struct conf *conf)
 	sync->srcs = kept;
 	for (s = added; s != NULL; s = s->next)
 		src_arm(s, 0);
+	sync->metrics_file = conf->metrics_file;
+	sync->metrics_errno = 0;
+	sync_write_metrics(sync);
 	return 0;
+}
+
+/* The metrics file (metrics.h), when one is configured. */
+static void
+sync_write_metrics(struct sync *sync)
+{
+	struct metrics_source *m;
+	const struct src *s;
+	const struct sync_state *st;
+	size_t n = 0, i = 0;
+	double now = ev_time(), t;
+
+	if (sync->metrics_file == NULL)
+		return;
+	for (s = sync->srcs; s != NULL; s = s->next)
+		n++;
+	m = calloc(n ? n : 1, sizeof(*m));
+	if (m == NULL) {
+		log_error("out of memory for the metrics");
+		return;
+	}
+	for (s = sync->srcs; s != NULL; s = s->next, i++) {
+		st = &s->st;
+		m[i].name = s->conf->name;
+		m[i].kind = s->type->name;
+		m[i].poll_interval = s->conf->poll_interval;
+		m[i].runs = store_live_runs(sync->store, s->conf->name);
+		m[i].last_success = st->last_success_at[0] != '\0' &&
+			time_to_unix(st->last_success_at, &t) == 0 ?
+		    t :
+		    -1;
+		m[i].last_progress = s->m.last_page > 0 ? s->m.last_page : -1;
+		m[i].last_pass_ok = s->m.last_pass_ok;
+		m[i].last_pass_seconds = s->m.last_pass_seconds;
+		memcpy(m[i].passes, s->m.passes, sizeof(m[i].passes));
+		memcpy(m[i].requests, s->m.requests, sizeof(m[i].requests));
+		m[i].http_429 = s->m.requests[REQ_RATE_LIMITED];
+		m[i].retries = s->m.retries +
+		    s->pass.rec.counts.retries * s->pass.active;
+		m[i].rejected = s->m.rejected +
+		    s->pass.rec.counts.runs_rejected * s->pass.active;
+		m[i].backfill_ratio = st->backfill_done ?
+		    1.0 :
+		    st->walk_mode == WALK_BACKFILL && st->walk_total > 0 ?
+		    fmin(1.0,
+			(double)st->walk_offset / (double)st->walk_total) :
+		    0.0;
+		m[i].upstream_total = s->m.upstream_total;
+		m[i].next_poll_seconds = s->m.next_poll > 0 ?
+		    fmax(0, s->m.next_poll - now) :
+		    -1;
+		m[i].clock_skew_set = st->clock_skew.set;
+		m[i].clock_skew = st->clock_skew.v;
+	}
+	if (metrics_write(sync->metrics_file, m, n) == -1) {
+		if (errno != sync->metrics_errno)
+			log_warn("cannot write metrics_file '%s'",
+			    sync->metrics_file);
+		sync->metrics_errno = errno;
+	} else {
+		sync->metrics_errno = 0;
+	}
+	free(m);
 }
 
 void
@@ -901,7 +1084,17 @@ sync_status(const struct sync *sync, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (s = sync->srcs; s != NULL && off < len; s = s->next) {
-		if (s->pass.active)
+		if (s->pass.active && s->st.walk_total > 0 &&
+		    s->pass.walk.mode != WALK_INCREMENTAL)
+			n = snprintf(buf + off, len - off,
+			    "%s%s: %s %lld of %lld runs (%.0f%%)",
+			    off ? "; " : "", s->conf->name,
+			    walk_mode_name(s->pass.walk.mode),
+			    (long long)s->st.walk_offset,
+			    (long long)s->st.walk_total,
+			    100.0 * (double)s->st.walk_offset /
+				(double)s->st.walk_total);
+		else if (s->pass.active)
 			n = snprintf(buf + off, len - off,
 			    "%s%s: %s %lld "
 			    "runs",

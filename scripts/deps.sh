@@ -6,7 +6,7 @@
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
 libsqlite3-dev libev-dev libinih-dev libcmocka-dev python3 sqlite3 clang \
-faketime openssl \
+faketime openssl prometheus-node-exporter \
 $*"
 missing=""
 for p in $PKGS; do

@@ -44,10 +44,16 @@ class StatusAfterAuthTest(DaemonTest):
         r = subprocess.run([BIN, "-c", self.conf, "--status"],
                            env=self.env(), capture_output=True, text=True,
                            timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # monitoring-plugin codes: cotool never succeeded and its last
+        # pass failed: CRITICAL (2), named on the first line
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stdout.splitlines()[0],
+                         r"^agentsyncd CRITICAL - source 'cotool': last pass "
+                         r"failed, no success ever: HTTP 401")
         out = r.stdout
-        cg = out[out.index("source 'codegen'"):out.index("source 'cotool'")]
-        ct = out[out.index("source 'cotool'"):]
+        cg = out[out.index("\nsource 'codegen'"):
+                 out.index("\nsource 'cotool'")]
+        ct = out[out.index("\nsource 'cotool'"):]
         self.assertIn("runs mirrored:   150", cg)
         self.assertIn("backfill:        complete", cg)
         self.assertIn("last error:      none", cg)

@@ -97,8 +97,9 @@ class CliTest(unittest.TestCase):
     def test_migrate_twice_and_status(self):
         path = self.conf(GOOD)
         r = self.run_bin("-c", path, "--status")
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("does not exist", r.stderr)
+        self.assertEqual(r.returncode, 3)     # UNKNOWN
+        self.assertIn("agentsyncd UNKNOWN - database", r.stdout)
+        self.assertIn("does not exist", r.stdout)
         r = self.run_bin("-c", path, "--migrate")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"[1-9]\d* migrations? applied")
@@ -108,18 +109,18 @@ class CliTest(unittest.TestCase):
         mode = os.stat(os.path.join(self.d, "mirror.db")).st_mode & 0o777
         self.assertEqual(mode & 0o007, 0, oct(mode))
         r = self.run_bin("-c", path, "--status")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("no source has synced yet", r.stdout)
+        self.assertEqual(r.returncode, 1, r.stderr)   # WARNING
+        self.assertIn("has not polled yet", r.stdout)
         for out in (r.stdout, r.stderr):
             self.assertNotIn("cg-secret-token-1", out)
         # An operator's shell has neither the service's token variables
         # nor its credentials: --status and --migrate need no token.
         env = {k: v for k, v in self.env.items()
                if k not in ("CODEGEN_API_TOKEN", "COTOOL_API_KEY")}
-        for args in (["--status"], ["--migrate"]):
+        for args, rc in ((["--status"], 1), (["--migrate"], 0)):
             r = subprocess.run([BIN, "-c", path, *args], env=env,
                                capture_output=True, text=True, timeout=60)
-            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.returncode, rc, r.stderr)
         # --check-config checks what it can reach and says what it cannot
         # (the variable is the service's); the daemon itself refuses.
         r = subprocess.run([BIN, "-c", path, "--check-config"], env=env,

@@ -258,9 +258,9 @@ def disk_full_daemon_recovers():
                  "both backfills to complete after the remount", p, log)
         t_rec = time.monotonic() - t0
         # A pass after the backfill ends cleanly too.
-        n_ok = rig.count("SELECT count(*) FROM sync_runs WHERE "
+        n_ok = rig.count("SELECT sum(passes) FROM sync_runs WHERE "
                          "outcome = 'succeeded'")
-        wait_for(lambda: rig.count("SELECT count(*) FROM sync_runs WHERE "
+        wait_for(lambda: rig.count("SELECT sum(passes) FROM sync_runs WHERE "
                                    "outcome = 'succeeded'") >= n_ok + 2,
                  20, "incremental passes after recovery", p, log)
         problems = rig.mirror_problems()

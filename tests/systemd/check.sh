@@ -354,7 +354,7 @@ c_err_priority() {
 # running: no second backfill, nothing left under the old name.
 q() { sqlite3 -readonly -cmd '.timeout 5000' "$DB" "$1"; }
 ct2_polled() {
-	[ "$(q "SELECT count(*) FROM sync_runs WHERE source = 'ct2' AND outcome = 'succeeded' AND started_at > '$RENAME_T0'")" -ge 1 ]
+	[ "$(q "SELECT count(*) FROM sync_runs WHERE source = 'ct2' AND outcome = 'succeeded' AND finished_at > '$RENAME_T0'")" -ge 1 ]
 }
 c_rename_source() {
 	local bf

@@ -1,0 +1,58 @@
+/*
+ * metrics.h: Prometheus metrics through node_exporter's textfile collector.
+ *
+ * No socket in the daemon: with metrics_file set, the file is rewritten
+ * whole (a temporary file in the same directory, then rename(2), so that
+ * node_exporter never reads half of it) at start, after every pass and
+ * with every progress line of a long walk.  Names follow Prometheus'
+ * conventions: base units in the name, _total for counters, HELP and TYPE
+ * for each; counters count from the daemon's start.
+ */
+#ifndef AGENTSYNCD_METRICS_H
+#define AGENTSYNCD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a request ended, for agentsyncd_requests_total{outcome}. */
+enum req_outcome {
+	REQ_OK,		  /* 2xx and a page */
+	REQ_RATE_LIMITED, /* 429 */
+	REQ_CLIENT_ERROR, /* other 4xx */
+	REQ_SERVER_ERROR, /* 5xx, 408 */
+	REQ_BAD_PAGE,	  /* 2xx, but not a page of the spec */
+	REQ_TRANSPORT,	  /* no response: connect, TLS, timeout, reset */
+	NREQ_OUTCOMES
+};
+
+/* What one source says about itself. */
+struct metrics_source {
+	const char *name;
+	const char *kind;
+	double poll_interval;	  /* seconds */
+	int64_t runs;		  /* mirrored, not gone upstream */
+	double last_success;	  /* unix seconds, or < 0: never */
+	double last_progress;	  /* the last page written, or < 0 */
+	int last_pass_ok;	  /* 1, 0, or -1: no pass yet */
+	double last_pass_seconds; /* or < 0 */
+	int64_t passes[3];	  /* succeeded, failed, interrupted */
+	int64_t requests[NREQ_OUTCOMES];
+	int64_t http_429;
+	int64_t retries;
+	int64_t rejected;	  /* records set aside, since start */
+	double backfill_ratio;	  /* 0..1; 1 when the backfill is done */
+	int64_t upstream_total;	  /* the last total upstream said, or
+					 * < 0 */
+	double next_poll_seconds; /* or < 0: not scheduled */
+	int clock_skew_set;
+	double clock_skew; /* seconds the host is ahead */
+};
+
+/*
+ * Write the metrics of srcs[0..n) to path atomically.  Returns 0, or -1
+ * with errno set (the caller says so in the log, once per error).
+ */
+int metrics_write(const char *path, const struct metrics_source *srcs,
+    size_t n);
+
+#endif
