@@ -113,11 +113,16 @@ judge(const struct source_status *ss, const struct conf_source *c, double now,
 			return STATUS_WARNING;
 		}
 		snprintf(why, len, "last pass failed, no success %s: %.300s",
-		    ok_age < 0 ? "ever" : "within the stale time",
+		    ok_age < 0 ? "yet" : "within the stale time",
 		    ss->last_error != NULL ? ss->last_error : "?");
 		return STATUS_CRITICAL;
 	}
-	if (act < 0 || act > stale) {
+	if (act < 0) {
+		/* its first pass is under way: nothing failed yet */
+		snprintf(why, len, "no page written yet");
+		return STATUS_WARNING;
+	}
+	if (act > stale) {
 		fmt_age(stale, a, sizeof(a));
 		snprintf(why, len,
 		    "no success and no page written for more than %s", a);

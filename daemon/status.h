@@ -11,7 +11,8 @@
  *             success within that time, or it is stopped because its rows
  *             were renamed or forgotten;
  *   WARNING   its last pass failed but it succeeded within the stale time,
- *             it has not polled yet, or no source is configured;
+ *             it has not polled or written a page yet, or no source is
+ *             configured;
  *   OK        otherwise.
  * Retired sources are listed but not judged (an interrupted forget is a
  * WARNING).  The first line is the verdict ("agentsyncd OK - ..."), as

@@ -1679,29 +1679,17 @@ int
 store_forget_source(struct store *store, const char *source, int batch,
     const char *now, int64_t *deleted, char *why, size_t whylen)
 {
-	int64_t n, configured;
+	int64_t n;
 	size_t i;
 
 	*why = '\0';
 	*deleted = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
-	if ((n = rows_of(store, source)) < 0 ||
-	    (configured = count_of(store,
-		 "SELECT count(*) FROM sources WHERE name = ?1 AND "
-		 "configured = 1",
-		 source)) < 0)
+	if ((n = rows_of(store, source)) < 0)
 		goto rollback;
 	if (n == 0) {
 		snprintf(why, whylen, "no source '%s' in the database", source);
-		goto rollback;
-	}
-	if (configured > 0) {
-		snprintf(why, whylen,
-		    "source '%s' is configured in the running daemon: remove "
-		    "its section and reload (systemctl reload agentsyncd) "
-		    "first",
-		    source);
 		goto rollback;
 	}
 	/* From here the source is being forgotten: its cursor goes first,

@@ -204,8 +204,10 @@ int store_rename_source(struct store *store, const char *old,
  * batch rows of the other tables): first the source is marked
  * forgetting_since and its sync state deleted, last its sources row.  An
  * interrupted call is finished by calling it again.  Refuses (-1, reason
- * in why) when the source is unknown or configured = 1.  *deleted counts
- * the runs deleted.
+ * in why) when the source is unknown; the caller has checked that the
+ * configuration does not name it (a daemon still syncing it from an older
+ * file finds its sync state gone and stops it).  *deleted counts the runs
+ * deleted.
  */
 int store_forget_source(struct store *store, const char *source, int batch,
     const char *now, int64_t *deleted, char *why, size_t whylen)

@@ -625,7 +625,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 {
 	const struct conf_source *c = s->conf;
 	struct sync *sync = s->sync;
-	char now[TS_LEN], when[TS_LEN], *safe = NULL;
+	char now[TS_LEN], when[TS_LEN], msg[512], *safe = NULL;
 
 	wall_ts(now, 0);
 	/* The error goes to the database and STATUS=: redact it there too,
@@ -655,14 +655,9 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 			log_info("source '%s': recovered after %d failed "
 				 "pass%s",
 			    c->name, s->failing, s->failing == 1 ? "" : "es");
-		(store_pass_idle(&s->pass.rec) ? log_debug :
-						 log_info)("source '%s': %s "
-							   "pass done: %lld "
-							   "requests, %lld "
-							   "pages, %lld new, "
-							   "%lld changed, %lld "
-							   "deleted, %lld "
-							   "rejected",
+		snprintf(msg, sizeof(msg),
+		    "source '%s': %s pass done: %lld requests, %lld pages, "
+		    "%lld new, %lld changed, %lld deleted, %lld rejected",
 		    c->name, walk_mode_name(s->pass.walk.mode),
 		    (long long)s->pass.rec.counts.requests,
 		    (long long)s->pass.rec.counts.pages,
@@ -670,6 +665,10 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		    (long long)s->pass.rec.counts.runs_changed,
 		    (long long)s->pass.rec.counts.runs_deleted,
 		    (long long)s->pass.rec.counts.runs_rejected);
+		if (store_pass_idle(&s->pass.rec))
+			log_debug("%s", msg);
+		else
+			log_info("%s", msg);
 		s->failing = 0;
 		snprintf(s->state_text, sizeof(s->state_text),
 		    "idle, %lld "

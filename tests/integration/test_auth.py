@@ -49,7 +49,7 @@ class StatusAfterAuthTest(DaemonTest):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertRegex(r.stdout.splitlines()[0],
                          r"^agentsyncd CRITICAL - source 'cotool': last pass "
-                         r"failed, no success ever: HTTP 401")
+                         r"failed, no success yet: HTTP 401")
         out = r.stdout
         cg = out[out.index("\nsource 'codegen'"):
                  out.index("\nsource 'cotool'")]

@@ -371,6 +371,25 @@ c_rename_source() {
 	expect "live_runs" "$(q "SELECT count(*) FROM live_runs")" "$EXPECTED"
 }
 
+# README "Monitoring", word for word: node_exporter reads the metrics file.
+metrics_up() { curl -sf localhost:9100/metrics | grep -q '^agentsyncd_runs{'; }
+c_metrics() {
+	local out
+	apt-get update -qq >/tmp/apt.log 2>&1 || { tail -3 /tmp/apt.log; return 1; }
+	sudo DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus-node-exporter acl curl >/tmp/apt.log 2>&1 ||
+	    { tail -3 /tmp/apt.log; return 1; }
+	sudo setfacl -m u:agentsyncd:rwx /var/lib/prometheus/node-exporter || return 1
+	printf '[Service]\nReadWritePaths=/var/lib/prometheus/node-exporter\n' |
+	    sudo tee /etc/systemd/system/agentsyncd.service.d/metrics.conf >/dev/null || return 1
+	sudo sed -i '/^\[agentsyncd\]$/a metrics_file = /var/lib/prometheus/node-exporter/agentsyncd.prom' /etc/agentsyncd/agentsyncd.conf || return 1
+	sudo systemctl daemon-reload && sudo systemctl restart agentsyncd || return 1
+	wait_for 60 metrics_up || { echo "no agentsyncd_ series: $(journalctl -u agentsyncd -p warning --since=-60s -o cat | tail -2)"; return 1; }
+	out=$(curl -s localhost:9100/metrics)
+	expect "scrape error" "$(echo "$out" | sed -n 's/^node_textfile_scrape_error //p')" 0 &&
+	expect "codegen runs" "$(echo "$out" | sed -n 's/^agentsyncd_runs{kind="codegen",source="codegen"} //p')" "$CODEGEN_RUNS" &&
+	expect "file" "$(stat -c '%U %a' /var/lib/prometheus/node-exporter/agentsyncd.prom)" "agentsyncd 644"
+}
+
 c_purge() {
 	sudo systemctl stop agentsyncd
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y agentsyncd >/tmp/purge.log 2>&1 ||
@@ -417,6 +436,7 @@ check "not dumpable, LimitCORE=0, MemoryMax" c_not_dumpable
 check "no token in journal or database" c_no_token_leak
 check "config problems not at info" c_err_priority
 check "rename a source (README), service running" c_rename_source
+check "metrics read by node_exporter (README)" c_metrics
 [ "$MODE" = deb ] && check "apt purge" c_purge
 echo "$MODE: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
