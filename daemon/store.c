@@ -1268,36 +1268,6 @@ fold_idle(struct store *store, const struct store_pass *pass, const char *now)
 	return 1;
 }
 
-int64_t
-store_prune_history(struct store *store, const char *cutoff, int batch,
-    int max_batches)
-{
-	int64_t total = 0;
-	int i, n;
-
-	for (i = 0; i < max_batches; i++) {
-		if (store_exec(store, "BEGIN IMMEDIATE") == -1)
-			return -1;
-		if (exec_bound(store, "cannot prune the pass history",
-			"DELETE FROM sync_runs WHERE id IN (SELECT id FROM "
-			"sync_runs WHERE finished_at < ?1 AND outcome != "
-			"'running' LIMIT ?2)",
-			"ti", cutoff, (int64_t)batch) == -1) {
-			store_rollback(store);
-			return -1;
-		}
-		n = sqlite3_changes(store->db);
-		if (store_exec(store, "COMMIT") == -1) {
-			store_rollback(store);
-			return -1;
-		}
-		total += n;
-		if (n < batch)
-			break;
-	}
-	return total;
-}
-
 int
 store_pass_end(struct store *store, const struct store_pass *pass,
     const struct sync_state *state, enum pass_outcome outcome,
@@ -1653,17 +1623,17 @@ rollback:
 	return -1;
 }
 
-/* Delete up to batch rows in one transaction; returns how many, or -1. */
+/* Run sql (?1 arg, ?2 batch: a DELETE of at most batch rows) in one
+ * transaction; returns the rows deleted, or -1. */
 static int64_t
-delete_batch(struct store *store, const char *sql, const char *source,
-    int batch)
+delete_batch(struct store *store, const char *sql, const char *arg, int batch)
 {
 	int64_t n;
 
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
-	if (exec_bound(store, "cannot delete the source's rows", sql, "ti",
-		source, (int64_t)batch) == -1) {
+	if (exec_bound(store, "cannot delete rows", sql, "ti", arg,
+		(int64_t)batch) == -1) {
 		store_rollback(store);
 		return -1;
 	}
@@ -1673,6 +1643,28 @@ delete_batch(struct store *store, const char *sql, const char *source,
 		return -1;
 	}
 	return n;
+}
+
+int64_t
+store_prune_history(struct store *store, const char *cutoff, int batch,
+    int max_batches)
+{
+	int64_t total = 0, n;
+	int i;
+
+	for (i = 0; i < max_batches; i++) {
+		n = delete_batch(store,
+		    "DELETE FROM sync_runs WHERE id IN (SELECT id FROM "
+		    "sync_runs WHERE finished_at < ?1 AND outcome != "
+		    "'running' LIMIT ?2)",
+		    cutoff, batch);
+		if (n < 0)
+			return -1;
+		total += n;
+		if (n < batch)
+			break;
+	}
+	return total;
 }
 
 int
