@@ -59,118 +59,130 @@ codegen_map_status(const char *status)
 	return RUN_UNKNOWN;
 }
 
+/*
+ * An integer id, or one sent as a string of decimal digits (then a problem
+ * of r, but the id is kept: an API that starts quoting its ids must not
+ * make every run vanish).  Returns 0 with the decimal text in buf, or -1.
+ */
 static int
-codegen_prs(struct page *page, const cJSON *item, struct run *r, char *err,
-    size_t errlen)
+codegen_id(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, char *buf, size_t len)
 {
-	const cJSON *arr, *e;
-	struct pull_request *p;
-	struct opt_int id;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "id");
+	int64_t id;
+	size_t n;
 
-	arr = cJSON_GetObjectItemCaseSensitive(item, "github_pull_requests");
-	if (arr == NULL || cJSON_IsNull(arr))
+	if (cJSON_IsNumber(v) && json_integral(v->valuedouble, &id) == 0 &&
+	    id >= 0) {
+		snprintf(buf, len, "%lld", (long long)id);
 		return 0;
-	if (!cJSON_IsArray(arr)) {
-		snprintf(err, errlen,
-		    "\"github_pull_requests\" is not an "
-		    "array");
+	}
+	if (!cJSON_IsString(v))
 		return -1;
-	}
-	r->nprs = (size_t)cJSON_GetArraySize(arr);
-	if (r->nprs == 0)
-		return 0;
-	r->prs = json_alloc(page, sizeof(*r->prs) * r->nprs);
-	if (r->prs == NULL) {
-		snprintf(err, errlen, "out of memory");
+	n = strspn(v->valuestring, "0123456789");
+	if (n == 0 || n > 15 || v->valuestring[n] != '\0' ||
+	    (v->valuestring[0] == '0' && n > 1))
 		return -1;
-	}
-	p = r->prs;
-	cJSON_ArrayForEach(e, arr)
-	{
-		if (!cJSON_IsObject(e)) {
-			snprintf(err, errlen,
-			    "a pull request is not an "
-			    "object");
-			return -1;
-		}
-		if (json_int(e, "id", &id, err, errlen) == -1 || !id.set) {
-			snprintf(err, errlen,
-			    "pull request \"id\" is not an "
-			    "integer");
-			return -1;
-		}
-		snprintf(p->external_id, sizeof(p->external_id), "%lld",
-		    (long long)id.v);
-		if (json_str(e, "title", &p->title, err, errlen) == -1 ||
-		    json_str(e, "url", &p->url, err, errlen) == -1 ||
-		    json_str(e, "head_branch_name", &p->head_branch_name, err,
-			errlen) == -1 ||
-		    json_time(page, e, "created_at", &p->created_at, "codegen",
-			r->external_id, err, errlen) == -1) {
-			char field[200];
-
-			snprintf(field, sizeof(field), "%s", err);
-			snprintf(err, errlen, "pull request %.140s", field);
-			return -1;
-		}
-		p++;
-	}
+	snprintf(buf, len, "%s", v->valuestring);
+	run_problem(page, r, prefix, "id", v,
+	    "is a string, not an integer (kept as the id)");
 	return 0;
 }
 
-/* Normalize one item; -1 with a reason when it must be rejected. */
+static void
+codegen_prs(struct page *page, const cJSON *item, struct run *r)
+{
+	const cJSON *arr, *e;
+	struct pull_request *p;
+	char at[48];
+	size_t i = 0, j;
+
+	arr = run_array(page, r, item, "github_pull_requests");
+	r->prs_sent = arr != NULL;
+	if (arr == NULL || cJSON_GetArraySize(arr) == 0)
+		return;
+	r->prs = json_alloc(page,
+	    sizeof(*r->prs) * (size_t)cJSON_GetArraySize(arr));
+	if (r->prs == NULL) {
+		page->oom = 1;
+		return;
+	}
+	cJSON_ArrayForEach(e, arr)
+	{
+		snprintf(at, sizeof(at), "github_pull_requests[%zu]", i++);
+		if (!cJSON_IsObject(e)) {
+			run_problem(page, r, at, "", e, "is not an object");
+			continue;
+		}
+		p = &r->prs[r->nprs];
+		strcat(at, ".");
+		if (codegen_id(page, r, e, at, p->external_id,
+			sizeof(p->external_id)) == -1) {
+			run_problem(page, r, at, "id",
+			    cJSON_GetObjectItemCaseSensitive(e, "id"),
+			    "is not a non-negative integer below 2^53 (pull "
+			    "request left out)");
+			continue;
+		}
+		/* listed twice: one link, at its first position */
+		for (j = 0; j < r->nprs; j++)
+			if (strcmp(r->prs[j].external_id, p->external_id) == 0)
+				break;
+		if (j < r->nprs)
+			continue;
+		run_str(page, r, e, at, "title", &p->title);
+		run_str(page, r, e, at, "url", &p->url);
+		run_str(page, r, e, at, "head_branch_name",
+		    &p->head_branch_name);
+		run_time(page, r, e, at, "created_at", &p->created_at);
+		r->nprs++;
+	}
+}
+
+/* Normalize one item; -1 with a reason when it has no usable id. */
 static int
 codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
     size_t errlen)
 {
 	const cJSON *meta;
-	struct opt_int id;
 	char *text;
 
 	if (!cJSON_IsObject(item)) {
 		snprintf(err, errlen, "item is not an object");
 		return -1;
 	}
-	if (json_int(item, "id", &id, err, errlen) == -1 || !id.set ||
-	    id.v < 0) {
+	if (codegen_id(page, r, item, "", r->idbuf, sizeof(r->idbuf)) == -1) {
 		snprintf(err, errlen,
 		    "\"id\" is not a non-negative integer "
 		    "below 2^53");
 		return -1;
 	}
-	snprintf(r->idbuf, sizeof(r->idbuf), "%lld", (long long)id.v);
 	r->external_id = r->idbuf;
-	if (json_int(item, "organization_id", &r->organization_id, err,
-		errlen) == -1 ||
-	    json_str(item, "status", &r->status, err, errlen) == -1 ||
-	    json_time(page, item, "created_at", &r->created_at, "codegen",
-		r->external_id, err, errlen) == -1 ||
-	    json_str(item, "web_url", &r->web_url, err, errlen) == -1 ||
-	    json_str(item, "result", &r->result, err, errlen) == -1 ||
-	    json_str(item, "summary", &r->summary, err, errlen) == -1 ||
-	    json_str(item, "source_type", &r->source_type, err, errlen) == -1)
-		return -1;
+	run_int(page, r, item, "", "organization_id", &r->organization_id);
+	run_str(page, r, item, "", "status", &r->status);
+	run_time(page, r, item, "", "created_at", &r->created_at);
+	run_str(page, r, item, "", "web_url", &r->web_url);
+	run_str(page, r, item, "", "result", &r->result);
+	run_str(page, r, item, "", "summary", &r->summary);
+	run_str(page, r, item, "", "source_type", &r->source_type);
 	r->state = codegen_map_status(r->status);
 	meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
 	if (meta != NULL && !cJSON_IsNull(meta)) {
 		if (!cJSON_IsObject(meta)) {
-			snprintf(err, errlen, "\"metadata\" is not an object");
-			return -1;
-		}
-		text = cJSON_PrintUnformatted(meta);
-		if (text == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		r->metadata_len = strlen(text);
-		r->metadata = json_strdup(page, text, r->metadata_len);
-		cJSON_free(text);
-		if (r->metadata == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
+			run_problem(page, r, "", "metadata", meta,
+			    "is not an object");
+		} else if ((text = cJSON_PrintUnformatted(meta)) == NULL) {
+			page->oom = 1;
+		} else {
+			r->metadata_len = strlen(text);
+			r->metadata = json_strdup(page, text, r->metadata_len);
+			cJSON_free(text);
+			if (r->metadata == NULL)
+				page->oom = 1;
 		}
 	}
-	return codegen_prs(page, item, r, err, errlen);
+	codegen_prs(page, item, r);
+	return 0;
 }
 
 static int

@@ -50,65 +50,37 @@ cotool_map_status(const char *status)
 	return RUN_UNKNOWN;
 }
 
-static int
-cotool_object(const cJSON *item, const char *key, const cJSON **out, char *err,
-    size_t errlen)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
-
-	*out = NULL;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsObject(v)) {
-		snprintf(err, errlen, "\"%s\" is not an object", key);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int
-cotool_criteria(struct page *page, const cJSON *item, struct run *r, char *err,
-    size_t errlen)
+static void
+cotool_criteria(struct page *page, const cJSON *item, struct run *r)
 {
 	const cJSON *arr, *e;
 	struct criterion *c;
+	char at[48];
+	size_t i = 0;
 
-	arr = cJSON_GetObjectItemCaseSensitive(item,
-	    "acceptanceCriteriaResults");
-	if (arr == NULL || cJSON_IsNull(arr))
-		return 0;
-	if (!cJSON_IsArray(arr)) {
-		snprintf(err, errlen,
-		    "\"acceptanceCriteriaResults\" is not "
-		    "an array");
-		return -1;
-	}
-	r->ncriteria = (size_t)cJSON_GetArraySize(arr);
-	if (r->ncriteria == 0)
-		return 0;
-	r->criteria = json_alloc(page, sizeof(*r->criteria) * r->ncriteria);
+	arr = run_array(page, r, item, "acceptanceCriteriaResults");
+	r->criteria_sent = arr != NULL;
+	if (arr == NULL || cJSON_GetArraySize(arr) == 0)
+		return;
+	r->criteria = json_alloc(page,
+	    sizeof(*r->criteria) * (size_t)cJSON_GetArraySize(arr));
 	if (r->criteria == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		page->oom = 1;
+		return;
 	}
-	c = r->criteria;
 	cJSON_ArrayForEach(e, arr)
 	{
-		if (!cJSON_IsObject(e) ||
-		    json_str(e, "criterion", &c->criterion, err, errlen) ==
-			-1 ||
-		    json_bool(e, "met", &c->met, err, errlen) == -1 ||
-		    json_str(e, "explanation", &c->explanation, err, errlen) ==
-			-1) {
-			snprintf(err, errlen,
-			    "an acceptance criterion is "
-			    "malformed");
-			return -1;
+		snprintf(at, sizeof(at), "acceptanceCriteriaResults[%zu]", i++);
+		if (!cJSON_IsObject(e)) {
+			run_problem(page, r, at, "", e, "is not an object");
+			continue;
 		}
-		c++;
+		c = &r->criteria[r->ncriteria++];
+		strcat(at, ".");
+		run_str(page, r, e, at, "criterion", &c->criterion);
+		run_bool(page, r, e, at, "met", &c->met);
+		run_str(page, r, e, at, "explanation", &c->explanation);
 	}
-	return 0;
 }
 
 static int
@@ -131,56 +103,46 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 		r->external_id = NULL;
 		return -1;
 	}
-	if (json_str(item, "status", &r->status, err, errlen) == -1 ||
-	    json_str(item, "runTitle", &r->title, err, errlen) == -1 ||
-	    json_time(page, item, "createdAt", &r->created_at, "cotool",
-		r->external_id, err, errlen) == -1 ||
-	    json_time(page, item, "updatedAt", &r->updated_at, "cotool",
-		r->external_id, err, errlen) == -1 ||
-	    json_str(item, "agentId", &r->agent_id, err, errlen) == -1 ||
-	    json_str(item, "agentName", &r->agent_name, err, errlen) == -1 ||
-	    json_str(item, "agentType", &r->agent_type, err, errlen) == -1 ||
-	    json_str(item, "modelAlias", &r->model_alias, err, errlen) == -1 ||
-	    json_str(item, "modelName", &r->model_name, err, errlen) == -1 ||
-	    json_int(item, "totalToolCount", &r->total_tool_count, err,
-		errlen) == -1 ||
-	    json_str(item, "triggerSource", &r->trigger_source, err, errlen) ==
-		-1 ||
-	    json_str(item, "triggerName", &r->trigger_name, err, errlen) ==
-		-1 ||
-	    json_bool(item, "hasError", &r->has_error, err, errlen) == -1 ||
-	    json_bool(item, "isStreaming", &r->is_streaming, err, errlen) ==
-		-1 ||
-	    json_num(item, "evalScore", &r->eval_score, err, errlen) == -1 ||
-	    json_str(item, "evalExplanation", &r->eval_explanation, err,
-		errlen) == -1 ||
-	    json_str_array(page, item, "toolNames", &r->tool_names,
-		&r->ntool_names, err, errlen) == -1 ||
-	    json_str_array(page, item, "evalBulletSummary", &r->eval_bullets,
-		&r->neval_bullets, err, errlen) == -1 ||
-	    cotool_object(item, "criticalIssue", &ci, err, errlen) == -1 ||
-	    cotool_object(item, "linkedAlert", &la, err, errlen) == -1)
-		return -1;
-	if (ci != NULL &&
-	    (json_str(ci, "category", &r->critical_issue_category, err,
-		 errlen) == -1 ||
-		json_str(ci, "explanation", &r->critical_issue_explanation, err,
-		    errlen) == -1)) {
-		snprintf(err, errlen, "\"criticalIssue\" is malformed");
-		return -1;
+	run_str(page, r, item, "", "status", &r->status);
+	run_str(page, r, item, "", "runTitle", &r->title);
+	run_time(page, r, item, "", "createdAt", &r->created_at);
+	run_time(page, r, item, "", "updatedAt", &r->updated_at);
+	run_str(page, r, item, "", "agentId", &r->agent_id);
+	run_str(page, r, item, "", "agentName", &r->agent_name);
+	run_str(page, r, item, "", "agentType", &r->agent_type);
+	run_str(page, r, item, "", "modelAlias", &r->model_alias);
+	run_str(page, r, item, "", "modelName", &r->model_name);
+	run_int(page, r, item, "", "totalToolCount", &r->total_tool_count);
+	run_str(page, r, item, "", "triggerSource", &r->trigger_source);
+	run_str(page, r, item, "", "triggerName", &r->trigger_name);
+	run_bool(page, r, item, "", "hasError", &r->has_error);
+	run_bool(page, r, item, "", "isStreaming", &r->is_streaming);
+	run_num(page, r, item, "", "evalScore", &r->eval_score);
+	run_str(page, r, item, "", "evalExplanation", &r->eval_explanation);
+	run_str_array(page, r, item, "toolNames", &r->tool_names,
+	    &r->ntool_names, &r->tool_names_sent);
+	run_str_array(page, r, item, "evalBulletSummary", &r->eval_bullets,
+	    &r->neval_bullets, &r->eval_bullets_sent);
+	run_object(page, r, item, "criticalIssue", &ci,
+	    &r->has_critical_issue);
+	run_object(page, r, item, "linkedAlert", &la, &r->has_linked_alert);
+	if (ci != NULL) {
+		run_str(page, r, ci, "criticalIssue.", "category",
+		    &r->critical_issue_category);
+		run_str(page, r, ci, "criticalIssue.", "explanation",
+		    &r->critical_issue_explanation);
 	}
-	if (la != NULL &&
-	    (json_str(la, "displayId", &r->linked_alert_display_id, err,
-		 errlen) == -1 ||
-		json_str(la, "title", &r->linked_alert_title, err, errlen) ==
-		    -1 ||
-		json_str(la, "status", &r->linked_alert_status, err, errlen) ==
-		    -1)) {
-		snprintf(err, errlen, "\"linkedAlert\" is malformed");
-		return -1;
+	if (la != NULL) {
+		run_str(page, r, la, "linkedAlert.", "displayId",
+		    &r->linked_alert_display_id);
+		run_str(page, r, la, "linkedAlert.", "title",
+		    &r->linked_alert_title);
+		run_str(page, r, la, "linkedAlert.", "status",
+		    &r->linked_alert_status);
 	}
 	r->state = cotool_map_status(r->status);
-	return cotool_criteria(page, item, r, err, errlen);
+	cotool_criteria(page, item, r);
+	return 0;
 }
 
 static int

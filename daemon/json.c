@@ -644,77 +644,351 @@ json_bool(const cJSON *obj, const char *key, struct opt_bool *out, char *err,
 	return 0;
 }
 
-int
-json_time(struct page *page, const cJSON *obj, const char *key,
-    const char **out, const char *what, const char *id, char *err,
-    size_t errlen)
+/* Copy of what printed, cut at SOURCE_MAX_PROBLEM_VALUE bytes on a UTF-8
+ * character boundary (then "..." follows). */
+static const char *
+problem_value(struct page *page, const cJSON *value)
+{
+	const char *out;
+	char *text;
+	size_t len;
+
+	if (value == NULL)
+		return NULL;
+	/* not parsing: cJSON's allocations are plain malloc here */
+	if ((text = cJSON_PrintUnformatted(value)) == NULL) {
+		page->oom = 1;
+		return NULL;
+	}
+	len = strlen(text);
+	if (len > SOURCE_MAX_PROBLEM_VALUE) {
+		len = SOURCE_MAX_PROBLEM_VALUE;
+		while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
+			len--;
+		memcpy(text + len, "...", 4);
+		len += 3;
+	}
+	out = json_strdup(page, text, len);
+	cJSON_free(text);
+	if (out == NULL)
+		page->oom = 1;
+	return out;
+}
+
+void
+run_problem(struct page *page, struct run *r, const char *prefix,
+    const char *key, const cJSON *value, const char *problem)
+{
+	struct field_problem *fp;
+	char path[160];
+	size_t i, cap;
+
+	snprintf(path, sizeof(path), "%s%s", prefix, key);
+	for (i = 0; i < r->nproblems; i++)
+		if (strcmp(r->problems[i].field, path) == 0)
+			return; /* one problem per field: the first */
+	if (r->nproblems == r->problems_cap) {
+		cap = r->problems_cap ? 2 * r->problems_cap : 4;
+		if ((fp = json_alloc(page, cap * sizeof(*fp))) == NULL) {
+			page->oom = 1;
+			return;
+		}
+		if (r->nproblems > 0)
+			memcpy(fp, r->problems, r->nproblems * sizeof(*fp));
+		r->problems = fp;
+		r->problems_cap = cap;
+	}
+	fp = &r->problems[r->nproblems];
+	fp->field = json_strdup(page, path, strlen(path));
+	fp->problem = json_strdup(page, problem, strlen(problem));
+	fp->value = problem_value(page, value);
+	if (fp->field == NULL || fp->problem == NULL)
+		page->oom = 1;
+	else
+		r->nproblems++;
+}
+
+/* The member key of obj, or NULL when absent or null. */
+static const cJSON *
+member(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return v == NULL || cJSON_IsNull(v) ? NULL : v;
+}
+
+void
+run_str(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, const char **out)
+{
+	const cJSON *v = member(obj, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return;
+	if (cJSON_IsString(v))
+		*out = v->valuestring;
+	else
+		run_problem(page, r, prefix, key, v, "is not a string");
+}
+
+void
+run_int(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, struct opt_int *out)
+{
+	const cJSON *v = member(obj, key);
+
+	out->set = 0;
+	out->v = 0;
+	if (v == NULL)
+		return;
+	if (cJSON_IsNumber(v) && json_integral(v->valuedouble, &out->v) == 0)
+		out->set = 1;
+	else
+		run_problem(page, r, prefix, key, v,
+		    "is not an integer (below 2^53)");
+}
+
+void
+run_num(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, struct opt_num *out)
+{
+	const cJSON *v = member(obj, key);
+
+	out->set = 0;
+	out->v = 0;
+	if (v == NULL)
+		return;
+	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+		out->set = 1;
+		out->v = v->valuedouble;
+	} else {
+		run_problem(page, r, prefix, key, v, "is not a number");
+	}
+}
+
+void
+run_bool(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, struct opt_bool *out)
+{
+	const cJSON *v = member(obj, key);
+
+	out->set = 0;
+	out->v = 0;
+	if (v == NULL)
+		return;
+	if (cJSON_IsBool(v)) {
+		out->set = 1;
+		out->v = cJSON_IsTrue(v) ? 1 : 0;
+	} else {
+		run_problem(page, r, prefix, key, v, "is not a boolean");
+	}
+}
+
+void
+run_time(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, const char **out)
 {
 	const char *s;
 	char *t;
 
+	run_str(page, r, obj, prefix, key, &s);
 	*out = NULL;
-	if (json_str(obj, key, &s, err, errlen) == -1)
-		return -1;
 	if (s == NULL)
-		return 0;
+		return;
 	if ((t = json_alloc(page, TS_LEN)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		page->oom = 1;
+		return;
 	}
 	if (time_normalize(s, t) == 0)
 		*out = t;
 	else
-		log_warnx("%s run '%s': cannot parse \"%s\" time '%.64s'; "
-			  "column left NULL (raw_json keeps it)",
-		    what, id, key, s);
-	return 0;
+		run_problem(page, r, prefix, key, member(obj, key),
+		    "is not a time this daemon can read");
 }
 
-int
-json_str_array(struct page *page, const cJSON *obj, const char *key,
-    const char ***out, size_t *n, char *err, size_t errlen)
+const cJSON *
+run_array(struct page *page, struct run *r, const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key), *e;
+	const cJSON *v = member(obj, key);
+
+	if (v == NULL || cJSON_IsArray(v))
+		return v;
+	run_problem(page, r, "", key, v, "is not an array");
+	return NULL;
+}
+
+void
+run_str_array(struct page *page, struct run *r, const cJSON *obj,
+    const char *key, const char ***out, size_t *n, int *sent)
+{
+	const cJSON *v = run_array(page, r, obj, key), *e;
 	size_t i = 0;
+	char at[160];
 
 	*out = NULL;
 	*n = 0;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsArray(v))
-		return wrong_type(key, "an array", err, errlen);
-	*n = (size_t)cJSON_GetArraySize(v);
-	if (*n == 0)
-		return 0;
-	*out = json_alloc(page, sizeof(**out) * *n);
+	*sent = v != NULL;
+	if (v == NULL || cJSON_GetArraySize(v) == 0)
+		return;
+	*out = json_alloc(page, sizeof(**out) * (size_t)cJSON_GetArraySize(v));
 	if (*out == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		page->oom = 1;
+		return;
 	}
 	cJSON_ArrayForEach(e, v)
 	{
-		if (cJSON_IsNull(e)) {
-			(*out)[i++] = NULL;
-			continue;
+		if (cJSON_IsNull(e) || cJSON_IsString(e)) {
+			(*out)[(*n)++] = cJSON_IsNull(e) ? NULL : e->valuestring;
+		} else {
+			snprintf(at, sizeof(at), "[%zu]", i);
+			run_problem(page, r, key, at, e, "is not a string");
 		}
-		if (!cJSON_IsString(e)) {
-			snprintf(err, errlen, "\"%s\" holds a non-string", key);
-			return -1;
-		}
-		(*out)[i++] = e->valuestring;
+		i++;
 	}
-	return 0;
+}
+
+void
+run_object(struct page *page, struct run *r, const cJSON *obj,
+    const char *key, const cJSON **out, struct opt_bool *has)
+{
+	const cJSON *v = member(obj, key);
+
+	*out = NULL;
+	has->set = 1;
+	has->v = 0;
+	if (v == NULL)
+		return;
+	if (cJSON_IsObject(v)) {
+		*out = v;
+		has->v = 1;
+	} else {
+		has->set = 0;
+		run_problem(page, r, "", key, v, "is not an object");
+	}
+}
+
+/*
+ * The top-level member of the item at raw (its verbatim bytes) whose value
+ * holds byte offset at; its name (escape-free) copied into name.  Returns
+ * 0, or -1 when at is in a name, or in a value whose name has an escape.
+ */
+static int
+member_at(const char *raw, size_t len, size_t at, char *name, size_t namelen)
+{
+	const char *p = raw, *end = raw + len, *k, *v, *ve;
+
+	p = skip_ws(p, end);
+	if (p == end || *p != '{')
+		return -1;
+	for (p++;;) {
+		p = skip_ws(p, end);
+		if (p == end || *p != '"')
+			return -1;
+		k = p;
+		p = skip_string(p, end);
+		v = skip_ws(p, end);
+		if (v == end || *v != ':')
+			return -1;
+		v = skip_ws(v + 1, end);
+		ve = skip_value(v, end);
+		if (raw + at < p)
+			return -1; /* in the name */
+		if (raw + at < ve) {
+			if (name_has_escape(k, end) ||
+			    (size_t)(p - k - 2) >= namelen)
+				return -1;
+			memcpy(name, k + 1, (size_t)(p - k - 2));
+			name[p - k - 2] = '\0';
+			return 0;
+		}
+		p = skip_ws(ve, end);
+		if (p == end || *p != ',')
+			return -1;
+		p++;
+	}
+}
+
+/*
+ * Make the member name of item unreadable: later copies are taken out (their
+ * memory stays in the arena until page_free) and the first becomes
+ * cJSON_Invalid, which every reader takes for a value of the wrong type
+ * (its problem is already recorded, so run_problem() adds no second one).
+ */
+static void
+poison_member(cJSON *item, const char *name)
+{
+	cJSON *c, *next, *first = NULL;
+
+	for (c = item->child; c != NULL; c = next) {
+		next = c->next;
+		if (c->string == NULL || strcmp(c->string, name) != 0)
+			continue;
+		if (first == NULL)
+			first = c;
+		else
+			cJSON_DetachItemViaPointer(item, c);
+	}
+	if (first != NULL)
+		first->type = cJSON_Invalid;
+}
+
+/*
+ * Poison every top-level member of item that cannot be read one way, each
+ * recorded as a problem of r: one whose value holds \u0000 or a lone
+ * surrogate escape (cJSON's text of it is not what upstream sent), one
+ * given twice, one holding a member given twice.  Returns NULL, or why the
+ * item cannot be kept at all (such an escape in a member's name).
+ */
+static const char *
+drop_ambiguous(struct page *page, cJSON *item, struct run *r)
+{
+	const char *bad, *dup;
+	cJSON *c;
+	size_t i = 0;
+	enum bad_escape e;
+	char name[128], why[160];
+	int oom = 0;
+
+	if (!cJSON_IsObject(item))
+		return NULL;
+	while ((e = next_bad_escape(r->raw, r->raw_len, &i)) != ESC_NONE) {
+		bad = e == ESC_NUL ? "holds \\u0000" :
+				     "holds a lone UTF-16 surrogate escape";
+		if (member_at(r->raw, r->raw_len, i, name, sizeof(name)) == -1)
+			return json_bad_escape(r->raw, r->raw_len);
+		run_problem(page, r, "", name, NULL, bad);
+		poison_member(item, name);
+		i += 6;
+	}
+	/* a name given twice: neither copy is the value */
+	while ((dup = ambiguous_member(item, 0, &oom)) != NULL) {
+		snprintf(name, sizeof(name), "%s", dup);
+		run_problem(page, r, "", name, NULL, "given twice");
+		poison_member(item, name);
+	}
+	for (c = item->child; c != NULL && !oom; c = c->next) {
+		if ((dup = ambiguous_member(c, 1, &oom)) == NULL)
+			continue;
+		snprintf(why, sizeof(why), "holds member \"%.40s\" given twice",
+		    dup);
+		run_problem(page, r, "", c->string ? c->string : "", NULL, why);
+		c->type = cJSON_Invalid;
+	}
+	if (oom)
+		page->oom = 1;
+	return NULL;
 }
 
 int
-json_fill_page(struct page *page, const cJSON *items,
+json_fill_page(struct page *page, cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,
     char *err, size_t errlen)
 {
-	const cJSON *e, *total, *id;
+	cJSON *e;
+	const cJSON *total, *id;
 	const char *bad;
 	size_t i = 0, n;
-	int oom = 0;
 	int64_t t;
 	char num[24];
 
@@ -742,19 +1016,24 @@ json_fill_page(struct page *page, const cJSON *items,
 
 		r->raw = spans[i].p;
 		r->raw_len = spans[i].len;
-		if ((bad = json_bad_escape(r->raw, r->raw_len)) != NULL) {
-			snprintf(why, sizeof(why), "%s", bad);
-		} else if ((bad = ambiguous_member(e, 1, &oom)) != NULL) {
-			/* its columns and raw_json could tell two stories */
-			snprintf(why, sizeof(why),
-			    "member \"%.40s\" given twice", bad);
-		} else if (oom) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		} else if (fn(page, e, r, why, sizeof(why)) == 0) {
+		if ((bad = drop_ambiguous(page, e, r)) != NULL) {
+			snprintf(why, sizeof(why), "%s in a member name", bad);
+		} else if (fn(page, e, r, why, sizeof(why)) == 0 &&
+		    !page->oom) {
 			page->nruns++;
 			i++;
 			continue;
+		} else if (r->nproblems > 0) {
+			/* e.g. an "id" given twice: say so */
+			size_t used = strlen(why);
+
+			snprintf(why + used, sizeof(why) - used,
+			    " (\"%.40s\" %.60s)", r->problems[0].field,
+			    r->problems[0].problem);
+		}
+		if (page->oom) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
 		}
 		rj = &page->rejects[page->nrejects++];
 		rj->raw = spans[i].p;

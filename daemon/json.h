@@ -35,17 +35,21 @@ int json_parse_page(const char *body, size_t len, const char *key,
     struct json_span **spans, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Normalize one item into *r, or return -1 with a reason in err. */
+/* Normalize one item into *r (problems recorded with the run_*()
+ * readers), or return -1 with a reason in err when it has no usable id. */
 typedef int json_item_fn(struct page *page, const cJSON *item, struct run *r,
     char *err, size_t errlen);
 
 /*
  * The rest of an adapter's parse_page: read the integer total_key, then run
- * fn over every item; an item fn refuses (or one json_bad_escape() names)
+ * fn over every item.  Before fn sees an item, a top-level member that
+ * cannot be read one way (given twice, holding a member given twice, or
+ * holding an escape json_bad_escape() names) is taken out of it and
+ * recorded as a problem of the run.  An item fn refuses (no usable id)
  * becomes a reject with its reason and verbatim bytes.  On error the page
  * is freed.
  */
-int json_fill_page(struct page *page, const cJSON *items,
+int json_fill_page(struct page *page, cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
@@ -71,16 +75,37 @@ int json_num(const cJSON *obj, const char *key, struct opt_num *out, char *err,
     size_t errlen) __attribute__((warn_unused_result));
 int json_bool(const cJSON *obj, const char *key, struct opt_bool *out,
     char *err, size_t errlen) __attribute__((warn_unused_result));
-/* A time string normalized into the page's arena (*out NULL when null);
- * an unparseable one leaves NULL and logs a warning naming what and
- * where. */
-int json_time(struct page *page, const cJSON *obj, const char *key,
-    const char **out, const char *what, const char *id, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
-/* An array of strings (or null) into arena memory. */
-int json_str_array(struct page *page, const cJSON *obj, const char *key,
-    const char ***out, size_t *n, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+/*
+ * Field readers for a run.  A member of the wrong type is not an error of
+ * the run but a problem of it: the value is left out (NULL, unset, not
+ * sent) and the problem recorded in r->problems with the member's path
+ * (prefix, e.g. "criticalIssue." or "github_pull_requests[2].", then
+ * key).  Absent or null is a value, not a problem.  Out of memory sets
+ * page->oom (json_fill_page() then fails the page).
+ */
+void run_problem(struct page *page, struct run *r, const char *prefix,
+    const char *key, const cJSON *value, const char *problem);
+void run_str(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, const char **out);
+void run_int(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, struct opt_int *out);
+void run_num(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, struct opt_num *out);
+void run_bool(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, struct opt_bool *out);
+/* A time normalized into the arena; an unparseable one is a problem. */
+void run_time(struct page *page, struct run *r, const cJSON *obj,
+    const char *prefix, const char *key, const char **out);
+/* An array of strings (null elements kept as NULL, others of a wrong
+ * type left out, each a problem); *sent as in struct run. */
+void run_str_array(struct page *page, struct run *r, const cJSON *obj,
+    const char *key, const char ***out, size_t *n, int *sent);
+/* An object member: *out the object or NULL, *has as in struct run. */
+void run_object(struct page *page, struct run *r, const cJSON *obj,
+    const char *key, const cJSON **out, struct opt_bool *has);
+/* An array member: the array, or NULL (null, absent, or a problem). */
+const cJSON *run_array(struct page *page, struct run *r, const cJSON *obj,
+    const char *key);
 /* Check integral double: returns 0 and sets *out, or -1. */
 int json_integral(double v, int64_t *out);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "source.h"
 
@@ -248,4 +249,71 @@ void
 time_format(double unix_seconds, char *out)
 {
 	format_ms((int64_t)floor(unix_seconds * 1000.0), out);
+}
+
+static int
+github_owner_char(char c, int in_name)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' ||
+	    (in_name && (c == '.' || c == '_'));
+}
+
+/* Past one path segment of allowed characters, or NULL when empty. */
+static const char *
+github_segment(const char *p, int in_name)
+{
+	const char *s = p;
+
+	while (github_owner_char(*p, in_name))
+		p++;
+	return p > s && *p == '/' ? p : NULL;
+}
+
+int
+github_pr_parse(const char *url, char *repo, int64_t *number)
+{
+	static const char *const prefixes[] = { "https://github.com/",
+		"https://www.github.com/", "http://github.com/",
+		"http://www.github.com/" };
+	const char *p = NULL, *owner, *slash, *end;
+	size_t i, len;
+	int64_t n = 0;
+
+	repo[0] = '\0';
+	*number = 0;
+	if (url == NULL)
+		return -1;
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		len = strlen(prefixes[i]);
+		if (strncasecmp(url, prefixes[i], len) == 0) {
+			p = url + len;
+			break;
+		}
+	}
+	if (p == NULL || (slash = github_segment(owner = p, 0)) == NULL ||
+	    (end = github_segment(slash + 1, 1)) == NULL ||
+	    strncmp(end, "/pull/", 6) != 0)
+		return -1;
+	/* NAME "." and ".." are not repositories */
+	if ((end - slash - 1 == 1 && slash[1] == '.') ||
+	    (end - slash - 1 == 2 && slash[1] == '.' && slash[2] == '.'))
+		return -1;
+	len = (size_t)(end - owner);
+	if (len >= GITHUB_REPO_LEN)
+		return -1;
+	p = end + 6;
+	if (*p < '1' || *p > '9')
+		return -1;
+	for (i = 0; p[i] >= '0' && p[i] <= '9'; i++) {
+		if (i >= 15) /* stays below 2^53 */
+			return -1;
+		n = n * 10 + (p[i] - '0');
+	}
+	if (p[i] != '\0' && p[i] != '/' && p[i] != '?' && p[i] != '#')
+		return -1;
+	memcpy(repo, owner, len);
+	repo[len] = '\0';
+	*number = n;
+	return 0;
 }

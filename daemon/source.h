@@ -83,6 +83,21 @@ struct pull_request {
 	const char *created_at; /* normalized; NULL when null or unparseable */
 };
 
+/*
+ * A field of a stored run that could not be used: its column (or child
+ * row) is left out and this says why (run_field_problems).  A run is
+ * rejected whole only when it has no usable id.
+ */
+struct field_problem {
+	const char *field;   /* "totalToolCount", "github_pull_requests[2].id" */
+	const char *problem; /* "is not an integer" */
+	const char *value;   /* the JSON value as served, cut to
+			      * SOURCE_MAX_PROBLEM_VALUE bytes; or NULL */
+};
+
+/* Bytes of a bad value kept in run_field_problems.value. */
+#define SOURCE_MAX_PROBLEM_VALUE 200
+
 struct criterion {
 	const char *criterion;
 	struct opt_bool met;
@@ -111,8 +126,9 @@ struct run {
 	const char *source_type;
 	const char *metadata; /* JSON text (compact) or NULL */
 	size_t metadata_len;
-	struct pull_request *prs;
+	struct pull_request *prs; /* distinct by id, in upstream order */
 	size_t nprs;
+	int prs_sent; /* github_pull_requests was an array (even []) */
 
 	/* Cotool. */
 	const char *agent_id;
@@ -138,6 +154,21 @@ struct run {
 	size_t ncriteria;
 	const char **eval_bullets; /* evalBulletSummary */
 	size_t neval_bullets;
+	/* 1 when upstream sent the array (even []), 0 when it sent null,
+	 * left it out or sent something else: "not evaluated" and
+	 * "evaluated, nothing found" stay apart. */
+	int tool_names_sent;
+	int criteria_sent;
+	int eval_bullets_sent;
+	/* 1 when the member is an object (even {}), 0 when null or absent;
+	 * unset when it is something else. */
+	struct opt_bool has_critical_issue;
+	struct opt_bool has_linked_alert;
+
+	/* What could not be used (page arena). */
+	struct field_problem *problems;
+	size_t nproblems;
+	size_t problems_cap;
 };
 
 /* An item of a good page that could not be normalized. */
@@ -159,6 +190,7 @@ struct page {
 	void *tree;  /* cJSON root */
 	char *text;  /* NUL-terminated copy of the body */
 	void *arena; /* adapter's allocations */
+	int oom;     /* a field reader ran out of memory */
 };
 
 /* Release what a parse left in *page (json.c); NULL is a no-op. */
@@ -233,5 +265,18 @@ int time_to_unix(const char *text, double *unix_seconds);
 
 /* Format a unix time (seconds, with fraction) in the same form. */
 void time_format(double unix_seconds, char *out);
+
+/* Bytes of "owner/name" in a GitHub pull request URL, at most. */
+#define GITHUB_REPO_LEN 256
+
+/*
+ * Parse a GitHub pull request URL, "http[s]://[www.]github.com/OWNER/
+ * NAME/pull/NUMBER" (then nothing, or "/", "?", "#" and anything): write
+ * "OWNER/NAME" into repo (GITHUB_REPO_LEN bytes) and the number into
+ * *number, and return 0; -1 for any other URL.  The host is matched
+ * without case; OWNER and NAME are what GitHub allows (letters, digits,
+ * '-', and in NAME also '.' and '_').
+ */
+int github_pr_parse(const char *url, char *repo, int64_t *number);
 
 #endif

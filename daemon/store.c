@@ -56,19 +56,22 @@ enum stmt_id {
 	ST_DEL_TOOLS,
 	ST_DEL_CRITERIA,
 	ST_DEL_BULLETS,
+	ST_DEL_PROBLEMS,
 	ST_UPSERT_PR,
 	ST_SEL_PR,
 	ST_INS_LINK,
 	ST_INS_TOOL,
 	ST_INS_CRITERION,
 	ST_INS_BULLET,
+	ST_INS_PROBLEM,
 	ST_INS_REJECT,
 	ST_SAVE_STATE,
 	ST_SAVE_COUNTS,
 	NSTMTS
 };
 
-/* Column lists of runs shared by insert and update, in bind order 3.. */
+/* Column lists of runs shared by insert and update, in bind order 3..
+ * 3 + NRUN_COLS - 1; then the kind, the time and (update) the row id. */
 #define RUN_COLS                                                            \
 	"status, state, title, web_url, created_at, updated_at, raw_json, " \
 	"organization_id, result, summary, source_type, metadata, "         \
@@ -76,27 +79,38 @@ enum stmt_id {
 	"total_tool_count, trigger_source, trigger_name, has_error, "       \
 	"is_streaming, eval_score, eval_explanation, "                      \
 	"critical_issue_category, critical_issue_explanation, "             \
-	"linked_alert_display_id, linked_alert_title, linked_alert_status"
+	"linked_alert_display_id, linked_alert_title, linked_alert_status, " \
+	"pull_request_count, tool_names_count, acceptance_criteria_count, "  \
+	"eval_bullet_count, has_critical_issue, has_linked_alert"
+#define NRUN_COLS 35
+#define RUN_VALUES                                                          \
+	"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
+	"?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "  \
+	"?31, ?32, ?33, ?34, ?35, ?36, ?37"
+#define P_KIND	"?38"
+#define P_NOW	"?39"
+#define P_ROWID "?40"
+enum { I_KIND = 38, I_NOW = 39, I_ROWID = 40 };
+/* finished_seen_at: the first time the run is seen in a terminal state
+ * (?4 is state). */
+#define FINISHED_NOW                                                   \
+	"CASE WHEN ?4 IN ('succeeded', 'failed', 'cancelled') THEN " P_NOW \
+	" END"
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
 		       "deleted_upstream_at IS NOT NULL "
 		       "FROM runs WHERE source = ?1 AND external_id = ?2",
 	[ST_INS_RUN] = "INSERT INTO runs (source, external_id, kind, " RUN_COLS
-		       ", first_seen_at, last_seen_at, changed_at) VALUES "
-		       "(?1, ?2, ?32, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-		       "?12, ?13, "
-		       "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, "
-		       "?25, ?26, "
-		       "?27, ?28, ?29, ?30, ?31, ?33, ?33, ?33)",
+		       ", first_seen_at, last_seen_at, changed_at, "
+		       "finished_seen_at) VALUES (?1, ?2, " P_KIND
+		       ", " RUN_VALUES ", " P_NOW ", " P_NOW ", " P_NOW
+		       ", " FINISHED_NOW ")",
 	[ST_UPD_RUN] = "UPDATE runs SET (" RUN_COLS ", last_seen_at, "
-		       "changed_at, deleted_upstream_at) = (?3, ?4, ?5, ?6, "
-		       "?7, ?8, ?9, "
-		       "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-		       "?21, ?22, "
-		       "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?33, ?33, "
-		       "NULL) "
-		       "WHERE id = ?34",
+		       "changed_at, deleted_upstream_at, finished_seen_at) = "
+		       "(" RUN_VALUES ", " P_NOW ", " P_NOW ", NULL, "
+		       "coalesce(finished_seen_at, " FINISHED_NOW
+		       ")) WHERE id = " P_ROWID,
 	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
 			 "deleted_upstream_at = NULL WHERE id = ?1",
 	/* Taken before the update, so old_* come from the row itself. */
@@ -110,15 +124,17 @@ static const char *const stmt_sql[NSTMTS] = {
 	[ST_DEL_CRITERIA] = "DELETE FROM run_acceptance_criteria "
 			    "WHERE run_id = ?1",
 	[ST_DEL_BULLETS] = "DELETE FROM run_eval_bullets WHERE run_id = ?1",
+	[ST_DEL_PROBLEMS] = "DELETE FROM run_field_problems WHERE run_id = ?1",
 	[ST_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
 			 "title, url, head_branch_name, created_at, "
-			 "first_seen_at, "
-			 "changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) "
+			 "first_seen_at, changed_at, repository, number) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) "
 			 "ON CONFLICT (source, external_id) DO UPDATE SET "
 			 "title = excluded.title, url = excluded.url, "
 			 "head_branch_name = excluded.head_branch_name, "
 			 "created_at = excluded.created_at, changed_at = "
-			 "excluded.changed_at "
+			 "excluded.changed_at, repository = "
+			 "excluded.repository, number = excluded.number "
 			 "WHERE title IS NOT excluded.title OR url IS NOT "
 			 "excluded.url "
 			 "OR head_branch_name IS NOT excluded.head_branch_name "
@@ -134,6 +150,9 @@ static const char *const stmt_sql[NSTMTS] = {
 			     "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_INS_BULLET] = "INSERT INTO run_eval_bullets (run_id, position, "
 			  "bullet) VALUES (?1, ?2, ?3)",
+	[ST_INS_PROBLEM] = "INSERT INTO run_field_problems (run_id, "
+			   "position, field, problem, value) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_INS_REJECT] = "INSERT INTO rejected_records (source, kind, "
 			  "external_id, reason, raw_json, first_seen_at) "
 			  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -152,8 +171,9 @@ static const char *const stmt_sql[NSTMTS] = {
 	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
 			   "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
 			   "runs_rejected = ?7, runs_deleted = ?8, http_429 = "
-			   "?9, "
-			   "retries = ?10 WHERE id = ?1",
+			   "?9, retries = ?10, runs_partial = ?11, "
+			   "upstream_total = coalesce(?12, upstream_total) "
+			   "WHERE id = ?1",
 };
 
 struct store {
@@ -535,6 +555,38 @@ store_not_a_link(const char *path)
 	return 0;
 }
 
+/* github_pr_repository(url) and github_pr_number(url), for migration
+ * 0008 (pull requests mirrored before it): the parse the daemon uses. */
+static void
+sql_github_pr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *url = sqlite3_value_text(argv[0]);
+	char repo[GITHUB_REPO_LEN];
+	int64_t number;
+
+	(void)argc;
+	if (url == NULL || github_pr_parse((const char *)url, repo, &number))
+		sqlite3_result_null(ctx);
+	else if (sqlite3_user_data(ctx) != NULL)
+		sqlite3_result_int64(ctx, number);
+	else
+		sqlite3_result_text(ctx, repo, -1, SQLITE_TRANSIENT);
+}
+
+static int
+store_functions(struct store *store)
+{
+	static int number = 1;
+	int fl = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+
+	if (sqlite3_create_function(store->db, "github_pr_repository", 1, fl,
+		NULL, sql_github_pr, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(store->db, "github_pr_number", 1, fl,
+		&number, sql_github_pr, NULL, NULL) != SQLITE_OK)
+		return store_fail(store, "cannot register SQL functions");
+	return 0;
+}
+
 struct store *
 store_open(const char *path, int flags)
 {
@@ -580,7 +632,7 @@ store_open(const char *path, int flags)
 	    sqlite3_db_config(store->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
 		NULL) != SQLITE_OK ||
 	    store_exec(store, "PRAGMA trusted_schema = OFF") == -1 ||
-	    store_check_ours(store) == -1)
+	    store_functions(store) == -1 || store_check_ours(store) == -1)
 		goto fail;
 	/* SQLite quietly falls back to a read-only descriptor when it cannot
 	 * open the file for writing; a daemon on it would start, say READY
@@ -771,10 +823,15 @@ exec_bound(struct store *store, const char *what, const char *sql,
 		return store_fail(store, what);
 	va_start(ap, types);
 	for (i = 0; types[i] != '\0'; i++) {
-		if (types[i] == 'i')
+		if (types[i] == 'i') {
 			bind_i64(store, st, i + 1, va_arg(ap, int64_t));
-		else
+		} else if (types[i] == 'I') { /* negative: NULL */
+			int64_t v = va_arg(ap, int64_t);
+
+			bind_opt_int(store, st, i + 1, v >= 0, v);
+		} else {
 			bind_text(store, st, i + 1, va_arg(ap, const char *));
+		}
 	}
 	va_end(ap);
 	rc = store_step(store, st);
@@ -912,6 +969,7 @@ store_pass_begin(struct store *store, struct store_pass *pass,
 	pass->id = sqlite3_last_insert_rowid(store->db);
 	pass->mode = mode;
 	memset(&pass->counts, 0, sizeof(pass->counts));
+	pass->counts.upstream_total = -1;
 	return 0;
 }
 
@@ -967,10 +1025,19 @@ save_counts(struct store *store, int64_t pass_id, const struct pass_counts *c)
 	bind_i64(store, st, 8, c->runs_deleted);
 	bind_i64(store, st, 9, c->http_429);
 	bind_i64(store, st, 10, c->retries);
+	bind_i64(store, st, 11, c->runs_partial);
+	bind_opt_int(store, st, 12, c->upstream_total >= 0, c->upstream_total);
 	return step_done(store, st);
 }
 
-/* Bind the RUN_COLS of r to parameters 3..31. */
+/* An array's count column: its child rows, or NULL when not sent. */
+static void
+bind_count(struct store *store, sqlite3_stmt *st, int i, int sent, size_t n)
+{
+	bind_opt_int(store, st, i, sent, (int64_t)n);
+}
+
+/* Bind the RUN_COLS of r to parameters 3..3 + NRUN_COLS - 1. */
 static void
 bind_run_cols(struct store *store, sqlite3_stmt *st, const struct run *r)
 {
@@ -1005,6 +1072,12 @@ bind_run_cols(struct store *store, sqlite3_stmt *st, const struct run *r)
 	bind_text(store, st, i++, r->linked_alert_display_id);
 	bind_text(store, st, i++, r->linked_alert_title);
 	bind_text(store, st, i++, r->linked_alert_status);
+	bind_count(store, st, i++, r->prs_sent, r->nprs);
+	bind_count(store, st, i++, r->tool_names_sent, r->ntool_names);
+	bind_count(store, st, i++, r->criteria_sent, r->ncriteria);
+	bind_count(store, st, i++, r->eval_bullets_sent, r->neval_bullets);
+	bind_bool(store, st, i++, r->has_critical_issue);
+	bind_bool(store, st, i++, r->has_linked_alert);
 }
 
 /* Replace the pull request links and child rows of run_id with r's. */
@@ -1013,11 +1086,12 @@ write_children(struct store *store, const char *source, int64_t run_id,
     const struct run *r, const char *now, int replace)
 {
 	static const enum stmt_id dels[] = { ST_DEL_LINKS, ST_DEL_TOOLS,
-		ST_DEL_CRITERIA, ST_DEL_BULLETS };
+		ST_DEL_CRITERIA, ST_DEL_BULLETS, ST_DEL_PROBLEMS };
 	sqlite3_stmt *st;
 	size_t i;
-	int64_t pr_id;
-	int rc;
+	int64_t pr_id, number, position = 0;
+	char repo[GITHUB_REPO_LEN];
+	int rc, github;
 
 	for (i = 0; replace && i < sizeof(dels) / sizeof(dels[0]); i++) {
 		st = store->stmt[dels[i]];
@@ -1036,6 +1110,9 @@ write_children(struct store *store, const char *source, int64_t run_id,
 		bind_text(store, st, 5, p->head_branch_name);
 		bind_text(store, st, 6, p->created_at);
 		bind_text(store, st, 7, now);
+		github = github_pr_parse(p->url, repo, &number) == 0;
+		bind_text(store, st, 8, github ? repo : NULL);
+		bind_opt_int(store, st, 9, github, number);
 		if (step_done(store, st) == -1)
 			return -1;
 		st = store->stmt[ST_SEL_PR];
@@ -1050,7 +1127,20 @@ write_children(struct store *store, const char *source, int64_t run_id,
 		st = store->stmt[ST_INS_LINK];
 		bind_i64(store, st, 1, run_id);
 		bind_i64(store, st, 2, pr_id);
-		bind_i64(store, st, 3, (int64_t)i);
+		bind_i64(store, st, 3, position);
+		if (step_done(store, st) == -1)
+			return -1;
+		/* a pull request listed twice keeps one link: positions
+		 * stay contiguous */
+		position += sqlite3_changes(store->db);
+	}
+	for (i = 0; i < r->nproblems; i++) {
+		st = store->stmt[ST_INS_PROBLEM];
+		bind_i64(store, st, 1, run_id);
+		bind_i64(store, st, 2, (int64_t)i);
+		bind_text(store, st, 3, r->problems[i].field);
+		bind_text(store, st, 4, r->problems[i].problem);
+		bind_text(store, st, 5, r->problems[i].value);
 		if (step_done(store, st) == -1)
 			return -1;
 	}
@@ -1141,10 +1231,10 @@ write_run(struct store *store, const char *source, const char *kind,
 	bind_text(store, st, 1, source);
 	bind_text(store, st, 2, r->external_id);
 	bind_run_cols(store, st, r);
-	bind_text(store, st, 32, kind);
-	bind_text(store, st, 33, now);
+	bind_text(store, st, I_KIND, kind);
+	bind_text(store, st, I_NOW, now);
 	if (found)
-		bind_i64(store, st, 34, run_id);
+		bind_i64(store, st, I_ROWID, run_id);
 	if (step_done(store, st) == -1)
 		return -1;
 	if (!found) {
@@ -1153,7 +1243,30 @@ write_run(struct store *store, const char *source, const char *kind,
 	} else {
 		c->runs_changed++;
 	}
+	if (r->nproblems > 0)
+		c->runs_partial++;
 	return write_children(store, source, run_id, r, now, found);
+}
+
+/* One line per page that stored runs with a field left out (a run
+ * unchanged since is not written again, so not named again). */
+static void
+log_page_problems(const char *source, const struct page *page, int64_t n)
+{
+	const struct run *r;
+	size_t i;
+
+	for (i = 0; i < page->nruns; i++) {
+		r = &page->runs[i];
+		if (r->nproblems == 0)
+			continue;
+		log_warnx("source '%s': %lld run%s stored with fields left "
+			  "out, e.g. run '%s': \"%s\" %s (see "
+			  "run_field_problems)",
+		    source, (long long)n, n == 1 ? "" : "s", r->external_id,
+		    r->problems[0].field, r->problems[0].problem);
+		return;
+	}
 }
 
 int
@@ -1166,6 +1279,7 @@ store_page(struct store *store, struct store_pass *pass,
 	struct pass_counts c = pass->counts;
 	sqlite3_stmt *st;
 	size_t i;
+	int64_t partial = c.runs_partial;
 
 	store->busy = 0;
 	store->gone = 0;
@@ -1191,6 +1305,7 @@ store_page(struct store *store, struct store_pass *pass,
 		c.runs_rejected++;
 	}
 	c.pages++;
+	c.upstream_total = page->total;
 	/* The end of a complete full walk: what it did not see is gone
 	 * upstream.  In this transaction, so that a kill cannot record the
 	 * walk as done with the marks never made. */
@@ -1209,6 +1324,8 @@ store_page(struct store *store, struct store_pass *pass,
 	if (store_exec(store, "COMMIT") == -1)
 		goto rollback;
 	pass->counts = c;
+	if (c.runs_partial > partial)
+		log_page_problems(source, page, c.runs_partial - partial);
 	return 0;
 rollback:
 	store_rollback(store);
@@ -1259,9 +1376,10 @@ fold_idle(struct store *store, const struct store_pass *pass, const char *now)
 		"UPDATE sync_runs SET passes = passes + 1, finished_at = ?2, "
 		"requests = requests + ?3, pages = pages + ?4, runs_seen = "
 		"runs_seen + ?5, http_429 = http_429 + ?6, retries = retries "
-		"+ ?7 WHERE id = ?1",
-		"itiiiii", prev, now, c->requests, c->pages, c->runs_seen,
-		c->http_429, c->retries) == -1 ||
+		"+ ?7, upstream_total = coalesce(?8, upstream_total) "
+		"WHERE id = ?1",
+		"itiiiiiI", prev, now, c->requests, c->pages, c->runs_seen,
+		c->http_429, c->retries, c->upstream_total) == -1 ||
 	    exec_bound(store, "cannot fold an idle pass",
 		"DELETE FROM sync_runs WHERE id = ?1", "i", pass->id) == -1)
 		return -1;

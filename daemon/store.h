@@ -47,6 +47,8 @@ struct pass_counts {
 	int64_t runs_deleted;
 	int64_t http_429;
 	int64_t retries;
+	int64_t runs_partial;	/* stored with a field left out */
+	int64_t upstream_total; /* on the pass's last page; -1: none yet */
 };
 
 /*

@@ -74,14 +74,20 @@ q "runs per day and state, last 7 days with runs" \
 "SELECT day, state, sum(runs) AS runs FROM runs_daily
  WHERE day >= (SELECT date(max(day), '-6 days') FROM runs_daily)
  GROUP BY day, state ORDER BY day DESC, runs DESC LIMIT 20;"
-q "pull requests per Codegen run" \
-"SELECT n AS pull_requests, count(*) AS runs FROM (
-   SELECT r.id, count(l.pull_request_id) AS n FROM runs r
-   LEFT JOIN run_pull_requests l ON l.run_id = r.id
-   WHERE r.kind = 'codegen' GROUP BY r.id) GROUP BY n ORDER BY n;"
-q "failure rate per agent (finished runs)" \
-"SELECT source, agent, runs, failed, failure_rate FROM agent_outcomes
+q "both APIs in one view: runs per kind, agent or trigger, and state" \
+"SELECT kind, coalesce(agent, trigger) AS who, state, count(*) AS runs
+ FROM agent_runs GROUP BY kind, who, state ORDER BY runs DESC LIMIT 10;"
+q "pull requests per Codegen run (NULL: upstream sent no list)" \
+"SELECT pull_request_count AS pull_requests, count(*) AS runs FROM agent_runs
+ WHERE kind = 'codegen' GROUP BY 1 ORDER BY 1;"
+q "pull requests per repository" \
+"SELECT repository, count(*) AS pull_requests FROM pull_requests
+ GROUP BY repository ORDER BY 2 DESC LIMIT 5;"
+q "failure rate per agent and trigger (finished runs)" \
+"SELECT source, agent, trigger, runs, failed, failure_rate FROM agent_outcomes
  ORDER BY source, failure_rate DESC NULLS LAST LIMIT 12;"
+q "is the mirror complete?" \
+"SELECT source, live_runs, upstream_total, upstream_total_at FROM source_status;"
 q "sync passes" \
 "SELECT source, mode, requests, pages, runs_new, outcome FROM sync_runs;"
 echo "The mirror is ./demo.db: sqlite3 -readonly demo.db"

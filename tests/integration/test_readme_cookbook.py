@@ -29,8 +29,17 @@ class CookbookTest(DaemonTest):
             results = [con.execute(q).fetchall() for q in queries]
         finally:
             con.close()
-        # per-PR, per-agent and transition queries see data
-        self.assertTrue(results[1], queries[1])
-        self.assertTrue(results[2], queries[2])
-        self.assertTrue(any("run_status_changes" in q and r
-                            for q, r in zip(queries, results)))
+        # the per-PR, per-agent, per-repository, both-APIs, completeness
+        # and transition queries see data
+        for needle in ("pull_request_count AS pull_requests",
+                       "FROM agent_outcomes", "GROUP BY repository",
+                       "FROM agent_runs\nGROUP BY month",
+                       "FROM source_status", "eval_bullet_count = 0",
+                       "FROM run_status_changes\nGROUP BY"):
+            hits = [(q, r) for q, r in zip(queries, results) if needle in q]
+            self.assertEqual(len(hits), 1, needle)
+            self.assertTrue(hits[0][1], hits[0][0])
+        complete = [r for q, r in zip(queries, results)
+                    if "FROM source_status" in q][0]
+        self.assertEqual(sorted((r[0], r[1], r[2], r[3]) for r in complete),
+                         [("codegen", 600, 600, 0), ("cotool", 600, 600, 0)])

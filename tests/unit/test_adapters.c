@@ -254,8 +254,8 @@ test_codegen_page(void **state)
 	    0);
 	assert_int_equal(p.total, 5000);
 	assert_int_equal(p.nitems, 7);
-	assert_int_equal(p.nruns, 5);
-	assert_int_equal(p.nrejects, 2);
+	assert_int_equal(p.nruns, 6);
+	assert_int_equal(p.nrejects, 1);
 	r = &p.runs[0];
 	assert_string_equal(r->external_id, "3041");
 	assert_string_equal(r->status, "COMPLETE");
@@ -274,6 +274,8 @@ test_codegen_page(void **state)
 	assert_string_equal(r->prs[0].created_at, "2025-06-21T11:30:00.000Z");
 	assert_null(r->prs[1].title);
 	assert_string_equal(r->prs[1].created_at, "2025-06-21T11:31:00.500Z");
+	assert_true(r->prs_sent);
+	assert_int_equal(r->nproblems, 0);
 	/* raw is the verbatim object: escapes and unknown fields kept */
 	assert_true(r->raw[0] == '{' && r->raw[r->raw_len - 1] == '}');
 	assert_non_null(memmem(r->raw, r->raw_len, "\\u00e9", 6));
@@ -286,20 +288,35 @@ test_codegen_page(void **state)
 	assert_null(r->created_at);
 	assert_null(r->metadata);
 	assert_int_equal(r->nprs, 0);
+	assert_false(r->prs_sent); /* null: not the same as [] */
 	/* absent fields, empty array, lowercase status */
 	assert_string_equal(p.runs[2].external_id, "3039");
+	assert_false(p.runs[2].prs_sent);
 	assert_string_equal(p.runs[3].external_id, "3038");
 	assert_int_equal(p.runs[3].state, RUN_RUNNING);
 	assert_int_equal(p.runs[3].nprs, 0);
-	/* an unparseable time leaves NULL and the run is still mirrored */
-	assert_string_equal(p.runs[4].external_id, "3036");
-	assert_null(p.runs[4].created_at);
-	assert_int_equal(p.runs[4].state, RUN_UNKNOWN);
-	/* malformed items in the middle are handed back with reasons */
+	assert_true(p.runs[3].prs_sent);
+	/* a status of the wrong type: the run is kept, the field is a
+	 * problem */
+	r = &p.runs[4];
+	assert_string_equal(r->external_id, "3037");
+	assert_null(r->status);
+	assert_int_equal(r->state, RUN_UNKNOWN);
+	assert_int_equal(r->nproblems, 1);
+	assert_string_equal(r->problems[0].field, "status");
+	assert_string_equal(r->problems[0].problem, "is not a string");
+	assert_string_equal(r->problems[0].value, "7");
+	/* an unparseable time leaves NULL, recorded, and the run is kept */
+	r = &p.runs[5];
+	assert_string_equal(r->external_id, "3036");
+	assert_null(r->created_at);
+	assert_int_equal(r->state, RUN_UNKNOWN);
+	assert_int_equal(r->nproblems, 1);
+	assert_string_equal(r->problems[0].field, "created_at");
+	assert_string_equal(r->problems[0].value, "\"yesterday\"");
+	/* only an item without a usable id is handed back whole */
 	assert_non_null(find_reject(&p, "12.5"));
 	assert_non_null(strstr(find_reject(&p, "12.5")->reason, "\"id\""));
-	assert_non_null(strstr(find_reject(&p, "3037")->reason, "\"status\""));
-	assert_string_equal(find_reject(&p, "3037")->external_id, "3037");
 	page_free(&p);
 	page_free(&p); /* twice is harmless */
 	free(body);
@@ -320,8 +337,8 @@ test_cotool_page(void **state)
 	    0);
 	assert_int_equal(p.total, 1234);
 	assert_int_equal(p.nitems, 6);
-	assert_int_equal(p.nruns, 3);
-	assert_int_equal(p.nrejects, 3);
+	assert_int_equal(p.nruns, 5);
+	assert_int_equal(p.nrejects, 1);
 	r = &p.runs[0];
 	assert_string_equal(r->external_id,
 	    "6f1c2a9e-0b7d-4c1e-9a53-2d8e4f7b1c00");
@@ -354,6 +371,11 @@ test_cotool_page(void **state)
 	assert_string_equal(r->linked_alert_display_id, "ALR-17");
 	assert_string_equal(r->linked_alert_status, "escalated");
 	assert_non_null(memmem(r->raw, r->raw_len, "brandNewField", 13));
+	assert_true(r->has_critical_issue.set && r->has_critical_issue.v);
+	assert_true(r->has_linked_alert.set && r->has_linked_alert.v);
+	assert_true(r->tool_names_sent && r->criteria_sent &&
+	    r->eval_bullets_sent);
+	assert_int_equal(r->nproblems, 0);
 	r = &p.runs[1];
 	assert_int_equal(r->state, RUN_SUCCEEDED); /* "DONE" */
 	assert_false(r->eval_score.set);
@@ -362,11 +384,30 @@ test_cotool_page(void **state)
 	assert_int_equal(r->ncriteria, 0);
 	assert_int_equal(r->ntool_names, 0);
 	assert_int_equal(r->has_error.v, 1);
-	assert_string_equal(p.runs[2].external_id, "a3");
-	assert_int_equal(p.runs[2].state, RUN_CANCELLED);
+	/* [] is "sent, nothing in it"; null is "not sent" */
+	assert_true(r->tool_names_sent);
+	assert_false(r->eval_bullets_sent);
+	assert_false(r->criteria_sent);
+	assert_true(r->has_critical_issue.set);
+	assert_int_equal(r->has_critical_issue.v, 0);
+	/* toolNames of the wrong type: kept, recorded */
+	r = &p.runs[2];
+	assert_string_equal(r->external_id, "a1");
+	assert_false(r->tool_names_sent);
+	assert_int_equal(r->nproblems, 1);
+	assert_string_equal(r->problems[0].field, "toolNames");
+	assert_string_equal(r->problems[0].problem, "is not an array");
+	/* a \u0000 in runTitle: that column is left out, the run kept */
+	r = &p.runs[3];
+	assert_string_equal(r->external_id, "a2");
+	assert_null(r->title);
+	assert_string_equal(r->status, "paused-by-alien");
+	assert_int_equal(r->nproblems, 1);
+	assert_string_equal(r->problems[0].field, "runTitle");
+	assert_string_equal(r->problems[0].problem, "holds \\u0000");
+	assert_string_equal(p.runs[4].external_id, "a3");
+	assert_int_equal(p.runs[4].state, RUN_CANCELLED);
 	assert_non_null(strstr(find_reject(&p, "bad id")->reason, "\"id\""));
-	assert_non_null(strstr(find_reject(&p, "\"a1\"")->reason, "toolNames"));
-	assert_non_null(strstr(find_reject(&p, "\"a2\"")->reason, "\\u0000"));
 	page_free(&p);
 	free(body);
 }
@@ -496,13 +537,23 @@ test_ambiguous_item(void **state)
 	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, 100,
 			     &p, err, sizeof(err)),
 	    0);
-	assert_int_equal(p.nruns, 1);
-	assert_string_equal(p.runs[0].external_id, "3");
-	assert_int_equal(p.nrejects, 2);
-	assert_string_equal(p.rejects[0].reason,
-	    "member \"status\" given twice");
-	assert_string_equal(p.rejects[0].external_id, "1");
-	assert_string_equal(p.rejects[1].reason, "member \"a\" given twice");
+	/* every run kept; the ambiguous member is left out, recorded */
+	assert_int_equal(p.nruns, 3);
+	assert_int_equal(p.nrejects, 0);
+	assert_string_equal(p.runs[0].external_id, "1");
+	assert_null(p.runs[0].status);
+	assert_int_equal(p.runs[0].state, RUN_UNKNOWN);
+	assert_int_equal(p.runs[0].nproblems, 1);
+	assert_string_equal(p.runs[0].problems[0].field, "status");
+	assert_string_equal(p.runs[0].problems[0].problem, "given twice");
+	assert_string_equal(p.runs[1].external_id, "2");
+	assert_null(p.runs[1].metadata);
+	assert_int_equal(p.runs[1].nproblems, 1);
+	assert_string_equal(p.runs[1].problems[0].field, "metadata");
+	assert_string_equal(p.runs[1].problems[0].problem,
+	    "holds member \"a\" given twice");
+	assert_string_equal(p.runs[2].external_id, "3");
+	assert_int_equal(p.runs[2].nproblems, 0);
 	page_free(&p);
 }
 
@@ -586,20 +637,183 @@ test_lone_surrogate(void **state)
 	assert_int_equal(source_codegen.parse_page(body, sizeof(body) - 1, 100,
 			     &p, err, sizeof(err)),
 	    0);
-	assert_int_equal(p.nruns, 2);
-	assert_string_equal(p.runs[0].external_id, "2");
-	assert_string_equal(p.runs[0].summary, "pair \xf0\x9f\x98\x80");
-	assert_string_equal(p.runs[1].external_id, "4");
-	assert_string_equal(p.runs[1].summary, "text \\ud83d");
-	assert_int_equal(p.nrejects, 2);
-	assert_non_null(strstr(p.rejects[0].reason, "lone UTF-16 surrogate"));
+	assert_int_equal(p.nruns, 4);
+	assert_int_equal(p.nrejects, 0);
+	/* a lone surrogate: the run is kept, that member left out */
+	assert_string_equal(p.runs[0].external_id, "1");
+	assert_null(p.runs[0].summary);
+	assert_string_equal(p.runs[0].problems[0].field, "summary");
+	assert_non_null(
+	    strstr(p.runs[0].problems[0].problem, "lone UTF-16 surrogate"));
 	/* raw_json is what upstream sent, not the masked copy */
 	assert_non_null(
-	    memmem(p.rejects[0].raw, p.rejects[0].raw_len, "\\ud83d\"", 7));
+	    memmem(p.runs[0].raw, p.runs[0].raw_len, "\\ud83d\"", 7));
+	assert_string_equal(p.runs[1].external_id, "2");
+	assert_string_equal(p.runs[1].summary, "pair \xf0\x9f\x98\x80");
+	assert_int_equal(p.runs[1].nproblems, 0);
+	assert_string_equal(p.runs[2].external_id, "3");
+	assert_null(p.runs[2].summary);
 	assert_non_null(
-	    memmem(p.rejects[1].raw, p.rejects[1].raw_len, "\\udc00", 6));
-	assert_string_equal(p.rejects[1].external_id, "3");
+	    memmem(p.runs[2].raw, p.runs[2].raw_len, "\\udc00", 6));
+	assert_string_equal(p.runs[3].external_id, "4");
+	assert_string_equal(p.runs[3].summary, "text \\ud83d");
 	page_free(&p);
+}
+
+/* Issue 14: a field whose type changes upstream leaves that field out
+ * (recorded), never the run. */
+static void
+test_type_drift(void **state)
+{
+	static const char cg[] = "{\"total\": 4, \"items\": ["
+				 "{\"id\": 1, \"organization_id\": 1, "
+				 "\"github_pull_requests\": [{\"id\": \"77\", "
+				 "\"created_at\": 1750000000, \"url\": "
+				 "\"https://github.com/acme/app/pull/77\"}, "
+				 "{\"id\": 78, \"created_at\": \"2025-06-01 00:00\"},"
+				 " {\"id\": \"x\"}, 5, {\"id\": 78}], "
+				 "\"metadata\": [1, 2]},"
+				 "{\"id\": \"2\", \"organization_id\": \"1\"},"
+				 "{\"id\": \"02\"},"
+				 "{\"id\": 4, \"id\": 5}]}";
+	static const char ct[] = "{\"totalCount\": 1, \"runs\": ["
+				 "{\"id\": \"u1\", \"totalToolCount\": 2.5, "
+				 "\"evalScore\": \"0.8\", "
+				 "\"acceptanceCriteriaResults\": {\"criterion\":"
+				 " \"c\", \"met\": true, \"explanation\": "
+				 "\"e\"}, \"toolNames\": [\"a\", 3, null], "
+				 "\"criticalIssue\": {}, \"linkedAlert\": 7}]}";
+	struct page p;
+	char err[200];
+	const struct run *r;
+
+	(void)state;
+	assert_int_equal(source_codegen.parse_page(cg, sizeof(cg) - 1, 100, &p,
+			     err, sizeof(err)),
+	    0);
+	assert_int_equal(p.nruns, 2);
+	r = &p.runs[0];
+	assert_string_equal(r->external_id, "1");
+	assert_null(r->metadata);
+	/* "77" kept as the id; 78 once; "x" and 5 left out */
+	assert_true(r->prs_sent);
+	assert_int_equal(r->nprs, 2);
+	assert_string_equal(r->prs[0].external_id, "77");
+	assert_null(r->prs[0].created_at);
+	assert_string_equal(r->prs[1].external_id, "78");
+	assert_string_equal(r->prs[1].created_at, "2025-06-01T00:00:00.000Z");
+	assert_int_equal(r->nproblems, 5);
+	assert_string_equal(r->problems[0].field, "metadata");
+	assert_string_equal(r->problems[0].value, "[1,2]");
+	assert_string_equal(r->problems[1].field, "github_pull_requests[0].id");
+	assert_string_equal(r->problems[1].value, "\"77\"");
+	assert_string_equal(r->problems[2].field,
+	    "github_pull_requests[0].created_at");
+	assert_string_equal(r->problems[2].value, "1750000000");
+	assert_string_equal(r->problems[3].field, "github_pull_requests[2].id");
+	assert_string_equal(r->problems[4].field, "github_pull_requests[3]");
+	r = &p.runs[1];
+	assert_string_equal(r->external_id, "2");
+	assert_false(r->organization_id.set);
+	assert_int_equal(r->nproblems, 2);
+	/* "02" is not a decimal id; an id given twice is no id */
+	assert_int_equal(p.nrejects, 2);
+	assert_non_null(strstr(p.rejects[1].reason, "given twice"));
+	page_free(&p);
+
+	assert_int_equal(source_cotool.parse_page(ct, sizeof(ct) - 1, 100, &p,
+			     err, sizeof(err)),
+	    0);
+	assert_int_equal(p.nruns, 1);
+	r = &p.runs[0];
+	assert_false(r->total_tool_count.set);
+	assert_false(r->eval_score.set);
+	assert_false(r->criteria_sent);
+	assert_int_equal(r->ncriteria, 0);
+	assert_true(r->tool_names_sent);
+	assert_int_equal(r->ntool_names, 2); /* "a" and null */
+	assert_string_equal(r->tool_names[0], "a");
+	assert_null(r->tool_names[1]);
+	assert_true(r->has_critical_issue.set && r->has_critical_issue.v);
+	assert_false(r->has_linked_alert.set);
+	assert_int_equal(r->nproblems, 5);
+	assert_string_equal(r->problems[0].field, "totalToolCount");
+	assert_string_equal(r->problems[0].value, "2.5");
+	assert_string_equal(r->problems[1].field, "evalScore");
+	assert_string_equal(r->problems[2].field, "toolNames[1]");
+	assert_string_equal(r->problems[3].field, "linkedAlert");
+	assert_string_equal(r->problems[4].field, "acceptanceCriteriaResults");
+	page_free(&p);
+}
+
+/* A long bad value is cut on a character boundary. */
+static void
+test_problem_value_cut(void **state)
+{
+	char body[1200];
+	struct page p;
+	char err[200];
+	const char *v;
+	int n;
+
+	(void)state;
+	n = snprintf(body, sizeof(body),
+	    "{\"totalCount\": 1, \"runs\": [{\"id\": \"u\", \"evalScore\": "
+	    "\"");
+	while (n < 900)
+		n += snprintf(body + n, sizeof(body) - (size_t)n,
+		    "\xc3\xa9"); /* two bytes each */
+	n += snprintf(body + n, sizeof(body) - (size_t)n, "\"}]}");
+	assert_int_equal(source_cotool.parse_page(body, (size_t)n, 100, &p,
+			     err, sizeof(err)),
+	    0);
+	v = p.runs[0].problems[0].value;
+	assert_true(strlen(v) <= SOURCE_MAX_PROBLEM_VALUE + 3);
+	assert_string_equal(v + strlen(v) - 3, "...");
+	/* '"' then whole two-byte characters */
+	assert_int_equal((strlen(v) - 4) % 2, 0);
+	page_free(&p);
+}
+
+static void
+test_github_pr_parse(void **state)
+{
+	static const struct {
+		const char *url, *repo;
+		int64_t number;
+	} ok[] = {
+		{ "https://github.com/acme/app/pull/77", "acme/app", 77 },
+		{ "https://GitHub.com/Acme-1/my.app_x/pull/9/files",
+		    "Acme-1/my.app_x", 9 },
+		{ "http://www.github.com/a/b/pull/1?x=1", "a/b", 1 },
+		{ "https://github.com/a/b/pull/12#discussion", "a/b", 12 },
+		{ "https://github.com/a/b/pull/999999999999999/", "a/b",
+		    999999999999999 },
+	};
+	static const char *const bad[] = { "https://github.com/a/b/issues/1",
+		"https://github.com/a/b/pull/0", "https://github.com/a/b/pull/",
+		"https://github.com/a/b/pull/01", "https://github.com/a/pull/1",
+		"https://gitlab.com/a/b/pull/1", "https://github.com.evil/a/b/"
+						 "pull/1",
+		"https://github.com/a/../pull/1",
+		"https://github.com/a/b/pull/1x", "github.com/a/b/pull/1",
+		"https://github.com/a/b/pull/1234567890123456", "" };
+	char repo[GITHUB_REPO_LEN];
+	int64_t n;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(github_pr_parse(ok[i].url, repo, &n), 0);
+		assert_string_equal(repo, ok[i].repo);
+		assert_int_equal(n, ok[i].number);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (github_pr_parse(bad[i], repo, &n) != -1)
+			fail_msg("parsed '%s'", bad[i]);
+		assert_string_equal(repo, "");
+	}
+	assert_int_equal(github_pr_parse(NULL, repo, &n), -1);
 }
 
 int
@@ -619,6 +833,9 @@ main(void)
 		cmocka_unit_test(test_page_bounds),
 		cmocka_unit_test(test_big_ids),
 		cmocka_unit_test(test_lone_surrogate),
+		cmocka_unit_test(test_type_drift),
+		cmocka_unit_test(test_problem_value_cut),
+		cmocka_unit_test(test_github_pr_parse),
 	};
 
 	log_set_level(LOG_LEVEL_ERROR);

@@ -51,11 +51,9 @@ third_run(struct page *page, const cJSON *item, struct run *r, char *err,
 		r->external_id = NULL;
 		return -1;
 	}
-	if (json_str(item, "state", &r->status, err, errlen) == -1 ||
-	    json_str(item, "name", &r->title, err, errlen) == -1 ||
-	    json_time(page, item, "created", &r->created_at, "third",
-		r->external_id, err, errlen) == -1)
-		return -1;
+	run_str(page, r, item, "", "state", &r->status);
+	run_str(page, r, item, "", "name", &r->title);
+	run_time(page, r, item, "", "created", &r->created_at);
 	r->state = third_map_status(r->status);
 	return 0;
 }
