@@ -94,7 +94,7 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r)
 {
 	const cJSON *arr, *e;
 	struct pull_request *p;
-	char at[48];
+	char at[48], dot[50];
 	size_t i = 0, j;
 
 	arr = run_array(page, r, item, "github_pull_requests");
@@ -115,10 +115,10 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r)
 			continue;
 		}
 		p = &r->prs[r->nprs];
-		strcat(at, ".");
-		if (codegen_id(page, r, e, at, p->external_id,
+		snprintf(dot, sizeof(dot), "%s.", at);
+		if (codegen_id(page, r, e, dot, p->external_id,
 			sizeof(p->external_id)) == -1) {
-			run_problem(page, r, at, "id",
+			run_problem(page, r, dot, "id",
 			    cJSON_GetObjectItemCaseSensitive(e, "id"),
 			    "is not a non-negative integer below 2^53 (pull "
 			    "request left out)");
@@ -130,11 +130,11 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r)
 				break;
 		if (j < r->nprs)
 			continue;
-		run_str(page, r, e, at, "title", &p->title);
-		run_str(page, r, e, at, "url", &p->url);
-		run_str(page, r, e, at, "head_branch_name",
+		run_str(page, r, e, dot, "title", &p->title);
+		run_str(page, r, e, dot, "url", &p->url);
+		run_str(page, r, e, dot, "head_branch_name",
 		    &p->head_branch_name);
-		run_time(page, r, e, at, "created_at", &p->created_at);
+		run_time(page, r, e, dot, "created_at", &p->created_at);
 		r->nprs++;
 	}
 }

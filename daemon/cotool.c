@@ -55,7 +55,7 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r)
 {
 	const cJSON *arr, *e;
 	struct criterion *c;
-	char at[48];
+	char at[48], dot[50];
 	size_t i = 0;
 
 	arr = run_array(page, r, item, "acceptanceCriteriaResults");
@@ -76,10 +76,10 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r)
 			continue;
 		}
 		c = &r->criteria[r->ncriteria++];
-		strcat(at, ".");
-		run_str(page, r, e, at, "criterion", &c->criterion);
-		run_bool(page, r, e, at, "met", &c->met);
-		run_str(page, r, e, at, "explanation", &c->explanation);
+		snprintf(dot, sizeof(dot), "%s.", at);
+		run_str(page, r, e, dot, "criterion", &c->criterion);
+		run_bool(page, r, e, dot, "met", &c->met);
+		run_str(page, r, e, dot, "explanation", &c->explanation);
 	}
 }
 
@@ -123,8 +123,7 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	    &r->ntool_names, &r->tool_names_sent);
 	run_str_array(page, r, item, "evalBulletSummary", &r->eval_bullets,
 	    &r->neval_bullets, &r->eval_bullets_sent);
-	run_object(page, r, item, "criticalIssue", &ci,
-	    &r->has_critical_issue);
+	run_object(page, r, item, "criticalIssue", &ci, &r->has_critical_issue);
 	run_object(page, r, item, "linkedAlert", &la, &r->has_linked_alert);
 	if (ci != NULL) {
 		run_str(page, r, ci, "criticalIssue.", "category",

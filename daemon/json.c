@@ -718,8 +718,8 @@ member(const cJSON *obj, const char *key)
 }
 
 void
-run_str(struct page *page, struct run *r, const cJSON *obj,
-    const char *prefix, const char *key, const char **out)
+run_str(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
+    const char *key, const char **out)
 {
 	const cJSON *v = member(obj, key);
 
@@ -733,8 +733,8 @@ run_str(struct page *page, struct run *r, const cJSON *obj,
 }
 
 void
-run_int(struct page *page, struct run *r, const cJSON *obj,
-    const char *prefix, const char *key, struct opt_int *out)
+run_int(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
+    const char *key, struct opt_int *out)
 {
 	const cJSON *v = member(obj, key);
 
@@ -750,8 +750,8 @@ run_int(struct page *page, struct run *r, const cJSON *obj,
 }
 
 void
-run_num(struct page *page, struct run *r, const cJSON *obj,
-    const char *prefix, const char *key, struct opt_num *out)
+run_num(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
+    const char *key, struct opt_num *out)
 {
 	const cJSON *v = member(obj, key);
 
@@ -768,8 +768,8 @@ run_num(struct page *page, struct run *r, const cJSON *obj,
 }
 
 void
-run_bool(struct page *page, struct run *r, const cJSON *obj,
-    const char *prefix, const char *key, struct opt_bool *out)
+run_bool(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
+    const char *key, struct opt_bool *out)
 {
 	const cJSON *v = member(obj, key);
 
@@ -786,8 +786,8 @@ run_bool(struct page *page, struct run *r, const cJSON *obj,
 }
 
 void
-run_time(struct page *page, struct run *r, const cJSON *obj,
-    const char *prefix, const char *key, const char **out)
+run_time(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
+    const char *key, const char **out)
 {
 	const char *s;
 	char *t;
@@ -839,7 +839,8 @@ run_str_array(struct page *page, struct run *r, const cJSON *obj,
 	cJSON_ArrayForEach(e, v)
 	{
 		if (cJSON_IsNull(e) || cJSON_IsString(e)) {
-			(*out)[(*n)++] = cJSON_IsNull(e) ? NULL : e->valuestring;
+			(*out)[(*n)++] = cJSON_IsNull(e) ? NULL :
+							   e->valuestring;
 		} else {
 			snprintf(at, sizeof(at), "[%zu]", i);
 			run_problem(page, r, key, at, e, "is not a string");
@@ -849,8 +850,8 @@ run_str_array(struct page *page, struct run *r, const cJSON *obj,
 }
 
 void
-run_object(struct page *page, struct run *r, const cJSON *obj,
-    const char *key, const cJSON **out, struct opt_bool *has)
+run_object(struct page *page, struct run *r, const cJSON *obj, const char *key,
+    const cJSON **out, struct opt_bool *has)
 {
 	const cJSON *v = member(obj, key);
 
@@ -981,9 +982,8 @@ drop_ambiguous(struct page *page, cJSON *item, struct run *r)
 }
 
 int
-json_fill_page(struct page *page, cJSON *items,
-    const struct json_span *spans, const char *total_key, json_item_fn *fn,
-    char *err, size_t errlen)
+json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
+    const char *total_key, json_item_fn *fn, char *err, size_t errlen)
 {
 	cJSON *e;
 	const cJSON *total, *id;

@@ -89,7 +89,7 @@ struct pull_request {
  * rejected whole only when it has no usable id.
  */
 struct field_problem {
-	const char *field;   /* "totalToolCount", "github_pull_requests[2].id" */
+	const char *field; /* "totalToolCount", "github_pull_requests[2].id" */
 	const char *problem; /* "is not an integer" */
 	const char *value;   /* the JSON value as served, cut to
 			      * SOURCE_MAX_PROBLEM_VALUE bytes; or NULL */

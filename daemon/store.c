@@ -72,30 +72,32 @@ enum stmt_id {
 
 /* Column lists of runs shared by insert and update, in bind order 3..
  * 3 + NRUN_COLS - 1; then the kind, the time and (update) the row id. */
-#define RUN_COLS                                                            \
-	"status, state, title, web_url, created_at, updated_at, raw_json, " \
-	"organization_id, result, summary, source_type, metadata, "         \
-	"agent_id, agent_name, agent_type, model_alias, model_name, "       \
-	"total_tool_count, trigger_source, trigger_name, has_error, "       \
-	"is_streaming, eval_score, eval_explanation, "                      \
-	"critical_issue_category, critical_issue_explanation, "             \
+#define RUN_COLS                                                             \
+	"status, state, title, web_url, created_at, updated_at, raw_json, "  \
+	"organization_id, result, summary, source_type, metadata, "          \
+	"agent_id, agent_name, agent_type, model_alias, model_name, "        \
+	"total_tool_count, trigger_source, trigger_name, has_error, "        \
+	"is_streaming, eval_score, eval_explanation, "                       \
+	"critical_issue_category, critical_issue_explanation, "              \
 	"linked_alert_display_id, linked_alert_title, linked_alert_status, " \
 	"pull_request_count, tool_names_count, acceptance_criteria_count, "  \
 	"eval_bullet_count, has_critical_issue, has_linked_alert"
 #define NRUN_COLS 35
-#define RUN_VALUES                                                          \
+#define RUN_VALUES                                                             \
 	"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
-	"?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "  \
+	"?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "    \
 	"?31, ?32, ?33, ?34, ?35, ?36, ?37"
-#define P_KIND	"?38"
-#define P_NOW	"?39"
-#define P_ROWID "?40"
-enum { I_KIND = 38, I_NOW = 39, I_ROWID = 40 };
+#define P_KIND "?38"
+#define P_NOW  "?39"
+enum {
+	I_KIND = 38,
+	I_NOW = 39,
+	I_ROWID = 40
+};
 /* finished_seen_at: the first time the run is seen in a terminal state
- * (?4 is state). */
-#define FINISHED_NOW                                                   \
-	"CASE WHEN ?4 IN ('succeeded', 'failed', 'cancelled') THEN " P_NOW \
-	" END"
+ * (?4 is state, ?39 I_NOW). */
+#define FINISHED_NOW \
+	"CASE WHEN ?4 IN ('succeeded', 'failed', 'cancelled') THEN ?39 END"
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
@@ -109,8 +111,8 @@ static const char *const stmt_sql[NSTMTS] = {
 	[ST_UPD_RUN] = "UPDATE runs SET (" RUN_COLS ", last_seen_at, "
 		       "changed_at, deleted_upstream_at, finished_seen_at) = "
 		       "(" RUN_VALUES ", " P_NOW ", " P_NOW ", NULL, "
-		       "coalesce(finished_seen_at, " FINISHED_NOW
-		       ")) WHERE id = " P_ROWID,
+		       "coalesce(finished_seen_at, " FINISHED_NOW "))"
+		       " WHERE id = ?40",
 	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
 			 "deleted_upstream_at = NULL WHERE id = ?1",
 	/* Taken before the update, so old_* come from the row itself. */
