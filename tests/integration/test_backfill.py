@@ -25,6 +25,15 @@ class BackfillTest(DaemonTest):
                    for r in self.api.cotool_sorted())
         self.assertEqual(self.count("SELECT count(*) FROM "
                                     "run_acceptance_criteria"), crit)
+        bullets = sum(len(r.get("evalBulletSummary") or [])
+                      for r in self.api.cotool_sorted())
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_eval_bullets"), bullets)
+        self.assertEqual(
+            self.count("SELECT count(*) FROM runs WHERE source = 'cotool' "
+                       "AND is_streaming = 1"),
+            sum(r["isStreaming"] for r in self.api.cotool_sorted()))
+        self.assert_left_out_is_null()
         self.assertEqual(self.count(
             "SELECT count(*) FROM sync_runs WHERE outcome = 'succeeded' "
             "AND mode = 'backfill'"), 2)
@@ -42,6 +51,54 @@ class BackfillTest(DaemonTest):
         # Requests carried the token and our User-Agent.
         for r in self.api.requests():
             self.assertTrue(r["user_agent"].startswith("agentsyncd/"))
+
+    # Where each optional key lands: columns of runs, or child rows.
+    COLUMNS = {
+        "codegen": {"status": "status", "created_at": "created_at",
+                    "web_url": "web_url", "result": "result",
+                    "summary": "summary", "source_type": "source_type",
+                    "metadata": "metadata",
+                    "github_pull_requests": "run_pull_requests"},
+        "cotool": {"modelName": "model_name",
+                   "triggerSource": "trigger_source",
+                   "triggerName": "trigger_name", "status": "status",
+                   "evalScore": "eval_score",
+                   "evalExplanation": "eval_explanation",
+                   "evalBulletSummary": "run_eval_bullets",
+                   "criticalIssue": "critical_issue_category, "
+                                    "critical_issue_explanation",
+                   "acceptanceCriteriaResults": "run_acceptance_criteria",
+                   "linkedAlert": "linked_alert_display_id, "
+                                  "linked_alert_title, linked_alert_status"},
+    }
+
+    def assert_left_out_is_null(self):
+        """A run that leaves an optional key out (the fake does, for a
+        few percent of its runs) has NULL in its columns and no child
+        rows for it."""
+        left_out = 0
+        for src, runs in (("codegen", self.api.codegen_sorted()),
+                          ("cotool", self.api.cotool_sorted())):
+            for run in runs:
+                rid = str(run["id"])
+                for key, where in self.COLUMNS[src].items():
+                    if key in run:
+                        continue
+                    left_out += 1
+                    if where.startswith("run_"):
+                        got = self.count(
+                            f"SELECT count(*) FROM {where} WHERE run_id = "
+                            "(SELECT id FROM runs WHERE source = ? AND "
+                            "external_id = ?)", src, rid)
+                        self.assertEqual(got, 0, (src, rid, key))
+                    else:
+                        got = self.sql(f"SELECT {where} FROM runs WHERE "
+                                       "source = ? AND external_id = ?",
+                                       src, rid)
+                        self.assertEqual(len(got), 1, (src, rid))
+                        self.assertEqual(set(got[0]), {None},
+                                         (src, rid, key))
+        self.assertGreater(left_out, 100)   # the fake does leave keys out
 
 
 class CappedPageSizeTest(DaemonTest):
