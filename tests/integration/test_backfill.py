@@ -114,3 +114,28 @@ class CappedPageSizeTest(DaemonTest):
         self.assert_mirror_exact(sources=("cotool",))
         self.assertLessEqual(len(self.api.requests("cotool")),
                              math.ceil(1000 / 30) + 1)
+
+
+class UnparseableCreatedAtTest(DaemonTest):
+    codegen_runs = 300
+    cotool_runs = 0
+
+    def test_unparseable_created_at_mirrored_with_null_column(self):
+        # The spec types created_at string|null: a string that is no
+        # time is upstream's to send.  The run is mirrored (raw_json
+        # keeps the text), its column is NULL, one warning names it.
+        ids = [r["id"] for r in self.api.codegen_sorted()]
+        bad = {ids[3]: "yesterday", ids[150]: "2025-13-45"}
+        for rid, text in bad.items():
+            self.api.update_codegen(rid, created_at=text)
+        self.write_conf(sources=("codegen",))
+        self.once_ok()
+        self.assert_mirror_exact(sources=("codegen",))
+        for rid, text in bad.items():
+            self.assertEqual(self.sql(
+                "SELECT created_at FROM runs WHERE source = 'codegen' AND "
+                "external_id = ?", str(rid)), [(None,)])
+            lines = [l for l in self.last_stderr.splitlines()
+                     if f"'{rid}'" in l and text in l]
+            self.assertEqual(len(lines), 1, self.last_stderr[-2000:])
+            self.assertIn("created_at", lines[0])
