@@ -19,9 +19,46 @@ Cotool   GET /api/agent-runs?page=&pageSize=&sortField=&sortDirection=
          400 {"error", "issues"}; bad key -> 401 {"error"}; 403 {"error",
          "missingPerms"}; 500 {"error"}.
 
+Codegen's created_at is string|null on the page, nothing more: a run
+whose created_at is missing, null, not a string or not a time ("yesterday",
+"2025-13-45") is served as is and sorts as the oldest (after every dated
+run; ties: higher id first).  Parseable times sort by instant, both forms
+("2025-06-17 12:34:56.789012", no zone = UTC, and "2025-06-17T12:34:56Z").
+
+Cotool's 403: FakeAPI(cotool_forbidden_tokens=...) (a list of keys, or a
+dict key -> missingPerms) or api.forbid_cotool(token=None,
+missing_perms=None) (None: the valid cotool_token; perms default
+["agent_runs:read"]) make Cotool answer that key 403 {"error",
+"missingPerms"} (a valid key whose user lacks permissions: checked before
+the 401 check, rate limits and faults); api.allow_cotool(token) undoes it.
+Fault(status=403) sends the spec's 403 body of either API.
+
+Generated data (Dataset: deterministic for a seed, in any process, with
+any PYTHONHASHSEED.  One generator draws the values, the same as before
+these shapes came (but agentId and isStreaming), a second the shapes):
+- every 25th run of each API (4 %) leaves out 1-3 of its optional keys:
+  Codegen all but id and organization_id, Cotool modelName,
+  triggerSource, triggerName, status, evalScore, evalExplanation,
+  evalBulletSummary, criticalIssue, acceptanceCriteriaResults,
+  linkedAlert; the required keys are always there;
+- every 30th run (3.3 %) carries a key the spec does not name, as an API
+  that evolves would: a string, a nested object, a list or a null at the
+  top level (sandbox_region / sandboxRegion, cost / usage, ...), or, for
+  a third of the Cotool ones, inside its linkedAlert, criticalIssue or
+  first acceptance criterion;
+- Cotool: toolNames is [] one run in six; evalBulletSummary and
+  acceptanceCriteriaResults are null when not evaluated and [] for one
+  evaluated run in ten; criticalIssue is null or an object with both
+  category and explanation (never {}); isStreaming is true exactly when
+  the status is "running" ("currently streaming (in-progress)"), also
+  when status is the key left out; update_cotool(status=...) keeps it so
+  unless told otherwise; agentId is uuid5(NAMESPACE_URL, "cotool-agent:"
+  + agentName).
+
 Tests use it in-process (FakeAPI): change runs, queue faults, hook a
-callable before the N-th request, enforce a rate limit, read the request
-log.  The CLI serves a generated data set until SIGTERM:
+callable before the N-th request, enforce a rate limit, forbid a Cotool
+key, read the request log.  The CLI serves a generated data set until
+SIGTERM:
 
     python3 tests/fakeapi.py --codegen-runs 3000 --cotool-runs 3000 \\
         --seed 1 [--port 0] [--port-file F] [--org-id 42] \\
@@ -55,6 +92,11 @@ COTOOL_STATUSES = ["done", "done", "done", "error", "running", "waiting",
                    "queued", "interrupted"]
 COTOOL_SORT = ["createdAt", "updatedAt", "agentName", "modelAlias",
                "evalScore"]
+# What a forbidden Cotool key lacks unless the test says (the spec names
+# no permission; this one reads like Cotool's others).
+COTOOL_DEFAULT_MISSING_PERMS = ["agent_runs:read"]
+COTOOL_403_ERROR = "Forbidden: the API key lacks the required permissions"
+CODEGEN_403_MESSAGE = "You do not have access to this organization."
 
 
 def iso_ms(t):
@@ -69,15 +111,94 @@ def codegen_time(t, form):
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# What the spec pages require of a run; every other property of a run may
+# be left out by the server (and an API that evolves adds properties the
+# pages do not name yet).
+CODEGEN_REQUIRED = ("id", "organization_id")
+CODEGEN_OPTIONAL = ("status", "created_at", "web_url", "result", "summary",
+                    "source_type", "github_pull_requests", "metadata")
+COTOOL_REQUIRED = ("id", "agentId", "agentName", "agentType", "runTitle",
+                   "createdAt", "updatedAt", "modelAlias", "toolNames",
+                   "totalToolCount", "hasError", "isStreaming")
+COTOOL_OPTIONAL = ("modelName", "triggerSource", "triggerName", "status",
+                   "evalScore", "evalExplanation", "evalBulletSummary",
+                   "criticalIssue", "acceptanceCriteriaResults",
+                   "linkedAlert")
+CRITICAL_CATEGORIES = ["authentication", "connectivity", "missing_data",
+                       "permission", "configuration", "service_unavailable"]
+# The share of generated runs of either API that leave out optional keys,
+# and that carry a key the spec does not name: the n-th run (0-based,
+# counted per API) of every OMIT_EVERY does the first, of every
+# UNKNOWN_EVERY the second.
+OMIT_EVERY, OMIT_AT = 25, 12             # 4 %
+UNKNOWN_EVERY, UNKNOWN_AT = 30, 17       # 3.3 %
+# Keys (and values) a newer server might add: at the top level of a run,
+# or inside one of its objects.
+CODEGEN_UNKNOWN = [
+    ("sandbox_region", "eu-1"),
+    ("cost", {"usd": 0.42, "tokens": {"input": 12034, "output": 2210}}),
+    ("labels", ["nightly", "beta"]),
+    ("parent_run_id", None),
+]
+COTOOL_UNKNOWN = [
+    ("sandboxRegion", "eu-1"),
+    ("usage", {"inputTokens": 18200, "outputTokens": 1330,
+               "cache": {"hits": 3, "misses": 1}}),
+    ("tags", ["beta"]),
+    ("parentRunId", None),
+]
+COTOOL_UNKNOWN_NESTED = {                # inside an object, when present
+    "linkedAlert": ("severity", "high"),
+    "criticalIssue": ("detectedAt", "2025-06-01T00:00:00.000Z"),
+    "acceptanceCriteriaResults": ("weight", 1),
+}
+
+
+def cotool_agent_id(name):
+    """An agent's id, the same in every process (not hash(): that one is
+    salted per process)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "cotool-agent:" + name))
+
+
 class Dataset:
-    """Deterministic, realistic runs of both APIs."""
+    """Deterministic, realistic runs of both APIs.
+
+    Two generators, both seeded from seed: rng draws the runs' values (the
+    same draws, in the same order, as before runs had shapes), shape draws
+    which optional keys a run leaves out, which unknown key it carries and
+    which evaluated run has empty lists."""
 
     def __init__(self, seed=1, base=None):
         self.rng = random.Random(seed)
+        self.shape = random.Random(f"fakeapi-shape:{seed}")
         self.base = base or dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
         self.next_codegen_id = 1000
         self.next_pr_id = 50000
         self.prs = []
+        self.made = {"codegen": 0, "cotool": 0}
+
+    def _reshape(self, api, run, optional, unknown, nested=None):
+        """Leave out optional keys of the run, add an unknown one."""
+        n = self.made[api]
+        self.made[api] += 1
+        s = self.shape
+        if n % OMIT_EVERY == OMIT_AT:
+            for key in s.sample(optional, s.randint(1, 3)):
+                del run[key]
+        if n % UNKNOWN_EVERY == UNKNOWN_AT:
+            # in one of the run's objects (when it has one) one time in
+            # three, at the top level otherwise
+            inside = [k for k in sorted(nested or {}) if run.get(k)]
+            if inside and s.random() < 1 / 3:
+                where = s.choice(inside)
+                key, value = nested[where]
+                obj = run[where]
+                obj = obj[0] if isinstance(obj, list) else obj
+                obj[key] = copy.deepcopy(value)
+            else:
+                key, value = s.choice(unknown)
+                run[key] = copy.deepcopy(value)
+        return run
 
     def codegen_run(self, t=None, org_id=42):
         r = self.rng
@@ -101,7 +222,7 @@ class Dataset:
             self.prs.append(pr)
             prs.append(pr)
         status = r.choice(CODEGEN_STATUSES + [None])
-        return {
+        run = {
             "id": self.next_codegen_id,
             "organization_id": org_id,
             "status": status,
@@ -119,9 +240,13 @@ class Dataset:
             {"repo": "acme/app", "cost_usd": round(r.random() * 3, 4),
              "tags": ["ci", "bot"]},
         }
+        return self._reshape("codegen", run, CODEGEN_OPTIONAL,
+                             CODEGEN_UNKNOWN)
 
     def cotool_run(self, t=None, i=None):
-        r = self.rng
+        r, s = self.rng, self.shape
+        # rng: the same draws in the same order as ever (one a statement
+        # below, in the order of the keys).
         i = i if i is not None else r.randrange(1 << 60)
         t = t or self.base + dt.timedelta(seconds=r.randrange(30 * 86400))
         t = t.replace(microsecond=r.randrange(1000) * 1000)
@@ -131,63 +256,84 @@ class Dataset:
         evaluated = r.random() < 0.7
         tools = r.sample(["splunk_search", "okta_lookup", "virustotal",
                           "jira_create", "slack_post", "crowdstrike_rtr",
-                          "github_search"], r.randint(0, 5))
-        return {
-            "id": str(uuid.UUID(int=r.getrandbits(128), version=4)),
-            "agentId": str(uuid.UUID(int=hash(agent) & ((1 << 128) - 1),
-                                     version=4)),
-            "agentName": agent,
-            "agentType": r.choice(["response", "detection"]),
-            "runTitle": r.choice(["Suspicious login for j.doe",
-                                  "Triage alert #4411",
-                                  "Weekly access review \u2014 EU"]),
-            "createdAt": iso_ms(t),
-            "updatedAt": iso_ms(upd),
-            "modelAlias": r.choice(["fast", "smart"]),
-            "modelName": r.choice(["claude-sonnet-4", "gpt-4.1"]),
-            "toolNames": tools,
-            "totalToolCount": len(tools) + r.randint(0, 12),
-            "triggerSource": r.choice(["manual", "api", "jira", "slack",
-                                       "linear", "cron", "webhook",
-                                       "email", None]),
-            "triggerName": r.choice([None, "Nightly sweep", "SOC queue"]),
-            "hasError": r.random() < 0.1,
-            "isStreaming": False,
-            "status": r.choice(COTOOL_STATUSES),
-            "evalScore": round(r.random() * 10, 1) if evaluated else None,
-            "evalExplanation": "Followed the runbook" if evaluated else None,
-            "evalBulletSummary": ["Checked sign-in logs", "Escalated"]
-            if evaluated else None,
-            "criticalIssue": {"category": r.choice(
-                ["authentication", "connectivity", "missing_data",
-                 "permission", "configuration", "service_unavailable"]),
-                "explanation": "The Okta token had expired."}
-            if r.random() < 0.1 else None,
-            "acceptanceCriteriaResults": [
-                {"criterion": "Identifies the user", "met": True,
-                 "explanation": "Named in the summary"},
-                {"criterion": "Closes the alert", "met": r.random() < 0.8,
-                 "explanation": "See the last step"}]
-            if evaluated else None,
-            "linkedAlert": {"displayId": f"ALR-{r.randint(1, 9999)}",
-                            "title": "Impossible travel",
-                            "status": r.choice(
-                                ["open", "in_progress", "escalated",
-                                 "closed_true_positive",
-                                 "closed_false_positive",
-                                 "closed_true_positive_benign"])}
-            if r.random() < 0.4 else None,
-        }
+                          "github_search"], r.randint(0, 5))  # 1 in 6: []
+        run = {"id": str(uuid.UUID(int=r.getrandbits(128), version=4)),
+               "agentId": cotool_agent_id(agent),
+               "agentName": agent}
+        run["agentType"] = r.choice(["response", "detection"])
+        run["runTitle"] = r.choice(["Suspicious login for j.doe",
+                                    "Triage alert #4411",
+                                    "Weekly access review \u2014 EU"])
+        run["createdAt"] = iso_ms(t)
+        run["updatedAt"] = iso_ms(upd)
+        run["modelAlias"] = r.choice(["fast", "smart"])
+        run["modelName"] = r.choice(["claude-sonnet-4", "gpt-4.1"])
+        run["toolNames"] = tools
+        run["totalToolCount"] = len(tools) + r.randint(0, 12)
+        run["triggerSource"] = r.choice(["manual", "api", "jira", "slack",
+                                         "linear", "cron", "webhook",
+                                         "email", None])
+        run["triggerName"] = r.choice([None, "Nightly sweep", "SOC queue"])
+        run["hasError"] = r.random() < 0.1
+        status = r.choice(COTOOL_STATUSES)
+        # "Whether the run is currently streaming (in-progress)": exactly
+        # the running ones (also when the status key is left out below).
+        run["isStreaming"] = status == "running"
+        run["status"] = status
+        run["evalScore"] = round(r.random() * 10, 1) if evaluated else None
+        run["evalExplanation"] = "Followed the runbook" if evaluated else None
+        # evaluated with nothing to say: [] one time in ten
+        run["evalBulletSummary"] = (
+            ([] if s.random() < 0.1 else
+             ["Checked sign-in logs", "Escalated"]) if evaluated else None)
+        # an object with both required keys, or null; never {}
+        run["criticalIssue"] = {
+            "category": r.choice(CRITICAL_CATEGORIES),
+            "explanation": "The Okta token had expired."} \
+            if r.random() < 0.1 else None
+        criteria = [
+            {"criterion": "Identifies the user", "met": True,
+             "explanation": "Named in the summary"},
+            {"criterion": "Closes the alert", "met": r.random() < 0.8,
+             "explanation": "See the last step"}] if evaluated else None
+        # the agent has no criteria: [] one evaluated run in ten
+        run["acceptanceCriteriaResults"] = (
+            [] if evaluated and s.random() < 0.1 else criteria)
+        run["linkedAlert"] = {
+            "displayId": f"ALR-{r.randint(1, 9999)}",
+            "title": "Impossible travel",
+            "status": r.choice(["open", "in_progress", "escalated",
+                                "closed_true_positive",
+                                "closed_false_positive",
+                                "closed_true_positive_benign"])} \
+            if r.random() < 0.4 else None
+        return self._reshape("cotool", run, COTOOL_OPTIONAL, COTOOL_UNKNOWN,
+                             COTOOL_UNKNOWN_NESTED)
+
+
+def _codegen_instant(c):
+    """created_at as an aware datetime (either form; no zone = UTC), or
+    None when it is missing, null, not a string or not a time at all
+    ("yesterday", "2025-13-45"): the spec types it string|null, nothing
+    more, so the fake must not choke on it."""
+    if not isinstance(c, str) or not c:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(c.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t
 
 
 def _codegen_key(run):
-    """Creation instant (either form; no zone = UTC), then id."""
-    c = run.get("created_at")
-    if not c:
+    """Creation instant, then id; a run without a usable creation time
+    sorts as the oldest (newest first: after every dated run), ties by
+    id."""
+    t = _codegen_instant(run.get("created_at"))
+    if t is None:
         return (dt.datetime.min.replace(tzinfo=dt.timezone.utc), run["id"])
-    t = dt.datetime.fromisoformat(c.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
     return (t, run["id"])
 
 
@@ -210,12 +356,23 @@ class Fault:
 class FakeAPI:
     def __init__(self, codegen_runs=0, cotool_runs=0, seed=1, org_id=42,
                  codegen_token="codegen-test-token",
-                 cotool_token="cotool-test-token", port=0):
+                 cotool_token="cotool-test-token", port=0,
+                 cotool_forbidden_tokens=None):
         self.lock = threading.RLock()
         self.data = Dataset(seed)
         self.org_id = org_id
         self.codegen_token = codegen_token
         self.cotool_token = cotool_token
+        # Cotool keys that are valid but lack permissions: token -> the
+        # missingPerms of its 403.  The argument: that dict, or a list of
+        # keys (each with the default perms).  See forbid_cotool().
+        self.cotool_forbidden_tokens = {}
+        if isinstance(cotool_forbidden_tokens, dict):
+            for token, perms in cotool_forbidden_tokens.items():
+                self.forbid_cotool(token, perms)
+        else:
+            for token in cotool_forbidden_tokens or ():
+                self.forbid_cotool(token)
         self.codegen = {}           # id -> run
         self.cotool = {}            # id -> run
         self.log = []               # dicts, in arrival order
@@ -271,9 +428,15 @@ class FakeAPI:
             return self.codegen[rid]
 
     def update_cotool(self, rid, **fields):
+        """Change fields of a run and stamp updatedAt now.  A new status
+        brings isStreaming along (true when "running") unless fields
+        sets isStreaming too."""
         with self.lock:
             self.sorted_cache.clear()
             run = self.cotool[rid]
+            if "status" in fields and "isStreaming" not in fields:
+                fields = dict(fields,
+                              isStreaming=fields["status"] == "running")
             run.update(fields)
             now = dt.datetime.now(dt.timezone.utc)
             run["updatedAt"] = iso_ms(now)
@@ -325,6 +488,25 @@ class FakeAPI:
         """Call fn(self) before serving the n-th (1-based) request to api."""
         with self.lock:
             self.hooks[(api, n)] = fn
+
+    def forbid_cotool(self, token=None, missing_perms=None):
+        """From now on Cotool answers a request with this key (default:
+        the valid cotool_token, the one the daemon is given) 403
+        {"error", "missingPerms": missing_perms} -- the spec's
+        PermissionError: the key is valid, its user lacks permissions.
+        The key counts as valid (any key: it is checked before the 401
+        check), and the 403 comes before rate limits and faults."""
+        with self.lock:
+            self.cotool_forbidden_tokens[
+                self.cotool_token if token is None else token] = list(
+                    COTOOL_DEFAULT_MISSING_PERMS if missing_perms is None
+                    else missing_perms)
+
+    def allow_cotool(self, token=None):
+        """Undo forbid_cotool(token) (default: cotool_token)."""
+        with self.lock:
+            self.cotool_forbidden_tokens.pop(
+                self.cotool_token if token is None else token, None)
 
     def rate_limit(self, api, n, window):
         with self.lock:
@@ -445,7 +627,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def answer(self, api, name, u, q):
         token = api.codegen_token if name == "codegen" else api.cotool_token
-        if self.headers.get("Authorization") != f"Bearer {token}":
+        auth = self.headers.get("Authorization") or ""
+        with api.lock:
+            missing = (api.cotool_forbidden_tokens.get(auth[7:])
+                       if name == "cotool" and auth.startswith("Bearer ")
+                       else None)
+        if missing is not None:      # a valid key without the permissions
+            return self.send_json(403, {"error": COTOOL_403_ERROR,
+                                        "missingPerms": list(missing)})
+        if auth != f"Bearer {token}":
             if name == "codegen":
                 return self.send_json(401, {"message": "Invalid API token.",
                                             "status_code": 401})
@@ -500,10 +690,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def fault_status(self, name, f):
-        """An error status with the API's error body (or f.body)."""
+        """An error status with the API's error body (or f.body); a 403
+        with the spec's body for it."""
         if f.status == 429:
             return self.rate_limited(name, f.headers.get("Retry-After"))
         body = f.body
+        if body is None and f.status == 403:
+            body = ({"message": CODEGEN_403_MESSAGE, "status_code": 403}
+                    if name == "codegen" else
+                    {"error": COTOOL_403_ERROR,
+                     "missingPerms": list(COTOOL_DEFAULT_MISSING_PERMS)})
         if body is None:
             body = ({"message": "Internal error", "status_code": f.status}
                     if name == "codegen" else
@@ -753,9 +949,8 @@ class _Handler(BaseHTTPRequestHandler):
         if errors:
             return self.send_json(422, {"detail": errors})
         if org != api.org_id:
-            return self.send_json(403, {
-                "message": "You do not have access to this organization.",
-                "status_code": 403})
+            return self.send_json(403, {"message": CODEGEN_403_MESSAGE,
+                                        "status_code": 403})
         runs = api._sorted("codegen")
         if source_type is not None:
             runs = [r for r in runs if r.get("source_type") == source_type]
@@ -804,10 +999,10 @@ class _Handler(BaseHTTPRequestHandler):
         name = q.get("agentNameFilter", [None])[0]
         if name:
             runs = [r for r in runs if name.lower() in
-                    r["agentName"].lower()]
+                    str(r.get("agentName") or "").lower()]
         agent = q.get("agentIdFilter", [None])[0]
         if agent:
-            runs = [r for r in runs if r["agentId"] == agent]
+            runs = [r for r in runs if r.get("agentId") == agent]
         return self.send_json(200, {"runs": runs[page * size:
                                                  (page + 1) * size],
                                     "totalCount": len(runs)})

@@ -1,5 +1,6 @@
-"""401/403: one clear log line naming the source; the other source goes
-on; --once exits 75."""
+"""401/403 (Codegen's other org, Cotool's key without permissions): one
+clear log line naming the source; the other source goes on; --once exits
+75."""
 from tests.integration.harness import DaemonTest
 
 
@@ -30,6 +31,35 @@ class AuthTest(DaemonTest):
         self.assertEqual(self.count(
             "SELECT outcome FROM sync_runs WHERE source = 'cotool'"),
             "failed")
+
+    def test_cotool_403_missing_perms(self):
+        # A valid Cotool key whose user lacks permissions: the spec's 403
+        # {"error", "missingPerms"}; one line, this pass fails, Codegen
+        # goes on.
+        self.api.forbid_cotool(missing_perms=["agent_runs:read"])
+        rc = self.once()
+        self.assertEqual(rc, 75)
+        err = self.last_stderr.splitlines()
+        ct = [l for l in err if "'cotool'" in l and "403" in l]
+        self.assertEqual(len(ct), 1, err)
+        self.assertIn("access denied", ct[0])
+        self.assertIn("this pass fails", ct[0])
+        self.assertNotIn("cotool-test-token", self.last_stderr)
+        # one request, answered 403 (the log's status is set just after
+        # the answer is sent, hence the wait)
+        self.assertEqual(len(self.api.requests("cotool")), 1)
+        self.wait_until(lambda: len(self.api.requests("cotool", 403)) == 1,
+                        5, "the 403 in the fake's log")
+        self.assert_mirror_exact(sources=("codegen",))
+        self.assertEqual(self.count(
+            "SELECT count(*) FROM runs WHERE source = 'cotool'"), 0)
+        self.assertEqual(self.count(
+            "SELECT outcome FROM sync_runs WHERE source = 'cotool'"),
+            "failed")
+        # permissions granted: the next pass mirrors Cotool
+        self.api.allow_cotool()
+        self.once_ok()
+        self.assert_mirror_exact()
 
 
 class StatusAfterAuthTest(DaemonTest):

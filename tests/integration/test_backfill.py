@@ -20,10 +20,20 @@ class BackfillTest(DaemonTest):
         # Cotool child rows: every field landed somewhere.
         tools = sum(len(r["toolNames"]) for r in self.api.cotool_sorted())
         self.assertEqual(self.count("SELECT count(*) FROM run_tools"), tools)
-        crit = sum(len(r["acceptanceCriteriaResults"] or [])
+        # (optional keys: a run may leave them out)
+        crit = sum(len(r.get("acceptanceCriteriaResults") or [])
                    for r in self.api.cotool_sorted())
         self.assertEqual(self.count("SELECT count(*) FROM "
                                     "run_acceptance_criteria"), crit)
+        bullets = sum(len(r.get("evalBulletSummary") or [])
+                      for r in self.api.cotool_sorted())
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_eval_bullets"), bullets)
+        self.assertEqual(
+            self.count("SELECT count(*) FROM runs WHERE source = 'cotool' "
+                       "AND is_streaming = 1"),
+            sum(r["isStreaming"] for r in self.api.cotool_sorted()))
+        self.assert_left_out_is_null()
         self.assertEqual(self.count(
             "SELECT count(*) FROM sync_runs WHERE outcome = 'succeeded' "
             "AND mode = 'backfill'"), 2)
@@ -31,7 +41,7 @@ class BackfillTest(DaemonTest):
         for run in self.api.codegen_sorted()[:200]:
             got = self.sql("SELECT created_at FROM runs WHERE source = "
                            "'codegen' AND external_id = ?", str(run["id"]))
-            c = run["created_at"]
+            c = run.get("created_at")
             if c is None:
                 self.assertIsNone(got[0][0])
             else:
@@ -41,6 +51,54 @@ class BackfillTest(DaemonTest):
         # Requests carried the token and our User-Agent.
         for r in self.api.requests():
             self.assertTrue(r["user_agent"].startswith("agentsyncd/"))
+
+    # Where each optional key lands: columns of runs, or child rows.
+    COLUMNS = {
+        "codegen": {"status": "status", "created_at": "created_at",
+                    "web_url": "web_url", "result": "result",
+                    "summary": "summary", "source_type": "source_type",
+                    "metadata": "metadata",
+                    "github_pull_requests": "run_pull_requests"},
+        "cotool": {"modelName": "model_name",
+                   "triggerSource": "trigger_source",
+                   "triggerName": "trigger_name", "status": "status",
+                   "evalScore": "eval_score",
+                   "evalExplanation": "eval_explanation",
+                   "evalBulletSummary": "run_eval_bullets",
+                   "criticalIssue": "critical_issue_category, "
+                                    "critical_issue_explanation",
+                   "acceptanceCriteriaResults": "run_acceptance_criteria",
+                   "linkedAlert": "linked_alert_display_id, "
+                                  "linked_alert_title, linked_alert_status"},
+    }
+
+    def assert_left_out_is_null(self):
+        """A run that leaves an optional key out (the fake does, for a
+        few percent of its runs) has NULL in its columns and no child
+        rows for it."""
+        left_out = 0
+        for src, runs in (("codegen", self.api.codegen_sorted()),
+                          ("cotool", self.api.cotool_sorted())):
+            for run in runs:
+                rid = str(run["id"])
+                for key, where in self.COLUMNS[src].items():
+                    if key in run:
+                        continue
+                    left_out += 1
+                    if where.startswith("run_"):
+                        got = self.count(
+                            f"SELECT count(*) FROM {where} WHERE run_id = "
+                            "(SELECT id FROM runs WHERE source = ? AND "
+                            "external_id = ?)", src, rid)
+                        self.assertEqual(got, 0, (src, rid, key))
+                    else:
+                        got = self.sql(f"SELECT {where} FROM runs WHERE "
+                                       "source = ? AND external_id = ?",
+                                       src, rid)
+                        self.assertEqual(len(got), 1, (src, rid))
+                        self.assertEqual(set(got[0]), {None},
+                                         (src, rid, key))
+        self.assertGreater(left_out, 100)   # the fake does leave keys out
 
 
 class CappedPageSizeTest(DaemonTest):
@@ -56,3 +114,28 @@ class CappedPageSizeTest(DaemonTest):
         self.assert_mirror_exact(sources=("cotool",))
         self.assertLessEqual(len(self.api.requests("cotool")),
                              math.ceil(1000 / 30) + 1)
+
+
+class UnparseableCreatedAtTest(DaemonTest):
+    codegen_runs = 300
+    cotool_runs = 0
+
+    def test_unparseable_created_at_mirrored_with_null_column(self):
+        # The spec types created_at string|null: a string that is no
+        # time is upstream's to send.  The run is mirrored (raw_json
+        # keeps the text), its column is NULL, one warning names it.
+        ids = [r["id"] for r in self.api.codegen_sorted()]
+        bad = {ids[3]: "yesterday", ids[150]: "2025-13-45"}
+        for rid, text in bad.items():
+            self.api.update_codegen(rid, created_at=text)
+        self.write_conf(sources=("codegen",))
+        self.once_ok()
+        self.assert_mirror_exact(sources=("codegen",))
+        for rid, text in bad.items():
+            self.assertEqual(self.sql(
+                "SELECT created_at FROM runs WHERE source = 'codegen' AND "
+                "external_id = ?", str(rid)), [(None,)])
+            lines = [l for l in self.last_stderr.splitlines()
+                     if f"'{rid}'" in l and text in l]
+            self.assertEqual(len(lines), 1, self.last_stderr[-2000:])
+            self.assertIn("created_at", lines[0])
