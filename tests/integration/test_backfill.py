@@ -123,7 +123,8 @@ class UnparseableCreatedAtTest(DaemonTest):
     def test_unparseable_created_at_mirrored_with_null_column(self):
         # The spec types created_at string|null: a string that is no
         # time is upstream's to send.  The run is mirrored (raw_json
-        # keeps the text), its column is NULL, one warning names it.
+        # keeps the text), its column is NULL, run_field_problems says
+        # which field and what it held, and the log points there.
         ids = [r["id"] for r in self.api.codegen_sorted()]
         bad = {ids[3]: "yesterday", ids[150]: "2025-13-45"}
         for rid, text in bad.items():
@@ -135,7 +136,15 @@ class UnparseableCreatedAtTest(DaemonTest):
             self.assertEqual(self.sql(
                 "SELECT created_at FROM runs WHERE source = 'codegen' AND "
                 "external_id = ?", str(rid)), [(None,)])
-            lines = [l for l in self.last_stderr.splitlines()
-                     if f"'{rid}'" in l and text in l]
-            self.assertEqual(len(lines), 1, self.last_stderr[-2000:])
-            self.assertIn("created_at", lines[0])
+            self.assertEqual(self.sql(
+                "SELECT f.field, f.problem, f.value FROM run_field_problems "
+                "f JOIN runs r ON r.id = f.run_id WHERE r.external_id = ?",
+                str(rid)), [("created_at",
+                             "is not a time this daemon can read",
+                             f'"{text}"')])
+        lines = [l for l in self.last_stderr.splitlines()
+                 if "run_field_problems" in l]
+        self.assertGreaterEqual(len(lines), 1, self.last_stderr[-2000:])
+        self.assertIn("created_at", lines[0])
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_field_problems"), 2)
