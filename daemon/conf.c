@@ -48,6 +48,7 @@ enum skey {
 	K_PAGE_SIZE,
 	K_RATE_LIMIT,
 	K_REFRESH_WINDOW,
+	K_REFRESH_MAX_INTERVAL,
 	K_FULL_RESYNC_INTERVAL,
 	K_BACKOFF_INITIAL,
 	K_BACKOFF_MAX,
@@ -72,6 +73,7 @@ static const char *const skey_names[NSKEYS] = {
 	"page_size",
 	"rate_limit",
 	"refresh_window",
+	"refresh_max_interval",
 	"full_resync_interval",
 	"backoff_initial",
 	"backoff_max",
@@ -966,6 +968,8 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	int_key(ctx, r, K_PAGE_SIZE, 1, 100, 100, &s->page_size);
 	rate_key(ctx, r, s);
 	duration_key(ctx, r, K_REFRESH_WINDOW, 86400, 0, &s->refresh_window);
+	duration_key(ctx, r, K_REFRESH_MAX_INTERVAL, 300, 0.001,
+	    &s->refresh_max_interval);
 	duration_key(ctx, r, K_FULL_RESYNC_INTERVAL, 86400, 0,
 	    &s->full_resync_interval);
 	duration_key(ctx, r, K_BACKOFF_INITIAL, 1, 0.001, &s->backoff_initial);

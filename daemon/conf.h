@@ -29,6 +29,7 @@ struct conf_source {
 	int rate_requests;     /* rate_limit = N/WINDOW; 0 = no limit */
 	double rate_window;    /* seconds */
 	double refresh_window; /* seconds */
+	double refresh_max_interval; /* seconds: re-check schedule's cap */
 	double full_resync_interval; /* seconds; 0 = never */
 	double backoff_initial;	     /* first retry wait, doubling */
 	double backoff_max;	     /* cap of the retry wait */

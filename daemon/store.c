@@ -1448,30 +1448,46 @@ store_set_next_poll(struct store *store, const char *source, const char *when)
 	    "tt", source, when != NULL && *when != '\0' ? when : NULL);
 }
 
-int
-store_refresh_floor(struct store *store, const char *source, const char *since,
-    char *out)
+int64_t
+store_runs_since(struct store *store, const char *source, const char *since,
+    int unfinished, struct store_run_key **out)
 {
 	sqlite3_stmt *st;
+	struct store_run_key *v = NULL, *nv;
+	size_t n = 0, cap = 0;
 	int rc;
 
-	*out = '\0';
+	*out = NULL;
 	if (sqlite3_prepare_v2(store->db,
-		"SELECT min(created_at) FROM runs "
-		"WHERE source = ?1 AND created_at >= ?2 AND state NOT IN "
-		"('succeeded', 'failed', 'cancelled') AND "
-		"deleted_upstream_at IS NULL",
+		"SELECT external_id, created_at FROM runs "
+		"WHERE source = ?1 AND created_at >= ?2 AND "
+		"deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
+		"('succeeded', 'failed', 'cancelled')) "
+		"ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
+		"external_id DESC",
 		-1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, "cannot read unfinished runs");
+		return store_fail(store, "cannot read runs to re-check");
 	bind_text(store, st, 1, source);
 	bind_text(store, st, 2, since);
-	rc = store_step(store, st);
-	if (rc == SQLITE_ROW)
-		copy_col(st, 0, out, TS_LEN);
+	bind_i64(store, st, 3, unfinished);
+	while ((rc = store_step(store, st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				break;
+			v = nv;
+		}
+		copy_col(st, 0, v[n].external_id, sizeof(v[n].external_id));
+		copy_col(st, 1, v[n].created_at, sizeof(v[n].created_at));
+		n++;
+	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return store_fail(store, "cannot read unfinished runs");
-	return 0;
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_fail(store, "cannot read runs to re-check");
+	}
+	*out = v;
+	return (int64_t)n;
 }
 
 void

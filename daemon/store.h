@@ -122,12 +122,21 @@ int store_last_busy(const struct store *store);
 int store_set_next_poll(struct store *store, const char *source,
     const char *when);
 
+/* A run as the listing by creation orders it. */
+struct store_run_key {
+	char external_id[SOURCE_MAX_ID + 1];
+	char created_at[TS_LEN];
+};
+
 /*
- * The oldest created_at among the source's unfinished runs created at or
- * after since; out is "" when there is none.
+ * The source's runs not gone upstream created at or after since, in the
+ * listing's order (newest created first, ties: the higher id first); with
+ * unfinished set, only those not in a terminal state.  Returns how many,
+ * with *out a malloc'd array (the caller frees), or -1.
  */
-int store_refresh_floor(struct store *store, const char *source,
-    const char *since, char *out) __attribute__((warn_unused_result));
+int64_t store_runs_since(struct store *store, const char *source,
+    const char *since, int unfinished, struct store_run_key **out)
+    __attribute__((warn_unused_result));
 
 /* Runs of source not gone upstream (for the metrics), or -1. */
 int64_t store_live_runs(struct store *store, const char *source);

@@ -26,6 +26,7 @@
 #include "limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "recheck.h"
 #include "source.h"
 #include "store.h"
 #include "sync.h"
@@ -52,7 +53,8 @@ struct sync;
  */
 struct pass {
 	int active;
-	int floor_done;	    /* src_refresh_floor() ran */
+	int rechecking;	    /* fetching the runs due for a re-check */
+	struct recheck rc;  /* ... their requests */
 	double t0;	    /* mono_now() at its start */
 	int64_t off0;	    /* the walk's offset then (a resumed walk) */
 	double last_report; /* mono_now() of the last progress line */
@@ -80,7 +82,8 @@ struct src {
 	ev_timer timer;
 	struct src *next;
 
-	struct sync_state st; /* as last committed (and the clock skew) */
+	struct sync_state st;	  /* as last committed (and the clock skew) */
+	struct recheck_seen seen; /* unfinished runs: when last fetched */
 	int loaded;
 	double warned_skew; /* the clock skew last warned about */
 	struct pass pass;
@@ -191,34 +194,129 @@ src_pass_begin(struct src *s)
 	return 0;
 }
 
-/*
- * A listing that cannot be ordered by update time shows a run's changes
- * only where a walk passes it: an incremental walk goes back as far as the
- * oldest unfinished run younger than refresh_window.  "Younger" is in
- * upstream's clock, so this waits for the pass's first page, whose
- * response told the clock skew.  Returns 0, or -1 (database).
- */
-static int
-src_refresh_floor(struct src *s)
+/* Where the re-check window of refresh_window starts, in upstream's
+ * clock (the host's, less the skew its Date headers told). */
+static void
+src_refresh_since(const struct src *s, char *since)
 {
 	const struct sync_state *st = &s->st;
-	char since[TS_LEN], floor[TS_LEN];
 
-	if (s->pass.floor_done)
-		return 0;
-	if (s->pass.walk.mode == WALK_INCREMENTAL &&
-	    !s->type->can_order_updated) {
-		time_format(ev_time() -
-			(st->clock_skew.set ? st->clock_skew.v : 0) -
-			s->conf->refresh_window,
-		    since);
-		if (store_refresh_floor(s->sync->store, s->conf->name, since,
-			floor) == -1)
-			return -1;
-		walk_lower_stop_key(&s->pass.walk, floor);
+	time_format(ev_time() - (st->clock_skew.set ? st->clock_skew.v : 0) -
+		s->conf->refresh_window,
+	    since);
+}
+
+static int
+run_unfinished(const struct run *r)
+{
+	return r->state != RUN_SUCCEEDED && r->state != RUN_FAILED &&
+	    r->state != RUN_CANCELLED;
+}
+
+/* A listing by creation only: note when each unfinished run in the
+ * re-check window was fetched (any page of any walk). */
+static void
+src_note_seen(struct src *s, const struct page *p)
+{
+	char since[TS_LEN];
+	double now = mono_now();
+	size_t i;
+
+	if (s->type->can_order_updated)
+		return;
+	src_refresh_since(s, since);
+	for (i = 0; i < p->nruns; i++) {
+		const struct run *r = &p->runs[i];
+
+		if (run_unfinished(r) && r->created_at != NULL &&
+		    strcmp(r->created_at, since) >= 0 &&
+		    recheck_seen_note(&s->seen, r->external_id, now) == -1)
+			return; /* out of memory: it is due again, no harm */
 	}
-	s->pass.floor_done = 1;
-	return 0;
+}
+
+/*
+ * After the head of an incremental walk of a listing by creation: plan the
+ * targeted requests for the unfinished runs due for a re-check (recheck.c).
+ * Returns 1 when there are some (the pass goes on), 0 when none, -1 on a
+ * database error.
+ */
+static int
+src_recheck_begin(struct src *s)
+{
+	const struct conf_source *c = s->conf;
+	struct store_run_key *unf = NULL, *listing = NULL;
+	unsigned char *is_due = NULL;
+	char since[TS_LEN], oldest[TS_LEN] = "";
+	double now = mono_now(), up_now, last, age, created;
+	int64_t n, m = 0, i, j, ndue = 0;
+	int rc = -1;
+
+	if (s->type->can_order_updated || s->pass.walk.mode != WALK_INCREMENTAL)
+		return 0;
+	src_refresh_since(s, since);
+	if ((n = store_runs_since(s->sync->store, c->name, since, 1, &unf)) < 0)
+		return -1;
+	recheck_seen_keep(&s->seen, unf, (size_t)n);
+	up_now = ev_time() - (s->st.clock_skew.set ? s->st.clock_skew.v : 0);
+	/* unf is newest first: the last due one is the oldest */
+	for (i = 0; i < n; i++) {
+		last = recheck_seen_get(&s->seen, unf[i].external_id);
+		age = time_to_unix(unf[i].created_at, &created) == 0 ?
+		    up_now - created :
+		    0;
+		if (last >= 0 &&
+		    now - last + c->poll_interval / 2 <
+			recheck_interval(age, c->poll_interval,
+			    c->refresh_max_interval))
+			continue;
+		snprintf(oldest, sizeof(oldest), "%s", unf[i].created_at);
+		ndue++;
+	}
+	if (ndue == 0) {
+		rc = 0;
+		goto out;
+	}
+	/* every live run from the oldest due one on: offsets */
+	if ((m = store_runs_since(s->sync->store, c->name, oldest, 0,
+		 &listing)) < 0)
+		goto out;
+	if ((is_due = calloc((size_t)(m > 0 ? m : 1), 1)) == NULL)
+		goto out;
+	for (i = 0, j = 0; i < m && j < n; i++) {
+		/* both lists are in listing order */
+		while (j < n &&
+		    strcmp(unf[j].created_at, listing[i].created_at) > 0)
+			j++;
+		if (j < n &&
+		    strcmp(unf[j].external_id, listing[i].external_id) == 0) {
+			last = recheck_seen_get(&s->seen, unf[j].external_id);
+			age = time_to_unix(unf[j].created_at, &created) == 0 ?
+			    up_now - created :
+			    0;
+			is_due[i] = last < 0 ||
+			    now - last + c->poll_interval / 2 >=
+				recheck_interval(age, c->poll_interval,
+				    c->refresh_max_interval);
+			j++;
+		}
+	}
+	rc = recheck_plan(&s->pass.rc, listing, is_due, (size_t)m,
+	    s->pass.walk.page_limit);
+	if (rc > 0) {
+		s->pass.rechecking = 1;
+		log_debug("source '%s': %zu unfinished runs due for a re-check "
+			  "in %d requests",
+		    c->name, s->pass.rc.ndue, rc);
+		rc = 1;
+	} else if (rc < 0) {
+		log_error("out of memory");
+	}
+out:
+	free(unf);
+	free(listing);
+	free(is_due);
+	return rc;
 }
 
 /* Keep upstream's clock from the Date header of a response: how far this
@@ -359,6 +457,54 @@ src_report_progress(struct src *s)
 	    rate, eta);
 }
 
+/* A page of the re-check: store it (the walk's cursor is not moved),
+ * then fetch the next targeted page or end the pass. */
+static void
+src_handle_recheck(struct src *s, const struct page *p)
+{
+	const struct conf_source *c = s->conf;
+	struct recheck *rc = &s->pass.rc;
+	struct sync_state next = s->st;
+	char now[TS_LEN];
+	int64_t steps = rc->steps;
+
+	wall_ts(now, 0);
+	if (store_page(s->sync->store, &s->pass.rec, p, &next, 0, now) == -1) {
+		src_store_failed(s);
+		return;
+	}
+	memset(&s->at, 0, sizeof(s->at));
+	backoff_reset(&s->backoff);
+	src_note_seen(s, p);
+	s->m.last_page = ev_time();
+	recheck_found(rc, p);
+	if (recheck_next(rc, p, &s->at.offset, &s->at.limit) == 1) {
+		if (rc->steps > steps)
+			log_info("source '%s': runs moved upstream since the "
+				 "head request; looking for a run due for a "
+				 "re-check at offset %lld",
+			    c->name, (long long)s->at.offset);
+		src_fetch(s);
+		return;
+	}
+	if (rc->not_found > 0)
+		log_info("source '%s': %zu of %zu runs due for a re-check are "
+			 "not where the mirror has them (gone or moved "
+			 "upstream): left for the next full resync",
+		    c->name, rc->not_found, rc->ndue);
+	/* each due run was fetched or looked for: not due again before its
+	 * interval */
+	{
+		double t = mono_now();
+		size_t i;
+
+		for (i = 0; i < rc->ndue; i++)
+			(void)recheck_seen_note(&s->seen, rc->due[i].id, t);
+	}
+	log_debug("source '%s': re-checked %zu runs", c->name, rc->ndue);
+	src_pass_end(s, 1, NULL, c->poll_interval);
+}
+
 static void
 src_handle_page(struct src *s, struct page *p, int64_t off)
 {
@@ -369,8 +515,8 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	int64_t deleted = s->pass.rec.counts.runs_deleted;
 	unsigned flags;
 
-	if (src_refresh_floor(s) == -1) {
-		src_retry(s, "cannot read the unfinished runs to refresh");
+	if (s->pass.rechecking) {
+		src_handle_recheck(s, p);
 		return;
 	}
 	next = s->st;
@@ -387,6 +533,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	s->st = next;
 	memset(&s->at, 0, sizeof(s->at));
 	backoff_reset(&s->backoff);
+	src_note_seen(s, p);
 	s->m.upstream_total = p->total;
 	s->m.last_page = ev_time();
 	if (step.action == WALK_FETCH)
@@ -395,6 +542,18 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	    c->name, (long long)off, p->nitems, (long long)p->total);
 	switch (step.action) {
 	case WALK_DONE:
+		switch (src_recheck_begin(s)) {
+		case 1:
+			src_fetch(s);
+			return;
+		case -1:
+			src_pass_end(s, 0,
+			    "cannot read the unfinished runs to re-check",
+			    c->poll_interval);
+			return;
+		default:
+			break;
+		}
 		if (s->pass.rec.counts.runs_deleted > deleted)
 			log_info("source '%s': %lld runs no longer upstream",
 			    c->name,
@@ -550,17 +709,26 @@ src_fetch(struct src *s)
 	int64_t pos = s->st.walk_offset, off;
 	double delay, now = mono_now();
 
-	if (s->type->any_offset)
+	int limit = s->pass.walk.page_limit;
+
+	if (s->pass.rechecking) {
+		const struct recheck_group *g =
+		    &s->pass.rc.groups[s->pass.rc.cur];
+
+		off = g->start;
+		limit = g->limit;
+	} else if (s->type->any_offset) {
 		off = pos > 0 ? pos - 1 : 0;
-	else
-		off = pos - pos % s->pass.walk.page_limit;
+	} else {
+		off = pos - pos % limit;
+	}
 	delay = limit_delay(&s->limit, now);
 	if (delay > 0) {
 		src_arm(s, delay);
 		return;
 	}
-	if (s->type->page_url(c, off, s->pass.walk.page_limit,
-		s->pass.walk.order, s->at.url, sizeof(s->at.url)) == -1) {
+	if (s->type->page_url(c, off, limit, s->pass.walk.order, s->at.url,
+		sizeof(s->at.url)) == -1) {
 		src_pass_end(s, 0, "page URL too long", c->poll_interval);
 		return;
 	}
@@ -573,7 +741,7 @@ src_fetch(struct src *s)
 	opt.max_body = SOURCE_MAX_BODY;
 	limit_record(&s->limit, now);
 	s->at.offset = off;
-	s->at.limit = s->pass.walk.page_limit;
+	s->at.limit = limit;
 	s->at.req = http_get(s->sync->http, s->at.url, &opt, src_response_cb,
 	    s);
 	if (s->at.req == NULL)
@@ -643,6 +811,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		s->m.retries += s->pass.rec.counts.retries;
 		s->m.rejected += s->pass.rec.counts.runs_rejected;
 		s->pass.active = 0;
+		s->pass.rechecking = 0;
+		recheck_free(&s->pass.rc);
 		/* A reader that held the WAL open through the pass may have
 		 * let go: shrink a grown WAL now rather than at the next tick.
 		 * Not after every idle poll: a checkpoint costs fsyncs. */
@@ -773,11 +943,15 @@ src_stop(struct src *s)
 		s->pass.active = 0;
 		s->m.passes[2]++;
 	}
+	s->pass.rechecking = 0;
+	recheck_free(&s->pass.rc);
 }
 
 static void
 src_free(struct src *s)
 {
+	recheck_free(&s->pass.rc);
+	recheck_seen_free(&s->seen);
 	limit_release(&s->limit);
 	free(s);
 }
@@ -792,6 +966,7 @@ same_conf(const struct conf_source *a, const struct conf_source *b)
 	    a->rate_requests == b->rate_requests &&
 	    a->rate_window == b->rate_window &&
 	    a->refresh_window == b->refresh_window &&
+	    a->refresh_max_interval == b->refresh_max_interval &&
 	    a->full_resync_interval == b->full_resync_interval &&
 	    a->backoff_initial == b->backoff_initial &&
 	    a->backoff_max == b->backoff_max &&

@@ -1,5 +1,6 @@
 """An idle poll costs exactly one request per source (Codegen: when no
-unfinished run is younger than refresh_window), and writes no run."""
+unfinished run younger than refresh_window is due for a re-check), and
+writes no run."""
 from tests.integration.harness import DaemonTest
 
 
@@ -20,9 +21,10 @@ class IdlePollTest(DaemonTest):
         self.assertEqual(self.count("SELECT count(*) FROM "
                                     "run_status_changes"), 0)
 
-    def test_codegen_rewalks_young_unfinished_runs(self):
-        # 250 new runs, the oldest of them ACTIVE: the next poll must walk
-        # until it has passed that one, then stop.
+    def test_codegen_rechecks_young_unfinished_runs(self):
+        # 250 new runs, some unfinished (the oldest of them ACTIVE): --once
+        # re-checks each, with the head and the pages that hold them
+        # (tests/integration/test_recheck.py has the details).
         self.once_ok()
         fresh = [self.api.add_codegen_now() for _ in range(250)]
         self.api.update_codegen(fresh[0]["id"], status="ACTIVE")

@@ -510,28 +510,38 @@ test_full_walk_marks_deleted_and_revives(void **state)
 }
 
 static void
-test_refresh_floor(void **state)
+test_runs_since(void **state)
 {
 	struct fixture *f = *state;
 	struct testpage t;
 	struct sync_state st;
 	struct pass_counts c;
 	struct store_pass pass;
-	char floor[TS_LEN];
+	struct store_run_key *k;
 
 	open_both(f);
 	begin(f, &st, &pass);
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
 	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
-	assert_int_equal(store_refresh_floor(f->store, "cg",
-			     "2025-06-21T00:00:00.000Z", floor),
+	/* unfinished only: 102 */
+	assert_int_equal(store_runs_since(f->store, "cg",
+			     "2025-06-21T00:00:00.000Z", 1, &k),
+	    1);
+	assert_string_equal(k[0].external_id, "102");
+	assert_string_equal(k[0].created_at, "2025-06-21T11:00:00.000Z");
+	free(k);
+	/* all, in listing order */
+	assert_int_equal(store_runs_since(f->store, "cg",
+			     "2025-06-21T00:00:00.000Z", 0, &k),
+	    2);
+	assert_string_equal(k[0].external_id, "102");
+	assert_string_equal(k[1].external_id, "101");
+	free(k);
+	assert_int_equal(store_runs_since(f->store, "cg",
+			     "2025-06-22T00:00:00.000Z", 1, &k),
 	    0);
-	assert_string_equal(floor, "2025-06-21T11:00:00.000Z");
-	assert_int_equal(store_refresh_floor(f->store, "cg",
-			     "2025-06-22T00:00:00.000Z", floor),
-	    0);
-	assert_string_equal(floor, "");
+	free(k);
 }
 
 static void
@@ -594,7 +604,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_full_walk_marks_deleted_and_revives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refresh_floor, setup,
+		cmocka_unit_test_setup_teardown(test_runs_since, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_state_roundtrip_and_identity_change, setup, teardown),
