@@ -171,11 +171,13 @@ demo: deps
 
 install: $(BUILD)/agentsyncd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/agentsyncd \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+	    $(DESTDIR)$(SYSCONFDIR)/agentsyncd \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 $(BUILD)/agentsyncd $(DESTDIR)$(SBINDIR)/agentsyncd
 	install -m 0644 doc/agentsyncd.8 $(DESTDIR)$(MANDIR)/man8/agentsyncd.8
 	install -m 0644 doc/agentsyncd.conf.5 $(DESTDIR)$(MANDIR)/man5/agentsyncd.conf.5
+	install -m 0644 doc/agentsyncd-schema.7 $(DESTDIR)$(MANDIR)/man7/agentsyncd-schema.7
 	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/systemd/agentsyncd.service \
 	    > $(DESTDIR)$(UNITDIR)/agentsyncd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/agentsyncd.service
@@ -202,6 +204,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/agentsyncd \
 	    $(DESTDIR)$(MANDIR)/man8/agentsyncd.8 \
 	    $(DESTDIR)$(MANDIR)/man5/agentsyncd.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man7/agentsyncd-schema.7 \
 	    $(DESTDIR)$(UNITDIR)/agentsyncd.service \
 	    $(DESTDIR)$(SYSUSERSDIR)/agentsyncd.conf \
 	    $(DESTDIR)$(TMPFILESDIR)/agentsyncd.conf

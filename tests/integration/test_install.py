@@ -15,6 +15,7 @@ EXPECTED = [
     "usr/sbin/agentsyncd",
     "usr/share/man/man8/agentsyncd.8",
     "usr/share/man/man5/agentsyncd.conf.5",
+    "usr/share/man/man7/agentsyncd-schema.7",
     "usr/lib/systemd/system/agentsyncd.service",
     "usr/lib/sysusers.d/agentsyncd.conf",
     "usr/lib/tmpfiles.d/agentsyncd.conf",
@@ -35,11 +36,12 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         for p in EXPECTED:
             self.assertTrue(os.path.isfile(os.path.join(dest, p)), p)
-        with open(os.path.join(dest, EXPECTED[3])) as f:
+        unit_path = "usr/lib/systemd/system/agentsyncd.service"
+        with open(os.path.join(dest, unit_path)) as f:
             unit = f.read()
         self.assertIn("ExecStart=/usr/sbin/agentsyncd ", unit)
         self.assertNotIn("@SBINDIR@", unit)
-        conf = os.path.join(dest, EXPECTED[6])
+        conf = os.path.join(dest, EXPECTED[-1])
         self.assertEqual(os.stat(conf).st_mode & 0o777, 0o600)
         with open(conf, "a") as f:
             f.write("; edited by the operator\n")
@@ -56,7 +58,8 @@ class InstallTest(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("man"), "man not installed")
     def test_man_pages_render_cleanly(self):
-        for page in ("doc/agentsyncd.8", "doc/agentsyncd.conf.5"):
+        for page in ("doc/agentsyncd.8", "doc/agentsyncd.conf.5",
+                     "doc/agentsyncd-schema.7"):
             r = subprocess.run(["man", "--warnings", "-l", page], cwd=ROOT,
                                capture_output=True, text=True, timeout=60,
                                env=dict(os.environ, MANWIDTH="80",
