@@ -9,6 +9,7 @@ rate limiter off, except the rate-limit row.  Environment:
   BENCH_RUNS=100000         runs per source for the comparison rows
   BENCH_SCALES="10000 100000"  the scale rows (add 1000000 for 1M)
   BENCH_IDLE_SECONDS=60     the idle-CPU measurement
+  BENCH_RECHECK_*           see scripts/bench_recheck.py
 """
 import glob
 import os
@@ -299,6 +300,12 @@ rate_limit = 60/3s
         "target 0")
     rapi.stop()
     shutil.rmtree(work)
+
+    # 9. Codegen at a busy organization: requests per poll before and
+    # after the re-check schedule (scripts/bench_recheck.py).
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import bench_recheck  # noqa: E402
+    bench_recheck.main(build, out=lambda line: print(line, flush=True))
     print("done.")
 
 
