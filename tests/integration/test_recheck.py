@@ -143,6 +143,47 @@ class RecheckTest(DaemonTest):
             str(self.active["id"])), [("COMPLETE",)])
 
 
+class RecheckKillTest(RecheckTest):
+    """SIGKILL while a targeted request is in flight: nothing is lost or
+    half-written, the pass is recorded as interrupted, and the next pass
+    re-checks the run (nothing of the re-check phase needs resuming)."""
+
+    def test_kill_during_the_recheck(self):
+        import signal
+        from tests import fakeapi
+        self.once_ok()
+        self.api.update_codegen(self.active["id"], status="COMPLETE")
+        self.api.clear_log()
+        arrived = []
+
+        def stall(api):
+            arrived.append(time.monotonic())
+            api.fail("codegen", fakeapi.Fault(kind="stall", seconds=3))
+        self.api.hook("codegen", 2, stall)
+        p = self.start()
+        self.wait_until(lambda: arrived, 20, "the targeted request")
+        time.sleep(0.3)
+        self.assertEqual(stop(p, sig=signal.SIGKILL, expect=None), -9)
+        self.assertEqual(self.sql(
+            "SELECT status FROM runs WHERE external_id = ?",
+            str(self.active["id"])), [("ACTIVE",)])
+        self.once_ok()
+        self.assertEqual(self.sql(
+            "SELECT status FROM runs WHERE external_id = ?",
+            str(self.active["id"])), [("COMPLETE",)])
+        self.assertEqual(self.sql("PRAGMA integrity_check"), [("ok",)])
+        self.assertIn(("interrupted",), self.sql(
+            "SELECT outcome FROM sync_runs"))
+        self.assert_mirror_exact(sources=("codegen",))
+
+    # the RecheckTest cases run once, in RecheckTest
+    test_targeted_page_instead_of_a_walk = None
+    test_runs_created_between_head_and_target = None
+    test_runs_deleted_between_head_and_target = None
+    test_due_run_gone_upstream_is_left = None
+    test_fault_on_a_targeted_request = None
+
+
 class ScheduleTest(DaemonTest):
     """A running daemon: young unfinished runs are fetched again about
     every poll, older ones less often, none less often than
