@@ -277,7 +277,8 @@ run(struct daemon *d, int once)
 	 * start timeout (90 s by default) must not kill one, roll it back
 	 * and do the same on every restart. */
 	notify_send("EXTEND_TIMEOUT_USEC=1800000000\n"
-		    "STATUS=opening the database (migrations may take minutes)");
+		    "STATUS=opening the database (migrations may take "
+		    "minutes)");
 	d->store = store_open(d->conf->database, 0);
 	if (d->store == NULL)
 		return EX_FAIL;
