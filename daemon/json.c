@@ -650,8 +650,9 @@ static const char *
 problem_value(struct page *page, const cJSON *value)
 {
 	const char *out;
-	char *text;
+	char *text, *o;
 	size_t len;
+	int cut;
 
 	if (value == NULL)
 		return NULL;
@@ -661,14 +662,18 @@ problem_value(struct page *page, const cJSON *value)
 		return NULL;
 	}
 	len = strlen(text);
-	if (len > SOURCE_MAX_PROBLEM_VALUE) {
+	cut = len > SOURCE_MAX_PROBLEM_VALUE;
+	if (cut) {
 		len = SOURCE_MAX_PROBLEM_VALUE;
 		while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
 			len--;
-		memcpy(text + len, "...", 4);
-		len += 3;
 	}
-	out = json_strdup(page, text, len);
+	/* cJSON's buffer is exactly its text: "..." goes in the copy */
+	if ((o = json_alloc(page, len + 4)) != NULL) {
+		memcpy(o, text, len);
+		memcpy(o + len, cut ? "..." : "", cut ? 4 : 1);
+	}
+	out = o;
 	cJSON_free(text);
 	if (out == NULL)
 		page->oom = 1;
@@ -870,39 +875,34 @@ run_object(struct page *page, struct run *r, const cJSON *obj, const char *key,
 }
 
 /*
- * The top-level member of the item at raw (its verbatim bytes) whose value
- * holds byte offset at; its name (escape-free) copied into name.  Returns
- * 0, or -1 when at is in a name, or in a value whose name has an escape.
+ * The index of the top-level member of the item at raw (its verbatim
+ * bytes) whose value holds byte offset at, or -1 when at is in a member's
+ * name (or the bytes are not an object).  cJSON keeps members in order,
+ * duplicates included, so the index is that of the member's node.
  */
 static int
-member_at(const char *raw, size_t len, size_t at, char *name, size_t namelen)
+member_at(const char *raw, size_t len, size_t at)
 {
-	const char *p = raw, *end = raw + len, *k, *v, *ve;
+	const char *p = raw, *end = raw + len, *v, *ve;
+	int i;
 
 	p = skip_ws(p, end);
 	if (p == end || *p != '{')
 		return -1;
-	for (p++;;) {
+	for (p++, i = 0;; i++) {
 		p = skip_ws(p, end);
 		if (p == end || *p != '"')
 			return -1;
-		k = p;
 		p = skip_string(p, end);
+		if (raw + at < p)
+			return -1; /* in the name */
 		v = skip_ws(p, end);
 		if (v == end || *v != ':')
 			return -1;
 		v = skip_ws(v + 1, end);
 		ve = skip_value(v, end);
-		if (raw + at < p)
-			return -1; /* in the name */
-		if (raw + at < ve) {
-			if (name_has_escape(k, end) ||
-			    (size_t)(p - k - 2) >= namelen)
-				return -1;
-			memcpy(name, k + 1, (size_t)(p - k - 2));
-			name[p - k - 2] = '\0';
-			return 0;
-		}
+		if (raw + at < ve)
+			return i;
 		p = skip_ws(ve, end);
 		if (p == end || *p != ',')
 			return -1;
@@ -948,25 +948,26 @@ drop_ambiguous(struct page *page, cJSON *item, struct run *r)
 	cJSON *c;
 	size_t i = 0;
 	enum bad_escape e;
-	char name[128], why[160];
-	int oom = 0;
+	char why[160];
+	int k, oom = 0;
 
 	if (!cJSON_IsObject(item))
 		return NULL;
 	while ((e = next_bad_escape(r->raw, r->raw_len, &i)) != ESC_NONE) {
 		bad = e == ESC_NUL ? "holds \\u0000" :
 				     "holds a lone UTF-16 surrogate escape";
-		if (member_at(r->raw, r->raw_len, i, name, sizeof(name)) == -1)
+		if ((k = member_at(r->raw, r->raw_len, i)) < 0 ||
+		    (c = cJSON_GetArrayItem(item, k)) == NULL)
 			return json_bad_escape(r->raw, r->raw_len);
-		run_problem(page, r, "", name, NULL, bad);
-		poison_member(item, name);
+		run_problem(page, r, "", c->string ? c->string : "", NULL, bad);
+		c->type = cJSON_Invalid;
 		i += 6;
 	}
-	/* a name given twice: neither copy is the value */
+	/* a name given twice: neither copy is the value (each round leaves
+	 * one member of that name, so this ends) */
 	while ((dup = ambiguous_member(item, 0, &oom)) != NULL) {
-		snprintf(name, sizeof(name), "%s", dup);
-		run_problem(page, r, "", name, NULL, "given twice");
-		poison_member(item, name);
+		run_problem(page, r, "", dup, NULL, "given twice");
+		poison_member(item, dup);
 	}
 	for (c = item->child; c != NULL && !oom; c = c->next) {
 		if ((dup = ambiguous_member(c, 1, &oom)) == NULL)
@@ -1023,6 +1024,9 @@ json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
 			page->nruns++;
 			i++;
 			continue;
+		} else if (page->oom) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
 		} else if (r->nproblems > 0) {
 			/* e.g. an "id" given twice: say so */
 			size_t used = strlen(why);

@@ -180,28 +180,34 @@ recheck_plan(struct recheck *rc, const struct store_run_key *listing,
 		/* the overlap item and the due run both fit: join */
 		if (g != NULL && d->pos - g->start < page_size) {
 			g->last = rc->ndue;
-			g->limit = (int)(d->pos - g->start + 1);
 		} else {
 			g = &rc->groups[rc->ngroups++];
 			g->start = d->pos > 0 ? d->pos - 1 : 0;
 			g->first = g->last = rc->ndue;
-			g->limit = (int)(d->pos - g->start + 1);
 		}
+		g->limit = (int)(d->pos - g->start + 1 + RECHECK_SLACK);
+		if (g->limit > page_size)
+			g->limit = page_size;
 		rc->ndue++;
 	}
 	return (int)rc->ngroups;
 }
 
 void
-recheck_found(struct recheck *rc, const struct page *p)
+recheck_found(struct recheck *rc, const struct page *p, int64_t off)
 {
 	size_t i, j;
 
 	for (j = 0; j < p->nruns; j++)
 		for (i = 0; i < rc->ndue; i++)
 			if (!rc->due[i].found &&
-			    strcmp(rc->due[i].id, p->runs[j].external_id) == 0)
+			    strcmp(rc->due[i].id, p->runs[j].external_id) ==
+				0) {
 				rc->due[i].found = 1;
+				/* (a rejected item before it on the page
+				 * makes this one short: an estimate) */
+				rc->shift = off + (int64_t)j - rc->due[i].pos;
+			}
 }
 
 /* Compare a run of the page with a due run in listing order: < 0 when the
@@ -242,6 +248,12 @@ recheck_next(struct recheck *rc, const struct page *p, int64_t *off, int *limit)
 				p = NULL; /* the next group has not been fetched */
 				continue;
 			}
+			if (!g->shifted) {
+				g->shifted = 1;
+				g->start += rc->shift;
+				if (g->start < 0)
+					g->start = 0;
+			}
 			break;
 		}
 		newer = 0;
@@ -269,8 +281,21 @@ recheck_next(struct recheck *rc, const struct page *p, int64_t *off, int *limit)
 			rc->steps++;
 			break;
 		}
-		/* inside the page's span and absent, out of steps, or an
-		 * empty page: gone or moved upstream */
+		if (g->steps < RECHECK_MAX_STEPS && p->nitems == 0 &&
+		    g->start > 0) {
+			/* past the end: runs were deleted */
+			g->start -= rc->page_size > 1 ? rc->page_size - 1 : 1;
+			if (p->total > 0 && g->start > p->total - 1)
+				g->start = p->total - 1;
+			if (g->start < 0)
+				g->start = 0;
+			g->limit = rc->page_size;
+			g->steps++;
+			rc->steps++;
+			break;
+		}
+		/* inside the page's span and absent, or out of steps: gone
+		 * or moved upstream */
 		d->given_up = 1;
 		rc->not_found++;
 	}

@@ -21,6 +21,9 @@
 /* Drift steps one targeted request may take before its runs are left to
  * the next poll (and, if gone, to the next full resync). */
 #define RECHECK_MAX_STEPS 4
+/* Items a targeted request asks for past its last due run: runs created
+ * since the head request push every due run that far without a step. */
+#define RECHECK_SLACK 4
 
 /* Seconds between two re-checks of an unfinished run of age seconds. */
 double recheck_interval(double age, double poll_interval, double max_interval);
@@ -53,6 +56,7 @@ struct recheck_group {
 	int limit;	    /* and its items */
 	size_t first, last; /* due runs it should hold (inclusive) */
 	int steps;	    /* drift steps taken */
+	int shifted;	    /* the drift found so far applied to start */
 };
 
 /* The targeted requests of one pass. */
@@ -64,6 +68,8 @@ struct recheck {
 	size_t not_found; /* due runs given up */
 	int64_t steps;	  /* drift steps in all */
 	int page_size;	  /* a drift step asks for a whole page */
+	int64_t shift;	  /* where the last due run found was, less where
+			   * the mirror had it: later requests start there */
 };
 
 /*
@@ -71,14 +77,15 @@ struct recheck {
  * runs newest first from the oldest due one on (so a run's index is its
  * expected offset), is_due[i] says which are due.  Due runs closer than a
  * page share one request, which starts one item before the first (the
- * walk's overlap) and holds at most page_size items.  Returns the number
+ * walk's overlap), asks for RECHECK_SLACK items past the last and holds at
+ * most page_size items.  Returns the number
  * of requests (0: nothing due), or -1 (out of memory).
  */
 int recheck_plan(struct recheck *rc, const struct store_run_key *listing,
     const unsigned char *is_due, size_t n, int page_size);
 
-/* Mark the due runs page p holds as found. */
-void recheck_found(struct recheck *rc, const struct page *p);
+/* Mark the due runs page p (asked for at offset off) holds as found. */
+void recheck_found(struct recheck *rc, const struct page *p, int64_t off);
 
 /*
  * After the page of the current request is stored and recheck_found() ran:
@@ -86,7 +93,9 @@ void recheck_found(struct recheck *rc, const struct page *p);
  * done.  A due run missing from its page moves the request: forward when
  * the page holds only newer runs (runs created since shifted it), back when
  * only older ones (runs deleted); missing inside the page's span, it is
- * gone or moved upstream and is given up (never marked deleted here).
+ * gone or moved upstream and is given up (never marked deleted here).  An
+ * empty page past the listing's end steps back too.  The next request
+ * starts where the drift found so far says.
  */
 int recheck_next(struct recheck *rc, const struct page *p, int64_t *off,
     int *limit);

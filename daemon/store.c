@@ -1250,25 +1250,16 @@ write_run(struct store *store, const char *source, const char *kind,
 	return write_children(store, source, run_id, r, now, found);
 }
 
-/* One line per page that stored runs with a field left out (a run
- * unchanged since is not written again, so not named again). */
+/* One line per page that stored runs with a field left out, naming the
+ * first written (a run unchanged since is not written, so not named
+ * again). */
 static void
-log_page_problems(const char *source, const struct page *page, int64_t n)
+log_page_problems(const char *source, const struct run *r, int64_t n)
 {
-	const struct run *r;
-	size_t i;
-
-	for (i = 0; i < page->nruns; i++) {
-		r = &page->runs[i];
-		if (r->nproblems == 0)
-			continue;
-		log_warnx("source '%s': %lld run%s stored with fields left "
-			  "out, e.g. run '%s': \"%s\" %s (see "
-			  "run_field_problems)",
-		    source, (long long)n, n == 1 ? "" : "s", r->external_id,
-		    r->problems[0].field, r->problems[0].problem);
-		return;
-	}
+	log_warnx("source '%s': %lld run%s stored with fields left out, "
+		  "e.g. run '%s': \"%s\" %s (see run_field_problems)",
+	    source, (long long)n, n == 1 ? "" : "s", r->external_id,
+	    r->problems[0].field, r->problems[0].problem);
 }
 
 int
@@ -1282,6 +1273,7 @@ store_page(struct store *store, struct store_pass *pass,
 	sqlite3_stmt *st;
 	size_t i;
 	int64_t partial = c.runs_partial;
+	const struct run *first_partial = NULL;
 
 	store->busy = 0;
 	store->gone = 0;
@@ -1291,6 +1283,8 @@ store_page(struct store *store, struct store_pass *pass,
 		if (write_run(store, source, kind, &page->runs[i], touch, now,
 			&c) == -1)
 			goto rollback;
+		if (first_partial == NULL && c.runs_partial > partial)
+			first_partial = &page->runs[i];
 	}
 	for (i = 0; i < page->nrejects; i++) {
 		const struct reject *rj = &page->rejects[i];
@@ -1326,8 +1320,9 @@ store_page(struct store *store, struct store_pass *pass,
 	if (store_exec(store, "COMMIT") == -1)
 		goto rollback;
 	pass->counts = c;
-	if (c.runs_partial > partial)
-		log_page_problems(source, page, c.runs_partial - partial);
+	if (first_partial != NULL)
+		log_page_problems(source, first_partial,
+		    c.runs_partial - partial);
 	return 0;
 rollback:
 	store_rollback(store);

@@ -252,7 +252,9 @@ src_recheck_begin(struct src *s)
 	int64_t n, m = 0, i, j, ndue = 0;
 	int rc = -1;
 
-	if (s->type->can_order_updated || s->pass.walk.mode != WALK_INCREMENTAL)
+	/* targeted requests need any offset (skip), not page numbers */
+	if (s->type->can_order_updated || !s->type->any_offset ||
+	    s->pass.walk.mode != WALK_INCREMENTAL)
 		return 0;
 	src_refresh_since(s, since);
 	if ((n = store_runs_since(s->sync->store, c->name, since, 1, &unf)) < 0)
@@ -460,7 +462,7 @@ src_report_progress(struct src *s)
 /* A page of the re-check: store it (the walk's cursor is not moved),
  * then fetch the next targeted page or end the pass. */
 static void
-src_handle_recheck(struct src *s, const struct page *p)
+src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 {
 	const struct conf_source *c = s->conf;
 	struct recheck *rc = &s->pass.rc;
@@ -477,7 +479,8 @@ src_handle_recheck(struct src *s, const struct page *p)
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
 	s->m.last_page = ev_time();
-	recheck_found(rc, p);
+	s->m.upstream_total = p->total;
+	recheck_found(rc, p, off);
 	if (recheck_next(rc, p, &s->at.offset, &s->at.limit) == 1) {
 		if (rc->steps > steps)
 			log_info("source '%s': runs moved upstream since the "
@@ -516,7 +519,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	unsigned flags;
 
 	if (s->pass.rechecking) {
-		src_handle_recheck(s, p);
+		src_handle_recheck(s, p, off);
 		return;
 	}
 	next = s->st;
@@ -780,6 +783,8 @@ src_orphaned(struct src *s)
 		  "stopped until the configuration is reloaded",
 	    s->conf->name);
 	s->pass.active = 0;
+	s->pass.rechecking = 0;
+	recheck_free(&s->pass.rc);
 	s->orphaned = 1;
 	snprintf(s->state_text, sizeof(s->state_text),
 	    "stopped: renamed or forgotten in the database, reload");

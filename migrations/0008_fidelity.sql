@@ -13,8 +13,9 @@ CREATE TABLE run_field_problems (
 	field			TEXT NOT NULL,	-- 'totalToolCount',
 						-- 'github_pull_requests[2].id'
 	problem			TEXT NOT NULL,	-- 'is not an integer (below 2^53)'
-	value			TEXT,		-- the value as served (JSON, at
-						-- most 200 bytes, then '...')
+	value			TEXT,		-- the value, compact JSON as
+						-- cJSON prints it (at most 200
+						-- bytes, then '...')
 	PRIMARY KEY (run_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX run_field_problems_field ON run_field_problems (field);
@@ -79,12 +80,16 @@ UPDATE pull_requests SET repository = github_pr_repository(url),
 	number = github_pr_number(url)
 	WHERE url IS NOT NULL;
 CREATE INDEX pull_requests_repository ON pull_requests (repository, number);
--- A pull request listed twice in one run had a gap in its run's positions.
-UPDATE run_pull_requests SET position = (SELECT count(*)
-	FROM run_pull_requests x WHERE x.run_id = run_pull_requests.run_id AND
-	    x.position < run_pull_requests.position)
-	WHERE run_id IN (SELECT run_id FROM run_pull_requests GROUP BY run_id
-	    HAVING max(position) + 1 > count(*));
+-- A pull request listed twice in one run had a gap in its run's positions:
+-- number each run's links again, 0, 1, 2, ... in their order (computed
+-- from the table as it was, before any row changes).
+UPDATE run_pull_requests SET position = n.p
+	FROM (SELECT run_id, pull_request_id, row_number() OVER
+		(PARTITION BY run_id ORDER BY position) - 1 AS p
+	    FROM run_pull_requests) AS n
+	WHERE n.run_id = run_pull_requests.run_id AND
+	    n.pull_request_id = run_pull_requests.pull_request_id AND
+	    n.p <> run_pull_requests.position;
 
 -- Upstream's total on the pass's last page (NULL when none was seen), and
 -- how many runs the pass stored with a field left out.

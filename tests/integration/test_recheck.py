@@ -53,10 +53,10 @@ class RecheckTest(DaemonTest):
         reqs = self.api.requests("codegen")
         self.assertEqual(len(reqs), 2, [r["query"] for r in reqs])
         self.assertEqual(skip_limit(reqs[0]), (0, 100))
-        # the run is the 250th newest: one item early, two items
+        # the run is the 250th newest: one item early, two items and RECHECK_SLACK (4) more
         pos = offset_of(self.api, self.active["id"])
         self.assertEqual(pos, 249)
-        self.assertEqual(skip_limit(reqs[1]), (pos - 1, 2))
+        self.assertEqual(skip_limit(reqs[1]), (pos - 1, 2 + 4))
         self.assertEqual(self.sql(
             "SELECT status, finished_seen_at IS NOT NULL FROM runs WHERE "
             "external_id = ?", str(self.active["id"])), [("COMPLETE", 1)])
@@ -135,7 +135,7 @@ class RecheckTest(DaemonTest):
         self.once_ok()
         reqs = self.api.requests("codegen")
         self.assertEqual([skip_limit(r) for r in reqs],
-                         [(0, 100), (248, 2), (248, 2)])
+                         [(0, 100), (248, 6), (248, 6)])
         self.assertEqual(self.count(
             "SELECT retries FROM sync_runs ORDER BY id DESC LIMIT 1"), 1)
         self.assertEqual(self.sql(

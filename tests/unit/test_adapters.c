@@ -776,6 +776,60 @@ test_problem_value_cut(void **state)
 	page_free(&p);
 }
 
+/* Review findings: a printed value of 201..203 bytes (cut right at its
+ * end), a long member name given twice (once looped forever), and a bad
+ * escape in a member whose name holds a harmless escape. */
+static void
+test_problem_corners(void **state)
+{
+	char body[2000], name[300];
+	struct page p;
+	char err[200];
+	int n, len;
+
+	(void)state;
+	for (len = 199; len <= 202; len++) {
+		n = snprintf(body, sizeof(body),
+		    "{\"totalCount\": 1, \"runs\": [{\"id\": \"u\", "
+		    "\"totalToolCount\": \"%0*d\"}]}",
+		    len, 0);
+		assert_int_equal(source_cotool.parse_page(body, (size_t)n, 100,
+				     &p, err, sizeof(err)),
+		    0);
+		assert_int_equal(p.nruns, 1);
+		assert_int_equal(strlen(p.runs[0].problems[0].value),
+		    len + 2 > SOURCE_MAX_PROBLEM_VALUE ?
+			SOURCE_MAX_PROBLEM_VALUE + 3 :
+			(size_t)len + 2);
+		page_free(&p);
+	}
+	memset(name, 'k', 250);
+	name[250] = '\0';
+	n = snprintf(body, sizeof(body),
+	    "{\"totalCount\": 1, \"runs\": [{\"id\": \"u\", \"%s\": 1, "
+	    "\"%s\": 2, \"runTitle\": \"t\"}]}",
+	    name, name);
+	assert_int_equal(source_cotool.parse_page(body, (size_t)n, 100, &p, err,
+			     sizeof(err)),
+	    0);
+	assert_int_equal(p.nruns, 1);
+	assert_string_equal(p.runs[0].title, "t");
+	assert_int_equal(p.runs[0].nproblems, 1);
+	assert_string_equal(p.runs[0].problems[0].problem, "given twice");
+	page_free(&p);
+	n = snprintf(body, sizeof(body),
+	    "{\"totalCount\": 1, \"runs\": [{\"id\": \"u\", "
+	    "\"caf\\u00e9\": \"x\\u0000\", \"runTitle\": \"t\"}]}");
+	assert_int_equal(source_cotool.parse_page(body, (size_t)n, 100, &p, err,
+			     sizeof(err)),
+	    0);
+	assert_int_equal(p.nruns, 1);
+	assert_int_equal(p.nrejects, 0);
+	assert_string_equal(p.runs[0].problems[0].field, "caf\xc3\xa9");
+	assert_string_equal(p.runs[0].problems[0].problem, "holds \\u0000");
+	page_free(&p);
+}
+
 static void
 test_github_pr_parse(void **state)
 {
@@ -836,6 +890,7 @@ main(void)
 		cmocka_unit_test(test_lone_surrogate),
 		cmocka_unit_test(test_type_drift),
 		cmocka_unit_test(test_problem_value_cut),
+		cmocka_unit_test(test_problem_corners),
 		cmocka_unit_test(test_github_pr_parse),
 	};
 

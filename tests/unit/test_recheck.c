@@ -90,9 +90,9 @@ test_plan_groups(void **state)
 	assert_int_equal(rc.groups[0].start, 0);
 	assert_int_equal(rc.groups[0].limit, 100);
 	assert_int_equal(rc.groups[1].start, 99);
-	assert_int_equal(rc.groups[1].limit, 2);
+	assert_int_equal(rc.groups[1].limit, 2 + RECHECK_SLACK);
 	assert_int_equal(rc.groups[2].start, 349);
-	assert_int_equal(rc.groups[2].limit, 2);
+	assert_int_equal(rc.groups[2].limit, 2 + RECHECK_SLACK);
 	assert_string_equal(rc.due[4].id, "149");
 	recheck_free(&rc);
 	free(k);
@@ -131,18 +131,19 @@ test_drift(void **state)
 	assert_int_equal(recheck_plan(&rc, k, due, 1000, 100), 1);
 	/* 150 runs created upstream since: it is at 450 now */
 	up = listing(1150);
-	page_of(&p, runs, up, 299, 2);
-	recheck_found(&rc, &p);
+	page_of(&p, runs, up, 299, 6);
+	recheck_found(&rc, &p, 299);
 	assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
-	assert_int_equal(off, 300); /* forward, a whole page */
+	assert_int_equal(off, 304); /* forward, a whole page */
 	assert_int_equal(limit, 100);
-	page_of(&p, runs, up, 300, 100);
-	recheck_found(&rc, &p);
+	page_of(&p, runs, up, 304, 100);
+	recheck_found(&rc, &p, 304);
 	assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
-	assert_int_equal(off, 399);
-	page_of(&p, runs, up, 399, 100);
-	recheck_found(&rc, &p);
+	assert_int_equal(off, 403);
+	page_of(&p, runs, up, 403, 100);
+	recheck_found(&rc, &p, 403);
 	assert_true(rc.due[0].found);
+	assert_int_equal(rc.shift, 150);
 	assert_int_equal(recheck_next(&rc, &p, &off, &limit), 0);
 	assert_int_equal(rc.not_found, 0);
 	assert_int_equal(rc.steps, 2);
@@ -155,20 +156,20 @@ test_drift(void **state)
 		struct store_run_key *gone = listing(1000);
 
 		memmove(&gone[100], &gone[300], 700 * sizeof(*gone));
-		page_of(&p, runs, gone, 299, 2);
-		recheck_found(&rc, &p);
+		page_of(&p, runs, gone, 299, 6);
+		recheck_found(&rc, &p, 299);
 		assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
 		assert_int_equal(off, 200); /* back a page */
 		page_of(&p, runs, gone, 200, 100);
-		recheck_found(&rc, &p);
+		recheck_found(&rc, &p, 200);
 		assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
 		assert_int_equal(off, 101);
 		page_of(&p, runs, gone, 101, 100);
-		recheck_found(&rc, &p);
+		recheck_found(&rc, &p, 101);
 		assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
 		assert_int_equal(off, 2);
 		page_of(&p, runs, gone, 2, 100);
-		recheck_found(&rc, &p);
+		recheck_found(&rc, &p, 2);
 		assert_true(rc.due[0].found);
 		assert_int_equal(recheck_next(&rc, &p, &off, &limit), 0);
 		free(gone);
@@ -182,13 +183,56 @@ test_drift(void **state)
 		struct store_run_key *gone = listing(1000);
 
 		memmove(&gone[300], &gone[301], 699 * sizeof(*gone));
-		page_of(&p, runs, gone, 299, 2);
-		recheck_found(&rc, &p);
+		page_of(&p, runs, gone, 299, 6);
+		recheck_found(&rc, &p, 299);
 		assert_int_equal(recheck_next(&rc, &p, &off, &limit), 0);
 		assert_int_equal(rc.not_found, 1);
 		assert_int_equal(rc.steps, 0);
 		free(gone);
 	}
+	recheck_free(&rc);
+	free(up);
+	free(k);
+}
+
+/* Runs created since the head: the slack absorbs a few without a step,
+ * and the shift found carries to the next request; an empty page (past
+ * the end) steps back. */
+static void
+test_shift_and_empty(void **state)
+{
+	struct store_run_key *k = listing(1000), *up = listing(1003);
+	unsigned char due[1000] = { 0 };
+	struct recheck rc;
+	struct page p;
+	struct run runs[100];
+	int64_t off;
+	int limit;
+
+	(void)state;
+	due[300] = due[600] = 1;
+	assert_int_equal(recheck_plan(&rc, k, due, 1000, 100), 2);
+	/* 3 runs created: "699" is at 303, inside 299 + 6 */
+	page_of(&p, runs, up, 299, 6);
+	recheck_found(&rc, &p, 299);
+	assert_true(rc.due[0].found);
+	assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
+	assert_int_equal(off, 599 + 3); /* the next starts shifted */
+	assert_int_equal(limit, 6);
+	page_of(&p, runs, up, 602, 6);
+	recheck_found(&rc, &p, 602);
+	assert_true(rc.due[1].found);
+	assert_int_equal(recheck_next(&rc, &p, &off, &limit), 0);
+	assert_int_equal(rc.steps, 0);
+	recheck_free(&rc);
+
+	/* the listing now ends at 250: an empty page steps back */
+	assert_int_equal(recheck_plan(&rc, k, due, 1000, 100), 2);
+	memset(&p, 0, sizeof(p));
+	p.total = 250;
+	assert_int_equal(recheck_next(&rc, &p, &off, &limit), 1);
+	assert_int_equal(off, 200);
+	assert_int_equal(limit, 100);
 	recheck_free(&rc);
 	free(up);
 	free(k);
@@ -202,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_seen),
 		cmocka_unit_test(test_plan_groups),
 		cmocka_unit_test(test_drift),
+		cmocka_unit_test(test_shift_and_empty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
