@@ -219,7 +219,9 @@ struct source_type {
 	int any_offset;
 	/* 1 when the listing can be ordered by update time; 0 when a run's
 	 * changes show only where a walk by creation passes it (then
-	 * unfinished runs younger than refresh_window are walked again). */
+	 * unfinished runs younger than refresh_window are fetched again on
+	 * a schedule, by offset: recheck.c; with any_offset 0 too, they are
+	 * not, until the next full resync). */
 	int can_order_updated;
 	/*
 	 * Write the URL of the page that starts at offset (an item count)

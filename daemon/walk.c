@@ -27,8 +27,8 @@
  * Stop rules.  A backfill or full resync walks to the end (an empty page,
  * or the reported total reached).  An incremental walk stops after the page
  * that holds a run older than its stop key: the high-water mark of the last
- * complete walk, lowered by the caller where runs must be seen again
- * (Codegen's unfinished runs younger than refresh_window).  A server that
+ * complete walk.  (Codegen's older unfinished runs are fetched again by
+ * targeted requests after the walk: recheck.c.)  A server that
  * never stops paging is cut after twice the pages its first total needs.
  */
 #include <stdio.h>
@@ -114,14 +114,6 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 	w->max_pages = INT64_MAX;
 	w->pass_cap = INT64_MAX;
 	return resumed;
-}
-
-void
-walk_lower_stop_key(struct walk *w, const char *key)
-{
-	if (w->mode == WALK_INCREMENTAL && key[0] != '\0' &&
-	    (w->stop_key[0] == '\0' || strcmp(key, w->stop_key) < 0))
-		snprintf(w->stop_key, sizeof(w->stop_key), "%s", key);
 }
 
 /* Index of the run whose id is id, or -1. */

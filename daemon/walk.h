@@ -76,16 +76,12 @@ struct walk {
  * Begin a pass on *st at wall time now ("YYYY-...Z"): resume the walk under
  * way, or start the one that is due (a backfill, a full resync when
  * last_full_resync_at is older than resync_due, else an incremental walk;
- * resync_due "" = never).  Sets up *w for page_size items a page; the
- * caller then may lower w->stop_key (walk_lower_stop_key).  Returns 1 when
- * a walk was resumed, 0 when one was started.
+ * resync_due "" = never).  Sets up *w for page_size items a page.
+ * Returns 1 when a walk was resumed, 0 when one was started.
  */
 int walk_begin(struct walk *w, struct sync_state *st, int any_offset,
     int can_order_updated, int page_size, const char *now,
     const char *resync_due);
-
-/* An incremental walk must also go past key (Codegen's refresh floor). */
-void walk_lower_stop_key(struct walk *w, const char *key);
 
 enum walk_action {
 	WALK_FETCH,    /* fetch the page at next->walk_offset */

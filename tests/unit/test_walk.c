@@ -502,13 +502,6 @@ test_begin(void **state)
 	assert_int_equal(w.mode, WALK_INCREMENTAL);
 	assert_int_equal(w.order, ORDER_UPDATED);
 	assert_string_equal(w.stop_key, T("30"));
-	/* a refresh floor lowers the stop key, never raises it */
-	walk_lower_stop_key(&w, T("20"));
-	assert_string_equal(w.stop_key, T("20"));
-	walk_lower_stop_key(&w, T("25"));
-	assert_string_equal(w.stop_key, T("20"));
-	walk_lower_stop_key(&w, "");
-	assert_string_equal(w.stop_key, T("20"));
 	/* a full resync is due when the last one is older than due */
 	st.walk_mode = WALK_NONE;
 	walk_begin(&w, &st, 0, 1, 100, NOW, T("55"));
