@@ -418,7 +418,7 @@ next_bad_escape(const char *p, size_t len, size_t *i)
 	return ESC_NONE;
 }
 
-const char *
+static const char *
 json_bad_escape(const char *p, size_t len)
 {
 	size_t i = 0;
@@ -591,56 +591,6 @@ json_integral(double v, int64_t *out)
 	if (!isfinite(v) || floor(v) != v || fabs(v) >= 9007199254740992.0)
 		return -1;
 	*out = (int64_t)v;
-	return 0;
-}
-
-int
-json_int(const cJSON *obj, const char *key, struct opt_int *out, char *err,
-    size_t errlen)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	out->set = 0;
-	out->v = 0;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsNumber(v) || json_integral(v->valuedouble, &out->v) == -1)
-		return wrong_type(key, "an integer", err, errlen);
-	out->set = 1;
-	return 0;
-}
-
-int
-json_num(const cJSON *obj, const char *key, struct opt_num *out, char *err,
-    size_t errlen)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	out->set = 0;
-	out->v = 0;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return wrong_type(key, "a number", err, errlen);
-	out->set = 1;
-	out->v = v->valuedouble;
-	return 0;
-}
-
-int
-json_bool(const cJSON *obj, const char *key, struct opt_bool *out, char *err,
-    size_t errlen)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	out->set = 0;
-	out->v = 0;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsBool(v))
-		return wrong_type(key, "a boolean", err, errlen);
-	out->set = 1;
-	out->v = cJSON_IsTrue(v) ? 1 : 0;
 	return 0;
 }
 

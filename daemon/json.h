@@ -58,23 +58,9 @@ void *json_alloc(struct page *page, size_t size);
 /* Copy len bytes (plus NUL) into the arena. */
 const char *json_strdup(struct page *page, const char *s, size_t len);
 
-/*
- * Why an item's escapes cannot be mirrored faithfully, or NULL: a \u0000
- * (cJSON would cut the string there) or a lone UTF-16 surrogate escape
- * (no UTF-8 text holds one).  Such an item becomes a reject.
- */
-const char *json_bad_escape(const char *p, size_t len);
-
-/* Member readers: absent or null -> "null" result; wrong type -> -1. */
+/* A string member (an id): absent or null -> NULL; wrong type -> -1. */
 int json_str(const cJSON *obj, const char *key, const char **out, char *err,
     size_t errlen) __attribute__((warn_unused_result));
-/* An integer: a finite, integral number of magnitude below 2^53. */
-int json_int(const cJSON *obj, const char *key, struct opt_int *out, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
-int json_num(const cJSON *obj, const char *key, struct opt_num *out, char *err,
-    size_t errlen) __attribute__((warn_unused_result));
-int json_bool(const cJSON *obj, const char *key, struct opt_bool *out,
-    char *err, size_t errlen) __attribute__((warn_unused_result));
 /*
  * Field readers for a run.  A member of the wrong type is not an error of
  * the run but a problem of it: the value is left out (NULL, unset, not

@@ -246,11 +246,11 @@ src_recheck_begin(struct src *s)
 {
 	const struct conf_source *c = s->conf;
 	struct store_run_key *unf = NULL, *listing = NULL;
-	unsigned char *is_due = NULL;
+	unsigned char *is_due = NULL, *unf_due = NULL;
 	char since[TS_LEN], oldest[TS_LEN] = "";
 	double now = mono_now(), up_now, last, age, created;
 	int64_t n, m = 0, i, j, ndue = 0;
-	int rc = -1;
+	int rc = -1, oom = 0;
 
 	/* targeted requests need any offset (skip), not page numbers */
 	if (s->type->can_order_updated || !s->type->any_offset ||
@@ -260,6 +260,10 @@ src_recheck_begin(struct src *s)
 	if ((n = store_runs_since(s->sync->store, c->name, since, 1, &unf)) < 0)
 		return -1;
 	recheck_seen_keep(&s->seen, unf, (size_t)n);
+	if ((unf_due = calloc((size_t)(n > 0 ? n : 1), 1)) == NULL) {
+		oom = 1;
+		goto out;
+	}
 	up_now = ev_time() - (s->st.clock_skew.set ? s->st.clock_skew.v : 0);
 	/* unf is newest first: the last due one is the oldest */
 	for (i = 0; i < n; i++) {
@@ -267,13 +271,15 @@ src_recheck_begin(struct src *s)
 		age = time_to_unix(unf[i].created_at, &created) == 0 ?
 		    up_now - created :
 		    0;
-		if (last >= 0 &&
-		    now - last + c->poll_interval / 2 <
+		unf_due[i] = last < 0 ||
+		    now - last + c->poll_interval / 2 >=
 			recheck_interval(age, c->poll_interval,
-			    c->refresh_max_interval))
-			continue;
-		snprintf(oldest, sizeof(oldest), "%s", unf[i].created_at);
-		ndue++;
+			    c->refresh_max_interval);
+		if (unf_due[i]) {
+			snprintf(oldest, sizeof(oldest), "%s",
+			    unf[i].created_at);
+			ndue++;
+		}
 	}
 	if (ndue == 0) {
 		rc = 0;
@@ -283,39 +289,35 @@ src_recheck_begin(struct src *s)
 	if ((m = store_runs_since(s->sync->store, c->name, oldest, 0,
 		 &listing)) < 0)
 		goto out;
-	if ((is_due = calloc((size_t)(m > 0 ? m : 1), 1)) == NULL)
+	if ((is_due = calloc((size_t)(m > 0 ? m : 1), 1)) == NULL) {
+		oom = 1;
 		goto out;
+	}
 	for (i = 0, j = 0; i < m && j < n; i++) {
 		/* both lists are in listing order */
 		while (j < n &&
 		    strcmp(unf[j].created_at, listing[i].created_at) > 0)
 			j++;
 		if (j < n &&
-		    strcmp(unf[j].external_id, listing[i].external_id) == 0) {
-			last = recheck_seen_get(&s->seen, unf[j].external_id);
-			age = time_to_unix(unf[j].created_at, &created) == 0 ?
-			    up_now - created :
-			    0;
-			is_due[i] = last < 0 ||
-			    now - last + c->poll_interval / 2 >=
-				recheck_interval(age, c->poll_interval,
-				    c->refresh_max_interval);
-			j++;
-		}
+		    strcmp(unf[j].external_id, listing[i].external_id) == 0)
+			is_due[i] = unf_due[j++];
 	}
 	rc = recheck_plan(&s->pass.rc, listing, is_due, (size_t)m,
 	    s->pass.walk.page_limit);
+	oom = rc < 0;
 	if (rc > 0) {
 		s->pass.rechecking = 1;
 		log_debug("source '%s': %zu unfinished runs due for a re-check "
 			  "in %d requests",
 		    c->name, s->pass.rc.ndue, rc);
 		rc = 1;
-	} else if (rc < 0) {
-		log_error("out of memory");
 	}
 out:
+	if (oom)
+		log_error("source '%s': out of memory planning re-checks",
+		    c->name);
 	free(unf);
+	free(unf_due);
 	free(listing);
 	free(is_due);
 	return rc;

@@ -711,19 +711,25 @@ def rejected(rig, api):
                    "rejected_records WHERE source = ?", api)
 
 
+def put_upstream(rig, bad, good):
+    """Make the bad and the good runs ({api: [fn(rig) -> run]}) and add
+    them upstream: (adders by api, bad runs by api, good runs by api)."""
+    adders = {"codegen": rig.api.add_codegen, "cotool": rig.api.add_cotool}
+    made = {a: [f(rig) for f in bad.get(a, [])] for a in APIS}
+    ctrl = {a: [f(rig) for f in good.get(a, [])] for a in APIS}
+    for api in APIS:
+        for r in made[api] + ctrl[api]:
+            adders[api](r)
+    return adders, made, ctrl
+
+
 def per_item(bad, good, fix, reason_re, extra=None):
     """bad: {api: [runs]} put upstream (newest first); good: {api: [runs]}
     controls that must be mirrored; fix(api, run) -> the run upstream
     sends once it is fixed.  extra(rig) may check more."""
     def case():
         with new_rig() as rig:
-            adders = {"codegen": rig.api.add_codegen,
-                      "cotool": rig.api.add_cotool}
-            made = {a: [f(rig) for f in bad.get(a, [])] for a in APIS}
-            ctrl = {a: [f(rig) for f in good.get(a, [])] for a in APIS}
-            for api in APIS:
-                for r in made[api] + ctrl[api]:
-                    adders[api](r)
+            adders, made, ctrl = put_upstream(rig, bad, good)
             rc = once(rig)
             check(rc == 0, f"pass 1: --once exited {rc}, want 0 with the "
                            f"bad objects set aside; " + "; ".join(
@@ -783,13 +789,7 @@ def per_field(bad, good, fix, problem_re, extra=None):
     the next pass clears the problems."""
     def case():
         with new_rig() as rig:
-            adders = {"codegen": rig.api.add_codegen,
-                      "cotool": rig.api.add_cotool}
-            made = {a: [f(rig) for f in bad.get(a, [])] for a in APIS}
-            ctrl = {a: [f(rig) for f in good.get(a, [])] for a in APIS}
-            for api in APIS:
-                for r in made[api] + ctrl[api]:
-                    adders[api](r)
+            adders, made, ctrl = put_upstream(rig, bad, good)
             rc = once(rig)
             check(rc == 0, f"pass 1: --once exited {rc}: "
                            f"{rig.last_stderr[-800:]}")
