@@ -57,7 +57,9 @@ these shapes came (but agentId and isStreaming), a second the shapes):
 
 Tests use it in-process (FakeAPI): change runs, queue faults, hook a
 callable before the N-th request, enforce a rate limit, forbid a Cotool
-key, read the request log.  The CLI serves a generated data set until
+key, delay every answer (api.latency, seconds: a network round trip;
+requests are served concurrently, one thread each), read the request log
+(each entry's "time" of arrival and "done" at the end of its answer).  The CLI serves a generated data set until
 SIGTERM:
 
     python3 tests/fakeapi.py --codegen-runs 3000 --cotool-runs 3000 \\
@@ -388,6 +390,11 @@ class FakeAPI:
         # Off by default (the spec allows 100): a server that silently
         # returns fewer runs a page than asked.
         self.max_page_size = None
+        # Seconds each request takes before its answer starts, as a
+        # network round trip would (requests are served concurrently:
+        # one thread each).  The log entry's "time" is the arrival and
+        # "done" the end of the answer.
+        self.latency = 0.0
         # Spread the runs over the past, ending two days ago: nothing is
         # in the future, and nothing falls inside a default refresh window.
         t0 = self.data.base
@@ -623,7 +630,10 @@ class _Handler(BaseHTTPRequestHandler):
                 hook = api.hooks.pop((name, n), None)
         if hook is not None:
             hook(api)
+        if api.latency > 0:
+            time.sleep(api.latency)
         entry["status"] = self.answer(api, name, u, q)
+        entry["done"] = time.monotonic()
 
     def answer(self, api, name, u, q):
         token = api.codegen_token if name == "codegen" else api.cotool_token
