@@ -58,6 +58,7 @@ enum skey {
 	K_REQUEST_DEADLINE,
 	K_PROXY,
 	K_MAX_PASS_PAGES,
+	K_REQUESTS_IN_FLIGHT,
 	NSKEYS
 };
 
@@ -83,6 +84,7 @@ static const char *const skey_names[NSKEYS] = {
 	"request_deadline",
 	"proxy",
 	"max_pass_pages",
+	"requests_in_flight",
 };
 
 struct raw_source {
@@ -979,6 +981,8 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 	int_key(ctx, r, K_MAX_RETRIES, 0, 1000, 5, &s->max_retries);
 	int_key(ctx, r, K_MAX_PASS_PAGES, 1, 100000000, 100000,
 	    &s->max_pass_pages);
+	int_key(ctx, r, K_REQUESTS_IN_FLIGHT, 1, CONF_MAX_IN_FLIGHT, 4,
+	    &s->requests_in_flight);
 	duration_key(ctx, r, K_AUTH_BACKOFF, 900, 1, &s->auth_backoff);
 	duration_key(ctx, r, K_REQUEST_TIMEOUT, 60, 1, &s->request_timeout);
 	duration_key(ctx, r, K_REQUEST_DEADLINE, 120, 1, &s->request_deadline);

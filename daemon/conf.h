@@ -17,6 +17,9 @@
 
 struct source_type; /* source.h: the adapter of an API */
 
+/* Most page requests of one source in flight at once. */
+#define CONF_MAX_IN_FLIGHT 16
+
 struct conf_source {
 	char *name;			/* [source NAME] */
 	const struct source_type *type; /* type = NAME of an adapter */
@@ -36,6 +39,7 @@ struct conf_source {
 	int max_retries;	 /* retries of one page before a pass fails */
 	int max_pass_pages;	 /* pages one pass may fetch, whatever upstream
 				 * says its total is */
+	int requests_in_flight;	 /* page requests at once, 1..16 */
 	double auth_backoff;	 /* wait after 401/403 */
 	double request_timeout;	 /* connect and low-speed limit */
 	double request_deadline; /* the whole of one request, seconds */

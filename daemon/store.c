@@ -186,6 +186,11 @@ struct store {
 	int bind_rc; /* the first failed bind since the last step */
 	int bind_at; /* ... and its parameter */
 	sqlite3_stmt *stmt[NSTMTS];
+	int batch;   /* a batch transaction is open (store_batch_begin) */
+	int batch_lost; /* the last failed store_page() lost the batch */
+	void (*batch_hook)(void *); /* commits the batch before another
+				     * write (store_set_batch_hook) */
+	void *batch_hook_arg;
 };
 
 static void
@@ -240,6 +245,68 @@ store_rollback(struct store *store)
 	if (!sqlite3_get_autocommit(store->db))
 		(void)store_exec(store, "ROLLBACK");
 	store->busy = busy;
+}
+
+/*
+ * Batches: pages written under one transaction, each in a savepoint.  Any
+ * other write first has the batch committed by its owner's hook (which
+ * knows what to do when that fails), else here.
+ */
+static void
+store_end_batch(struct store *store)
+{
+	if (store->batch && store->batch_hook != NULL)
+		store->batch_hook(store->batch_hook_arg);
+	if (store->batch)
+		(void)store_batch_commit(store);
+}
+
+void
+store_set_batch_hook(struct store *store, void (*fn)(void *), void *arg)
+{
+	store->batch_hook = fn;
+	store->batch_hook_arg = arg;
+}
+
+int
+store_batch_begin(struct store *store)
+{
+	store_end_batch(store);
+	store->busy = 0;
+	store->gone = 0;
+	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	store->batch = 1;
+	return 0;
+}
+
+int
+store_batch_commit(struct store *store)
+{
+	if (!store->batch)
+		return 0;
+	store->batch = 0;
+	if (sqlite3_get_autocommit(store->db))
+		return -1; /* SQLite rolled it back already */
+	if (store_exec(store, "COMMIT") == 0)
+		return 0;
+	store_rollback(store);
+	return -1;
+}
+
+void
+store_batch_rollback(struct store *store)
+{
+	if (!store->batch)
+		return;
+	store->batch = 0;
+	store_rollback(store);
+}
+
+int
+store_batch_lost(const struct store *store)
+{
+	return store->batch_lost;
 }
 
 int
@@ -872,6 +939,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	const char *stored;
 
 	memset(state, 0, sizeof(*state));
+	store_end_batch(store);
 	/* The cursor and the sources row change together. */
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
@@ -957,6 +1025,7 @@ store_pass_begin(struct store *store, struct store_pass *pass,
 	const char *source = pass->source;
 
 	/* A pass left 'running' by a crash or kill ends as interrupted. */
+	store_end_batch(store);
 	if (exec_bound(store, "cannot close old passes",
 		"UPDATE sync_runs "
 		"SET outcome = 'interrupted', finished_at = "
@@ -1277,8 +1346,10 @@ store_page(struct store *store, struct store_pass *pass,
 
 	store->busy = 0;
 	store->gone = 0;
-	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
-		return -1;
+	store->batch_lost = 0;
+	if (store_exec(store, store->batch ? "SAVEPOINT page" :
+					     "BEGIN IMMEDIATE") == -1)
+		goto rollback;
 	for (i = 0; i < page->nruns; i++) {
 		if (write_run(store, source, kind, &page->runs[i], touch, now,
 			&c) == -1)
@@ -1317,7 +1388,7 @@ store_page(struct store *store, struct store_pass *pass,
 	if (save_state(store, source, next, now) == -1 ||
 	    save_counts(store, pass->id, &c) == -1)
 		goto rollback;
-	if (store_exec(store, "COMMIT") == -1)
+	if (store_exec(store, store->batch ? "RELEASE page" : "COMMIT") == -1)
 		goto rollback;
 	pass->counts = c;
 	if (first_partial != NULL)
@@ -1325,7 +1396,20 @@ store_page(struct store *store, struct store_pass *pass,
 		    c.runs_partial - partial);
 	return 0;
 rollback:
-	store_rollback(store);
+	if (!store->batch) {
+		store_rollback(store);
+	} else if (sqlite3_get_autocommit(store->db)) {
+		/* SQLite rolled the whole transaction back (a full disk, an
+		 * I/O error): the batch's earlier pages went with it */
+		store->batch = 0;
+		store->batch_lost = 1;
+	} else {
+		int busy = store->busy;
+
+		(void)store_exec(store, "ROLLBACK TO page");
+		(void)store_exec(store, "RELEASE page");
+		store->busy = busy;
+	}
 	return -1;
 }
 
@@ -1395,6 +1479,7 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 	};
 	const char *source = pass->source;
 
+	store_end_batch(store);
 	store->busy = 0;
 	store->gone = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
@@ -1437,6 +1522,7 @@ rollback:
 int
 store_set_next_poll(struct store *store, const char *source, const char *when)
 {
+	store_end_batch(store);
 	return exec_bound(store, "cannot record next poll",
 	    "UPDATE "
 	    "sync_state SET next_poll_at = ?2 WHERE source = ?1",
@@ -1490,6 +1576,7 @@ store_checkpoint(struct store *store, int truncate)
 {
 	int rc, log_frames = 0, done = 0;
 
+	store_end_batch(store);
 	/* TRUNCATE waits for readers through the busy handler; the event
 	 * loop must not, so try once and come back at the next tick. */
 	sqlite3_busy_timeout(store->db, 0);
@@ -1620,6 +1707,7 @@ store_sources_sync(struct store *store, const struct store_source *srcs,
 	size_t i;
 	int rc;
 
+	store_end_batch(store);
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
 	for (i = 0; i < n; i++)
@@ -1783,6 +1871,7 @@ store_prune_history(struct store *store, const char *cutoff, int batch,
 	int64_t total = 0, n;
 	int i;
 
+	store_end_batch(store);
 	for (i = 0; i < max_batches; i++) {
 		n = delete_batch(store,
 		    "DELETE FROM sync_runs WHERE id IN (SELECT id FROM "

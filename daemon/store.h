@@ -5,7 +5,8 @@
  * HTTP or of either API's JSON.  Its unit of work is one page: every run of
  * the page, their pull requests and child rows, the rejected items, the
  * source's walk cursor and the pass counters commit in ONE transaction, or
- * nothing does.
+ * nothing does.  A backfill commits several pages a transaction (a
+ * batch), each page still whole with its cursor.
  */
 #ifndef AGENTSYNCD_STORE_H
 #define AGENTSYNCD_STORE_H
@@ -85,7 +86,8 @@ int store_pass_begin(struct store *store, struct store_pass *pass,
 				 * deleted_upstream_at = now */
 
 /*
- * Write one page in one transaction: upsert its runs (unchanged runs are
+ * Write one page in one transaction (or one savepoint of an open batch,
+ * below): upsert its runs (unchanged runs are
  * not rewritten), their pull requests and child rows, its rejects, the
  * flags' marks, the cursor *next and the pass's counters.  On failure
  * nothing of the page is written, pass->counts is unchanged, and -1 is
@@ -94,6 +96,23 @@ int store_pass_begin(struct store *store, struct store_pass *pass,
 int store_page(struct store *store, struct store_pass *pass,
     const struct page *page, const struct sync_state *next, unsigned flags,
     const char *now) __attribute__((warn_unused_result));
+
+/*
+ * Batches (backfills and full resyncs): store_batch_begin() opens one write
+ * transaction; each store_page() then writes its page in a savepoint (a
+ * failed page leaves the earlier ones pending) and the batch commits with
+ * store_batch_commit().  Every other write of the store commits an open
+ * batch first, through the hook when one is set (fn(arg) must commit it;
+ * it is told of a failure that way) else by itself.  A failed commit
+ * loses the batch whole: -1.  store_batch_lost() is 1 when the last failed
+ * store_page() found the batch rolled back with it (a full disk, an I/O
+ * error).
+ */
+int store_batch_begin(struct store *store) __attribute__((warn_unused_result));
+int store_batch_commit(struct store *store);
+void store_batch_rollback(struct store *store);
+int store_batch_lost(const struct store *store);
+void store_set_batch_hook(struct store *store, void (*fn)(void *), void *arg);
 
 enum pass_outcome {
 	PASS_SUCCEEDED,

@@ -42,6 +42,13 @@
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
 /* A backfill or full resync says how far it is this often (seconds). */
 #define PROGRESS_INTERVAL 30.0
+/* A backfill or full resync commits its pages together (a batch) for at
+ * most this long and this many pages: what a kill can cost. */
+#define BATCH_SECONDS	1.0
+#define BATCH_MAX_PAGES 64
+/* Page requests of one source: those in flight, and the answers waiting
+ * for the page before them to be written. */
+#define RING (2 * CONF_MAX_IN_FLIGHT)
 
 struct sync;
 
@@ -62,14 +69,40 @@ struct pass {
 	struct store_pass rec; /* its sync_runs row and counters */
 };
 
+/* The page at the cursor: what its failures have cost so far. */
 struct attempt {
+	int retries; /* failures of this page */
+	int retries_429;
+	int busy_waits; /* database locked by another */
+};
+
+/*
+ * A page request: in flight, or answered and waiting for its turn (pages
+ * are handled in the order of the walk, one at the cursor at a time).
+ */
+struct slot {
+	struct src *src;
 	struct http_request *req; /* in flight, or NULL */
 	int64_t offset;		  /* the request's offset */
 	int limit;		  /* and the items it asked for */
 	char url[SOURCE_MAX_PAGE_URL];
-	int retries; /* failures of this page */
-	int retries_429;
-	int busy_waits; /* database locked by another */
+	int answered; /* the answer below is kept */
+	long status;
+	char *body; /* NUL-terminated */
+	size_t len;
+	double retry_after;
+	char *content_type;
+	int too_large;
+	char *error;
+};
+
+/* An open batch: the state before its first page, for when it is lost. */
+struct batch {
+	double t0; /* mono_now() at its start */
+	int pages;
+	struct sync_state st;
+	struct walk walk;
+	struct pass_counts counts;
 };
 
 struct src {
@@ -88,7 +121,13 @@ struct src {
 	double warned_skew; /* the clock skew last warned about */
 	struct pass pass;
 	struct attempt at;
-	int finished; /* once mode: pass done */
+	/* The pass's requests in the order of the walk: ring[head] is the
+	 * page at the cursor, the others were asked for ahead of it. */
+	struct slot ring[RING];
+	int ring_head, ring_n;
+	int waiting;	    /* a retry or a 429's wait: ask for nothing */
+	struct batch batch; /* while sync->batch_owner is this source */
+	int finished;	    /* once mode: pass done */
 	int orphaned; /* renamed or forgotten in the database: stopped */
 	/* For the metrics file: since this source was started. */
 	struct {
@@ -114,9 +153,12 @@ struct sync {
 	struct src *srcs;
 	const char *metrics_file; /* the configuration's, or NULL */
 	int metrics_errno;	  /* the last write error said, or 0 */
+	struct src *batch_owner;  /* whose pages the open batch holds */
+	ev_timer batch_timer;	  /* commits it after BATCH_SECONDS */
 };
 
-static void src_fetch(struct src *s);
+static void src_pump(struct src *s);
+static int sync_batch_commit(struct sync *sync);
 static void src_orphaned(struct src *s);
 static void sync_write_metrics(struct sync *sync);
 static void src_pass_end(struct src *s, int ok, const char *error,
@@ -143,6 +185,56 @@ src_arm(struct src *s, double delay)
 	ev_timer_stop(s->sync->loop, &s->timer);
 	ev_timer_set(&s->timer, delay > 0 ? delay : 0, 0.);
 	ev_timer_start(s->sync->loop, &s->timer);
+}
+
+/* The i-th request of the pass, 0 being the page at the cursor. */
+static struct slot *
+src_slot(struct src *s, int i)
+{
+	return &s->ring[(s->ring_head + i) % RING];
+}
+
+static void
+slot_clear(struct slot *sl)
+{
+	http_cancel(sl->req);
+	free(sl->body);
+	free(sl->content_type);
+	free(sl->error);
+	memset(sl, 0, sizeof(*sl));
+}
+
+/* Drop the requests from the i-th on: cancel those in flight, forget the
+ * answers kept.  Their requests stay counted by the limiter. */
+static void
+src_drop(struct src *s, int i)
+{
+	int j;
+
+	for (j = i; j < s->ring_n; j++)
+		slot_clear(src_slot(s, j));
+	if (i < s->ring_n)
+		s->ring_n = i;
+}
+
+static int
+src_in_flight(struct src *s)
+{
+	int i, n = 0;
+
+	for (i = 0; i < s->ring_n; i++)
+		n += src_slot(s, i)->req != NULL;
+	return n;
+}
+
+/* Wait delay seconds, asking for nothing meanwhile, then fetch the page
+ * at the cursor again (and what follows it afresh). */
+static void
+src_wait(struct src *s, double delay)
+{
+	src_drop(s, 0);
+	s->waiting = 1;
+	src_arm(s, delay);
 }
 
 /* The walk key of a run: what the listing is ordered by. */
@@ -365,7 +457,7 @@ src_retry(struct src *s, const char *reason)
 	delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': %s; retry %d of %d in %.1fs", s->conf->name,
 	    reason, s->at.retries, s->conf->max_retries, delay);
-	src_arm(s, delay);
+	src_wait(s, delay);
 }
 
 /* Say what walk_page() decided that an operator should know. */
@@ -413,10 +505,103 @@ src_store_failed(struct src *s)
 			  "process; fetching and writing the page again in "
 			  "%.1fs",
 		    s->conf->name, delay);
-		src_arm(s, delay);
+		src_wait(s, delay);
 		return;
 	}
 	src_retry(s, "cannot write the page to the database");
+}
+
+/* What store_page() does besides writing the page. */
+static unsigned
+flags_of(const struct src *s, const struct walk_step *step)
+{
+	return (s->pass.walk.mode == WALK_FULL ? STORE_SEEN : 0) |
+	    (step->mark_deleted ? STORE_MARK_GONE : 0);
+}
+
+/* Open a batch for this source's pages (committing another source's). */
+static int
+src_batch_begin(struct src *s)
+{
+	struct sync *sync = s->sync;
+
+	(void)sync_batch_commit(sync);
+	if (store_batch_begin(sync->store) == -1)
+		return -1;
+	s->batch.t0 = mono_now();
+	s->batch.pages = 0;
+	s->batch.st = s->st;
+	s->batch.walk = s->pass.walk;
+	s->batch.counts = s->pass.rec.counts;
+	sync->batch_owner = s;
+	ev_timer_set(&sync->batch_timer, BATCH_SECONDS, 0.);
+	ev_timer_start(sync->loop, &sync->batch_timer);
+	return 0;
+}
+
+/*
+ * The batch's pages are not in the database (a commit failed, or SQLite
+ * rolled the transaction back): go back to the cursor before them and
+ * fetch them again after a wait.  The requests made stay counted.
+ */
+static void
+src_batch_lost(struct src *s)
+{
+	struct pass_counts *c = &s->pass.rec.counts;
+	int64_t requests = c->requests, http_429 = c->http_429,
+		retries = c->retries;
+	double delay = backoff_next(&s->backoff);
+
+	if (s->sync->batch_owner == s) {
+		s->sync->batch_owner = NULL;
+		ev_timer_stop(s->sync->loop, &s->sync->batch_timer);
+	}
+	log_error("source '%s': %lld pages could not be written to the "
+		  "database; fetching them again from offset %lld in %.1fs",
+	    s->conf->name, (long long)(s->pass.walk.pages -
+		s->batch.walk.pages),
+	    (long long)s->batch.st.walk_offset, delay);
+	s->st = s->batch.st;
+	s->pass.walk = s->batch.walk;
+	*c = s->batch.counts;
+	c->requests = requests;
+	c->http_429 = http_429;
+	c->retries = retries + 1;
+	src_wait(s, delay);
+}
+
+/* Commit the open batch, if any: 0, or -1 when it was lost (its source
+ * is back where the batch began, waiting to fetch its pages again). */
+static int
+sync_batch_commit(struct sync *sync)
+{
+	struct src *s = sync->batch_owner;
+
+	if (s == NULL)
+		return 0;
+	sync->batch_owner = NULL;
+	ev_timer_stop(sync->loop, &sync->batch_timer);
+	if (store_batch_commit(sync->store) == 0)
+		return 0;
+	s->sync->batch_owner = s; /* for src_batch_lost() */
+	src_batch_lost(s);
+	return -1;
+}
+
+/* store's batch hook: another write is coming. */
+static void
+sync_batch_hook(void *arg)
+{
+	(void)sync_batch_commit(arg);
+}
+
+/* batch_timer: a batch holds at most BATCH_SECONDS of pages. */
+static void
+sync_batch_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	(void)sync_batch_commit(w->data);
 }
 
 /* "1h02m", "3m40s", "12s" */
@@ -470,7 +655,8 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	struct recheck *rc = &s->pass.rc;
 	struct sync_state next = s->st;
 	char now[TS_LEN];
-	int64_t steps = rc->steps;
+	int64_t steps = rc->steps, noff;
+	int nlimit;
 
 	wall_ts(now, 0);
 	if (store_page(s->sync->store, &s->pass.rec, p, &next, 0, now) == -1) {
@@ -483,13 +669,13 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	s->m.last_page = ev_time();
 	s->m.upstream_total = p->total;
 	recheck_found(rc, p, off);
-	if (recheck_next(rc, p, &s->at.offset, &s->at.limit) == 1) {
+	if (recheck_next(rc, p, &noff, &nlimit) == 1) {
+		/* src_pump() asks for it */
 		if (rc->steps > steps)
 			log_info("source '%s': runs moved upstream since the "
 				 "head request; looking for a run due for a "
 				 "re-check at offset %lld",
-			    c->name, (long long)s->at.offset);
-		src_fetch(s);
+			    c->name, (long long)noff);
 		return;
 	}
 	if (rc->not_found > 0)
@@ -516,31 +702,46 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	const struct conf_source *c = s->conf;
 	struct sync_state next;
 	struct walk_step step;
+	struct walk walk;
 	char now[TS_LEN], msg[256];
 	int64_t deleted = s->pass.rec.counts.runs_deleted;
-	unsigned flags;
 
 	if (s->pass.rechecking) {
 		src_handle_recheck(s, p, off);
 		return;
 	}
-	next = s->st;
-	wall_ts(now, 0);
-	walk_page(&s->pass.walk, p, off, now, &next, &step);
-	src_log_step(s, &step, p, &next);
-	flags = (s->pass.walk.mode == WALK_FULL ? STORE_SEEN : 0) |
-	    (step.mark_deleted ? STORE_MARK_GONE : 0);
-	if (store_page(s->sync->store, &s->pass.rec, p, &next, flags, now) ==
-	    -1) {
+	/* A backfill or full resync writes its pages in batches. */
+	if (s->pass.walk.mode != WALK_INCREMENTAL &&
+	    s->sync->batch_owner != s && src_batch_begin(s) == -1) {
 		src_store_failed(s);
 		return;
 	}
+	next = s->st;
+	wall_ts(now, 0);
+	walk = s->pass.walk;
+	walk_page(&s->pass.walk, p, off, now, &next, &step);
+	if (store_page(s->sync->store, &s->pass.rec, p, &next, flags_of(s,
+		&step), now) == -1) {
+		s->pass.walk = walk;
+		if (store_batch_lost(s->sync->store))
+			src_batch_lost(s);
+		else
+			src_store_failed(s);
+		return;
+	}
+	src_log_step(s, &step, p, &next);
 	s->st = next;
 	memset(&s->at, 0, sizeof(s->at));
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
 	s->m.upstream_total = p->total;
 	s->m.last_page = ev_time();
+	if (s->sync->batch_owner == s &&
+	    (++s->batch.pages >= BATCH_MAX_PAGES ||
+		mono_now() - s->batch.t0 >= BATCH_SECONDS ||
+		step.action != WALK_FETCH) &&
+	    sync_batch_commit(s->sync) == -1)
+		return; /* lost: back at its start, waiting */
 	if (step.action == WALK_FETCH)
 		src_report_progress(s);
 	log_debug("source '%s': page at offset %lld: %zu items, total %lld",
@@ -549,8 +750,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	case WALK_DONE:
 		switch (src_recheck_begin(s)) {
 		case 1:
-			src_fetch(s);
-			return;
+			return; /* src_pump() asks for the first */
 		case -1:
 			src_pass_end(s, 0,
 			    "cannot read the unfinished runs to re-check",
@@ -582,9 +782,134 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		src_pass_end(s, 0, msg, c->poll_interval);
 		break;
 	case WALK_FETCH:
-		src_fetch(s);
-		break;
+		break; /* src_pump() goes on */
 	}
+}
+
+/* A 429 pauses the whole source: nothing in flight, nothing asked for
+ * until the wait is over, then the page at the cursor again. */
+static void
+src_rate_limited(struct src *s, const struct slot *sl, double retry_after)
+{
+	const struct conf_source *c = s->conf;
+	double delay;
+
+	s->pass.rec.counts.http_429++;
+	if (++s->at.retries_429 > MAX_429_RETRIES) {
+		src_pass_end(s, 0, "HTTP 429: rate limited too long",
+		    c->poll_interval);
+		return;
+	}
+	if (retry_after >= 0)
+		delay = fmin(retry_after, MAX_RETRY_AFTER);
+	else
+		delay = backoff_next(&s->backoff);
+	log_warnx("source '%s': HTTP 429 from %s; waiting %.1fs%s", c->name,
+	    sl->url, delay, retry_after >= 0 ? " as Retry-After asks" : "");
+	src_wait(s, delay);
+}
+
+/* Handle the answer to the request for the page at the cursor. */
+static void
+src_process(struct src *s, const struct slot *sl)
+{
+	const struct conf_source *c = s->conf;
+	struct page page;
+	char reason[4096], err[200], head[600], ctype[400];
+
+	if (sl->status == 0 || sl->too_large) {
+		snprintf(reason, sizeof(reason), "request to %s failed: %s",
+		    sl->url, sl->error != NULL ? sl->error : "no response");
+		src_retry(s, reason);
+		return;
+	}
+	if (sl->status == 401 || sl->status == 403) {
+		snprintf(reason, sizeof(reason),
+		    "HTTP %ld: the %s refused the "
+		    "token from %s",
+		    sl->status, c->type->name, c->token_origin);
+		snprintf(head, sizeof(head), "retrying in %.0fs",
+		    c->auth_backoff);
+		log_error("source '%s': HTTP %ld from %s: %s; check that the "
+			  "token is valid and %s; %s",
+		    c->name, sl->status, sl->url,
+		    sl->status == 401 ? "authentication failed" :
+					"access denied",
+		    c->type->auth_hint,
+		    s->sync->once ? "this pass fails" : head);
+		src_pass_end(s, 0, reason, c->auth_backoff);
+		return;
+	}
+	if (sl->status >= 500 || sl->status == 408) {
+		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
+		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
+		    sl->status, sl->url, head);
+		src_retry(s, reason);
+		return;
+	}
+	if (sl->status < 200 || sl->status > 299) {
+		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
+		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
+		    sl->status, sl->url, head);
+		log_error("source '%s': %s", c->name, reason);
+		src_pass_end(s, 0, reason, c->poll_interval);
+		return;
+	}
+	memset(&page, 0, sizeof(page));
+	if (s->type->parse_page(sl->body, sl->len, (size_t)sl->limit, &page,
+		err, sizeof(err)) == -1) {
+		s->m.requests[REQ_OK]--;
+		s->m.requests[REQ_BAD_PAGE]++;
+		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
+		/* upstream's bytes, like the body's: escaped */
+		if (sl->content_type != NULL)
+			log_excerpt(sl->content_type, strlen(sl->content_type),
+			    80, ctype, sizeof(ctype));
+		snprintf(reason, sizeof(reason),
+		    "bad page from %s (HTTP %ld, "
+		    "%zu bytes, %s): %s; body starts: %s",
+		    sl->url, sl->status, sl->len,
+		    sl->content_type != NULL ? ctype : "no content type", err,
+		    head);
+		page_free(&page);
+		src_retry(s, reason);
+		return;
+	}
+	src_handle_page(s, &page, sl->offset);
+	page_free(&page);
+}
+
+static char *
+dup_or_null(const char *p, int *oom)
+{
+	char *d;
+
+	if (p == NULL)
+		return NULL;
+	if ((d = strdup(p)) == NULL)
+		*oom = 1;
+	return d;
+}
+
+/* Keep an answer until its page's turn. */
+static int
+slot_keep(struct slot *sl, const struct http_response *resp)
+{
+	int oom = 0;
+
+	sl->status = resp->status;
+	sl->len = resp->len;
+	sl->retry_after = resp->retry_after;
+	sl->too_large = resp->too_large;
+	if ((sl->body = malloc(resp->len + 1)) == NULL)
+		return -1;
+	if (resp->len > 0)
+		memcpy(sl->body, resp->body, resp->len);
+	sl->body[resp->len] = '\0';
+	sl->content_type = dup_or_null(resp->content_type, &oom);
+	sl->error = dup_or_null(resp->error, &oom);
+	sl->answered = 1;
+	return oom ? -1 : 0;
 }
 
 /* How a response ended, before its body is read (a 2xx is REQ_OK until
@@ -605,138 +930,106 @@ req_outcome(const struct http_response *resp)
 	return REQ_OK;
 }
 
-/* http_done_cb of a page request. */
+/* http_done_cb of a page request: keep the answer, handle what is due. */
 static void
-src_response_cb(void *arg, const struct http_response *resp)
+src_answer_cb(void *arg, const struct http_response *resp)
 {
-	struct src *s = arg;
-	const struct conf_source *c = s->conf;
-	struct page page;
-	char reason[4096], err[200], head[600], ctype[400];
-	double delay, t0 = mono_now(), busy;
+	struct slot *sl = arg;
+	struct src *s = sl->src;
+	double t0 = mono_now(), busy;
+	int i;
 
-	s->at.req = NULL;
+	sl->req = NULL;
 	s->pass.rec.counts.requests++;
 	src_note_clock(s, resp);
 	s->m.requests[req_outcome(resp)]++;
-	if (resp->status == 0 || resp->too_large) {
-		snprintf(reason, sizeof(reason), "request to %s failed: %s",
-		    s->at.url,
-		    resp->error != NULL ? resp->error : "no response");
-		src_retry(s, reason);
+	if (resp->status == 429 && !resp->too_large) {
+		src_rate_limited(s, sl, resp->retry_after);
 		return;
 	}
-	if (resp->status == 429) {
-		s->pass.rec.counts.http_429++;
-		if (++s->at.retries_429 > MAX_429_RETRIES) {
-			src_pass_end(s, 0, "HTTP 429: rate limited too long",
-			    c->poll_interval);
-			return;
-		}
-		if (resp->retry_after >= 0)
-			delay = fmin(resp->retry_after, MAX_RETRY_AFTER);
-		else
-			delay = backoff_next(&s->backoff);
-		log_warnx("source '%s': HTTP 429 from %s; waiting %.1fs%s",
-		    c->name, s->at.url, delay,
-		    resp->retry_after >= 0 ? " as Retry-After asks" : "");
-		src_arm(s, delay);
+	if (slot_keep(sl, resp) == -1) {
+		/* this page and those after it are asked for again */
+		for (i = 0; i < s->ring_n && src_slot(s, i) != sl; i++)
+			;
+		src_drop(s, i);
+		if (i == 0)
+			src_retry(s, "out of memory keeping a page");
 		return;
 	}
-	if (resp->status == 401 || resp->status == 403) {
-		snprintf(reason, sizeof(reason),
-		    "HTTP %ld: the %s refused the "
-		    "token from %s",
-		    resp->status, c->type->name, c->token_origin);
-		snprintf(head, sizeof(head), "retrying in %.0fs",
-		    c->auth_backoff);
-		log_error("source '%s': HTTP %ld from %s: %s; check that the "
-			  "token is valid and %s; %s",
-		    c->name, resp->status, s->at.url,
-		    resp->status == 401 ? "authentication failed" :
-					  "access denied",
-		    c->type->auth_hint,
-		    s->sync->once ? "this pass fails" : head);
-		src_pass_end(s, 0, reason, c->auth_backoff);
-		return;
-	}
-	if (resp->status >= 500 || resp->status == 408) {
-		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
-		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
-		    resp->status, s->at.url, head);
-		src_retry(s, reason);
-		return;
-	}
-	if (resp->status < 200 || resp->status > 299) {
-		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
-		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
-		    resp->status, s->at.url, head);
-		log_error("source '%s': %s", c->name, reason);
-		src_pass_end(s, 0, reason, c->poll_interval);
-		return;
-	}
-	memset(&page, 0, sizeof(page));
-	if (s->type->parse_page(resp->body, resp->len, (size_t)s->at.limit,
-		&page, err, sizeof(err)) == -1) {
-		s->m.requests[REQ_OK]--;
-		s->m.requests[REQ_BAD_PAGE]++;
-		log_excerpt(resp->body, resp->len, 120, head, sizeof(head));
-		/* upstream's bytes, like the body's: escaped */
-		if (resp->content_type != NULL)
-			log_excerpt(resp->content_type,
-			    strlen(resp->content_type), 80, ctype,
-			    sizeof(ctype));
-		snprintf(reason, sizeof(reason),
-		    "bad page from %s (HTTP %ld, "
-		    "%zu bytes, %s): %s; body starts: %s",
-		    s->at.url, resp->status, resp->len,
-		    resp->content_type != NULL ? ctype : "no content type", err,
-		    head);
-		page_free(&page);
-		src_retry(s, reason);
-		return;
-	}
-	src_handle_page(s, &page, s->at.offset);
-	page_free(&page);
-	/* Parsing and writing a page blocks the loop: the other requests'
+	src_pump(s);
+	/* Parsing and writing pages blocks the loop: the other requests'
 	 * idle clocks must not count that time as upstream's silence. */
 	busy = mono_now() - t0;
 	if (busy > 0.5)
 		http_loop_was_busy(s->sync->http, busy);
 }
 
-/* Ask for the page at the cursor, as soon as the limiter allows. */
-static void
-src_fetch(struct src *s)
+/* Requests this source may have in flight now: one for the first page of
+ * a pass (an idle poll costs one request) and for re-checks (each request
+ * depends on the last), then requests_in_flight; an incremental walk
+ * opens up one more a page, since it may stop at any page. */
+static int
+src_window(const struct src *s)
 {
-	const struct conf_source *c = s->conf;
-	struct http_options opt;
-	int64_t pos = s->st.walk_offset, off;
-	double delay, now = mono_now();
+	int64_t n = s->conf->requests_in_flight;
 
-	int limit = s->pass.walk.page_limit;
+	if (s->pass.rechecking || s->pass.walk.pages == 0)
+		return 1;
+	if (s->pass.walk.mode == WALK_INCREMENTAL && s->pass.walk.pages < n)
+		n = s->pass.walk.pages + 1;
+	return (int)n;
+}
 
+/* The page the cursor needs: *off and *limit. */
+static void
+src_want(const struct src *s, int64_t *off, int *limit)
+{
+	int64_t pos = s->st.walk_offset;
+
+	*limit = s->pass.walk.page_limit;
 	if (s->pass.rechecking) {
 		const struct recheck_group *g =
 		    &s->pass.rc.groups[s->pass.rc.cur];
 
-		off = g->start;
-		limit = g->limit;
+		*off = g->start;
+		*limit = g->limit;
 	} else if (s->type->any_offset) {
-		off = pos > 0 ? pos - 1 : 0;
+		*off = pos > 0 ? pos - 1 : 0; /* one early: the anchor */
 	} else {
-		off = pos - pos % limit;
+		*off = pos - pos % *limit;
 	}
-	delay = limit_delay(&s->limit, now);
-	if (delay > 0) {
-		src_arm(s, delay);
-		return;
-	}
-	if (s->type->page_url(c, off, limit, s->pass.walk.order, s->at.url,
-		sizeof(s->at.url)) == -1) {
-		src_pass_end(s, 0, "page URL too long", c->poll_interval);
-		return;
-	}
+}
+
+/* The page after request sl if its page is full and the walk goes on,
+ * as far as upstream's last total and max_pass_pages say: 1, else 0. */
+static int
+src_ahead(const struct src *s, const struct slot *sl, int64_t *off,
+    int *limit)
+{
+	const struct walk *w = &s->pass.walk;
+	int64_t end = sl->offset + sl->limit;
+
+	if (s->pass.rechecking || sl->limit != w->page_limit ||
+	    (s->st.walk_total >= 0 && end >= s->st.walk_total) ||
+	    w->pages + s->ring_n >= w->pass_cap ||
+	    w->pages + s->ring_n >= w->max_pages)
+		return 0;
+	*off = end - (s->type->any_offset ? 1 : 0);
+	*limit = w->page_limit;
+	return 1;
+}
+
+/* Ask for the pages the window allows, as soon as the limiter does. */
+static void
+src_fill(struct src *s)
+{
+	const struct conf_source *c = s->conf;
+	struct http_options opt;
+	struct slot *sl, *last;
+	int64_t off;
+	int limit, window = src_window(s);
+	double delay, now;
+
 	opt.token = c->token;
 	opt.timeout = c->request_timeout;
 	opt.deadline = c->request_deadline;
@@ -744,15 +1037,73 @@ src_fetch(struct src *s)
 	    c->proxy_mode == PROXY_URL	       ? c->proxy :
 						 "";
 	opt.max_body = SOURCE_MAX_BODY;
-	limit_record(&s->limit, now);
-	s->at.offset = off;
-	s->at.limit = limit;
-	s->at.req = http_get(s->sync->http, s->at.url, &opt, src_response_cb,
-	    s);
-	if (s->at.req == NULL)
-		src_retry(s, "cannot start a request");
-	else
-		log_debug("source '%s': GET %s", c->name, s->at.url);
+	while (s->pass.active && !s->waiting && s->ring_n < 2 * window &&
+	    src_in_flight(s) < window) {
+		last = s->ring_n > 0 ? src_slot(s, s->ring_n - 1) : NULL;
+		if (last == NULL)
+			src_want(s, &off, &limit);
+		else if (!src_ahead(s, last, &off, &limit))
+			break;
+		now = mono_now();
+		if ((delay = limit_delay(&s->limit, now)) > 0) {
+			src_arm(s, delay);
+			break;
+		}
+		sl = src_slot(s, s->ring_n);
+		if (s->type->page_url(c, off, limit, s->pass.walk.order,
+			sl->url, sizeof(sl->url)) == -1) {
+			if (last == NULL)
+				src_pass_end(s, 0, "page URL too long",
+				    c->poll_interval);
+			break;
+		}
+		limit_record(&s->limit, now);
+		sl->src = s;
+		sl->offset = off;
+		sl->limit = limit;
+		sl->req = http_get(s->sync->http, sl->url, &opt,
+		    src_answer_cb, sl);
+		if (sl->req == NULL) {
+			slot_clear(sl);
+			if (last == NULL)
+				src_retry(s, "cannot start a request");
+			break;
+		}
+		s->ring_n++;
+		log_debug("source '%s': GET %s", c->name, sl->url);
+	}
+}
+
+/*
+ * Handle the answers that are due, in the order of the walk, then ask for
+ * what the window allows.  An answer ahead of the cursor that the walk no
+ * longer wants (it stepped back, the page size changed) is dropped with
+ * everything after it.
+ */
+static void
+src_pump(struct src *s)
+{
+	struct slot *h, cur;
+	int64_t off;
+	int limit;
+
+	while (s->pass.active && !s->waiting && s->ring_n > 0) {
+		h = src_slot(s, 0);
+		src_want(s, &off, &limit);
+		if (h->offset != off || h->limit != limit) {
+			src_drop(s, 0);
+			break;
+		}
+		if (!h->answered)
+			break;
+		cur = *h; /* takes its answer */
+		memset(h, 0, sizeof(*h));
+		s->ring_head = (s->ring_head + 1) % RING;
+		s->ring_n--;
+		src_process(s, &cur);
+		slot_clear(&cur);
+	}
+	src_fill(s);
 }
 
 /* --once: this source is done; the loop ends when every source is. */
@@ -784,6 +1135,14 @@ src_orphaned(struct src *s)
 		  "forgotten by agentsyncd --rename-source / --forget-source): "
 		  "stopped until the configuration is reloaded",
 	    s->conf->name);
+	if (s->sync->batch_owner == s) {
+		/* nothing to keep: writing on would recreate the source */
+		s->sync->batch_owner = NULL;
+		ev_timer_stop(s->sync->loop, &s->sync->batch_timer);
+		store_batch_rollback(s->sync->store);
+	}
+	src_drop(s, 0);
+	s->waiting = 0;
 	s->pass.active = 0;
 	s->pass.rechecking = 0;
 	recheck_free(&s->pass.rc);
@@ -810,6 +1169,15 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		error = safe;
 	} else if (error != NULL)
 		error = "out of memory";
+	src_drop(s, 0);
+	s->waiting = 0;
+	if (sync->batch_owner == s && sync_batch_commit(sync) == -1) {
+		/* back at the cursor before the batch: that is saved */
+		ok = 0;
+		error = "cannot write the pages to the database";
+		src_drop(s, 0);
+		s->waiting = 0;
+	}
 	if (s->pass.active) {
 		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
 			ok ? PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
@@ -881,8 +1249,6 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (s->at.req != NULL)
-		return;
 	if (s->orphaned)
 		return;
 	if (!s->pass.active && s->loaded &&
@@ -896,7 +1262,8 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    s->conf->poll_interval);
 		return;
 	}
-	src_fetch(s);
+	s->waiting = 0;
+	src_pump(s);
 }
 
 static struct src *
@@ -936,10 +1303,13 @@ src_stop(struct src *s)
 	char now[TS_LEN];
 
 	ev_timer_stop(s->sync->loop, &s->timer);
-	if (s->at.req != NULL) {
-		http_cancel(s->at.req);
-		s->at.req = NULL;
-	}
+	src_drop(s, 0);
+	s->waiting = 0;
+	/* what the batch holds is saved with its cursor */
+	if (s->sync->batch_owner == s)
+		(void)sync_batch_commit(s->sync);
+	src_drop(s, 0);
+	s->waiting = 0;
 	if (s->pass.active) {
 		wall_ts(now, 0);
 		if (store_pass_end(s->sync->store, &s->pass.rec, &s->st,
@@ -957,6 +1327,7 @@ src_stop(struct src *s)
 static void
 src_free(struct src *s)
 {
+	src_drop(s, 0);
 	recheck_free(&s->pass.rc);
 	recheck_seen_free(&s->seen);
 	limit_release(&s->limit);
@@ -979,6 +1350,7 @@ same_conf(const struct conf_source *a, const struct conf_source *b)
 	    a->backoff_max == b->backoff_max &&
 	    a->max_retries == b->max_retries &&
 	    a->max_pass_pages == b->max_pass_pages &&
+	    a->requests_in_flight == b->requests_in_flight &&
 	    a->auth_backoff == b->auth_backoff &&
 	    a->request_timeout == b->request_timeout &&
 	    a->request_deadline == b->request_deadline &&
@@ -1000,6 +1372,9 @@ sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 	sync->store = store;
 	sync->http = http;
 	sync->once = once;
+	ev_init(&sync->batch_timer, sync_batch_timer_cb);
+	sync->batch_timer.data = sync;
+	store_set_batch_hook(store, sync_batch_hook, sync);
 	return sync;
 }
 
@@ -1231,6 +1606,7 @@ sync_stop(struct sync *sync)
 {
 	struct src *s;
 
+	(void)sync_batch_commit(sync);
 	for (s = sync->srcs; s != NULL; s = s->next)
 		src_stop(s);
 }
@@ -1242,11 +1618,14 @@ sync_free(struct sync *sync)
 
 	if (sync == NULL)
 		return;
+	(void)sync_batch_commit(sync);
 	for (s = sync->srcs; s != NULL; s = n) {
 		n = s->next;
 		src_stop(s);
 		src_free(s);
 	}
+	ev_timer_stop(sync->loop, &sync->batch_timer);
+	store_set_batch_hook(sync->store, NULL, NULL);
 	free(sync);
 }
 
