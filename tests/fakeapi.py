@@ -630,6 +630,7 @@ class _Handler(BaseHTTPRequestHandler):
                 hook = api.hooks.pop((name, n), None)
         if hook is not None:
             hook(api)
+        self.arrival = entry["time"]
         if api.latency > 0:
             time.sleep(api.latency)
         entry["status"] = self.answer(api, name, u, q)
@@ -653,7 +654,7 @@ class _Handler(BaseHTTPRequestHandler):
         with api.lock:
             if name in api.limits:
                 n, window, times = api.limits[name]
-                now = time.monotonic()
+                now = self.arrival   # as a server counts: on arrival
                 while times and times[0] <= now - window:
                     times.pop(0)
                 if len(times) >= n:

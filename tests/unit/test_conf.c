@@ -97,6 +97,7 @@ test_defaults(void **state)
 	assert_string_equal(c->sources[0].token, "cg-secret-AAAAAAAAAA");
 	assert_true(c->sources[0].poll_interval == 60);
 	assert_int_equal(c->sources[0].page_size, 100);
+	assert_int_equal(c->sources[0].requests_in_flight, 4);
 	assert_int_equal(c->sources[0].rate_requests, 60);
 	assert_true(c->sources[0].rate_window == 30);
 	assert_true(c->sources[0].refresh_window == 86400);
@@ -142,6 +143,10 @@ test_errors(void **state)
 	expect_error(HEAD CG "poll_interval = soon\n", 7, "not a duration");
 	expect_error(HEAD CG "page_size = 0\n", 7, "page_size");
 	expect_error(HEAD CG "page_size = 101\n", 7, "page_size");
+	expect_error(HEAD CG "requests_in_flight = 0\n", 7,
+	    "requests_in_flight '0' must be an integer from 1 to 16");
+	expect_error(HEAD CG "requests_in_flight = 17\n", 7,
+	    "requests_in_flight");
 	expect_error(HEAD "[source cg]\ntype = codegen\ntoken_env = T_CG\n", 3,
 	    "needs org_id");
 	expect_error(HEAD "[source cg]\ntype = gitlab\n", 4,
