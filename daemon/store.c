@@ -294,15 +294,6 @@ store_batch_commit(struct store *store)
 	return -1;
 }
 
-void
-store_batch_rollback(struct store *store)
-{
-	if (!store->batch)
-		return;
-	store->batch = 0;
-	store_rollback(store);
-}
-
 int
 store_batch_lost(const struct store *store)
 {

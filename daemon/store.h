@@ -110,7 +110,6 @@ int store_page(struct store *store, struct store_pass *pass,
  */
 int store_batch_begin(struct store *store) __attribute__((warn_unused_result));
 int store_batch_commit(struct store *store);
-void store_batch_rollback(struct store *store);
 int store_batch_lost(const struct store *store);
 void store_set_batch_hook(struct store *store, void (*fn)(void *), void *arg);
 

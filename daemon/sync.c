@@ -48,7 +48,7 @@
 #define BATCH_MAX_PAGES 64
 /* Page requests of one source: those in flight, and the answers waiting
  * for the page before them to be written. */
-#define RING (2 * CONF_MAX_IN_FLIGHT)
+#define RING CONF_MAX_IN_FLIGHT
 
 struct sync;
 
@@ -96,10 +96,9 @@ struct slot {
 	char *error;
 };
 
-/* An open batch: the state before its first page, for when it is lost. */
+/* A source's part of the open batch: its state before its first page
+ * there, for when the batch is lost. */
 struct batch {
-	double t0; /* mono_now() at its start */
-	int pages;
 	struct sync_state st;
 	struct walk walk;
 	struct pass_counts counts;
@@ -126,7 +125,8 @@ struct src {
 	struct slot ring[RING];
 	int ring_head, ring_n;
 	int waiting;	    /* a retry or a 429's wait: ask for nothing */
-	struct batch batch; /* while sync->batch_owner is this source */
+	int in_batch;	    /* has pages in the open batch */
+	struct batch batch; /* ... and what it was before them */
 	int finished;	    /* once mode: pass done */
 	int orphaned; /* renamed or forgotten in the database: stopped */
 	/* For the metrics file: since this source was started. */
@@ -153,8 +153,11 @@ struct sync {
 	struct src *srcs;
 	const char *metrics_file; /* the configuration's, or NULL */
 	int metrics_errno;	  /* the last write error said, or 0 */
-	struct src *batch_owner;  /* whose pages the open batch holds */
-	ev_timer batch_timer;	  /* commits it after BATCH_SECONDS */
+	/* The open batch: pages of any source, one transaction. */
+	int batch_open;
+	double batch_t0; /* mono_now() at its start */
+	int batch_pages;
+	ev_timer batch_timer; /* commits it after BATCH_SECONDS */
 };
 
 static void src_pump(struct src *s);
@@ -215,16 +218,6 @@ src_drop(struct src *s, int i)
 		slot_clear(src_slot(s, j));
 	if (i < s->ring_n)
 		s->ring_n = i;
-}
-
-static int
-src_in_flight(struct src *s)
-{
-	int i, n = 0;
-
-	for (i = 0; i < s->ring_n; i++)
-		n += src_slot(s, i)->req != NULL;
-	return n;
 }
 
 /* Wait delay seconds, asking for nothing meanwhile, then fetch the page
@@ -519,30 +512,36 @@ flags_of(const struct src *s, const struct walk_step *step)
 	    (step->mark_deleted ? STORE_MARK_GONE : 0);
 }
 
-/* Open a batch for this source's pages (committing another source's). */
+/* Have this source's next page written in the open batch (opened if
+ * none is).  -1 when the transaction cannot begin. */
 static int
-src_batch_begin(struct src *s)
+src_batch_join(struct src *s)
 {
 	struct sync *sync = s->sync;
 
-	(void)sync_batch_commit(sync);
-	if (store_batch_begin(sync->store) == -1)
-		return -1;
-	s->batch.t0 = mono_now();
-	s->batch.pages = 0;
-	s->batch.st = s->st;
-	s->batch.walk = s->pass.walk;
-	s->batch.counts = s->pass.rec.counts;
-	sync->batch_owner = s;
-	ev_timer_set(&sync->batch_timer, BATCH_SECONDS, 0.);
-	ev_timer_start(sync->loop, &sync->batch_timer);
+	if (!sync->batch_open) {
+		if (store_batch_begin(sync->store) == -1)
+			return -1;
+		sync->batch_open = 1;
+		sync->batch_t0 = mono_now();
+		sync->batch_pages = 0;
+		ev_timer_set(&sync->batch_timer, BATCH_SECONDS, 0.);
+		ev_timer_start(sync->loop, &sync->batch_timer);
+	}
+	if (!s->in_batch) {
+		s->in_batch = 1;
+		s->batch.st = s->st;
+		s->batch.walk = s->pass.walk;
+		s->batch.counts = s->pass.rec.counts;
+	}
 	return 0;
 }
 
 /*
- * The batch's pages are not in the database (a commit failed, or SQLite
- * rolled the transaction back): go back to the cursor before them and
- * fetch them again after a wait.  The requests made stay counted.
+ * This source's pages in the batch are not in the database (a commit
+ * failed, or SQLite rolled the transaction back): go back to the cursor
+ * before them and fetch them again after a wait.  The requests made stay
+ * counted.
  */
 static void
 src_batch_lost(struct src *s)
@@ -552,14 +551,11 @@ src_batch_lost(struct src *s)
 		retries = c->retries;
 	double delay = backoff_next(&s->backoff);
 
-	if (s->sync->batch_owner == s) {
-		s->sync->batch_owner = NULL;
-		ev_timer_stop(s->sync->loop, &s->sync->batch_timer);
-	}
+	s->in_batch = 0;
 	log_error("source '%s': %lld pages could not be written to the "
 		  "database; fetching them again from offset %lld in %.1fs",
-	    s->conf->name, (long long)(s->pass.walk.pages -
-		s->batch.walk.pages),
+	    s->conf->name,
+	    (long long)(s->pass.walk.pages - s->batch.walk.pages),
 	    (long long)s->batch.st.walk_offset, delay);
 	s->st = s->batch.st;
 	s->pass.walk = s->batch.walk;
@@ -570,22 +566,36 @@ src_batch_lost(struct src *s)
 	src_wait(s, delay);
 }
 
-/* Commit the open batch, if any: 0, or -1 when it was lost (its source
- * is back where the batch began, waiting to fetch its pages again). */
+/* The open batch ended, committed (ok) or lost. */
+static void
+sync_batch_ended(struct sync *sync, int ok)
+{
+	struct src *s;
+
+	sync->batch_open = 0;
+	ev_timer_stop(sync->loop, &sync->batch_timer);
+	for (s = sync->srcs; s != NULL; s = s->next) {
+		if (!s->in_batch)
+			continue;
+		if (ok)
+			s->in_batch = 0;
+		else
+			src_batch_lost(s);
+	}
+}
+
+/* Commit the open batch, if any: 0, or -1 when it was lost (each source
+ * in it is back where it was before it, waiting to fetch again). */
 static int
 sync_batch_commit(struct sync *sync)
 {
-	struct src *s = sync->batch_owner;
+	int ok;
 
-	if (s == NULL)
+	if (!sync->batch_open)
 		return 0;
-	sync->batch_owner = NULL;
-	ev_timer_stop(sync->loop, &sync->batch_timer);
-	if (store_batch_commit(sync->store) == 0)
-		return 0;
-	s->sync->batch_owner = s; /* for src_batch_lost() */
-	src_batch_lost(s);
-	return -1;
+	ok = store_batch_commit(sync->store) == 0;
+	sync_batch_ended(sync, ok);
+	return ok ? 0 : -1;
 }
 
 /* store's batch hook: another write is coming. */
@@ -711,8 +721,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		return;
 	}
 	/* A backfill or full resync writes its pages in batches. */
-	if (s->pass.walk.mode != WALK_INCREMENTAL &&
-	    s->sync->batch_owner != s && src_batch_begin(s) == -1) {
+	if (s->pass.walk.mode != WALK_INCREMENTAL && src_batch_join(s) == -1) {
 		src_store_failed(s);
 		return;
 	}
@@ -724,7 +733,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		&step), now) == -1) {
 		s->pass.walk = walk;
 		if (store_batch_lost(s->sync->store))
-			src_batch_lost(s);
+			sync_batch_ended(s->sync, 0);
 		else
 			src_store_failed(s);
 		return;
@@ -736,9 +745,9 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	src_note_seen(s, p);
 	s->m.upstream_total = p->total;
 	s->m.last_page = ev_time();
-	if (s->sync->batch_owner == s &&
-	    (++s->batch.pages >= BATCH_MAX_PAGES ||
-		mono_now() - s->batch.t0 >= BATCH_SECONDS ||
+	if (s->in_batch &&
+	    (++s->sync->batch_pages >= BATCH_MAX_PAGES ||
+		mono_now() - s->sync->batch_t0 >= BATCH_SECONDS ||
 		step.action != WALK_FETCH) &&
 	    sync_batch_commit(s->sync) == -1)
 		return; /* lost: back at its start, waiting */
@@ -1037,8 +1046,8 @@ src_fill(struct src *s)
 	    c->proxy_mode == PROXY_URL	       ? c->proxy :
 						 "";
 	opt.max_body = SOURCE_MAX_BODY;
-	while (s->pass.active && !s->waiting && s->ring_n < 2 * window &&
-	    src_in_flight(s) < window) {
+	/* in flight or answered: at most window bodies are held */
+	while (s->pass.active && !s->waiting && s->ring_n < window) {
 		last = s->ring_n > 0 ? src_slot(s, s->ring_n - 1) : NULL;
 		if (last == NULL)
 			src_want(s, &off, &limit);
@@ -1135,12 +1144,9 @@ src_orphaned(struct src *s)
 		  "forgotten by agentsyncd --rename-source / --forget-source): "
 		  "stopped until the configuration is reloaded",
 	    s->conf->name);
-	if (s->sync->batch_owner == s) {
-		/* nothing to keep: writing on would recreate the source */
-		s->sync->batch_owner = NULL;
-		ev_timer_stop(s->sync->loop, &s->sync->batch_timer);
-		store_batch_rollback(s->sync->store);
-	}
+	/* Its rows went before the batch began (the batch holds the write
+	 * lock): its page there was rolled back, nothing else is in it. */
+	s->in_batch = 0;
 	src_drop(s, 0);
 	s->waiting = 0;
 	s->pass.active = 0;
@@ -1171,7 +1177,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		error = "out of memory";
 	src_drop(s, 0);
 	s->waiting = 0;
-	if (sync->batch_owner == s && sync_batch_commit(sync) == -1) {
+	if (s->in_batch && sync_batch_commit(sync) == -1) {
 		/* back at the cursor before the batch: that is saved */
 		ok = 0;
 		error = "cannot write the pages to the database";
@@ -1306,7 +1312,7 @@ src_stop(struct src *s)
 	src_drop(s, 0);
 	s->waiting = 0;
 	/* what the batch holds is saved with its cursor */
-	if (s->sync->batch_owner == s)
+	if (s->in_batch)
 		(void)sync_batch_commit(s->sync);
 	src_drop(s, 0);
 	s->waiting = 0;
