@@ -365,7 +365,7 @@ def ratio(a, b):
 
 def peaks(r):
     """Most requests in flight at once, per source: 'codegen/cotool'."""
-    if not r:
+    if not r or not r["log"]:
         return "-"
     return "/".join(str(timeline([x for x in r["log"]
                                   if x["api"] == s])["peak"])
