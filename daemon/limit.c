@@ -16,9 +16,13 @@
 #include "limit.h"
 
 /* Slack for the time a request takes to reach the server: 1% of the
- * window, at most 250 ms.  Without it the server can see n + 1 requests
- * in one window when ours leave exactly WINDOW apart. */
+ * window, at least 50 ms, at most 250 ms (and never more than a tenth of
+ * the window).  Without it the server can see n + 1 requests in one window
+ * when ours leave exactly WINDOW apart; with several in flight, a request
+ * on a new connection leaves later after it is counted here than one on a
+ * connection kept alive, by tens of milliseconds. */
 #define LIMIT_MARGIN_FRACTION 0.01
+#define LIMIT_MARGIN_MIN      0.05
 #define LIMIT_MARGIN_MAX      0.25
 
 int
@@ -32,7 +36,9 @@ limit_init(struct limit *limit, int n, double window)
 		return -1;
 	limit->n = n;
 	limit->window = window;
-	limit->margin = fmin(window * LIMIT_MARGIN_FRACTION, LIMIT_MARGIN_MAX);
+	limit->margin = fmin(fmax(window * LIMIT_MARGIN_FRACTION,
+				 fmin(LIMIT_MARGIN_MIN, window / 10)),
+	    LIMIT_MARGIN_MAX);
 	return 0;
 }
 

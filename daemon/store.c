@@ -186,7 +186,7 @@ struct store {
 	int bind_rc; /* the first failed bind since the last step */
 	int bind_at; /* ... and its parameter */
 	sqlite3_stmt *stmt[NSTMTS];
-	int batch;   /* a batch transaction is open (store_batch_begin) */
+	int batch;	/* a batch transaction is open (store_batch_begin) */
 	int batch_lost; /* the last failed store_page() lost the batch */
 	void (*batch_hook)(void *); /* commits the batch before another
 				     * write (store_set_batch_hook) */
@@ -1338,8 +1338,8 @@ store_page(struct store *store, struct store_pass *pass,
 	store->busy = 0;
 	store->gone = 0;
 	store->batch_lost = 0;
-	if (store_exec(store, store->batch ? "SAVEPOINT page" :
-					     "BEGIN IMMEDIATE") == -1)
+	if (store_exec(store,
+		store->batch ? "SAVEPOINT page" : "BEGIN IMMEDIATE") == -1)
 		goto rollback;
 	for (i = 0; i < page->nruns; i++) {
 		if (write_run(store, source, kind, &page->runs[i], touch, now,

@@ -128,7 +128,7 @@ struct src {
 	int in_batch;	    /* has pages in the open batch */
 	struct batch batch; /* ... and what it was before them */
 	int finished;	    /* once mode: pass done */
-	int orphaned; /* renamed or forgotten in the database: stopped */
+	int orphaned;	    /* renamed or forgotten in the database: stopped */
 	/* For the metrics file: since this source was started. */
 	struct {
 		int64_t passes[3]; /* succeeded, failed, interrupted */
@@ -729,8 +729,8 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	wall_ts(now, 0);
 	walk = s->pass.walk;
 	walk_page(&s->pass.walk, p, off, now, &next, &step);
-	if (store_page(s->sync->store, &s->pass.rec, p, &next, flags_of(s,
-		&step), now) == -1) {
+	if (store_page(s->sync->store, &s->pass.rec, p, &next,
+		flags_of(s, &step), now) == -1) {
 		s->pass.walk = walk;
 		if (store_batch_lost(s->sync->store))
 			sync_batch_ended(s->sync, 0);
@@ -1012,8 +1012,7 @@ src_want(const struct src *s, int64_t *off, int *limit)
 /* The page after request sl if its page is full and the walk goes on,
  * as far as upstream's last total and max_pass_pages say: 1, else 0. */
 static int
-src_ahead(const struct src *s, const struct slot *sl, int64_t *off,
-    int *limit)
+src_ahead(const struct src *s, const struct slot *sl, int64_t *off, int *limit)
 {
 	const struct walk *w = &s->pass.walk;
 	int64_t end = sl->offset + sl->limit;
@@ -1070,8 +1069,8 @@ src_fill(struct src *s)
 		sl->src = s;
 		sl->offset = off;
 		sl->limit = limit;
-		sl->req = http_get(s->sync->http, sl->url, &opt,
-		    src_answer_cb, sl);
+		sl->req = http_get(s->sync->http, sl->url, &opt, src_answer_cb,
+		    sl);
 		if (sl->req == NULL) {
 			slot_clear(sl);
 			if (last == NULL)

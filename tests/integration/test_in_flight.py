@@ -134,8 +134,8 @@ class InFlightTest(DaemonTest):
 
 
 class KillWhileInFlightTest(DaemonTest):
-    codegen_runs = 4000
-    cotool_runs = 4000
+    codegen_runs = 6000
+    cotool_runs = 6000
 
     def cursor_behind_rows(self):
         """The cursor is committed with its pages: never ahead of the
@@ -149,13 +149,21 @@ class KillWhileInFlightTest(DaemonTest):
                                      f"ahead of {rows} rows")
 
     def test_kill_during_a_pipelined_backfill(self):
-        self.api.latency = 0.02
+        # A kill loses at most the batch not yet committed (1 s): each
+        # run lasts longer than that.
+        # 10 pages a second a source, 4 in flight: 6 s for the backfill.
+        self.api.latency = 0.05
+        self.write_conf(codegen={"rate_limit": "10/1s"},
+                        cotool={"rate_limit": "10/1s"})
         seen = 0
-        for delay in (0.6, 0.5, 0.7):
+        for delay in (1.6, 1.5, 1.7):
             p = self.start()
             time.sleep(delay)
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
+            self.assertGreater(self.count(
+                "SELECT count(*) FROM sync_state WHERE walk_mode IS NOT "
+                "NULL AND walk_mode != 'none'"), 0, "killed after the walk")
             self.cursor_behind_rows()
             n = self.count("SELECT count(*) FROM runs")
             self.assertGreaterEqual(n, seen, "rows lost by a kill")
