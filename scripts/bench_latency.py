@@ -22,10 +22,10 @@ one source after the other, over one connection).
    Then where the wall time of each client goes at 100 ms.
 2. Allowance: Codegen only, the fake enforcing Codegen's documented 60
    requests / 30 s, 1 s latency, the daemon with Codegen's default
-   rate_limit; the share of the allowance used after the first 60 requests
-   ((requests - 60) / (t_last - t_60) * 30 / 60, as bench.py's
-   rate-limited row) and the 429s earned.  About 150 requests: the serial
-   walk takes ~155 s a binary, one that fills the allowance ~75 s.
+   rate_limit; the share of the allowance used over whole windows after
+   the first 60 requests (60m requests from request 60 to request 60+60m,
+   against 60 per 30 s) and the 429s earned.  About 150 requests: the
+   serial walk takes ~155 s a binary, one that fills the allowance ~75 s.
 3. Bytes written: a backfill of BENCH_WRITE_RUNS runs per source at 0 ms:
    write_bytes of the daemon from /proc/PID/io read as it exits (a zombie,
    reaped only after the read; /proc/self/io from the shim below when that
@@ -477,7 +477,7 @@ def part_allowance(old, work, out):
         f"enforcing {k}/{w:g}s, the daemon's rate_limit "
         f"{'left at its default (60/30s)' if default else f'= {k}/{w:g}s'}")
     out(f"  {'binary':<8} {'requests':>9} {'wall s':>8} "
-        f"{f'allowance used (after the first {k})':>38} {'429s':>6} "
+        f"{f'allowance used (whole windows after {k})':>38} {'429s':>6} "
         f"{'in flight':>10}")
     res = {}
     for name, binary in (("before", old), ("after", BIN)):
@@ -492,8 +492,12 @@ def part_allowance(old, work, out):
                        sources=("codegen",),
                        rate_limit=None if default else f"{k}/{w:g}s")
         times = sorted(x["time"] for x in r["log"] if x["api"] == "codegen")
-        used = (len(times) - k) / (times[-1] - times[k - 1]) * w / k \
-            if len(times) > k and times[-1] > times[k - 1] else None
+        # Whole windows after the first k requests: requests k..k+k*m-1
+        # over the time from request k to request k+k*m (a partial last
+        # window would count the burst's gap against the rate).
+        m = (len(times) - k - 1) // k
+        used = k * m / (times[k + k * m] - times[k]) * w / k \
+            if m >= 1 and times[k + k * m] > times[k] else None
         r["used"], r["r429"] = used, api.rejected_429["codegen"]
         res[name] = r
         out(f"  {name:<8} {len(times):>9,} {fmt_s(r):>8} "
