@@ -54,6 +54,7 @@ struct http_request {
 	int saw_retry_after;
 	double date; /* the Date header, or -1 */
 	http_done_cb *cb;
+	void (*sent_cb)(void *arg);
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
 	struct http_request *prev, *next;
@@ -183,6 +184,21 @@ http_sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 	ev_io_set(&sock->io, fd, events);
 	ev_io_start(http->loop, &sock->io);
 	return 0;
+}
+
+/* CURLOPT_PREREQFUNCTION: the request is about to leave. */
+static int
+http_prereq_cb(void *data, char *primary_ip, char *local_ip, int primary_port,
+    int local_port)
+{
+	struct http_request *req = data;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	req->sent_cb(req->arg);
+	return CURL_PREREQFUNC_OK;
 }
 
 /* CURLOPT_WRITEFUNCTION: append, within max_body. */
@@ -467,6 +483,11 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 		SETOPT(req, CURLOPT_PROXY, opt->proxy);
 	SETOPT(req, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_body);
 	SETOPT(req, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (opt->sent_cb != NULL) {
+		req->sent_cb = opt->sent_cb;
+		SETOPT(req, CURLOPT_PREREQFUNCTION, http_prereq_cb);
+		SETOPT(req, CURLOPT_PREREQDATA, req);
+	}
 	if (curl_multi_add_handle(http->multi, req->easy) != CURLM_OK) {
 		log_error("http: cannot start request");
 		goto fail;

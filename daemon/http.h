@@ -37,6 +37,10 @@ struct http_options {
 	const char *proxy; /* "": none; NULL: libcurl's from the environment
 			    * (http_proxy, ALL_PROXY, NO_PROXY...); else the
 			    * proxy's URL */
+	/* Called with the request's arg when the request is about to be
+	 * sent (connected, nothing written yet), or NULL.  It runs inside
+	 * libcurl: it must not call into http. */
+	void (*sent_cb)(void *arg);
 };
 
 /* Returns NULL after logging why.  Caller frees with http_free(). */

@@ -74,6 +74,23 @@ limit_record(struct limit *limit, double now)
 	}
 }
 
+void
+limit_sent(struct limit *limit, double decided, double sent)
+{
+	int i, j;
+
+	if (limit->n == 0 || sent <= decided)
+		return;
+	/* newest first: the request was recorded a moment ago */
+	for (i = limit->count - 1; i >= 0; i--) {
+		j = (limit->head + i) % limit->n;
+		if (limit->sent[j] == decided) {
+			limit->sent[j] = sent;
+			return;
+		}
+	}
+}
+
 static double
 random_unit(void)
 {

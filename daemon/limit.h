@@ -25,8 +25,15 @@ int limit_init(struct limit *limit, int n, double window)
 void limit_release(struct limit *limit);
 /* Seconds to wait before a request may be sent at now; 0 = send now. */
 double limit_delay(const struct limit *limit, double now);
-/* A request was sent at now. */
+/* A request was decided at now (it counts from then on). */
 void limit_record(struct limit *limit, double now);
+/*
+ * The request recorded at decided left at sent (libcurl sends it after
+ * connecting, and after whatever else the loop had to do first): it
+ * counts from then, so the window is measured from when it left.  A
+ * request whose entry was already replaced is not found: nothing changes.
+ */
+void limit_sent(struct limit *limit, double decided, double sent);
 
 /* Exponential backoff with full jitter: initial doubling to max. */
 struct backoff {

@@ -85,6 +85,7 @@ struct slot {
 	struct http_request *req; /* in flight, or NULL */
 	int64_t offset;		  /* the request's offset */
 	int limit;		  /* and the items it asked for */
+	double decided;		  /* mono_now() the limiter counted it at */
 	char url[SOURCE_MAX_PAGE_URL];
 	int answered; /* the answer below is kept */
 	long status;
@@ -1027,6 +1028,15 @@ src_ahead(const struct src *s, const struct slot *sl, int64_t *off, int *limit)
 	return 1;
 }
 
+/* http sent_cb: the limiter counts the request from when it left. */
+static void
+slot_sent(void *arg)
+{
+	struct slot *sl = arg;
+
+	limit_sent(&sl->src->limit, sl->decided, mono_now());
+}
+
 /* Ask for the pages the window allows, as soon as the limiter does. */
 static void
 src_fill(struct src *s)
@@ -1045,6 +1055,7 @@ src_fill(struct src *s)
 	    c->proxy_mode == PROXY_URL	       ? c->proxy :
 						 "";
 	opt.max_body = SOURCE_MAX_BODY;
+	opt.sent_cb = slot_sent;
 	/* in flight or answered: at most window bodies are held */
 	while (s->pass.active && !s->waiting && s->ring_n < window) {
 		last = s->ring_n > 0 ? src_slot(s, s->ring_n - 1) : NULL;
@@ -1069,6 +1080,7 @@ src_fill(struct src *s)
 		sl->src = s;
 		sl->offset = off;
 		sl->limit = limit;
+		sl->decided = now;
 		sl->req = http_get(s->sync->http, sl->url, &opt, src_answer_cb,
 		    sl);
 		if (sl->req == NULL) {

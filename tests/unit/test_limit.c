@@ -41,6 +41,40 @@ test_window_never_exceeded(void **state)
 	limit_release(&l);
 }
 
+/* Requests that leave late (the loop was busy, a connection was made)
+ * count from when they left: the window is measured from there. */
+static void
+test_counted_from_when_sent(void **state)
+{
+	struct limit l;
+	double sent[40], d, now = 50.0, margin;
+	int i, j, count;
+
+	(void)state;
+	assert_int_equal(limit_init(&l, 10, 2.0), 0);
+	margin = l.margin;
+	assert_true(margin >= 0.05 && margin <= 0.2);
+	for (i = 0; i < 40; i++) {
+		now += limit_delay(&l, now);
+		limit_record(&l, now);
+		/* every third request leaves 150 ms after it was counted */
+		sent[i] = i % 3 == 0 ? now + 0.15 : now + 0.001;
+		limit_sent(&l, now, sent[i]);
+		now += 0.001;
+	}
+	for (i = 0; i < 40; i++) {
+		count = 0;
+		for (j = 0; j < 40; j++)
+			count += sent[j] >= sent[i] && sent[j] < sent[i] + 2.0;
+		assert_true(count <= 10);
+	}
+	/* an entry already replaced is left alone */
+	d = limit_delay(&l, now);
+	limit_sent(&l, 1.0, 1e9);
+	assert_true(limit_delay(&l, now) == d);
+	limit_release(&l);
+}
+
 static void
 test_unlimited(void **state)
 {
@@ -79,6 +113,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_window_never_exceeded),
+		cmocka_unit_test(test_counted_from_when_sent),
 		cmocka_unit_test(test_unlimited),
 		cmocka_unit_test(test_backoff_grows_to_cap),
 	};
