@@ -115,6 +115,23 @@ class InFlightTest(DaemonTest):
             1)
         self.assert_mirror_exact()
 
+    def test_errors_ahead_of_the_cursor_are_retried_in_turn(self):
+        self.api.latency = 0.1
+
+        def fail(api_obj):
+            # a 500, then a body that is not JSON, on pages asked for
+            # while earlier ones were in flight
+            api_obj.faults["codegen"].append(fakeapi.Fault(status=500))
+            api_obj.faults["cotool"].append(fakeapi.Fault(
+                kind="raw", status=200, body=b"<html>oops</html>"))
+        self.api.hook("codegen", 3, fail)
+        self.once_ok()
+        self.assertIn("HTTP 500", self.last_stderr)
+        self.assertIn("bad page", self.last_stderr)
+        self.assertEqual(self.count(
+            "SELECT sum(retries) FROM sync_runs"), 2)
+        self.assert_mirror_exact()
+
     def test_rate_limit_holds_with_four_in_flight(self):
         self.api.latency = 0.05
         for api in ("codegen", "cotool"):
