@@ -1338,8 +1338,8 @@ store_page(struct store *store, struct store_pass *pass,
 	store->busy = 0;
 	store->gone = 0;
 	store->batch_lost = 0;
-	if (store_exec(store,
-		store->batch ? "SAVEPOINT page" : "BEGIN IMMEDIATE") == -1)
+	if ((store->batch ? store_exec(store, "SAVEPOINT page") :
+			    store_exec(store, "BEGIN IMMEDIATE")) == -1)
 		goto rollback;
 	for (i = 0; i < page->nruns; i++) {
 		if (write_run(store, source, kind, &page->runs[i], touch, now,
@@ -1379,7 +1379,8 @@ store_page(struct store *store, struct store_pass *pass,
 	if (save_state(store, source, next, now) == -1 ||
 	    save_counts(store, pass->id, &c) == -1)
 		goto rollback;
-	if (store_exec(store, store->batch ? "RELEASE page" : "COMMIT") == -1)
+	if ((store->batch ? store_exec(store, "RELEASE page") :
+			    store_exec(store, "COMMIT")) == -1)
 		goto rollback;
 	pass->counts = c;
 	if (first_partial != NULL)

@@ -126,6 +126,7 @@ struct src {
 	struct slot ring[RING];
 	int ring_head, ring_n;
 	int waiting;	    /* a retry or a 429's wait: ask for nothing */
+	int64_t stored;	    /* pages stored: src_pump() sees one was */
 	int in_batch;	    /* has pages in the open batch */
 	struct batch batch; /* ... and what it was before them */
 	int finished;	    /* once mode: pass done */
@@ -221,12 +222,40 @@ src_drop(struct src *s, int i)
 		s->ring_n = i;
 }
 
-/* Wait delay seconds, asking for nothing meanwhile, then fetch the page
- * at the cursor again (and what follows it afresh). */
+/* Make slot sl a hole: asked for again when the source may ask. */
 static void
-src_wait(struct src *s, double delay)
+slot_hole(struct slot *sl)
 {
-	src_drop(s, 0);
+	struct slot keep = *sl;
+
+	keep.req = NULL;
+	keep.answered = 0;
+	keep.body = keep.content_type = keep.error = NULL;
+	slot_clear(sl);
+	*sl = keep;
+}
+
+/*
+ * Wait delay seconds, asking for nothing meanwhile; then the page at the
+ * cursor (a hole: its answer was taken) is asked for again.  Answers kept
+ * stay; requests in flight go on unless cancel (a 429: they become holes,
+ * asked for again after the wait).  The source's pages in the open batch
+ * are committed first: a wait holds nothing uncommitted.
+ */
+static void
+src_wait(struct src *s, double delay, int cancel)
+{
+	int i;
+
+	if (s->in_batch && sync_batch_commit(s->sync) == -1)
+		return; /* lost: it waits already, from the cursor before */
+	for (i = 0; cancel && i < s->ring_n; i++)
+		if (src_slot(s, i)->req != NULL)
+			slot_hole(src_slot(s, i));
+	/* already waiting longer (a retry, a 429 before): keep that */
+	if (s->waiting && ev_is_active(&s->timer) &&
+	    ev_timer_remaining(s->sync->loop, &s->timer) > delay)
+		return;
 	s->waiting = 1;
 	src_arm(s, delay);
 }
@@ -451,7 +480,7 @@ src_retry(struct src *s, const char *reason)
 	delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': %s; retry %d of %d in %.1fs", s->conf->name,
 	    reason, s->at.retries, s->conf->max_retries, delay);
-	src_wait(s, delay);
+	src_wait(s, delay, 0);
 }
 
 /* Say what walk_page() decided that an operator should know. */
@@ -499,7 +528,7 @@ src_store_failed(struct src *s)
 			  "process; fetching and writing the page again in "
 			  "%.1fs",
 		    s->conf->name, delay);
-		src_wait(s, delay);
+		src_wait(s, delay, 0);
 		return;
 	}
 	src_retry(s, "cannot write the page to the database");
@@ -564,7 +593,9 @@ src_batch_lost(struct src *s)
 	c->requests = requests;
 	c->http_429 = http_429;
 	c->retries = retries + 1;
-	src_wait(s, delay);
+	src_drop(s, 0);
+	s->waiting = 1;
+	src_arm(s, delay);
 }
 
 /* The open batch ended, committed (ok) or lost. */
@@ -675,6 +706,7 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 		return;
 	}
 	memset(&s->at, 0, sizeof(s->at));
+	s->stored++;
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
 	s->m.last_page = ev_time();
@@ -742,6 +774,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 	src_log_step(s, &step, p, &next);
 	s->st = next;
 	memset(&s->at, 0, sizeof(s->at));
+	s->stored++;
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
 	s->m.upstream_total = p->total;
@@ -799,7 +832,7 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 /* A 429 pauses the whole source: nothing in flight, nothing asked for
  * until the wait is over, then the page at the cursor again. */
 static void
-src_rate_limited(struct src *s, const struct slot *sl, double retry_after)
+src_rate_limited(struct src *s, struct slot *sl, double retry_after)
 {
 	const struct conf_source *c = s->conf;
 	double delay;
@@ -816,7 +849,8 @@ src_rate_limited(struct src *s, const struct slot *sl, double retry_after)
 		delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': HTTP 429 from %s; waiting %.1fs%s", c->name,
 	    sl->url, delay, retry_after >= 0 ? " as Retry-After asks" : "");
-	src_wait(s, delay);
+	slot_hole(sl);
+	src_wait(s, delay, 1);
 }
 
 /* Handle the answer to the request for the page at the cursor. */
@@ -947,7 +981,6 @@ src_answer_cb(void *arg, const struct http_response *resp)
 	struct slot *sl = arg;
 	struct src *s = sl->src;
 	double t0 = mono_now(), busy;
-	int i;
 
 	sl->req = NULL;
 	s->pass.rec.counts.requests++;
@@ -958,12 +991,13 @@ src_answer_cb(void *arg, const struct http_response *resp)
 		return;
 	}
 	if (slot_keep(sl, resp) == -1) {
-		/* this page and those after it are asked for again */
-		for (i = 0; i < s->ring_n && src_slot(s, i) != sl; i++)
-			;
-		src_drop(s, i);
-		if (i == 0)
+		/* asked for again: at once ahead of the cursor, after a
+		 * retry's wait at it */
+		slot_hole(sl);
+		if (sl == src_slot(s, 0))
 			src_retry(s, "out of memory keeping a page");
+		else
+			src_pump(s);
 		return;
 	}
 	src_pump(s);
@@ -1045,7 +1079,7 @@ src_fill(struct src *s)
 	struct http_options opt;
 	struct slot *sl, *last;
 	int64_t off;
-	int limit, window = src_window(s);
+	int i, limit, window = src_window(s);
 	double delay, now;
 
 	opt.token = c->token;
@@ -1056,22 +1090,31 @@ src_fill(struct src *s)
 						 "";
 	opt.max_body = SOURCE_MAX_BODY;
 	opt.sent_cb = slot_sent;
-	/* in flight or answered: at most window bodies are held */
-	while (s->pass.active && !s->waiting && s->ring_n < window) {
-		last = s->ring_n > 0 ? src_slot(s, s->ring_n - 1) : NULL;
-		if (last == NULL)
-			src_want(s, &off, &limit);
-		else if (!src_ahead(s, last, &off, &limit))
-			break;
+	/* Holes first (pages to ask for again, the cursor's first), then
+	 * new pages: in flight or answered, at most window bodies are held. */
+	for (i = 0; s->pass.active && !s->waiting && i < window; i++) {
+		if (i < s->ring_n) {
+			sl = src_slot(s, i);
+			if (sl->req != NULL || sl->answered)
+				continue;
+			off = sl->offset;
+			limit = sl->limit;
+		} else {
+			last = i > 0 ? src_slot(s, i - 1) : NULL;
+			if (last == NULL)
+				src_want(s, &off, &limit);
+			else if (!src_ahead(s, last, &off, &limit))
+				break;
+			sl = src_slot(s, i);
+		}
 		now = mono_now();
 		if ((delay = limit_delay(&s->limit, now)) > 0) {
 			src_arm(s, delay);
 			break;
 		}
-		sl = src_slot(s, s->ring_n);
 		if (s->type->page_url(c, off, limit, s->pass.walk.order,
 			sl->url, sizeof(sl->url)) == -1) {
-			if (last == NULL)
+			if (i == 0)
 				src_pass_end(s, 0, "page URL too long",
 				    c->poll_interval);
 			break;
@@ -1084,12 +1127,12 @@ src_fill(struct src *s)
 		sl->req = http_get(s->sync->http, sl->url, &opt, src_answer_cb,
 		    sl);
 		if (sl->req == NULL) {
-			slot_clear(sl);
-			if (last == NULL)
+			if (i == 0)
 				src_retry(s, "cannot start a request");
 			break;
 		}
-		s->ring_n++;
+		if (i == s->ring_n)
+			s->ring_n++;
 		log_debug("source '%s': GET %s", c->name, sl->url);
 	}
 }
@@ -1104,7 +1147,7 @@ static void
 src_pump(struct src *s)
 {
 	struct slot *h, cur;
-	int64_t off;
+	int64_t off, stored;
 	int limit;
 
 	while (s->pass.active && !s->waiting && s->ring_n > 0) {
@@ -1116,12 +1159,19 @@ src_pump(struct src *s)
 		}
 		if (!h->answered)
 			break;
-		cur = *h; /* takes its answer */
-		memset(h, 0, sizeof(*h));
-		s->ring_head = (s->ring_head + 1) % RING;
-		s->ring_n--;
+		/* take its answer; the slot stays, a hole, until the page is
+		 * stored (a retry asks for it there again) */
+		cur = *h;
+		h->answered = 0;
+		h->body = h->content_type = h->error = NULL;
+		stored = s->stored;
 		src_process(s, &cur);
 		slot_clear(&cur);
+		if (s->stored != stored && s->ring_n > 0) {
+			slot_clear(src_slot(s, 0));
+			s->ring_head = (s->ring_head + 1) % RING;
+			s->ring_n--;
+		}
 	}
 	src_fill(s);
 }
