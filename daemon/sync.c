@@ -128,6 +128,8 @@ struct src {
 	int waiting;	    /* a retry or a 429's wait: ask for nothing */
 	int64_t stored;	    /* pages stored: src_pump() sees one was */
 	int in_batch;	    /* has pages in the open batch */
+	int batch_losses;   /* batches lost in a row (max_retries) */
+	int give_up;	    /* ... too many: the timer ends the pass */
 	struct batch batch; /* ... and what it was before them */
 	int finished;	    /* once mode: pass done */
 	int orphaned;	    /* renamed or forgotten in the database: stopped */
@@ -582,11 +584,20 @@ src_batch_lost(struct src *s)
 	double delay = backoff_next(&s->backoff);
 
 	s->in_batch = 0;
+	if (++s->batch_losses > s->conf->max_retries) {
+		/* not here: this may run inside another write (the hook) or
+		 * inside this source's own pass end */
+		s->give_up = 1;
+		delay = 0;
+	}
 	log_error("source '%s': %lld pages could not be written to the "
-		  "database; fetching them again from offset %lld in %.1fs",
+		  "database; %s from offset %lld%s (retry %d of %d)",
 	    s->conf->name,
 	    (long long)(s->pass.walk.pages - s->batch.walk.pages),
-	    (long long)s->batch.st.walk_offset, delay);
+	    s->give_up ? "giving up on them" : "fetching them again",
+	    (long long)s->batch.st.walk_offset,
+	    s->give_up ? "" : " after a wait", s->batch_losses,
+	    s->conf->max_retries);
 	s->st = s->batch.st;
 	s->pass.walk = s->batch.walk;
 	*c = s->batch.counts;
@@ -609,10 +620,12 @@ sync_batch_ended(struct sync *sync, int ok)
 	for (s = sync->srcs; s != NULL; s = s->next) {
 		if (!s->in_batch)
 			continue;
-		if (ok)
+		if (ok) {
 			s->in_batch = 0;
-		else
+			s->batch_losses = 0;
+		} else {
 			src_batch_lost(s);
+		}
 	}
 }
 
@@ -1245,6 +1258,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		src_drop(s, 0);
 		s->waiting = 0;
 	}
+	s->give_up = 0; /* this pass ends here anyway */
 	if (s->pass.active) {
 		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
 			ok ? PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
@@ -1318,6 +1332,16 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (s->orphaned)
 		return;
+	if (s->give_up) {
+		s->give_up = 0;
+		s->batch_losses = 0;
+		log_error("source '%s': giving up on this pass after %d "
+			  "retries: cannot write the pages to the database",
+		    s->conf->name, s->conf->max_retries);
+		src_pass_end(s, 0, "cannot write the pages to the database",
+		    s->conf->poll_interval);
+		return;
+	}
 	if (!s->pass.active && s->loaded &&
 	    store_source_present(s->sync->store, s->conf->name) == 0) {
 		src_orphaned(s);
