@@ -33,6 +33,10 @@ the daemon never runs it.  Writes of the daemon are explained, not run.
 tests/integration/test_query_plans.py checks the same plans on a small
 mirror made the same way, and says which index each query should use.
 
+    scripts/bench_queries.py --mirror DB        the queries alone, on DB
+    scripts/bench_queries.py --compare OLD NEW  the same, on two copies of
+        a mirror before and after a migration, timed in turns
+
 Environment: BENCH_QUERY_RUNS=1000000 (runs per source),
 AGENTSYNCD_BIN (default ./agentsyncd of the checkout),
 BENCH_QUERY_KEEP=1 (keep the mirror, print its path).
@@ -829,6 +833,39 @@ def measure(path, now, out, header=""):
     con.close()
 
 
+def compare(before, after, now, out):
+    """Each query on two mirrors of the same rows (before and after a
+    schema change), timed in turns: ms before, ms after, and how each
+    reads runs."""
+    cons = [sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+            for p in (before, after)]
+    vers = [c.execute("PRAGMA user_version").fetchone()[0] for c in cons]
+    runs = cons[0].execute("SELECT count(*) FROM runs").fetchone()[0]
+    out(f"Analyst queries on {runs:,} runs, schema version {vers[0]} "
+        f"against {vers[1]}: best of 3, warm cache, timed in turns")
+    out(f"  {'query':<52} {'before':>8} {'after':>8}  runs read through "
+        "(after; before when not the same)")
+    for q in queries():
+        params = params_of(q, now)
+        how = []
+        for c in cons:
+            lines = plan(c, q["sql"], params)
+            how.append(verdict(*runs_access(c, q["sql"], lines)))
+        if q.get("write"):
+            ms = ["(write)"] * 2
+        else:
+            best = [None, None]
+            for _ in range(3):
+                for i, c in enumerate(cons):
+                    t = best_ms(c, q["sql"], params, 1)
+                    best[i] = t if best[i] is None else min(best[i], t)
+            ms = [f"{b:8.1f}" for b in best]
+        what = how[1] if how[0] == how[1] else f"{how[1]} (was: {how[0]})"
+        out(f"  {q['name'][:52]:<52} {ms[0]:>8} {ms[1]:>8}  {what}")
+    for c in cons:
+        c.close()
+
+
 def main(build="build", out=print):
     n = int(os.environ.get("BENCH_QUERY_RUNS", "1000000"))
     bin_path = os.environ.get("AGENTSYNCD_BIN",
@@ -859,6 +896,11 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--mirror":
         # the queries alone, on a mirror made before (BENCH_QUERY_KEEP)
         measure(sys.argv[2], time.time(),
+                lambda line: print(line, flush=True))
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
+        # the same rows before and after a migration: --compare OLD NEW
+        compare(sys.argv[2], sys.argv[3], time.time(),
                 lambda line: print(line, flush=True))
         sys.exit(0)
     main(sys.argv[1] if len(sys.argv) > 1 else "build",
