@@ -52,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -227,11 +226,12 @@ def runs_aliases(con, sql):
     texts = [sql] + [r[0] for r in con.execute(
         "SELECT sql FROM sqlite_schema WHERE type = 'view'")]
     names = {"runs"}
-    stop = {"WHERE", "JOIN", "ON", "GROUP", "ORDER", "LEFT", "INNER",
-            "CROSS", "USING", "LIMIT", "UNION", "SET", "AS", "NATURAL"}
     for t in texts:
-        for a in re.findall(r"\bruns\s+(?:AS\s+)?([A-Za-z_]\w*)", t, re.I):
-            if a.upper() not in stop:
+        for a in re.findall(r"\b(?:FROM|JOIN)\s+runs\s+(?:AS\s+)?(\w+)",
+                            t, re.I):
+            if a.upper() not in ("WHERE", "JOIN", "ON", "GROUP", "ORDER",
+                                 "LEFT", "INNER", "CROSS", "NATURAL",
+                                 "LIMIT", "UNION", "NOT", "INDEXED"):
                 names.add(a)
     return names
 
@@ -629,8 +629,8 @@ class Filler:
         self.cotool_runs.append((
             rid, source, "cotool", ext, status, state, title,
             created_s, run["updatedAt"], dumps(run), first_s, last_s,
-            changed_s, self.gone(t), run["agentId"], agent, agent_type, model, model_name, total,
-            trigger, trigger_name, int(has_error), int(status == "running"),
+            changed_s, self.gone(t), run["agentId"], agent, agent_type,
+            model, model_name, total, trigger, trigger_name, int(has_error), int(status == "running"),
             score, run["evalExplanation"], ci and ci["category"],
             ci and ci["explanation"], la and la["displayId"],
             la and la["title"], la and la["status"], len(tools),
@@ -728,13 +728,12 @@ def jobs(n, now, seed):
                2 * old + 2 * lo)
 
 
-def fill(path, n, now=None, seed=1, workers=0):
+def fill(path, n, now=None, seed=1):
     """Fill the empty mirror at path: n runs per source (codegen,
     cotool), n // 100 of a retired source (codegen-old), child rows,
-    history.  Worker processes make the rows while this one inserts
-    them; indexes of the filled tables are dropped first and made again
-    at the end (their own SQL), which is faster than keeping them up to
-    date row by row."""
+    history.  Indexes of the filled tables are dropped first and made
+    again at the end (their own SQL), which is faster than keeping them
+    up to date row by row."""
     now = now if now is not None else time.time()
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode = DELETE")
@@ -769,18 +768,9 @@ def fill(path, n, now=None, seed=1, workers=0):
             (name, kind, ident, iso(now - 60), iso(now - 3 * 3600),
              iso(now - 30), iso(now + 30), iso(now - 30)))
 
-    def insert(tables):
-        for sql, rows in zip(CHILD_SQL, tables):
+    for job in jobs(n, now, seed):
+        for sql, rows in zip(CHILD_SQL, make_chunk(job)):
             con.executemany(sql, rows)
-
-    if workers > 0:
-        import multiprocessing
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for tables in pool.imap(make_chunk, jobs(n, now, seed)):
-                insert(tables)
-    else:
-        for job in jobs(n, now, seed):
-            insert(make_chunk(job))
     for i in range(10):
         con.execute(
             "INSERT INTO rejected_records (source, kind, external_id, "
