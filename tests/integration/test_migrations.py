@@ -140,9 +140,8 @@ class MigrationTest(DaemonTest):
         indexes = {r[0] for r in con.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'index' AND "
             "tbl_name = 'runs' AND sql IS NOT NULL")}
-        self.assertEqual(indexes, {"runs_source_created",
-                                   "runs_source_updated", "runs_state",
-                                   "runs_created"})
+        self.assertEqual(indexes, {"runs_source_created", "runs_state",
+                                   "runs_created", "runs_day"})
         views = {r[0] for r in con.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'view'")}
         self.assertEqual(views, {"runs_daily", "pull_requests_with_runs",
