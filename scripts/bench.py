@@ -12,6 +12,7 @@ rate limiter off, except the rate-limit row.  Environment:
   BENCH_RECHECK_*           see scripts/bench_recheck.py
   BENCH_LATENCY_*, BENCH_ALLOW_*, BENCH_WRITE_RUNS, BENCH_IN_FLIGHT
                             see scripts/bench_latency.py
+  BENCH_QUERY_RUNS=1000000  runs per source, scripts/bench_queries.py
 """
 import glob
 import os
@@ -315,6 +316,11 @@ rate_limit = 60/3s
     # before (a commit built from git) and after (scripts/bench_latency.py).
     import bench_latency  # noqa: E402
     bench_latency.main(build, out=lambda line: print(line, flush=True))
+
+    # 11. The analyst's queries and the views at 1M runs per source
+    # (scripts/bench_queries.py).
+    import bench_queries  # noqa: E402
+    bench_queries.main(build, out=lambda line: print(line, flush=True))
     print("done.")
 
 
