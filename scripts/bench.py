@@ -277,7 +277,7 @@ def main():
 
     # 8. Rate-limited backfill against a server enforcing 60 per 3 s
     # (Codegen's 60/30s scaled down ten times).
-    rapi = fakeapi.FakeAPI(0, 12000, seed=7)
+    rapi = fakeapi.FakeAPI(0, 18000, seed=7)  # 180 pages: a whole window after the first 60
     rapi.render_cache = {}
     rapi.rate_limit("cotool", 60, 3.0)
     rapi.start()
