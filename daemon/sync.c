@@ -714,6 +714,7 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	int nlimit;
 
 	wall_ts(now, 0);
+	(void)sync_batch_commit(s->sync); /* see src_handle_page() */
 	if (store_page(s->sync->store, &s->pass.rec, p, &next, 0, now) == -1) {
 		src_store_failed(s);
 		return;
@@ -766,10 +767,16 @@ src_handle_page(struct src *s, struct page *p, int64_t off)
 		src_handle_recheck(s, p, off);
 		return;
 	}
-	/* A backfill or full resync writes its pages in batches. */
-	if (s->pass.walk.mode != WALK_INCREMENTAL && src_batch_join(s) == -1) {
-		src_store_failed(s);
-		return;
+	/* A backfill or full resync writes its pages in batches; any other
+	 * page commits the open batch first, so that it is never written in
+	 * a batch it did not join (a lost batch would take it along). */
+	if (s->pass.walk.mode != WALK_INCREMENTAL) {
+		if (src_batch_join(s) == -1) {
+			src_store_failed(s);
+			return;
+		}
+	} else {
+		(void)sync_batch_commit(s->sync);
 	}
 	next = s->st;
 	wall_ts(now, 0);
