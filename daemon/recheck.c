@@ -269,21 +269,11 @@ recheck_next(struct recheck *rc, const struct page *p, int64_t *off, int *limit)
 			rc->steps++;
 			break;
 		}
-		if (g->steps < RECHECK_MAX_STEPS && p->nruns > 0 &&
-		    newer == 0 && g->start > 0) {
-			/* only older runs: it slid back (runs were
-			 * deleted); the page before, overlapping by one */
-			g->start -= rc->page_size > 1 ? rc->page_size - 1 : 1;
-			if (g->start < 0)
-				g->start = 0;
-			g->limit = rc->page_size;
-			g->steps++;
-			rc->steps++;
-			break;
-		}
-		if (g->steps < RECHECK_MAX_STEPS && p->nitems == 0 &&
-		    g->start > 0) {
-			/* past the end: runs were deleted */
+		if (g->steps < RECHECK_MAX_STEPS && g->start > 0 &&
+		    ((p->nruns > 0 && newer == 0) || p->nitems == 0)) {
+			/* only older runs, or past the end: it slid back
+			 * (runs were deleted); the page before, overlapping
+			 * by one, and not past the end */
 			g->start -= rc->page_size > 1 ? rc->page_size - 1 : 1;
 			if (p->total > 0 && g->start > p->total - 1)
 				g->start = p->total - 1;

@@ -1256,15 +1256,13 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		error = safe;
 	} else if (error != NULL)
 		error = "out of memory";
-	src_drop(s, 0);
-	s->waiting = 0;
 	if (s->in_batch && sync_batch_commit(sync) == -1) {
 		/* back at the cursor before the batch: that is saved */
 		ok = 0;
 		error = "cannot write the pages to the database";
-		src_drop(s, 0);
-		s->waiting = 0;
 	}
+	src_drop(s, 0);
+	s->waiting = 0;
 	s->give_up = 0; /* this pass ends here anyway */
 	if (s->pass.active) {
 		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
@@ -1400,12 +1398,11 @@ src_stop(struct src *s)
 {
 	char now[TS_LEN];
 
-	ev_timer_stop(s->sync->loop, &s->timer);
-	src_drop(s, 0);
-	s->waiting = 0;
-	/* what the batch holds is saved with its cursor */
+	/* what the batch holds is saved with its cursor (first: a lost batch
+	 * arms the timer and asks for its pages again) */
 	if (s->in_batch)
 		(void)sync_batch_commit(s->sync);
+	ev_timer_stop(s->sync->loop, &s->timer);
 	src_drop(s, 0);
 	s->waiting = 0;
 	if (s->pass.active) {

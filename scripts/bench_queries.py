@@ -120,28 +120,25 @@ VIEW_QUERIES = [
 # Copied from daemon/store.c: its SQL on runs (the upserts' lookup, the
 # re-check of unfinished runs, the counts of --status and the metrics
 # file, the marks of a full walk, --forget-source, --rename-source).
+
+# store.c's store_runs_since() (copied: the bench times the daemon's SQL)
+RUNS_SINCE = ("SELECT external_id, created_at FROM runs "
+              "WHERE source = ?1 AND created_at >= ?2 AND "
+              "deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
+              "('succeeded', 'failed', 'cancelled')) "
+              "ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
+              "external_id DESC")
+
 DAEMON_QUERIES = [
     dict(name="daemon: the run of an upsert (ST_SEL_RUN)",
          sql="SELECT id, status, raw_json = ?3, "
              "deleted_upstream_at IS NOT NULL "
              "FROM runs WHERE source = ?1 AND external_id = ?2",
          params=["codegen", "1234", "{}"]),
-    dict(name="daemon: unfinished runs to re-check",
-         sql="SELECT external_id, created_at FROM runs "
-             "WHERE source = ?1 AND created_at >= ?2 AND "
-             "deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
-             "('succeeded', 'failed', 'cancelled')) "
-             "ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
-             "external_id DESC",
-         params=["codegen", "@1 day", 1]),
-    dict(name="daemon: live runs from the oldest due one",
-         sql="SELECT external_id, created_at FROM runs "
-             "WHERE source = ?1 AND created_at >= ?2 AND "
-             "deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
-             "('succeeded', 'failed', 'cancelled')) "
-             "ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
-             "external_id DESC",
-         params=["codegen", "@1 day", 0]),
+    # store_runs_since(), with unfinished 1 and 0
+    *(dict(name=name, sql=RUNS_SINCE, params=["codegen", "@1 day", flag])
+      for name, flag in (("daemon: unfinished runs to re-check", 1),
+                         ("daemon: live runs from the oldest due one", 0))),
     dict(name="daemon: live runs of a source (metrics)",
          sql="SELECT count(*) FROM runs WHERE source = ?1 AND "
              "deleted_upstream_at IS NULL",

@@ -236,11 +236,15 @@ class RigMixin:
         integrity = self.sql("PRAGMA integrity_check")
         if integrity != [("ok",)]:
             problems.append(f"integrity_check: {integrity[:5]}")
-        dups = self.sql("SELECT source, external_id, count(*) FROM runs "
-                        "GROUP BY 1, 2 HAVING count(*) > 1")
+        dups = self.duplicated_runs()
         if dups:
             problems.append(f"duplicated runs: {dups[:5]}")
         return problems
+
+    def duplicated_runs(self):
+        """(source, external_id, rows) of every run held more than once."""
+        return self.sql("SELECT source, external_id, count(*) FROM runs "
+                        "GROUP BY 1, 2 HAVING count(*) > 1")
 
     def assert_mirror_exact(self, sources=("codegen", "cotool"), kinds=None):
         problems = self.mirror_problems(sources, kinds)

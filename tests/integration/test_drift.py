@@ -41,9 +41,7 @@ class DriftTest(DaemonTest):
             "SELECT external_id FROM runs WHERE source = 'cotool'")}
         self.assertEqual(up_cg - got_cg, set())
         self.assertEqual(up_ct - got_ct, set())
-        self.assertEqual(self.count(
-            "SELECT count(*) FROM (SELECT source, external_id FROM runs "
-            "GROUP BY 1, 2 HAVING count(*) > 1)"), 0)
+        self.assertEqual(self.duplicated_runs(), [])
         # A forced full resync marks the deleted ones, keeps their rows.
         self.write_conf(codegen={"full_resync_interval": "1ms"},
                         cotool={"full_resync_interval": "1ms"})

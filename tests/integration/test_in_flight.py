@@ -82,9 +82,7 @@ class InFlightTest(DaemonTest):
         up |= {("cotool", r["id"]) for r in self.api.cotool_sorted()}
         got = set(self.sql("SELECT source, external_id FROM runs"))
         self.assertEqual(up - got, set())
-        self.assertEqual(self.count(
-            "SELECT count(*) FROM (SELECT source, external_id FROM runs "
-            "GROUP BY 1, 2 HAVING count(*) > 1)"), 0)
+        self.assertEqual(self.duplicated_runs(), [])
         # A full resync marks exactly the deleted ones gone.
         self.write_conf(codegen={"full_resync_interval": "1ms"},
                         cotool={"full_resync_interval": "1ms"})
@@ -191,6 +189,4 @@ class KillWhileInFlightTest(DaemonTest):
         self.assertEqual(self.count("PRAGMA integrity_check"), "ok")
         self.once_ok()
         self.assert_mirror_exact()
-        self.assertEqual(self.count(
-            "SELECT count(*) FROM (SELECT source, external_id FROM runs "
-            "GROUP BY 1, 2 HAVING count(*) > 1)"), 0)
+        self.assertEqual(self.duplicated_runs(), [])

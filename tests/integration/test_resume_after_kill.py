@@ -29,9 +29,7 @@ class ResumeAfterKillTest(DaemonTest):
         self.assertGreater(self.count("SELECT count(*) FROM runs"), 0)
         self.once_ok()
         self.assert_mirror_exact()
-        self.assertEqual(self.count(
-            "SELECT count(*) FROM (SELECT source, external_id FROM runs "
-            "GROUP BY 1, 2 HAVING count(*) > 1)"), 0)
+        self.assertEqual(self.duplicated_runs(), [])
         self.assertEqual(self.count("PRAGMA integrity_check"), "ok")
         minimum = {"codegen": math.ceil((2400 - 1) / 99),
                    "cotool": math.ceil(2400 / 100)}
