@@ -492,12 +492,20 @@ def readonly_fs_after_crash():
         db = os.path.join(mnt, "mirror.db")
         rig.write_conf(database=db)
         rig.db = db
+        # A round trip slow enough that the backfill spans several batches
+        # (a batch commits after 1 s): on a fast machine the whole 3000 +
+        # 3000 fit in one, and no saved cursor is ever seen mid-walk.
+        rig.api.latency = 0.2
         p = rig.start()
         wait_for(lambda: os.path.exists(db) and
                  any((v[2] or 0) >= 500 for v in status_of(rig).values()),
-                 60, "the backfill to get going", p)
+                 60, "a batch of the backfill to be committed", p)
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=10)
+        at = status_of(rig)
+        if all(v[0] == 1 for v in at.values()):
+            raise AssertionError(f"the kill came after the backfill: {at}")
+        at = ", ".join(f"{k} {v[2] or 0}" for k, v in sorted(at.items()))
         if not os.path.exists(db + "-wal"):
             raise AssertionError("no -wal file left by the kill")
         before = digest(db_files(db))
@@ -532,7 +540,8 @@ def readonly_fs_after_crash():
                                  + "; ".join(problems))
         _refused(rc, text, "ro fs + leftover WAL", "after remount rw",
                  recovered_live)
-        return (f"exit {rc} in {dt:.2f}s ('{_msg(text.splitlines())}'); "
+        return (f"killed at {at} of 3000; exit {rc} in {dt:.2f}s "
+                f"('{_msg(text.splitlines())}'); "
                 f"file untouched; recovered, mirror exact")
 
 
