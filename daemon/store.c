@@ -178,6 +178,8 @@ static const char *const stmt_sql[NSTMTS] = {
 			   "WHERE id = ?1",
 };
 
+#define EXEC_CACHE 32
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -186,6 +188,12 @@ struct store {
 	int bind_rc; /* the first failed bind since the last step */
 	int bind_at; /* ... and its parameter */
 	sqlite3_stmt *stmt[NSTMTS];
+	/* exec_bound()'s statements, kept prepared by the address of their
+	 * text (a literal: the same text at each call). */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} exec[EXEC_CACHE];
 	int batch;	/* a batch transaction is open (store_batch_begin) */
 	int batch_lost; /* the last failed store_page() lost the batch */
 	void (*batch_hook)(void *); /* commits the batch before another
@@ -754,6 +762,8 @@ store_close(struct store *store)
 		return;
 	for (i = 0; i < NSTMTS; i++)
 		sqlite3_finalize(store->stmt[i]);
+	for (i = 0; i < EXEC_CACHE; i++)
+		sqlite3_finalize(store->exec[i].st);
 	if (store->db != NULL && sqlite3_close(store->db) != SQLITE_OK)
 		log_error("database '%s': close: %s", store->path,
 		    sqlite3_errmsg(store->db));
@@ -867,20 +877,36 @@ store_step(struct store *store, sqlite3_stmt *st)
 }
 
 /*
- * Run a one-off statement, binding ?1.. from the arguments that follow as
- * types says: 't' a string (const char *, NULL binds NULL), 'i' an
- * integer (int64_t).  Returns 0, or -1 after logging what failed.
+ * Run a statement that returns no rows, binding ?1.. from the arguments
+ * that follow as types says: 't' a string (const char *, NULL binds NULL),
+ * 'i' an integer (int64_t).  Returns 0, or -1 after logging what failed.
+ * sql is a literal (or a static table's): the statement is kept prepared
+ * by its address for the next call (the first EXEC_CACHE texts).
  */
 static int
 exec_bound(struct store *store, const char *what, const char *sql,
     const char *types, ...)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	va_list ap;
-	int i, rc;
+	int i, rc, slot = -1;
 
-	if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return store_fail(store, what);
+	for (i = 0; i < EXEC_CACHE && store->exec[i].sql != NULL; i++)
+		if (store->exec[i].sql == sql) {
+			st = store->exec[i].st;
+			break;
+		}
+	if (st == NULL) {
+		if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) !=
+		    SQLITE_OK)
+			return store_fail(store, what);
+		if (i < EXEC_CACHE) { /* kept; else finalized below */
+			store->exec[i].sql = sql;
+			store->exec[i].st = st;
+		}
+	}
+	if (i < EXEC_CACHE)
+		slot = i;
 	va_start(ap, types);
 	for (i = 0; types[i] != '\0'; i++) {
 		if (types[i] == 'i') {
@@ -895,10 +921,14 @@ exec_bound(struct store *store, const char *what, const char *sql,
 	}
 	va_end(ap);
 	rc = store_step(store, st);
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return store_fail(store, what);
-	return 0;
+		(void)store_fail(store, what); /* before the reset */
+	if (slot >= 0) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	} else
+		sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static void

@@ -9,6 +9,7 @@ rate limiter off, except the rate-limit row.  Environment:
   BENCH_RUNS=100000         runs per source for the comparison rows
   BENCH_SCALES="10000 100000"  the scale rows (add 1000000 for 1M)
   BENCH_IDLE_SECONDS=60     the idle-CPU measurement
+  BENCH_IDLE_BEFORE=409ce5a the binary it is compared with ("" for none)
   BENCH_RECHECK_*           see scripts/bench_recheck.py
   BENCH_LATENCY_*, BENCH_ALLOW_*, BENCH_WRITE_RUNS, BENCH_IN_FLIGHT
                             see scripts/bench_latency.py
@@ -25,8 +26,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import fakeapi  # noqa: E402
+import bench_recheck  # noqa: E402  (build_before)
 
 BIN = os.path.join(ROOT, "agentsyncd")
+# The daemon before the first page of a poll was kept parsed.
+IDLE_BEFORE = "409ce5a"
 TOKENS = {"CODEGEN_API_TOKEN": "codegen-test-token",
           "COTOOL_API_KEY": "cotool-test-token"}
 
@@ -226,27 +230,36 @@ def main():
             sapi.stop()
             shutil.rmtree(sd)
 
-    # 6. Idle daemon CPU.
-    c = conf(os.path.join(work, "daemon"), api, "poll_interval = 5s\n")
-    p = subprocess.Popen([BIN, "-c", c], env=dict(os.environ, **TOKENS),
-                         stderr=subprocess.DEVNULL)
-    time.sleep(3)
+    # 6. Idle daemon CPU, this binary and the one before issue 17's
+    # kept first page (IDLE_BEFORE), side by side on the same mirror.
+    before = None
+    if os.environ.get("BENCH_IDLE_BEFORE", IDLE_BEFORE).strip():
+        before = bench_recheck.build_before(
+            os.environ.get("BENCH_IDLE_BEFORE", IDLE_BEFORE).strip(), work)
+    for label, binary in (("", BIN), (" (before)", before)):
+        if binary is None:
+            continue
+        c = conf(os.path.join(work, "daemon"), api, "poll_interval = 5s\n")
+        p = subprocess.Popen([binary, "-c", c],
+                             env=dict(os.environ, **TOKENS),
+                             stderr=subprocess.DEVNULL)
+        time.sleep(3)
 
-    def cpu_seconds():
-        # schedstat's first field: nanoseconds on a CPU.  The 10 ms ticks
-        # of /proc/PID/stat are too coarse for a figure near 0.1%.
-        with open(f"/proc/{p.pid}/schedstat") as f:
-            return int(f.read().split()[0]) / 1e9
-    t1, c1 = time.monotonic(), cpu_seconds()
-    time.sleep(idle_s)
-    t2, c2 = time.monotonic(), cpu_seconds()
-    p.terminate()
-    p.wait(timeout=10)
-    polls = 2 * (t2 - t1) / 5.0
-    row(f"idle daemon, poll_interval 5s, {idle_s:.0f} s: CPU",
-        f"{(c2 - c1) / (t2 - t1) * 100:.3f} %", "target < 0.1%")
-    row("idle poll inside the daemon: CPU per source-poll",
-        fmt((c2 - c1) / polls * 1000, " ms"), "target < 5 ms")
+        def cpu_seconds():
+            # schedstat's first field: nanoseconds on a CPU.  The 10 ms
+            # ticks of /proc/PID/stat are too coarse for a figure near 0.1%.
+            with open(f"/proc/{p.pid}/schedstat") as f:
+                return int(f.read().split()[0]) / 1e9
+        t1, c1 = time.monotonic(), cpu_seconds()
+        time.sleep(idle_s)
+        t2, c2 = time.monotonic(), cpu_seconds()
+        p.terminate()
+        p.wait(timeout=10)
+        polls = 2 * (t2 - t1) / 5.0
+        row(f"idle daemon{label}, poll_interval 5s, {idle_s:.0f} s: CPU",
+            f"{(c2 - c1) / (t2 - t1) * 100:.3f} %", "target < 0.1%")
+        row(f"idle poll inside the daemon{label}: CPU per source-poll",
+            fmt((c2 - c1) / polls * 1000, " ms"), "target < 5 ms")
     api.stop()
 
     # 7. Instructions (callgrind): repeatable where seconds are not.
@@ -273,6 +286,27 @@ def main():
             fmt(bf // 6000))
         row("callgrind: instructions of an idle --once (start-up incl.)",
             f"{idle / 1e6:.1f} M")
+        # The daemon's idle polls alone: what its loop runs (start-up and
+        # exit left out), per request (one a source-poll).
+        c = conf(cd, capi, "poll_interval = 1s\n")
+        for label, binary in (("", BIN), (" (before)", before)):
+            if binary is None:
+                continue
+            n0 = len(capi.requests())
+            p = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", "--toggle-collect=ev_run",
+                 f"--callgrind-out-file={cd}/cg.idle.out", binary, "-c", c],
+                env=dict(os.environ, **TOKENS), stderr=subprocess.PIPE,
+                text=True)
+            time.sleep(20)
+            p.terminate()
+            err = p.communicate(timeout=60)[1]
+            polls = len(capi.requests()) - n0
+            got = [int(line.split(":")[-1].replace(",", ""))
+                   for line in err.splitlines() if "Collected :" in line]
+            if got and polls > 0:
+                row(f"callgrind: instructions per idle source-poll{label}",
+                    fmt(got[0] // polls), f"{polls} polls, daemon")
         capi.stop()
 
     # 8. Rate-limited backfill against a server enforcing 60 per 3 s
