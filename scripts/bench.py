@@ -343,7 +343,6 @@ rate_limit = 60/3s
     # 9. Codegen at a busy organization: requests per poll before and
     # after the re-check schedule (scripts/bench_recheck.py).
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import bench_recheck  # noqa: E402
     bench_recheck.main(build, out=lambda line: print(line, flush=True))
 
     # 10. Latency, the allowance at 1 s a request, bytes written per run:
