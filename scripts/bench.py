@@ -230,8 +230,8 @@ def main():
             sapi.stop()
             shutil.rmtree(sd)
 
-    # 6. Idle daemon CPU, this binary and the one before issue 17's
-    # kept first page (IDLE_BEFORE), side by side on the same mirror.
+    # 6. Idle daemon CPU, this binary and the one before the kept first
+    # page (IDLE_BEFORE, built from git), side by side on the same mirror.
     before = None
     if os.environ.get("BENCH_IDLE_BEFORE", IDLE_BEFORE).strip():
         before = bench_recheck.build_before(
