@@ -140,8 +140,9 @@ struct src {
 	 * function of the body's bytes and the limit asked for alone, so the
 	 * next poll that gets the same bytes for the same limit handles this
 	 * page instead of parsing them again: an idle poll's parse is three
-	 * quarters of its CPU.  Everything after the parse (the walk, the
-	 * comparison with the mirror, the re-checks) is done as for any page.
+	 * quarters of its instructions.  Everything after the parse (the walk,
+	 * the comparison with the mirror, the re-checks) is done as for any
+	 * page.
 	 */
 	struct {
 		int set;
