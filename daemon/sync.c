@@ -981,9 +981,8 @@ src_process(struct src *s, const struct slot *sl)
 	if (first && s->first.set && s->first.len == sl->len &&
 	    s->first.limit == sl->limit &&
 	    memcmp(s->first.page.text, sl->body, sl->len) == 0) {
-		log_debug("source '%s': the first page is the bytes of the "
-			  "last "
-			  "pass's; not parsed again",
+		log_debug("source '%s': the first page is the bytes of "
+			  "the last pass's; not parsed again",
 		    c->name);
 		page = s->first.page; /* taken; kept again below */
 		s->first.set = 0;

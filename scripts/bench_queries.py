@@ -117,66 +117,64 @@ VIEW_QUERIES = [
          sql="SELECT * FROM source_status"),
 ]
 
-# Copied from daemon/store.c: its SQL on runs (the upserts' lookup, the
-# re-check of unfinished runs, the counts of --status and the metrics
-# file, the marks of a full walk, --forget-source, --rename-source).
+# The daemon's SQL on runs (the upserts' lookup, the re-check of
+# unfinished runs, the counts of --status and the metrics file, the marks
+# of a full walk, --forget-source, --rename-source), read from
+# daemon/store.c itself, so that what is timed and held to its plan is the
+# text the daemon runs.
+C_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+C_GAP = re.compile(r'(?:\s|/\*.*?\*/)*', re.S)
 
-# store.c's store_runs_since() (copied: the bench times the daemon's SQL)
-RUNS_SINCE = ("SELECT external_id, created_at FROM runs "
-              "WHERE source = ?1 AND created_at >= ?2 AND "
-              "deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
-              "('succeeded', 'failed', 'cancelled')) "
-              "ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
-              "external_id DESC")
+
+def c_strings(text):
+    """Each run of adjacent C string literals of text, concatenated."""
+    out, i = [], 0
+    while (m := C_LITERAL.search(text, i)) is not None:
+        parts, i = [m.group(1)], m.end()
+        while (n := C_LITERAL.match(text, C_GAP.match(text, i).end())):
+            parts.append(n.group(1))
+            i = n.end()
+        out.append("".join(parts).encode().decode("unicode_escape"))
+    return out
+
+
+def store_sql(start):
+    """The one SQL text of daemon/store.c that begins with start."""
+    with open(os.path.join(ROOT, "daemon", "store.c")) as f:
+        hits = [t for t in c_strings(f.read()) if t.startswith(start)]
+    if len(hits) != 1:
+        raise SystemExit(f"daemon/store.c: {len(hits)} SQL texts begin "
+                         f"with {start!r} (want 1)")
+    return hits[0]
+
+
+RUNS_SINCE = store_sql("SELECT external_id, created_at FROM runs ")
 
 DAEMON_QUERIES = [
     dict(name="daemon: the run of an upsert (ST_SEL_RUN)",
-         sql="SELECT id, status, raw_json = ?3, "
-             "deleted_upstream_at IS NOT NULL "
-             "FROM runs WHERE source = ?1 AND external_id = ?2",
+         sql=store_sql("SELECT id, status, raw_json = ?3"),
          params=["codegen", "1234", "{}"]),
     # store_runs_since(), with unfinished 1 and 0
     *(dict(name=name, sql=RUNS_SINCE, params=["codegen", "@1 day", flag])
       for name, flag in (("daemon: unfinished runs to re-check", 1),
                          ("daemon: live runs from the oldest due one", 0))),
     dict(name="daemon: live runs of a source (metrics)",
-         sql="SELECT count(*) FROM runs WHERE source = ?1 AND "
-             "deleted_upstream_at IS NULL",
+         sql=store_sql("SELECT count(*) FROM runs WHERE source = ?1 AND "
+                       "deleted_upstream_at IS NULL"),
          params=["cotool"]),
     dict(name="daemon: --status",
-         sql="SELECT n.name, coalesce(s.kind, src.kind), "
-             "s.backfill_done, s.walk_mode, s.walk_offset, s.walk_total, "
-             "s.last_success_at, s.last_error, s.last_error_at, "
-             "s.next_poll_at, "
-             "(SELECT count(*) FROM runs r WHERE r.source = n.name), "
-             "(SELECT count(*) FROM runs r WHERE r.source = n.name AND "
-             "r.deleted_upstream_at IS NOT NULL), "
-             "(SELECT count(*) FROM rejected_records j WHERE j.source = "
-             "n.name), s.high_water, s.clock_skew_seconds, "
-             "coalesce(src.configured, 1), src.retired_at, "
-             "src.forgetting_since, s.source IS NOT NULL, "
-             "(SELECT outcome FROM sync_runs x WHERE x.source = n.name AND "
-             "x.outcome != 'running' ORDER BY x.id DESC LIMIT 1), "
-             "s.last_progress_at "
-             "FROM (SELECT source AS name FROM sync_state UNION "
-             "SELECT name FROM sources) n "
-             "LEFT JOIN sync_state s ON s.source = n.name "
-             "LEFT JOIN sources src ON src.name = n.name ORDER BY n.name"),
+         sql=store_sql("SELECT n.name, coalesce(s.kind, src.kind)")),
     dict(name="daemon: retired sources' runs (start, reload)",
-         sql="SELECT name, kind, identity, retired_at, "
-             "forgetting_since IS NOT NULL, "
-             "(SELECT count(*) FROM runs WHERE source = name) "
-             "FROM sources WHERE configured = 0 ORDER BY name"),
+         sql=store_sql("SELECT name, kind, identity, retired_at")),
     dict(name="daemon: mark runs gone (end of a full walk)",
-         sql="UPDATE runs SET deleted_upstream_at = ?3 WHERE source = ?1 "
-             "AND last_seen_at < ?2 AND deleted_upstream_at IS NULL",
+         sql=store_sql("UPDATE runs SET deleted_upstream_at = ?3 "),
          params=["cotool", "@1 day", "@0 days"], write=True),
     dict(name="daemon: --forget-source, 1,000 runs",
-         sql="DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE "
-             "source = ?1 LIMIT ?2)",
+         sql=store_sql("DELETE FROM runs WHERE id IN (SELECT id FROM runs "
+                       "WHERE source = ?1 LIMIT ?2)"),
          params=["codegen-old", 1000], write=True),
     dict(name="daemon: --rename-source",
-         sql="UPDATE runs SET source = ?2 WHERE source = ?1",
+         sql=store_sql("UPDATE runs SET source = ?2 WHERE source = ?1"),
          params=["codegen-old", "codegen-older"], write=True),
 ]
 
