@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # agentsyncd: one Makefile.  `make` builds ./agentsyncd; `make test` installs
 # missing Debian packages, builds and runs every test; `make demo` mirrors the
 # bundled fake API into demo.db and shows a few SQL answers.
@@ -249,6 +250,7 @@ lint: $(BUILD)/migrations.h
 	clang-tidy --quiet $(LINT_C) -- -std=c11 -D_GNU_SOURCE -I$(BUILD) \
 	    -Idaemon -Itests/unit $(PKG_CFLAGS) -DAGENTSYNCD_VERSION='"lint"' \
 	    -DSYSCONFDIR='"/etc"' -include tests/unit/lint_cmocka.h
+	$(Q)sh scripts/spdx.sh
 
 clean:
 	rm -rf build build-asan build-fuzz build-deb build-debpkg agentsyncd \

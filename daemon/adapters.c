@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * adapters.c: the table of APIs agentsyncd can mirror.  A new API is one
  * file defining its struct source_type (see source.h) and one line here.

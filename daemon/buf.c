@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * buf.c: a capped growing buffer and array (see buf.h).  Small on purpose:
  * no formatting, no shrinking.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * buf.h: growth with a cap, in one place (after curl's dynbuf).
  *

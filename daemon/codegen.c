@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * codegen.c: the Codegen adapter (GET /v1/organizations/{org_id}/agent/runs).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conf.c: agentsyncd.conf -> struct conf, with every problem reported as
  * "FILE:LINE: message".

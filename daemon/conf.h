@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * conf.h: agentsyncd.conf -> struct conf.
  *

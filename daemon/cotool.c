@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cotool.c: the Cotool adapter (GET /api/agent-runs).
  *

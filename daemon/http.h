@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.h: asynchronous HTTP GET on one libcurl multi handle driven by libev.
  *

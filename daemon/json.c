@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * json.c: bounded parsing of a page body and verbatim item spans.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * json.h: bounded JSON parsing for the adapters.
  *

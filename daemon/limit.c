@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * limit.c: sliding-window rate limiter and jittered exponential backoff.
  *

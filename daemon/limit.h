@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * limit.h: the client-side rate limiter and the retry backoff of a source.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.c: leveled logging to stderr, journald-aware, with secret redaction.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metrics.h: Prometheus metrics through node_exporter's textfile collector.
  *

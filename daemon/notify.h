@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * notify.h: the sd_notify(3) datagram protocol, spoken directly.
  *

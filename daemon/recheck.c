@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * recheck.c: the re-check schedule of a listing ordered by creation only.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * recheck.h: the re-check schedule of a listing that cannot be ordered by
  * update time (Codegen), as pure functions: which unfinished runs are due,

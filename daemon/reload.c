@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * reload.c: the daemon's answer to a reload, and the ExecReload= client
  * that waits for it (see reload.h).  Not a control channel: one file, one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * reload.h: a synchronous `systemctl reload`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * source.c: what the adapters share: looking one up, run state names and
  * time normalization.  (Pages are released by page_free() in json.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * source.h: the normalized record and the adapter interface an API implements.
  *

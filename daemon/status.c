@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * status.c: agentsyncd --status [--json]: each source's state from the
  * database, judged as a monitoring plugin would (status.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * status.h: agentsyncd --status, for an operator's terminal and for a
  * monitoring system.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * store.c: the SQLite mirror: open, migrate, and write one page at a time.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sync.c: walk each source's listing newest first and mirror it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sync.h: the per-source walk state machine.
  *

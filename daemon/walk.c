@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * walk.c: the decisions of a walk over a listing paged by offset, newest
  * first.  Pure: what happens (requests, transactions, timers, log lines) is

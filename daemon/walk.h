@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * walk.h: a source's walk cursor and the decisions of a walk, as pure
  * functions of (state, page) -> (next state, action).

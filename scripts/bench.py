@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """make bench: agentsyncd's figures, side by side, measured in one run.
 
     scripts/bench.py BUILD_DIR

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """The baseline of `make bench`: what a user might write instead of
 agentsyncd, with the sqlite-utils library (Debian package sqlite-utils).
 

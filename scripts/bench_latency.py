@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Backfills over a slow network (requests_in_flight): before and after,
 side by side, measured in one run:
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """How fast the analyst's queries are on a big mirror ("the dashboard is
 fast too"), and which of them read the whole `runs` table:
 

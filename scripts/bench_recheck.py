@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Codegen's poll cost at a busy organization (issue 18), before and after
 the re-check schedule, side by side:
 

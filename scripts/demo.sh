@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # make demo: start the bundled fake Codegen + Cotool API on loopback, mirror
 # it into ./demo.db with the real daemon, and answer a few questions in SQL.
 set -eu

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Install the Debian packages agentsyncd needs to build, test and demo.
 # As root: apt-get update, then apt-get install -y.  Otherwise print the
 # exact command and fail, so nothing is ever half-installed silently.

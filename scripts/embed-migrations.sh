@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Turn migrations/NNNN_name.sql into a C array compiled into the binary.
 # Each file's number must equal its position (0001, 0002, ... no gaps).
 set -eu

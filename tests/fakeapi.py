@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """A fake Codegen + Cotool "list agent runs" API for agentsyncd's tests.
 
 Written from the reference pages in ../shared/specs/, not from the client:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """The one runner of agentsyncd's tests; ends with one summary line.
 
 usage: runtests.py BUILD_DIR [unit|integration|all] [-k PATTERN]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * floor.c: the honest limit of agentsyncd's design, for `make bench`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_conf.c: libFuzzer harness for the configuration parser: any bytes
  * give a configuration or FILE:LINE messages, never a crash.

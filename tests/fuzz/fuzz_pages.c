@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz_pages.c: libFuzzer harness for both page parsers.  The first byte
  * picks the adapter; the rest is the body.  Every accepted page must hold

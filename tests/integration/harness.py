@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Shared pieces of the integration and reliability tests: a fake API in a
 thread, a config file, the daemon as a subprocess (always with a timeout,
 killed by pid), and a row-by-row comparison of the mirror with upstream.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """429: Retry-After honoured in seconds and as an HTTP date (no request to
 that source before it elapsed), growing waits without it, and the other
 source keeps syncing meanwhile."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """401/403 (Codegen's other org, Cotool's key without permissions): one
 clear log line naming the source; the other source goes on; --once exits
 75."""

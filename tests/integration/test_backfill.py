@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Backfill of a few thousand runs per source: the mirror equals upstream
 exactly, with ceil(N / page_size) requests (Codegen: pages overlap by one
 run to verify the boundary, so ceil((N - 1) / (page_size - 1)))."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The command line: --help, --version, usage errors (64), --check-config
 (0 / 78 with FILE:LINE), --migrate (idempotent), --status, a too-new
 database refused untouched."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A host clock that is off never costs an update (issue 19).
 
 The daemon runs under libfaketime (Debian's faketime) with its wall clock

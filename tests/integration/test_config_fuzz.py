@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """1,000 mutated configuration files: never a crash; always either exit 78
 with every line of stderr in FILE:LINE: form, or exit 0 with
 "configuration OK".  mutate_configs() is shared with

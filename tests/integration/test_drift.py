@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Runs inserted at the head and deleted behind the cursor while a walk is
 under way: nothing missed, nothing duplicated.  Runs created during the
 walk sit at the head, behind it: the next poll brings them."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The fake API itself (tests/fakeapi.py) against the spec pages
 (../shared/specs/): the same seed serves the same data in every process;
 an unparseable Codegen created_at is served and sorted, not a crash;

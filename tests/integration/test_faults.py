@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """5xx, truncated, malformed, HTML and cut-off bodies: the daemon writes
 nothing from a bad body, records the failure in sync_runs, and a later
 poll completes the mirror exactly."""

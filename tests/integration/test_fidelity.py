@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Fidelity for analysts (issue 14): a run is never dropped over one field,
 null and empty stay apart, upstream's totals are kept, the views say what
 they hold, pull requests can be grouped, and finished_seen_at is honest.

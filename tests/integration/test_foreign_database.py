@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A database that is not agentsyncd's is refused untouched (issue 13,
 item 7): another program's tables without our schema version, a negative
 or garbage user_version, a schema version without our tables, another

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """An idle poll costs exactly one request per source (Codegen: when no
 unfinished run younger than refresh_window is due for a re-check), and
 writes no run."""

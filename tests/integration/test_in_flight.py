@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Several page requests of one source in flight at once
 (requests_in_flight): the fake API answers after a delay, as a network
 would, and serves requests concurrently, so the daemon really has several

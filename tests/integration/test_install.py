@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """make install DESTDIR=... lays out the expected tree and keeps an existing
 configuration; make uninstall removes it; the man pages render without
 warnings; systemd-analyze verifies the unit and rates its exposure <= 2.0

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Log lines carry journald priority prefixes exactly when JOURNAL_STREAM
 names stderr, and timestamps otherwise; log_level is honoured."""
 import os

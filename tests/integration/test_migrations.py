@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Upgrading a mirror made by an older agentsyncd: every migration after the
 database's version applies, and what was mirrored survives it whole.
 

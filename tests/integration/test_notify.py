@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """sd_notify: READY, STATUS, WATCHDOG cadence, RELOADING+MONOTONIC_USEC then
 READY on SIGHUP, STOPPING on SIGTERM; on a path socket and an abstract one.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Observability (issue 15): --status exit codes as monitoring plugins
 expect them and --status --json; progress lines and STATUS= percentages
 during a long backfill; quiet idle polls folded into one sync_runs row;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """What an operator meets outside the sync itself (README "Operations"):
 `systemctl reload` answered by the daemon (--reload), a configuration
 without sources idling, readers that may not write the directory reading

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The analyst's queries and the daemon's own read `runs` through the
 index meant for them, not by scanning the table.
 

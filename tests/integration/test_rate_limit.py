@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A source limited to N requests per window never exceeds N in any window
 of the server's request log and uses at least 90% of the allowance (a
 scaled-down 20/2s stands for Codegen's 60/30s)."""

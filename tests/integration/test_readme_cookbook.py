@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Every ```sql block of README.md runs against a demo-like mirror (with
 status changes and shared pull requests), and the main ones return rows."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Codegen's re-check schedule (issue 18): an incremental poll fetches the
 head plus only the pages that hold unfinished runs due for a re-check,
 addressed with skip from what the mirror knows, and proves each targeted

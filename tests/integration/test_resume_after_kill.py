@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """SIGKILL at several points of a backfill; after restarts and a final
 --once the mirror equals upstream, no run is duplicated, and the pages
 fetched in total stay within the minimum plus what each kill can cost: the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """doc/agentsyncd-schema.7 stays in step with the schema the binary makes.
 
 A fresh database is made with the built binary (`agentsyncd --migrate`)

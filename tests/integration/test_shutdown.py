@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """SIGTERM in the middle of a walk: exit 0 within 5 s, integrity_check ok,
 and the next start completes the mirror.  SIGHUP reloads: a new source
 starts, progress is kept."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Sources that leave the configuration (issue 20): the database knows
 which are configured, retired ones are named at start and left out of the
 analysis views, --rename-source keeps one copy and its history (daemon

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Updates reach the mirror in the next poll, each with its history row:
 Codegen ACTIVE -> COMPLETE with a new pull request; Cotool running -> done
 (updatedAt bumped); an old finished Cotool run re-opened."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A BI reader holding a read transaction through 1,000 page writes makes
 the WAL grow; once it lets go the daemon's checkpoints shrink it back.
 Prints the WAL size before and after."""

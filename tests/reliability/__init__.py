@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """make check-reliability: see run.py.  Helpers shared by the cases: the
 wait and the stop are the integration harness's own (one of each)."""
 from tests.integration.harness import stop, wait_for  # noqa: F401

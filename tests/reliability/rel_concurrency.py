@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Concurrency: other processes on the same SQLite file while the daemon
 writes.
 

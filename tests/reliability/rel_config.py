@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Config fuzz: 1,000 mutated configuration files (the example file with
 random insertions, deletions and byte flips, seeded): never a crash;
 always exit 0 with "configuration OK" or exit 78 with every line of stderr

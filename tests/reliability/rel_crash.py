@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Crash safety: SIGKILL the real daemon at 50 seeded random instants spread
 over three phases, restarting it after each kill, then one --once.
 

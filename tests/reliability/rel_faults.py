@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Fault matrix: one row per upstream fault, each against the Codegen and
 the Cotool API at once (both sources of one daemon).
 

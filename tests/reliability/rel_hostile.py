@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Hostile upstream, careless environment (issue 13): one row per case,
 each driving the real binary; each fails on the binary before its fix.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Sanitizers: the real ./agentsyncd under valgrind memcheck.
 
 - valgrind_backfill_faults_idle: a backfill of a few hundred runs per

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Security: tokens never leak, configuration refuses what is unsafe, TLS
 verification stays on, and SQL takes upstream data only through bound
 parameters.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Soak: 10,000 source-polls against ONE daemon process while upstream
 changes at random and faults are injected; its resident memory and open
 file descriptors stay flat, and afterwards the mirror is exact.

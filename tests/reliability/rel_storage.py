@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Storage faults: the disk fills up under the daemon, and the database
 cannot be written at all.
 

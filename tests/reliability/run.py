@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """make check-reliability: crashes, faults, bad input, concurrency and
 security, each case driving the real binary against tests/fakeapi.py on
 loopback, one row of figures each.  Run through the one test runner:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # box.sh: run a checkout's systemd unit under a real systemd 252 (Debian 12
 # "bookworm") booted as PID 1 in a systemd-nspawn container; make
 # check-systemd (tests/systemd/run.sh) drives it.  Adapted from the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # check.sh: README "Operations", done and checked inside a Debian 12
 # container booted with real systemd (tests/systemd/box.sh runs this as
 # root after the install).  BOX_MODE=make: the checkout was installed with

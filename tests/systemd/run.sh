@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # make check-systemd: README "Operations" under a real systemd 252.
 #
 # Boots Debian 12 containers (tests/systemd/box.sh, systemd-nspawn) and

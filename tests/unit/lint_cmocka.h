@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lint_cmocka.h: for make lint only (clang -include).  cmocka's _fail()
  * longjmps out of the test and never returns, but its header does not say

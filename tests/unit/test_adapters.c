@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_adapters.c: time normalization, status mapping, and both adapters
  * against recorded pages written from the spec pages (tests/fixtures/).

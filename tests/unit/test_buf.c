@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_buf.c: the capped buffer and array growth (buf.c): nothing past the
  * cap, nothing changed by a refused add, NUL-terminated text.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_conf.c: configuration defaults, every error class with its
  * FILE:LINE, durations, token sources, and no token in any message.

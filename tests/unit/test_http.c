@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_http.c: time the event loop spent blocked is not upstream's silence
  * (issue 13, item 8).

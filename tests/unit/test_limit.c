@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_limit.c: the sliding-window limiter never lets n + 1 requests into
  * one window and uses the whole allowance; backoff grows to its cap.

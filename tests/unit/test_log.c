@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_log.c: journal priority prefixes exactly when JOURNAL_STREAM names
  * stderr, timestamps otherwise, levels honoured, secrets redacted, and one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_recheck.c: the re-check schedule (recheck.c): intervals, the seen
  * map, how due runs are grouped into requests, and what a targeted page

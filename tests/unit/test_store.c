@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_store.c: the SQLite mirror: migrations, page upserts, history,
  * shared pull requests, rollback of a failed page, deletion marks.

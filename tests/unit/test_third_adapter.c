@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_third_adapter.c: a third API is one file and one table entry.
  *

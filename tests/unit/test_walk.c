@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_walk.c: the walk's decisions (walk.c), table-driven: what a page
  * means for the cursor, the high-water mark and the next action, in every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * testutil.h: helpers the cmocka tests share.  Include after <cmocka.h>
  * and <sqlite3.h>.

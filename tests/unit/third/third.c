@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * third.c: a test-only third API, "third", to prove that an adapter is
  * one file and one table entry: nothing in daemon/ names it.  Its
