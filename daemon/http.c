@@ -329,23 +329,32 @@ http_finish(struct http_request *req, CURLcode result)
 	req->cb(req->arg, &resp);
 }
 
-/* After every curl_multi_socket_action: hand finished transfers over. */
+/*
+ * After every curl_multi_socket_action: hand finished transfers over.
+ * What a CURLMsg points to does not survive curl_multi_remove_handle()
+ * (curl_multi_info_read(3)): its result and easy handle are read first.
+ */
 static void
 http_check_done(struct http *http)
 {
 	struct http_request *req;
 	CURLMsg *msg;
+	CURLcode result;
+	CURL *easy;
 	int left;
 
 	while ((msg = curl_multi_info_read(http->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
+		easy = msg->easy_handle;
+		result = msg->data.result;
 		req = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &req);
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &req);
 		if (req == NULL)
 			continue;
-		curl_multi_remove_handle(http->multi, req->easy);
-		http_finish(req, msg->data.result);
+		http_multi_ok("curl_multi_remove_handle",
+		    curl_multi_remove_handle(http->multi, easy));
+		http_finish(req, result);
 		http_request_free(req);
 	}
 }
