@@ -49,7 +49,7 @@ struct http_request {
 	int too_large;
 	int stalled;	     /* no byte for idle_timeout: aborted */
 	double idle_timeout; /* seconds */
-	double last_byte;    /* ev_now() of the last byte (or start) */
+	double last_byte;    /* http_mono_now() of the last byte (or start) */
 	double deadline;     /* seconds, the whole request */
 	int saw_retry_after;
 	double date; /* the Date header, or -1 */
@@ -61,6 +61,17 @@ struct http_request {
 };
 
 static void http_check_done(struct http *http);
+
+/* Not ev_now(): libev's is the wall clock, which a clock step (NTP, an
+ * operator) moves by hours, cutting every request or none. */
+double
+http_mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* 1 when a curl_multi_* call succeeded; else log it (CURLMcode stays in
  * this file) and return 0. */
@@ -208,7 +219,7 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	struct http_request *req = userp;
 	size_t n = size * nmemb;
 
-	req->last_byte = ev_now(req->http->loop);
+	req->last_byte = http_mono_now();
 	if (buf_add(&req->body, data, n) == -1) {
 		/* Either aborts the transfer (CURLE_WRITE_ERROR). */
 		if (errno == E2BIG)
@@ -251,7 +262,7 @@ http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	struct http_request *req = userp;
 	size_t n = size * nmemb;
 
-	req->last_byte = ev_now(req->http->loop);
+	req->last_byte = http_mono_now();
 	if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0) {
 		req->saw_retry_after = 1;
 	} else if (n >= 5 && strncasecmp(data, "date:", 5) == 0) {
@@ -280,7 +291,7 @@ http_xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (ev_now(req->http->loop) - req->last_byte >= req->idle_timeout) {
+	if (http_mono_now() - req->last_byte >= req->idle_timeout) {
 		req->stalled = 1;
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	}
@@ -481,7 +492,7 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	SETOPT(req, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SETOPT(req, CURLOPT_LOW_SPEED_TIME, (long)ceil(req->deadline) + 1);
 	req->idle_timeout = (double)timeout;
-	req->last_byte = ev_now(http->loop);
+	req->last_byte = http_mono_now();
 	SETOPT(req, CURLOPT_XFERINFOFUNCTION, http_xferinfo_cb);
 	SETOPT(req, CURLOPT_XFERINFODATA, req);
 	SETOPT(req, CURLOPT_NOPROGRESS, 0L);
@@ -521,8 +532,10 @@ http_loop_was_busy(struct http *http, double seconds)
 	struct http_request *req;
 	double now;
 
+	/* for the timers armed next (STYLE.md); the idle clocks are
+	 * monotonic and read their own time */
 	ev_now_update(http->loop);
-	now = ev_now(http->loop);
+	now = http_mono_now();
 	for (req = http->reqs; req != NULL; req = req->next) {
 		req->last_byte += seconds;
 		if (req->last_byte > now)
