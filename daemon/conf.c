@@ -104,6 +104,7 @@ struct ctx {
 	int flags; /* CONF_* */
 	FILE *errf;
 	FILE *in;
+	mode_t mode; /* of the file read (fstat), 0 when unknown */
 	int lineno;
 	int errors;
 	struct section *sections; /* every header, in file order */
@@ -340,7 +341,8 @@ check_metrics_file(struct ctx *ctx)
 }
 
 /* A file that group or others may write lets them choose the database,
- * the hosts that get the tokens, and which tokens are read. */
+ * the hosts that get the tokens, and which tokens are read.  Its mode is
+ * kept for token_inline(): that of the descriptor read, race-free. */
 static void
 check_conf_mode(struct ctx *ctx)
 {
@@ -350,6 +352,7 @@ check_conf_mode(struct ctx *ctx)
 		problem(ctx, 0, "cannot stat: %s", strerror(errno));
 		return;
 	}
+	ctx->mode = sb.st_mode;
 	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		problem(ctx, 0,
 		    "refused: mode %04o lets group or others write it "
@@ -775,14 +778,13 @@ token_from_credential(struct ctx *ctx, const struct raw_source *r, int line,
 	return read_token_file(ctx, line, path, origin, 0);
 }
 
-/* token: the value itself, only from a file nobody else can read. */
+/* token: the value itself, only from a file nobody else can read.  The
+ * mode is the one of the file the token was read from (fstat before the
+ * read), not whatever the path names by now. */
 static char *
 token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
 {
-	struct stat sb;
-
-	if (stat(ctx->path, &sb) == 0 &&
-	    (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+	if ((ctx->mode & (S_IRGRP | S_IROTH)) != 0) {
 		problem(ctx, line,
 		    "inline token refused: '%s' is readable by "
 		    "group or others (chmod 600 it, or use token_credential / "
