@@ -104,7 +104,8 @@ struct ctx {
 	int flags; /* CONF_* */
 	FILE *errf;
 	FILE *in;
-	mode_t mode; /* of the file read (fstat), 0 when unknown */
+	char inbuf[4096]; /* in's stdio buffer: ours, to wipe */
+	mode_t mode;	  /* of the file read (fstat), 0 when unknown */
 	int lineno;
 	int errors;
 	struct section *sections; /* every header, in file order */
@@ -220,6 +221,10 @@ note_section(struct ctx *ctx, const char *line)
  * line of its own (a long inline token cut short, or its tail echoed in an
  * "unknown key" message).  Such a line is reported by length only, never
  * echoed, and handed to inih as an empty line.
+ *
+ * str is inih's line buffer (on its stack in Debian's build): it is wiped
+ * before every line and at the end, so no inline token stays in it (inih
+ * keeps only section and key names elsewhere).
  */
 static char *
 conf_reader(char *str, int num, void *stream)
@@ -228,6 +233,7 @@ conf_reader(char *str, int num, void *stream)
 	char rest[512];
 	size_t len, total, n;
 
+	explicit_bzero(str, (size_t)num);
 	if (fgets(str, num, ctx->in) == NULL)
 		return NULL;
 	ctx->lineno++;
@@ -650,7 +656,7 @@ static char *
 read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
     int private)
 {
-	char buf[MAX_TOKEN + 2], *tok;
+	char buf[MAX_TOKEN + 2], iobuf[4096], *tok;
 	struct stat sb;
 	FILE *f;
 	size_t len;
@@ -661,6 +667,9 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
 		    strerror(errno));
 		return NULL;
 	}
+	/* stdio's buffer would be malloc'ed and freed unwiped: ours is
+	 * wiped below (nothing has been read into it before a return) */
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		problem(ctx, line, "%s is not a regular file", origin);
 		fclose(f);
@@ -677,12 +686,12 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	len = strlen(buf);
 	while (len > 0 && isspace((unsigned char)buf[len - 1]))
 		buf[--len] = '\0';
 	tok = token_ok(ctx, line, buf, origin) == 0 ? strdup(buf) : NULL;
-	/* stdio's own buffer is freed by fclose; ours is wiped either way */
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, sizeof(buf)); /* either way */
 	return tok;
 }
 
@@ -1096,11 +1105,15 @@ conf_load(const char *path, FILE *errf, int flags)
 		    path, strerror(errno));
 		return NULL;
 	}
+	/* stdio's buffer would hold the file (inline tokens too) freed
+	 * unwiped: ours is wiped after fclose */
+	setvbuf(ctx.in, ctx.inbuf, _IOFBF, sizeof(ctx.inbuf));
 	conf = calloc(1, sizeof(*conf));
 	if (conf != NULL)
 		check_conf_mode(&ctx);
 	if (conf == NULL) {
 		fclose(ctx.in);
+		explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
 		fprintf(errf, "%s%s:0: out of memory\n",
 		    errf == stderr ? log_journal_prefix(LOG_LEVEL_ERROR) : "",
 		    path);
@@ -1108,6 +1121,7 @@ conf_load(const char *path, FILE *errf, int flags)
 	}
 	rc = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
 	fclose(ctx.in);
+	explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
 	if (rc > 0)
 		problem(&ctx, rc,
 		    "syntax error (expected [section], "

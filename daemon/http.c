@@ -84,6 +84,19 @@ http_multi_ok(const char *what, CURLMcode rc)
 	return 0;
 }
 
+/* curl_slist_free_all() with every string wiped first: one holds the
+ * token ("Authorization: Bearer ..."), and libcurl frees its copies as
+ * they are. */
+static void
+http_headers_free(struct curl_slist *headers)
+{
+	struct curl_slist *h;
+
+	for (h = headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
+}
+
 static void
 http_request_free(struct http_request *req)
 {
@@ -98,7 +111,7 @@ http_request_free(struct http_request *req)
 	http_multi_ok("curl_multi_remove_handle",
 	    curl_multi_remove_handle(http->multi, req->easy));
 	curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->headers);
+	http_headers_free(req->headers);
 	buf_free(&req->body);
 	free(req);
 }
@@ -521,7 +534,7 @@ nomem:
 	log_error("http: out of memory");
 fail:
 	curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->headers);
+	http_headers_free(req->headers);
 	free(req);
 	return NULL;
 }
