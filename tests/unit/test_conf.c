@@ -441,7 +441,8 @@ test_inline_token_mode_of_the_file_read(void **state)
 	static const char text[] = HEAD "[source a]\ntype = codegen\n"
 					"org_id = 1\ntoken_env = T_UNSET_QQ\n"
 					"[source b]\ntype = codegen\n"
-					"org_id = 2\ntoken = inline-SECRET-99999\n";
+					"org_id = 2\ntoken = "
+					"inline-SECRET-99999\n";
 	cookie_io_functions_t io = { .write = chmod_on_write };
 	struct stat sb;
 	struct conf *c;

@@ -21,8 +21,8 @@
 
 struct dir {
 	char path[64];
-	char prom[96];  /* DIR/agentsyncd.prom */
-	char tmp[128];	/* DIR/agentsyncd.prom.tmp, the old fixed name */
+	char prom[96]; /* DIR/agentsyncd.prom */
+	char tmp[128]; /* DIR/agentsyncd.prom.tmp, the old fixed name */
 };
 
 static void
@@ -116,7 +116,7 @@ test_stale_tmp_is_not_reused(void **state)
 {
 	char buf[4096];
 	struct stat sb;
-	struct dir d;
+	struct dir d = { 0 };
 
 	(void)state;
 	dir_make(&d);
@@ -125,8 +125,9 @@ test_stale_tmp_is_not_reused(void **state)
 	get(d.tmp, buf, sizeof(buf));
 	assert_string_equal(buf, "someone else's\n");
 	get(d.prom, buf, sizeof(buf));
-	assert_non_null(strstr(buf, "agentsyncd_runs{source=\"cg\",kind="
-				    "\"codegen\"} 7\n"));
+	assert_non_null(strstr(buf,
+	    "agentsyncd_runs{source=\"cg\",kind="
+	    "\"codegen\"} 7\n"));
 	assert_int_equal(stat(d.prom, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0644); /* umask 077 */
 	/* written again over the first: still no temporary left */
@@ -140,7 +141,7 @@ static void
 test_symlink_at_tmp_is_not_in_the_way(void **state)
 {
 	char buf[4096], victim[128];
-	struct dir d;
+	struct dir d = { 0 };
 
 	(void)state;
 	dir_make(&d);
@@ -164,7 +165,7 @@ static void
 test_failure_removes_only_its_temporary(void **state)
 {
 	char buf[4096];
-	struct dir d;
+	struct dir d = { 0 };
 
 	(void)state;
 	dir_make(&d);
