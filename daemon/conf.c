@@ -105,6 +105,8 @@ struct ctx {
 	int flags; /* CONF_* */
 	FILE *errf;
 	FILE *in;
+	char inbuf[4096]; /* in's stdio buffer: ours, to wipe */
+	mode_t mode;	  /* of the file read (fstat), 0 when unknown */
 	int lineno;
 	int errors;
 	struct section *sections; /* every header, in file order */
@@ -220,6 +222,10 @@ note_section(struct ctx *ctx, const char *line)
  * line of its own (a long inline token cut short, or its tail echoed in an
  * "unknown key" message).  Such a line is reported by length only, never
  * echoed, and handed to inih as an empty line.
+ *
+ * str is inih's line buffer (on its stack in Debian's build): it is wiped
+ * before every line and at the end, so no inline token stays in it (inih
+ * keeps only section and key names elsewhere).
  */
 static char *
 conf_reader(char *str, int num, void *stream)
@@ -228,6 +234,7 @@ conf_reader(char *str, int num, void *stream)
 	char rest[512];
 	size_t len, total, n;
 
+	explicit_bzero(str, (size_t)num);
 	if (fgets(str, num, ctx->in) == NULL)
 		return NULL;
 	ctx->lineno++;
@@ -341,7 +348,8 @@ check_metrics_file(struct ctx *ctx)
 }
 
 /* A file that group or others may write lets them choose the database,
- * the hosts that get the tokens, and which tokens are read. */
+ * the hosts that get the tokens, and which tokens are read.  Its mode is
+ * kept for token_inline(): that of the descriptor read, race-free. */
 static void
 check_conf_mode(struct ctx *ctx)
 {
@@ -351,6 +359,7 @@ check_conf_mode(struct ctx *ctx)
 		problem(ctx, 0, "cannot stat: %s", strerror(errno));
 		return;
 	}
+	ctx->mode = sb.st_mode;
 	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		problem(ctx, 0,
 		    "refused: mode %04o lets group or others write it "
@@ -648,7 +657,7 @@ static char *
 read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
     int private)
 {
-	char buf[MAX_TOKEN + 2], *tok;
+	char buf[MAX_TOKEN + 2], iobuf[4096], *tok;
 	struct stat sb;
 	FILE *f;
 	size_t len;
@@ -659,6 +668,9 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
 		    strerror(errno));
 		return NULL;
 	}
+	/* stdio's buffer would be malloc'ed and freed unwiped: ours is
+	 * wiped below (nothing has been read into it before a return) */
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
 		problem(ctx, line, "%s is not a regular file", origin);
 		fclose(f);
@@ -675,12 +687,12 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
 	if (fgets(buf, sizeof(buf), f) == NULL)
 		buf[0] = '\0';
 	fclose(f);
+	explicit_bzero(iobuf, sizeof(iobuf));
 	len = strlen(buf);
 	while (len > 0 && isspace((unsigned char)buf[len - 1]))
 		buf[--len] = '\0';
 	tok = token_ok(ctx, line, buf, origin) == 0 ? strdup(buf) : NULL;
-	/* stdio's own buffer is freed by fclose; ours is wiped either way */
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, sizeof(buf)); /* either way */
 	return tok;
 }
 
@@ -776,14 +788,13 @@ token_from_credential(struct ctx *ctx, const struct raw_source *r, int line,
 	return read_token_file(ctx, line, path, origin, 0);
 }
 
-/* token: the value itself, only from a file nobody else can read. */
+/* token: the value itself, only from a file nobody else can read.  The
+ * mode is the one of the file the token was read from (fstat before the
+ * read), not whatever the path names by now. */
 static char *
 token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
 {
-	struct stat sb;
-
-	if (stat(ctx->path, &sb) == 0 &&
-	    (sb.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+	if ((ctx->mode & (S_IRGRP | S_IROTH)) != 0) {
 		problem(ctx, line,
 		    "inline token refused: '%s' is readable by "
 		    "group or others (chmod 600 it, or use token_credential / "
@@ -1095,11 +1106,15 @@ conf_load(const char *path, FILE *errf, int flags)
 		    path, strerror(errno));
 		return NULL;
 	}
+	/* stdio's buffer would hold the file (inline tokens too) freed
+	 * unwiped: ours is wiped after fclose */
+	setvbuf(ctx.in, ctx.inbuf, _IOFBF, sizeof(ctx.inbuf));
 	conf = calloc(1, sizeof(*conf));
 	if (conf != NULL)
 		check_conf_mode(&ctx);
 	if (conf == NULL) {
 		fclose(ctx.in);
+		explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
 		fprintf(errf, "%s%s:0: out of memory\n",
 		    errf == stderr ? log_journal_prefix(LOG_LEVEL_ERROR) : "",
 		    path);
@@ -1107,6 +1122,7 @@ conf_load(const char *path, FILE *errf, int flags)
 	}
 	rc = ini_parse_stream(conf_reader, &ctx, conf_handler, &ctx);
 	fclose(ctx.in);
+	explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
 	if (rc > 0)
 		problem(&ctx, rc,
 		    "syntax error (expected [section], "

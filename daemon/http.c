@@ -50,7 +50,7 @@ struct http_request {
 	int too_large;
 	int stalled;	     /* no byte for idle_timeout: aborted */
 	double idle_timeout; /* seconds */
-	double last_byte;    /* ev_now() of the last byte (or start) */
+	double last_byte;    /* http_mono_now() of the last byte (or start) */
 	double deadline;     /* seconds, the whole request */
 	int saw_retry_after;
 	double date; /* the Date header, or -1 */
@@ -63,6 +63,17 @@ struct http_request {
 
 static void http_check_done(struct http *http);
 
+/* Not ev_now(): libev's is the wall clock, which a clock step (NTP, an
+ * operator) moves by hours, cutting every request or none. */
+double
+http_mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* 1 when a curl_multi_* call succeeded; else log it (CURLMcode stays in
  * this file) and return 0. */
 static int
@@ -72,6 +83,19 @@ http_multi_ok(const char *what, CURLMcode rc)
 		return 1;
 	log_error("http: %s: %s", what, curl_multi_strerror(rc));
 	return 0;
+}
+
+/* curl_slist_free_all() with every string wiped first: one holds the
+ * token ("Authorization: Bearer ..."), and libcurl frees its copies as
+ * they are. */
+static void
+http_headers_free(struct curl_slist *headers)
+{
+	struct curl_slist *h;
+
+	for (h = headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
 }
 
 static void
@@ -88,7 +112,7 @@ http_request_free(struct http_request *req)
 	http_multi_ok("curl_multi_remove_handle",
 	    curl_multi_remove_handle(http->multi, req->easy));
 	curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->headers);
+	http_headers_free(req->headers);
 	buf_free(&req->body);
 	free(req);
 }
@@ -209,7 +233,7 @@ http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	struct http_request *req = userp;
 	size_t n = size * nmemb;
 
-	req->last_byte = ev_now(req->http->loop);
+	req->last_byte = http_mono_now();
 	if (buf_add(&req->body, data, n) == -1) {
 		/* Either aborts the transfer (CURLE_WRITE_ERROR). */
 		if (errno == E2BIG)
@@ -252,7 +276,7 @@ http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	struct http_request *req = userp;
 	size_t n = size * nmemb;
 
-	req->last_byte = ev_now(req->http->loop);
+	req->last_byte = http_mono_now();
 	if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0) {
 		req->saw_retry_after = 1;
 	} else if (n >= 5 && strncasecmp(data, "date:", 5) == 0) {
@@ -281,7 +305,7 @@ http_xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (ev_now(req->http->loop) - req->last_byte >= req->idle_timeout) {
+	if (http_mono_now() - req->last_byte >= req->idle_timeout) {
 		req->stalled = 1;
 		return 1; /* CURLE_ABORTED_BY_CALLBACK */
 	}
@@ -330,23 +354,32 @@ http_finish(struct http_request *req, CURLcode result)
 	req->cb(req->arg, &resp);
 }
 
-/* After every curl_multi_socket_action: hand finished transfers over. */
+/*
+ * After every curl_multi_socket_action: hand finished transfers over.
+ * What a CURLMsg points to does not survive curl_multi_remove_handle()
+ * (curl_multi_info_read(3)): its result and easy handle are read first.
+ */
 static void
 http_check_done(struct http *http)
 {
 	struct http_request *req;
 	CURLMsg *msg;
+	CURLcode result;
+	CURL *easy;
 	int left;
 
 	while ((msg = curl_multi_info_read(http->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
+		easy = msg->easy_handle;
+		result = msg->data.result;
 		req = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &req);
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &req);
 		if (req == NULL)
 			continue;
-		curl_multi_remove_handle(http->multi, req->easy);
-		http_finish(req, msg->data.result);
+		http_multi_ok("curl_multi_remove_handle",
+		    curl_multi_remove_handle(http->multi, easy));
+		http_finish(req, result);
 		http_request_free(req);
 	}
 }
@@ -473,7 +506,7 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 	SETOPT(req, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SETOPT(req, CURLOPT_LOW_SPEED_TIME, (long)ceil(req->deadline) + 1);
 	req->idle_timeout = (double)timeout;
-	req->last_byte = ev_now(http->loop);
+	req->last_byte = http_mono_now();
 	SETOPT(req, CURLOPT_XFERINFOFUNCTION, http_xferinfo_cb);
 	SETOPT(req, CURLOPT_XFERINFODATA, req);
 	SETOPT(req, CURLOPT_NOPROGRESS, 0L);
@@ -502,7 +535,7 @@ nomem:
 	log_error("http: out of memory");
 fail:
 	curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->headers);
+	http_headers_free(req->headers);
 	free(req);
 	return NULL;
 }
@@ -513,8 +546,10 @@ http_loop_was_busy(struct http *http, double seconds)
 	struct http_request *req;
 	double now;
 
+	/* for the timers armed next (STYLE.md); the idle clocks are
+	 * monotonic and read their own time */
 	ev_now_update(http->loop);
-	now = ev_now(http->loop);
+	now = http_mono_now();
 	for (req = http->reqs; req != NULL; req = req->next) {
 		req->last_byte += seconds;
 		if (req->last_byte > now)

@@ -56,6 +56,10 @@ void http_free(struct http *http);
 struct http_request *http_get(struct http *http, const char *url,
     const struct http_options *opt, http_done_cb *cb, void *arg)
     __attribute__((warn_unused_result));
+/* Seconds on CLOCK_MONOTONIC, the clock of every request's idle timer
+ * (request_timeout): a step of the wall clock moves neither.  Measure the
+ * time the loop was blocked with it for http_loop_was_busy(). */
+double http_mono_now(void);
 /*
  * Say that the loop was kept busy for seconds (parsing a large page, a
  * slow database write): refresh the loop's cached time and take that time

@@ -222,12 +222,16 @@ prune_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct daemon *d = w->data;
 	char cutoff[TS_LEN];
 	int64_t n;
+	double t0 = http_mono_now();
 
 	(void)revents;
 	if (d->conf->history_retention <= 0)
 		return;
 	time_format(ev_time() - d->conf->history_retention, cutoff);
 	n = store_prune_history(d->store, cutoff, PRUNE_BATCH, PRUNE_BATCHES);
+	/* deletes and a commit: not the requests' silence; and the timer
+	 * below is armed from a fresh time */
+	http_loop_was_busy(d->http, http_mono_now() - t0);
 	if (n > 0)
 		log_info("pruned %lld rows of sync_runs finished before %s "
 			 "(history_retention)",
@@ -245,10 +249,15 @@ static void
 checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = w->data;
+	double t0 = http_mono_now();
 
 	(void)loop;
 	(void)revents;
 	store_checkpoint(d->store, 1);
+	/* fsyncs, which a slow disk makes seconds: not the requests'
+	 * silence; the callbacks after this one arm timers from a fresh
+	 * time */
+	http_loop_was_busy(d->http, http_mono_now() - t0);
 }
 
 static int

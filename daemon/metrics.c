@@ -153,43 +153,81 @@ write_all(FILE *f, const struct metrics_source *s, size_t n)
 			    NULL, s[i].clock_skew);
 }
 
-int
-metrics_write(const char *path, const struct metrics_source *srcs, size_t n)
+/* The metrics into fd, made 0644 and fsync'ed; fd is closed either way.
+ * 0, or -1 with errno set. */
+static int
+write_fd(int fd, const struct metrics_source *srcs, size_t n)
 {
-	char tmp[PATH_MAX];
 	FILE *f;
-	int fd, saved;
+	int saved;
 
-	/* not *.prom: node_exporter reads only those, so never this one */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd == -1)
-		return -1;
 	/* readable by node_exporter's user whatever the daemon's umask */
 	if (fchmod(fd, 0644) == -1 || (f = fdopen(fd, "w")) == NULL) {
 		saved = errno;
 		close(fd);
-		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
 	write_all(f, srcs, n);
-	if (fflush(f) != 0 || ferror(f)) {
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) == -1) {
 		saved = errno;
 		fclose(f);
-		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
-	if (fclose(f) != 0 || rename(tmp, path) == -1) {
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* fsync the directory that holds path: the rename is on disk. */
+static int
+sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	int fd, rc, saved;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * A temporary of its own (mkostemp: O_EXCL, so nobody's file or symbolic
+ * link is truncated or followed) in the target's directory, where rename
+ * is atomic; fsync'ed before the rename and the directory after it, so a
+ * crash leaves the old file or the new one, never an empty one.  Its name,
+ * PATH.tmp.XXXXXX, never ends in .prom: node_exporter reads only those.
+ */
+int
+metrics_write(const char *path, const struct metrics_source *srcs, size_t n)
+{
+	char tmp[PATH_MAX];
+	int fd, saved;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
+	    sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (write_fd(fd, srcs, n) == -1 || rename(tmp, path) == -1) {
 		saved = errno;
 		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
-	return 0;
+	return sync_dir(path);
 }

@@ -3,9 +3,10 @@
  * metrics.h: Prometheus metrics through node_exporter's textfile collector.
  *
  * No socket in the daemon: with metrics_file set, the file is rewritten
- * whole (a temporary file in the same directory, then rename(2), so that
- * node_exporter never reads half of it) at start, after every pass and
- * with every progress line of a long walk.  Names follow Prometheus'
+ * whole (a temporary file of its own in the same directory, fsync'ed, then
+ * rename(2), so that node_exporter never reads half of it and a crash
+ * never leaves it empty) at start, after every pass and with every
+ * progress line of a long walk.  Names follow Prometheus'
  * conventions: base units in the name, _total for counters, HELP and TYPE
  * for each; counters count from the daemon's start.
  */
@@ -50,8 +51,10 @@ struct metrics_source {
 };
 
 /*
- * Write the metrics of srcs[0..n) to path atomically.  Returns 0, or -1
- * with errno set (the caller says so in the log, once per error).
+ * Write the metrics of srcs[0..n) to path atomically and durably, mode
+ * 0644, through a temporary PATH.tmp.XXXXXX that is removed on any
+ * failure.  Returns 0, or -1 with errno set (the caller says so in the
+ * log, once per error).
  */
 int metrics_write(const char *path, const struct metrics_source *srcs,
     size_t n);

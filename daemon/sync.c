@@ -198,6 +198,21 @@ mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Parsing and writing pages, committing a batch: work that blocks the
+ * loop since mono_now() was t0.  Over half a second, the requests' idle
+ * clocks must not count it as upstream's silence (and libev's time is
+ * refreshed for the timers armed next).  A slow commit inside a slow pump
+ * is taken off twice: a stall is then cut that much later, never a live
+ * request early. */
+static void
+sync_was_busy(struct sync *sync, double t0)
+{
+	double busy = mono_now() - t0;
+
+	if (busy > 0.5)
+		http_loop_was_busy(sync->http, busy);
+}
+
 static void
 wall_ts(char *out, double offset)
 {
@@ -207,6 +222,9 @@ wall_ts(char *out, double offset)
 static void
 src_arm(struct src *s, double delay)
 {
+	/* often called after long work (a page written, a pass ended): from
+	 * the loop's cached time the timer would fire that much early */
+	ev_now_update(s->sync->loop);
 	ev_timer_stop(s->sync->loop, &s->timer);
 	ev_timer_set(&s->timer, delay > 0 ? delay : 0, 0.);
 	ev_timer_start(s->sync->loop, &s->timer);
@@ -585,6 +603,7 @@ src_batch_join(struct src *s)
 		sync->batch_open = 1;
 		sync->batch_t0 = mono_now();
 		sync->batch_pages = 0;
+		ev_now_update(sync->loop); /* after the page's parse */
 		ev_timer_set(&sync->batch_timer, BATCH_SECONDS, 0.);
 		ev_timer_start(sync->loop, &sync->batch_timer);
 	}
@@ -662,11 +681,14 @@ sync_batch_ended(struct sync *sync, int ok)
 static int
 sync_batch_commit(struct sync *sync)
 {
+	double t0;
 	int ok;
 
 	if (!sync->batch_open)
 		return 0;
+	t0 = mono_now();
 	ok = store_batch_commit(sync->store) == 0;
+	sync_was_busy(sync, t0); /* fsyncs */
 	sync_batch_ended(sync, ok);
 	return ok ? 0 : -1;
 }
@@ -1057,7 +1079,6 @@ src_answer_cb(void *arg, const struct http_response *resp)
 {
 	struct slot *sl = arg;
 	struct src *s = sl->src;
-	double t0 = mono_now(), busy;
 
 	sl->req = NULL;
 	s->pass.rec.counts.requests++;
@@ -1077,12 +1098,7 @@ src_answer_cb(void *arg, const struct http_response *resp)
 			src_pump(s);
 		return;
 	}
-	src_pump(s);
-	/* Parsing and writing pages blocks the loop: the other requests'
-	 * idle clocks must not count that time as upstream's silence. */
-	busy = mono_now() - t0;
-	if (busy > 0.5)
-		http_loop_was_busy(s->sync->http, busy);
+	src_pump(s); /* takes the time it spends off the idle clocks */
 }
 
 /* Requests this source may have in flight now: one for the first page of
@@ -1226,6 +1242,7 @@ src_pump(struct src *s)
 	struct slot *h, cur;
 	int64_t off, stored;
 	int limit;
+	double t0 = mono_now();
 
 	while (s->pass.active && !s->waiting && s->ring_n > 0) {
 		h = src_slot(s, 0);
@@ -1250,6 +1267,9 @@ src_pump(struct src *s)
 			s->ring_n--;
 		}
 	}
+	/* Parsing and writing pages blocks the loop: the requests in flight
+	 * were not silent meanwhile, and the limiter's timer is armed next. */
+	sync_was_busy(s->sync, t0);
 	src_fill(s);
 }
 

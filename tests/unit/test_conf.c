@@ -416,6 +416,65 @@ test_check_only_notes_unreachable_tokens(void **state)
 	assert_null(c);
 }
 
+/* errf for the case below: the first line written makes the file private,
+ * as a file replaced (or chmod'ed) after the read would be. */
+static ssize_t
+chmod_on_write(void *cookie, const char *data, size_t n)
+{
+	size_t *len = cookie;
+
+	if (*len == 0)
+		chmod(confpath, 0600);
+	if (n > sizeof(errbuf) - 1 - *len)
+		n = sizeof(errbuf) - 1 - *len;
+	memcpy(errbuf + *len, data, n);
+	*len += n;
+	return (ssize_t)n;
+}
+
+/* Issue 25, item 4: the inline token's mode check is on the file that was
+ * read, not on what the path names once it is closed.  The file is
+ * readable by others when read; the note about source a (written after
+ * the file is closed, before source b's token is checked) makes it 0600. */
+static void
+test_inline_token_mode_of_the_file_read(void **state)
+{
+	static const char text[] = HEAD "[source a]\ntype = codegen\n"
+					"org_id = 1\ntoken_env = T_UNSET_QQ\n"
+					"[source b]\ntype = codegen\n"
+					"org_id = 2\ntoken = "
+					"inline-SECRET-99999\n";
+	cookie_io_functions_t io = { .write = chmod_on_write };
+	struct stat sb;
+	struct conf *c;
+	size_t len = 0;
+	FILE *err;
+	int fd;
+
+	(void)state;
+	unsetenv("T_UNSET_QQ");
+	snprintf(confpath, sizeof(confpath), "/tmp/agentsyncd-conf-XXXXXX");
+	fd = mkstemp(confpath);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	chmod(confpath, 0644);
+	memset(errbuf, 0, sizeof(errbuf));
+	err = fopencookie(&len, "w", io);
+	assert_non_null(err);
+	setvbuf(err, NULL, _IONBF, 0);
+	c = conf_load(confpath, err, CONF_CHECK_ONLY);
+	fclose(err);
+	assert_int_equal(stat(confpath, &sb), 0);
+	unlink(confpath);
+	assert_int_equal(sb.st_mode & 0777, 0600); /* the note made it so */
+	if (c != NULL)
+		fail_msg("inline token read from a 0644 file accepted:\n%s",
+		    errbuf);
+	assert_non_null(strstr(errbuf, ":10: inline token refused"));
+	assert_null(strstr(errbuf, "inline-SECRET-99999"));
+}
+
 /* The database's directory must exist; the file, if any, be a file. */
 static void
 test_check_database(void **state)
@@ -500,6 +559,7 @@ main(void)
 		cmocka_unit_test(test_no_source_loads),
 		cmocka_unit_test(test_check_only_notes_unreachable_tokens),
 		cmocka_unit_test(test_check_database),
+		cmocka_unit_test(test_inline_token_mode_of_the_file_read),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -3,18 +3,19 @@
  * test_http.c: time the event loop spent blocked is not upstream's silence
  * (issue 13, item 8).
  *
- * The daemon parses and writes a page inside a completion callback, then
- * starts the next request at once.  That request's idle clock starts at
- * ev_now(), the loop's cached time, which is as old as the callback: after a
- * long write the next loop iteration would see the new request "idle" for
- * the whole write and cut it as stalled (request_timeout) before a byte
- * could come.  http_loop_was_busy() (sync.c calls it after a page that took
- * longer than 0.5 s) refreshes the time and takes the blocked time off.
+ * The daemon parses and writes a page inside a completion callback while
+ * other requests are in flight (sync.c starts the next ones before it
+ * writes).  Their idle clocks run on meanwhile: the next loop iteration
+ * would see a request "idle" for the whole write and cut it as stalled
+ * (request_timeout) before a byte could be read.  http_loop_was_busy()
+ * (sync.c calls it after work that took longer than 0.5 s) takes the
+ * blocked time off.  (A request started after the work is not touched by
+ * it: its idle clock is monotonic and starts when it does.)
  *
  * A child process serves one answer on 127.0.0.1 after a delay; the test
- * blocks the loop for 2.5 s (request_timeout 1 s) and starts the request as
- * sync.c does.  With the call, the answer arrives; without it the request
- * is cut, which is what the call is for.
+ * starts the request, then blocks the loop for 2.5 s (request_timeout 1 s).
+ * With the call, the answer arrives; without it the request is cut, which
+ * is what the call is for.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -75,7 +76,8 @@ sleep_s(double s)
 		;
 }
 
-/* A completion callback that wrote a page for 2.5 s, then went on. */
+/* A completion callback that started a request, then wrote a page for
+ * 2.5 s. */
 static void
 busy_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -88,9 +90,9 @@ busy_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	sleep_s(2.5);
 	if (http_get(r->http, r->url, &opt, done_cb, &r->out) == NULL)
 		fail_msg("http_get");
+	sleep_s(2.5);
 	if (r->call_busy)
 		http_loop_was_busy(r->http, 2.5);
 }
