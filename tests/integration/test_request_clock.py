@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A step of the host's wall clock does not move request_timeout (issue 25).
 
 request_timeout is counted from a response's last byte on the monotonic

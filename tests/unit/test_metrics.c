@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_metrics.c: the metrics file is written through a temporary of its
  * own (issue 25, item 5): a PATH.tmp left by someone else, a file or a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * test_token_wipe.c: the token's copy in libcurl's header list is wiped
  * before libcurl frees it (issue 25, item 6).
