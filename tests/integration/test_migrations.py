@@ -157,6 +157,15 @@ class MigrationTest(DaemonTest):
                 self.assertEqual(con.execute(
                     "SELECT DISTINCT upstream_total FROM source_status"
                     ).fetchall(), [(None,)])
+            if view == "live_runs":
+                # last_seen_walk numbers the walks since 0010: 0 for
+                # every run of a mirror with no full resync under way
+                q = "SELECT {} FROM live_runs".format(", ".join(
+                    c for c in columns(old, "live_runs")
+                    if c != "last_seen_walk"))
+                self.assertEqual(con.execute(
+                    "SELECT DISTINCT last_seen_walk FROM live_runs"
+                    ).fetchall(), [(0,)])
             self.assertEqual(sorted(con.execute(q).fetchall(), key=repr),
                              sorted(self.sql(q), key=repr), view)
         # no CHECK on kind any more: any adapter's name goes in
