@@ -19,7 +19,6 @@ the wall clock marks nothing and says so."""
 import calendar
 import os
 import signal
-import sqlite3
 import time
 import unittest
 
@@ -38,6 +37,32 @@ def iso_plus(ts, seconds):
     t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S"))
     return time.strftime("%Y-%m-%dT%H:%M:%S",
                          time.gmtime(t + seconds)) + ts[19:]
+
+
+def kill_mid_full_walk(t, source, n=6):
+    """Start the daemon of test t (a DaemonTest) on a full resync of
+    source, and SIGKILL it once a batch of the walk is committed and
+    before the walk ends: the fake API holds the n-th request (counted
+    from its last clear_log) until then.  Returns the walk's start and
+    offset, as the next start finds them."""
+    def committed():
+        row = t.sql("SELECT walk_mode, walk_offset FROM sync_state WHERE "
+                    "source = ?", source)
+        return bool(row) and row[0][0] == "full" and row[0][1] > 0
+
+    def kill(api):
+        wait_for(committed, 20, "a committed batch of the full walk", proc)
+        proc.send_signal(signal.SIGKILL)
+    t.api.hook(source, n, kill)
+    proc = t.start()
+    proc.wait(timeout=60)
+    t.assertEqual(proc.returncode, -signal.SIGKILL)
+    (mode, offset, started), = t.sql(
+        "SELECT walk_mode, walk_offset, walk_started_at FROM sync_state "
+        "WHERE source = ?", source)
+    t.assertEqual(mode, "full")
+    t.assertGreater(offset, 0)
+    return started, offset
 
 
 @unittest.skipUnless(os.path.exists(LIBFAKETIME),
@@ -195,48 +220,12 @@ class ClockStepTest(DaemonTest):
         self.clock_forward("cotool")
 
     # -- killed mid-walk, the clock stepped, the walk resumed ------------
-    def kill_mid_walk(self):
-        """Start the daemon on the full resync and SIGKILL it once a batch
-        of the walk is committed, before the walk ends (the 6th request is
-        held until then).  Returns the walk's start and the offset."""
-        state = {}
-
-        def kill(api):
-            def committed():
-                con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True,
-                                      timeout=5)
-                try:
-                    row = con.execute(
-                        "SELECT walk_mode, walk_offset, walk_started_at "
-                        "FROM sync_state WHERE source = ?",
-                        (self.kind,)).fetchone()
-                finally:
-                    con.close()
-                if row and row[0] == "full" and row[1] > 0:
-                    state["started"], state["offset"] = row[2], row[1]
-                    return True
-                return False
-            wait_for(committed, 20, "a committed batch of the full walk",
-                     proc)
-            proc.send_signal(signal.SIGKILL)
-        self.api.hook(self.kind, 6, kill)
-        proc = self.start()
-        proc.wait(timeout=60)
-        self.assertEqual(proc.returncode, -signal.SIGKILL)
-        self.assertIn("offset", state)
-        # what the next start finds (a batch may have followed the look)
-        (mode, offset, started), = self.sql(
-            "SELECT walk_mode, walk_offset, walk_started_at FROM sync_state "
-            "WHERE source = ?", self.kind)
-        self.assertEqual((mode, started), ("full", state["started"]))
-        return started, offset
-
     def restart(self, kind):
         """Stepped back while the daemon was down, forward again during
         the resumed walk: the runs seen before the kill keep the walk's
         number (a resumed walk is not a new one)."""
         gone = self.prepare(kind)
-        started, offset = self.kill_mid_walk()
+        started, offset = kill_mid_full_walk(self, self.kind)
         self.assertLess(offset, RUNS)
         # stepped back while the daemon was down; forward again mid-walk
         self.set_clock("-1h")
@@ -259,7 +248,7 @@ class ClockStepTest(DaemonTest):
         """Stepped back while the daemon was down, and still back when
         the resumed walk ends: nothing marked; the next one marks."""
         gone = self.prepare(kind)
-        started, offset = self.kill_mid_walk()
+        started, offset = kill_mid_full_walk(self, self.kind)
         self.set_clock("-1h")
         self.api.clear_log()
         err, _ = self.full_resync()
