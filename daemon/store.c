@@ -90,10 +90,12 @@ enum stmt_id {
 	"?31, ?32, ?33, ?34, ?35, ?36, ?37"
 #define P_KIND "?38"
 #define P_NOW  "?39"
+#define P_WALK "?41"
 enum {
 	I_KIND = 38,
 	I_NOW = 39,
-	I_ROWID = 40
+	I_ROWID = 40,
+	I_WALK = 41 /* the walk_generation of the sighting */
 };
 /* finished_seen_at: the first time the run is seen in a terminal state
  * (?4 is state, ?39 I_NOW). */
@@ -105,17 +107,19 @@ static const char *const stmt_sql[NSTMTS] = {
 		       "deleted_upstream_at IS NOT NULL "
 		       "FROM runs WHERE source = ?1 AND external_id = ?2",
 	[ST_INS_RUN] = "INSERT INTO runs (source, external_id, kind, " RUN_COLS
-		       ", first_seen_at, last_seen_at, changed_at, "
-		       "finished_seen_at) VALUES (?1, ?2, " P_KIND
-		       ", " RUN_VALUES ", " P_NOW ", " P_NOW ", " P_NOW
-		       ", " FINISHED_NOW ")",
+		       ", first_seen_at, last_seen_at, last_seen_walk, "
+		       "changed_at, finished_seen_at) VALUES (?1, ?2, " P_KIND
+		       ", " RUN_VALUES ", " P_NOW ", " P_NOW ", " P_WALK
+		       ", " P_NOW ", " FINISHED_NOW ")",
 	[ST_UPD_RUN] = "UPDATE runs SET (" RUN_COLS ", last_seen_at, "
-		       "changed_at, deleted_upstream_at, finished_seen_at) = "
-		       "(" RUN_VALUES ", " P_NOW ", " P_NOW ", NULL, "
-		       "coalesce(finished_seen_at, " FINISHED_NOW "))"
+		       "last_seen_walk, changed_at, deleted_upstream_at, "
+		       "finished_seen_at) = "
+		       "(" RUN_VALUES ", " P_NOW ", " P_WALK ", " P_NOW
+		       ", NULL, coalesce(finished_seen_at, " FINISHED_NOW "))"
 		       " WHERE id = ?40",
 	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
-			 "deleted_upstream_at = NULL WHERE id = ?1",
+			 "last_seen_walk = ?3, deleted_upstream_at = NULL "
+			 "WHERE id = ?1",
 	/* Taken before the update, so old_* come from the row itself. */
 	[ST_INS_CHANGE] = "INSERT INTO run_status_changes (run_id, "
 			  "observed_at, old_status, new_status, old_state, "
@@ -169,7 +173,8 @@ static const char *const stmt_sql[NSTMTS] = {
 			  "walk_pages = ?11, "
 			  "last_full_resync_at = ?12, last_success_at = ?13, "
 			  "walk_degraded = ?14, clock_skew_seconds = ?15, "
-			  "last_progress_at = coalesce(?16, last_progress_at) "
+			  "last_progress_at = coalesce(?16, last_progress_at), "
+			  "walk_generation = ?17 "
 			  "WHERE source = ?1",
 	[ST_SAVE_COUNTS] = "UPDATE sync_runs SET requests = ?2, pages = ?3, "
 			   "runs_seen = ?4, runs_new = ?5, runs_changed = ?6, "
@@ -965,10 +970,13 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	/* The cursor and the sources row change together. */
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
 		return -1;
+	/* A new source's walks are numbered above any its runs carry (a
+	 * source forgotten halfway and added back). */
 	if (exec_bound(store, "cannot create sync state",
-		"INSERT INTO "
-		"sync_state (source, kind, identity) VALUES (?1, ?2, ?3) "
-		"ON CONFLICT (source) DO NOTHING",
+		"INSERT INTO sync_state (source, kind, identity, "
+		"walk_generation) SELECT ?1, ?2, ?3, (SELECT "
+		"coalesce(max(last_seen_walk), 0) FROM runs WHERE source = ?1) "
+		"WHERE NOT EXISTS (SELECT 1 FROM sync_state WHERE source = ?1)",
 		"ttt", source, kind, identity) == -1)
 		goto rollback;
 
@@ -978,7 +986,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 		"walk_anchor_key, walk_total, walk_high_water, "
 		"walk_started_at, "
 		"walk_pages, last_full_resync_at, last_success_at, "
-		"walk_degraded, clock_skew_seconds "
+		"walk_degraded, clock_skew_seconds, walk_generation "
 		"FROM sync_state WHERE source = ?1",
 		-1, &st, NULL) != SQLITE_OK) {
 		store_fail(store, "cannot read sync state");
@@ -1030,6 +1038,7 @@ store_state_load(struct store *store, const char *source, const char *kind,
 	state->walk_degraded = sqlite3_column_int(st, 13);
 	state->clock_skew.set = sqlite3_column_type(st, 14) != SQLITE_NULL;
 	state->clock_skew.v = sqlite3_column_double(st, 14);
+	state->walk_generation = sqlite3_column_int64(st, 15);
 	sqlite3_finalize(st);
 	if (store_exec(store, "COMMIT") == -1)
 		goto rollback;
@@ -1089,6 +1098,7 @@ save_state(struct store *store, const char *source, const struct sync_state *s,
 	bind_i64(store, st, 14, walking && s->walk_degraded);
 	bind_num(store, st, 15, s->clock_skew);
 	bind_text(store, st, 16, page_at);
+	bind_i64(store, st, 17, s->walk_generation);
 	if (step_done(store, st) == -1)
 		return -1;
 	if (sqlite3_changes(store->db) != 1) {
@@ -1274,10 +1284,12 @@ same_text(const unsigned char *a, const char *b)
 	return strcmp((const char *)a, b) == 0;
 }
 
-/* Upsert one run.  Adds to *c what it did. */
+/* Upsert one run, seen at now by walk number walk.  Adds to *c what it
+ * did. */
 static int
 write_run(struct store *store, const char *source, const char *kind,
-    const struct run *r, int touch, const char *now, struct pass_counts *c)
+    const struct run *r, int touch, const char *now, int64_t walk,
+    struct pass_counts *c)
 {
 	sqlite3_stmt *st = store->stmt[ST_SEL_RUN];
 	int64_t run_id = 0;
@@ -1309,6 +1321,7 @@ write_run(struct store *store, const char *source, const char *kind,
 		st = store->stmt[ST_TOUCH_RUN];
 		bind_i64(store, st, 1, run_id);
 		bind_text(store, st, 2, now);
+		bind_i64(store, st, 3, walk);
 		return step_done(store, st);
 	}
 	if (found && status_changed) {
@@ -1326,6 +1339,7 @@ write_run(struct store *store, const char *source, const char *kind,
 	bind_run_cols(store, st, r);
 	bind_text(store, st, I_KIND, kind);
 	bind_text(store, st, I_NOW, now);
+	bind_i64(store, st, I_WALK, walk);
 	if (found)
 		bind_i64(store, st, I_ROWID, run_id);
 	if (step_done(store, st) == -1)
@@ -1374,7 +1388,7 @@ store_page(struct store *store, struct store_pass *pass,
 		goto rollback;
 	for (i = 0; i < page->nruns; i++) {
 		if (write_run(store, source, kind, &page->runs[i], touch, now,
-			&c) == -1)
+			next->walk_generation, &c) == -1)
 			goto rollback;
 		if (first_partial == NULL && c.runs_partial > partial)
 			first_partial = &page->runs[i];
@@ -1397,13 +1411,16 @@ store_page(struct store *store, struct store_pass *pass,
 	c.upstream_total = page->total;
 	/* The end of a complete full walk: what it did not see is gone
 	 * upstream.  In this transaction, so that a kill cannot record the
-	 * walk as done with the marks never made. */
+	 * walk as done with the marks never made.  By the walk's number,
+	 * not by time: see walk.c.  A search of runs_source_created reads
+	 * the source's runs, as the walk itself did (an index on
+	 * last_seen_walk would be rewritten by each of its sightings). */
 	if (flags & STORE_MARK_GONE) {
 		if (exec_bound(store, "cannot mark deleted runs",
-			"UPDATE runs "
-			"SET deleted_upstream_at = ?3 WHERE source = ?1 AND "
-			"last_seen_at < ?2 AND deleted_upstream_at IS NULL",
-			"ttt", source, next->walk_started_at, now) == -1)
+			"UPDATE runs SET deleted_upstream_at = ?3 "
+			"WHERE source = ?1 AND last_seen_walk < ?2 AND "
+			"deleted_upstream_at IS NULL",
+			"tit", source, next->walk_generation, now) == -1)
 			goto rollback;
 		c.runs_deleted += sqlite3_changes(store->db);
 	}

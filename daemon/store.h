@@ -82,15 +82,16 @@ int store_pass_begin(struct store *store, struct store_pass *pass,
 				 * last_seen_at = now (one small write) */
 #define STORE_MARK_GONE \
 	0x2 /* the walk is complete and verified: the
-				 * source's runs not seen since
-				 * next->walk_started_at get
+				 * source's runs it did not see (last_seen_walk
+				 * below next->walk_generation) get
 				 * deleted_upstream_at = now */
 
 /*
  * Write one page in one transaction (or one savepoint of an open batch,
  * below): upsert its runs (unchanged runs are
- * not rewritten), their pull requests and child rows, its rejects, the
- * flags' marks, the cursor *next and the pass's counters.  On failure
+ * not rewritten; a run written gets last_seen_at = now and last_seen_walk
+ * = next->walk_generation), their pull requests and child rows, its
+ * rejects, the flags' marks, the cursor *next and the pass's counters.  On failure
  * nothing of the page is written, pass->counts is unchanged, and -1 is
  * returned.
  */

@@ -553,6 +553,12 @@ src_log_step(const struct src *s, const struct walk_step *step,
 		log_info("source '%s': the server returns at most %zu runs a "
 			 "page; following it",
 		    name, p->nitems);
+	/* one line, to be found by grep */
+	/* clang-format off */
+	if (step->clock_back)
+		log_warnx("source '%s': the wall clock went back during the full resync (begun at %s, ended at %s): no run marked deleted upstream; the next full resync marks them",
+		    name, s->st.walk_started_at, next->last_success_at);
+	/* clang-format on */
 }
 
 /* The page could not be stored: nothing of it was written, fetch it

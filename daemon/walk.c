@@ -31,6 +31,14 @@
  * complete walk.  (Codegen's older unfinished runs are fetched again by
  * targeted requests after the walk: recheck.c.)  A server that
  * never stops paging is cut after twice the pages its first total needs.
+ *
+ * Deletion marks.  Each walk begun takes the next number of its source
+ * (walk_generation, saved with the cursor: a resumed walk keeps it), and
+ * the store writes it on every run the walk writes or confirms.  A
+ * complete full walk that verified every boundary has seen all upstream
+ * holds: the runs numbered below it are gone.  No wall time decides that;
+ * a clock stepped back during the walk made its sightings look older than
+ * its start, and so gone.
  */
 #include <stdio.h>
 #include <string.h>
@@ -104,6 +112,7 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 		    now);
 		st->walk_pages = 0;
 		st->walk_degraded = 0;
+		st->walk_generation++;
 	}
 	w->mode = st->walk_mode;
 	w->order = w->mode == WALK_INCREMENTAL && can_order_updated ?
@@ -242,17 +251,23 @@ advance(struct walk *w, const struct page *p, int64_t off,
 	return complete;
 }
 
-/* The walk ended: its marks become the source's. */
+/* The walk ended: its marks become the source's.  A complete walk counts
+ * from its start, or from now when the clock went back since: a start
+ * later than now would put off the next full resync by the step. */
 static void
 finish(const struct walk *w, const char *now, struct sync_state *next)
 {
+	const char *since = strcmp(now, next->walk_started_at) < 0 ?
+	    now :
+	    next->walk_started_at;
+
 	if (strcmp(next->walk_high_water, next->high_water) > 0)
 		memcpy(next->high_water, next->walk_high_water, TS_LEN);
 	if (w->mode == WALK_BACKFILL)
 		next->backfill_done = 1;
 	if (w->mode != WALK_INCREMENTAL)
-		memcpy(next->last_full_resync_at, next->walk_started_at,
-		    TS_LEN);
+		snprintf(next->last_full_resync_at,
+		    sizeof(next->last_full_resync_at), "%s", since);
 	snprintf(next->last_success_at, sizeof(next->last_success_at), "%s",
 	    now);
 	next->walk_mode = WALK_NONE;
@@ -297,9 +312,17 @@ walk_page(struct walk *w, const struct page *p, int64_t off, const char *now,
 	if (complete || reached) {
 		step->action = WALK_DONE;
 		/* A complete full walk that verified every boundary has seen
-		 * every run upstream holds: the rest is gone. */
+		 * every run upstream holds: the rest is gone.  Its sightings
+		 * carry its number, not a time; but a wall clock that went
+		 * back during it says the host's time cannot be trusted
+		 * yet: mark nothing, the next full resync will. */
 		step->mark_deleted = w->mode == WALK_FULL && complete &&
 		    !next->walk_degraded;
+		if (step->mark_deleted &&
+		    strcmp(now, next->walk_started_at) < 0) {
+			step->mark_deleted = 0;
+			step->clock_back = 1;
+		}
 		finish(w, now, next);
 	} else if (w->pages >= w->pass_cap) {
 		step->action = WALK_OVER_CAP;

@@ -48,6 +48,11 @@ struct sync_state {
 	char last_full_resync_at[TS_LEN];
 	char last_success_at[TS_LEN];
 	int walk_degraded; /* went past an unverified boundary */
+	/* The number of the walk under way (or of the last one): one more
+	 * for each walk begun, kept when one is resumed.  Each sighting of
+	 * a run records it (runs.last_seen_walk): a complete full walk
+	 * marks gone what it did not number, whatever the wall clock did. */
+	int64_t walk_generation;
 	/* Seconds the host's clock is ahead of upstream's (negative: behind),
 	 * from the Date header of the source's responses; unset until one
 	 * had one.  Upstream times are compared with upstream's "now": the
@@ -77,8 +82,9 @@ struct walk {
  * Begin a pass on *st at wall time now ("YYYY-...Z"): resume the walk under
  * way, or start the one that is due (a backfill, a full resync when
  * last_full_resync_at is older than resync_due, else an incremental walk;
- * resync_due "" = never).  Sets up *w for page_size items a page.
- * Returns 1 when a walk was resumed, 0 when one was started.
+ * resync_due "" = never) with the next walk_generation.  Sets up *w for
+ * page_size items a page.  Returns 1 when a walk was resumed, 0 when one
+ * was started.
  */
 int walk_begin(struct walk *w, struct sync_state *st, int any_offset,
     int can_order_updated, int page_size, const char *now,
@@ -100,7 +106,10 @@ struct walk_step {
 	int page_capped;   /* the server holds at most w->page_limit */
 	int over_pass_cap; /* WALK_OVER_CAP because of w->pass_cap */
 	int mark_deleted;  /* a complete, verified full walk: runs not
-				 * seen since next->walk_started_at are gone */
+				 * seen by it (last_seen_walk below
+				 * next->walk_generation) are gone */
+	int clock_back;	   /* such a walk ended with the wall clock
+				 * earlier than its start: nothing marked */
 };
 
 /*

@@ -169,7 +169,7 @@ DAEMON_QUERIES = [
          sql=store_sql("SELECT name, kind, identity, retired_at")),
     dict(name="daemon: mark runs gone (end of a full walk)",
          sql=store_sql("UPDATE runs SET deleted_upstream_at = ?3 "),
-         params=["cotool", "@1 day", "@0 days"], write=True),
+         params=["cotool", 2, "@0 days"], write=True),
     dict(name="daemon: --forget-source, 1,000 runs",
          sql=store_sql("DELETE FROM runs WHERE id IN (SELECT id FROM runs "
                        "WHERE source = ?1 LIMIT ?2)"),

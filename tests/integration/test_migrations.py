@@ -6,13 +6,18 @@ database's version applies, and what was mirrored survives it whole.
 the rows, their ids, the child rows that point at them (pull request
 links, tools, criteria, bullets, status changes), the indexes and views
 must all be there after it, and a later sync must go on from the saved
-state rather than backfill again."""
+state rather than backfill again.
+
+0010 numbers walks: a full resync under way when the older binary stopped
+is resumed by the new one and must mark exactly what the older rule
+would have."""
 import glob
 import os
 import sqlite3
 import subprocess
 
 from tests.integration.harness import BIN, ROOT, DaemonTest
+from tests.integration.test_clock_step import kill_mid_full_walk
 
 
 def apply_migrations(db, upto):
@@ -107,6 +112,68 @@ class MigrationTest(DaemonTest):
                              sorted(self.sql(q), key=repr), view)
         con.close()
 
+    def as_version_9(self, old):
+        """A copy of the mirror at old as the release before 0010 left it:
+        0010 only adds two columns, so without them and at user_version
+        9 it is that file.  (0008 calls the daemon's SQL functions, so
+        apply_migrations cannot make a file past version 7.)"""
+        src = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        con = sqlite3.connect(old)
+        src.backup(con)
+        src.close()
+        con.execute("ALTER TABLE runs DROP COLUMN last_seen_walk")
+        con.execute("ALTER TABLE sync_state DROP COLUMN walk_generation")
+        con.execute("PRAGMA user_version = 9")
+        con.commit()
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchone(),
+                         ("ok",))
+        con.close()
+
+    def test_upgrade_from_version_9_mid_full_resync(self):
+        """Schema 9 (the release before 0010), killed during a full
+        resync: 0010 gives the walk's number to the runs it had seen
+        (last_seen_at at or after its start), and the walk, resumed by
+        this binary, marks exactly the runs deleted upstream: one it
+        had passed before the kill, one it had not reached."""
+        conf = {"page_size": "5"}
+        self.write_conf(sources=("cotool",), cotool=conf)
+        self.once_ok()
+        ids = [r["id"] for r in self.api.cotool_sorted("createdAt")]
+        gone = {ids[1], ids[-2]}
+        for rid in gone:
+            self.api.delete_cotool(rid)
+        conf["full_resync_interval"] = "1ms"
+        self.write_conf(sources=("cotool",), cotool=conf)
+        self.api.clear_log()
+        started, offset = kill_mid_full_walk(self, "cotool")
+        self.assertLess(offset, 58)
+        old = os.path.join(self.dir, "old9.db")
+        self.as_version_9(old)
+        self.db = old
+        self.write_conf(sources=("cotool",), cotool=conf, database=old)
+        r = subprocess.run([BIN, "-c", self.conf, "--migrate"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0010_walk_generation.sql", r.stderr)
+        self.assertEqual(self.sql("SELECT walk_mode, walk_offset, "
+                                  "walk_started_at, walk_generation FROM "
+                                  "sync_state"),
+                         [("full", offset, started, 1)])
+        seen = self.count("SELECT count(*) FROM runs WHERE last_seen_at >= ?",
+                          started)
+        self.assertGreater(seen, 0)
+        self.assertLess(seen, 58)
+        self.assertEqual(self.sql(
+            "SELECT last_seen_walk, count(*) FROM runs GROUP BY 1"),
+            [(0, 60 - seen), (1, seen)])
+        self.once_ok()
+        self.assertIn(f"resuming full walk at offset {offset}",
+                      self.last_stderr)
+        self.assertEqual({r[0] for r in self.sql(
+            "SELECT external_id FROM runs WHERE "
+            "deleted_upstream_at IS NOT NULL")}, gone)
+        self.assert_mirror_exact(sources=("cotool",))
+
     def test_upgrade_from_version_2_keeps_everything(self):
         # Mirror with the current binary, then take the data back into a
         # version-2 schema, as a mirror made by the previous release.
@@ -158,6 +225,15 @@ class MigrationTest(DaemonTest):
                 self.assertEqual(con.execute(
                     "SELECT DISTINCT upstream_total FROM source_status"
                     ).fetchall(), [(None,)])
+            if view == "live_runs":
+                # last_seen_walk numbers the walks since 0010: 0 for
+                # every run of a mirror with no full resync under way
+                q = "SELECT {} FROM live_runs".format(", ".join(
+                    c for c in columns(old, "live_runs")
+                    if c != "last_seen_walk"))
+                self.assertEqual(con.execute(
+                    "SELECT DISTINCT last_seen_walk FROM live_runs"
+                    ).fetchall(), [(0,)])
             self.assertEqual(sorted(con.execute(q).fetchall(), key=repr),
                              sorted(self.sql(q), key=repr), view)
         # no CHECK on kind any more: any adapter's name goes in

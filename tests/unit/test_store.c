@@ -486,6 +486,7 @@ test_full_walk_marks_deleted_and_revives(void **state)
 	pass.counts.runs_deleted = 0;
 	snprintf(st.walk_started_at, sizeof(st.walk_started_at),
 	    "2025-07-02T00:00:00.000Z");
+	st.walk_generation++; /* a new walk (walk_begin numbers it) */
 	assert_int_equal(store_page(f->store, &pass, &t.page, &st,
 			     STORE_SEEN | STORE_MARK_GONE,
 			     "2025-07-02T00:10:00.000Z"),
@@ -508,6 +509,90 @@ test_full_walk_marks_deleted_and_revives(void **state)
 			     "SELECT count(*) FROM runs WHERE "
 			     "deleted_upstream_at IS NOT NULL"),
 	    0);
+}
+
+/* Runs of the page: ids with a status each; the raw JSON follows them. */
+static void
+page_of(struct testpage *t, const char *const *ids, const char *const *statuses,
+    size_t n)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < n; i++)
+		make_run(t, (int)i, ids[i], statuses[i], RUN_UNKNOWN,
+		    "2025-06-21T10:00:00.000Z");
+	t->page.runs = t->runs;
+	t->page.nruns = t->page.nitems = n;
+	t->page.total = (int64_t)n;
+}
+
+/*
+ * Issue 25: a full walk marks what it did not number, whatever the wall
+ * clock said.  Walk 1 writes with the host's clock 6 days ahead; walk 2
+ * starts at 01:00 and writes its first page with the clock stepped back
+ * an hour.  Its sightings (touch, change, insert) are older than its start
+ * and must stay; the run only walk 1 saw, later than walk 2's start on the
+ * clock, is gone.
+ */
+static void
+test_mark_by_walk_not_by_clock(void **state)
+{
+	static const char *const ids1[] = { "102", "101", "100" };
+	static const char *const st1[] = { "ACTIVE", "COMPLETE", "ACTIVE" };
+	static const char *const ids2[] = { "102", "100", "99" };
+	static const char *const st2[] = { "ACTIVE", "COMPLETE", "ACTIVE" };
+	struct fixture *f = *state;
+	struct testpage t;
+	struct sync_state st;
+	struct pass_counts c;
+	struct store_pass pass;
+
+	open_both(f);
+	add_audit(f->db);
+	begin(f, &st, &pass);
+	memset(&c, 0, sizeof(c));
+	st.walk_generation = 1;
+	page_of(&t, ids1, st1, 3);
+	write_page(f, &t, 1, "2025-07-09T00:00:00.000Z", &st, &c, &pass);
+	st.walk_generation = 2;
+	snprintf(st.walk_started_at, TS_LEN, "2025-07-03T01:00:00.000Z");
+	exec(f->db, "DELETE FROM audit");
+	page_of(&t, ids2, st2, 3);
+	write_page(f, &t, 1, "2025-07-03T00:30:00.000Z", &st, &c, &pass);
+	/* 102 touched, 100 changed, 99 new: each a write of its row */
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM audit "
+			     "WHERE what IN ('update runs', 'insert runs')"),
+	    3);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "last_seen_walk = 2 AND last_seen_at = "
+			     "'2025-07-03T00:30:00.000Z'"),
+	    3);
+	/* the last page (empty) ends the walk with the marks */
+	t.page.nruns = t.page.nitems = 0;
+	pass.counts.runs_deleted = 0;
+	assert_int_equal(store_page(f->store, &pass, &t.page, &st,
+			     STORE_SEEN | STORE_MARK_GONE,
+			     "2025-07-03T00:40:00.000Z"),
+	    0);
+	assert_int_equal(pass.counts.runs_deleted, 1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "deleted_upstream_at IS NOT NULL"),
+	    1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT external_id FROM runs WHERE "
+			     "deleted_upstream_at = "
+			     "'2025-07-03T00:40:00.000Z' AND last_seen_at = "
+			     "'2025-07-09T00:00:00.000Z'"),
+	    101);
+	/* the number is kept with the cursor */
+	assert_int_equal(q_int(f->db,
+			     "SELECT walk_generation FROM sync_state "
+			     "WHERE source = 'cg'"),
+	    2);
 }
 
 static void
@@ -561,6 +646,7 @@ test_state_roundtrip_and_identity_change(void **state)
 	    "2025-06-21T11:00:00.000Z");
 	st.walk_mode = WALK_INCREMENTAL;
 	st.walk_offset = 99;
+	st.walk_generation = 12;
 	snprintf(st.walk_anchor_id, sizeof(st.walk_anchor_id), "abc");
 	pass.counts = c;
 	assert_int_equal(store_pass_end(f->store, &pass, &st, PASS_FAILED,
@@ -572,6 +658,7 @@ test_state_roundtrip_and_identity_change(void **state)
 	assert_int_equal(st2.backfill_done, 1);
 	assert_int_equal(st2.walk_mode, WALK_INCREMENTAL);
 	assert_int_equal(st2.walk_offset, 99);
+	assert_int_equal(st2.walk_generation, 12);
 	assert_string_equal(st2.walk_anchor_id, "abc");
 	assert_int_equal(q_int(f->db,
 			     "SELECT count(*) FROM sync_runs WHERE "
@@ -605,6 +692,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_full_walk_marks_deleted_and_revives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mark_by_walk_not_by_clock,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runs_since, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(

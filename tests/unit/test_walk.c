@@ -44,7 +44,7 @@ struct tcase {
 	struct r runs[MAXR];
 	/* expected */
 	enum walk_action action;
-	int stepped_back, became_degraded, capped, mark_deleted;
+	int stepped_back, became_degraded, capped, mark_deleted, clock_back;
 	int64_t next_offset;
 	const char *next_anchor, *next_walk_hw, *next_hw;
 	enum walk_mode next_mode;
@@ -254,6 +254,60 @@ static const struct tcase cases[] = {
 	    .next_anchor = "1",
 	    .next_mode = WALK_NONE,
 	    .next_limit = 3 },
+	{ .name = "full walk done, clock stepped forward since its start",
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_FULL,
+	    .started = "2026-01-31T23:00:00.000Z",
+	    .offset = 3,
+	    .total = 4,
+	    .anchor_id = "2",
+	    .anchor_key = T("02"),
+	    .off = 2,
+	    .page_total = 4,
+	    .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	    .action = WALK_DONE,
+	    .mark_deleted = 1,
+	    .next_offset = 4,
+	    .next_anchor = "1",
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
+	{ .name = "full walk done, clock gone back since its start: "
+		  "nothing marked",
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_FULL,
+	    .started = "2026-02-01T00:00:00.001Z",
+	    .offset = 3,
+	    .total = 4,
+	    .anchor_id = "2",
+	    .anchor_key = T("02"),
+	    .off = 2,
+	    .page_total = 4,
+	    .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	    .action = WALK_DONE,
+	    .clock_back = 1,
+	    .next_offset = 4,
+	    .next_anchor = "1",
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
+	{ .name = "backfill done, clock gone back: counts from now",
+	    .any_offset = 1,
+	    .page_size = 3,
+	    .mode = WALK_BACKFILL,
+	    .started = "2026-02-01T01:00:00.000Z",
+	    .offset = 3,
+	    .total = 4,
+	    .anchor_id = "2",
+	    .anchor_key = T("02"),
+	    .off = 2,
+	    .page_total = 4,
+	    .runs = { { "2", T("02"), "" }, { "1", T("01"), "" } },
+	    .action = WALK_DONE,
+	    .next_offset = 4,
+	    .next_anchor = "1",
+	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
 	{ .name = "degraded full walk done: nothing marked",
 	    .any_offset = 1,
 	    .page_size = 3,
@@ -422,10 +476,12 @@ run_case(const struct tcase *tc)
 	st.walk_degraded = tc->degraded;
 	st.clock_skew.set = tc->skew != 0;
 	st.clock_skew.v = tc->skew;
-	/* resumed: walk_begin keeps the cursor */
+	st.walk_generation = 7;
+	/* resumed: walk_begin keeps the cursor and the walk's number */
 	assert_int_equal(walk_begin(&w, &st, tc->any_offset,
 			     tc->can_order_updated, tc->page_size, NOW, ""),
 	    1);
+	assert_int_equal(st.walk_generation, 7);
 	if (tc->stop_key != NULL)
 		assert_string_equal(w.stop_key, tc->stop_key);
 	w.step_backs = tc->step_backs;
@@ -436,11 +492,12 @@ run_case(const struct tcase *tc)
 	    step.stepped_back != tc->stepped_back ||
 	    step.degraded != tc->became_degraded ||
 	    step.page_capped != tc->capped ||
-	    step.mark_deleted != tc->mark_deleted)
+	    step.mark_deleted != tc->mark_deleted ||
+	    step.clock_back != tc->clock_back)
 		fail_msg("%s: action %d stepped %d degraded %d capped %d "
-			 "deleted %d",
+			 "deleted %d clock back %d",
 		    tc->name, step.action, step.stepped_back, step.degraded,
-		    step.page_capped, step.mark_deleted);
+		    step.page_capped, step.mark_deleted, step.clock_back);
 	if (next.walk_offset != tc->next_offset)
 		fail_msg("%s: offset %lld, want %lld", tc->name,
 		    (long long)next.walk_offset, (long long)tc->next_offset);
@@ -458,12 +515,16 @@ run_case(const struct tcase *tc)
 	if (w.page_limit != tc->next_limit)
 		fail_msg("%s: page limit %d", tc->name, w.page_limit);
 	assert_int_equal(next.walk_total, tc->page_total);
+	assert_int_equal(next.walk_generation, 7);
 	if (tc->action == WALK_DONE) {
 		assert_string_equal(next.last_success_at, NOW);
 		assert_int_equal(next.backfill_done, 1);
+		/* from its start; from now if the clock went back since */
 		if (tc->mode != WALK_INCREMENTAL)
 			assert_string_equal(next.last_full_resync_at,
-			    next.walk_started_at);
+			    strcmp(next.walk_started_at, NOW) > 0 ?
+				NOW :
+				next.walk_started_at);
 	}
 	if (tc->became_degraded)
 		assert_int_equal(next.walk_degraded, 1);
@@ -489,6 +550,7 @@ test_begin(void **state)
 	(void)state;
 	memset(&st, 0, sizeof(st));
 	assert_int_equal(walk_begin(&w, &st, 1, 0, 100, NOW, ""), 0);
+	assert_int_equal(st.walk_generation, 1); /* each new walk: one more */
 	assert_int_equal(w.mode, WALK_BACKFILL);
 	assert_int_equal(w.order, ORDER_CREATED);
 	assert_int_equal(st.walk_total, -1);
@@ -500,12 +562,14 @@ test_begin(void **state)
 	snprintf(st.high_water, TS_LEN, "%s", T("30"));
 	snprintf(st.last_full_resync_at, TS_LEN, "%s", T("50"));
 	walk_begin(&w, &st, 0, 1, 100, NOW, T("40"));
+	assert_int_equal(st.walk_generation, 2);
 	assert_int_equal(w.mode, WALK_INCREMENTAL);
 	assert_int_equal(w.order, ORDER_UPDATED);
 	assert_string_equal(w.stop_key, T("30"));
 	/* a full resync is due when the last one is older than due */
 	st.walk_mode = WALK_NONE;
 	walk_begin(&w, &st, 0, 1, 100, NOW, T("55"));
+	assert_int_equal(st.walk_generation, 3);
 	assert_int_equal(w.mode, WALK_FULL);
 	assert_int_equal(w.order, ORDER_CREATED);
 	assert_string_equal(w.stop_key, "");
@@ -514,12 +578,17 @@ test_begin(void **state)
 	walk_begin(&w, &st, 1, 0, 100, NOW, "");
 	assert_int_equal(w.mode, WALK_INCREMENTAL);
 	assert_int_equal(w.order, ORDER_CREATED);
-	/* a walk under way is resumed as it was */
+	assert_int_equal(st.walk_generation, 4);
+	/* a walk under way is resumed as it was, with its number (after a
+	 * restart: the state loaded from the database) */
 	st.walk_mode = WALK_FULL;
 	st.walk_offset = 700;
+	snprintf(st.walk_started_at, TS_LEN, "%s", T("10"));
 	assert_int_equal(walk_begin(&w, &st, 1, 0, 100, NOW, ""), 1);
 	assert_int_equal(w.mode, WALK_FULL);
 	assert_int_equal(st.walk_offset, 700);
+	assert_int_equal(st.walk_generation, 4);
+	assert_string_equal(st.walk_started_at, T("10"));
 	assert_string_equal(walk_mode_name(WALK_FULL), "full");
 }
 
