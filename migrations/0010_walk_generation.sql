@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: ISC
 -- 0010_walk_generation: deletion marks that no clock can fake.
 --
 -- A complete full resync marked deleted the source's runs whose

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """A wall clock stepped during a full resync marks no live run deleted, and
 the runs really deleted upstream are marked (issue 25).
 
