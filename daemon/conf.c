@@ -886,7 +886,9 @@ page_size_key(struct ctx *ctx, const struct raw_source *r,
 	    parse_int(r->val[K_PAGE_SIZE], 1, 1, &v) == 0) {
 		s->page_size = 100;
 		problem(ctx, r->vline[K_PAGE_SIZE],
-		    "page_size '%s' must be an integer from 2 to 100 for %s sources: each page repeats the last run of the page before it, so a page of 1 would never move on",
+		    "page_size '%s' must be an integer from 2 to 100 for %s "
+		    "sources: each page repeats the last run of the page "
+		    "before it, so a page of 1 would never move on",
 		    r->val[K_PAGE_SIZE], s->type->name);
 		return;
 	}
