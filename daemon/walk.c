@@ -5,13 +5,17 @@
  *
  * Offset drift.  Listings are paged by offset, so runs created or deleted
  * upstream during a walk shift what a page holds.  After the first page we
- * know the last run we took (the anchor).  Where the API takes any offset
- * (Codegen's skip) each page starts one item early, so the anchor must be
- * its first item; where it takes page numbers only (Cotool) we watch the
- * reported total.  When the anchor is not where it should be and the page
- * starts older than it, runs may have slid past unseen: step back one page
- * and look again.  Insertions only cause duplicates, which the upsert
- * absorbs.
+ * know the last item we took (the anchor): the offset counts items, runs
+ * and items set aside as rejected alike, so the anchor is the page's last
+ * item whatever it is, known by its id or, when it has none, by a hash of
+ * its bytes (walk_item_id()).  Where the API takes any offset (Codegen's
+ * skip) each page starts one item early, so the anchor must be among its
+ * items (its first, unless runs moved); where it takes page numbers only
+ * (Cotool) we watch the reported total.  When the anchor is not where it
+ * should be and the page starts older than it (its first run with a key
+ * against the anchor's key: the anchor's own, or the nearest run's before
+ * it), runs may have slid past unseen: step back one page and look again.
+ * Insertions only cause duplicates, which the upsert absorbs.
  *
  * Order.  Backfills and full resyncs walk by creation time, which never
  * changes: in update order a run updated during the walk jumps to the head,
@@ -116,16 +120,95 @@ walk_begin(struct walk *w, struct sync_state *st, int any_offset,
 	return resumed;
 }
 
-/* Index of the run whose id is id, or -1. */
-static long
-find_run(const struct page *p, const char *id)
+void
+walk_item_id(const char *external_id, const char *raw, size_t raw_len,
+    char *out)
 {
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a, 64 bits */
+	size_t len, i;
+
+	len = external_id != NULL ? strnlen(external_id, SOURCE_MAX_ID + 1) : 0;
+	if (len > 0 && len <= SOURCE_MAX_ID &&
+	    strncmp(external_id, WALK_RAW_ID_PREFIX,
+		sizeof(WALK_RAW_ID_PREFIX) - 1) != 0) {
+		memcpy(out, external_id, len + 1);
+		return;
+	}
+	for (i = 0; i < raw_len; i++) {
+		h ^= (unsigned char)raw[i];
+		h *= 1099511628211ULL;
+	}
+	snprintf(out, SOURCE_MAX_ID + 1, WALK_RAW_ID_PREFIX "%016llx",
+	    (unsigned long long)h);
+}
+
+/* Is the item whose identity is id on the page? */
+static int
+page_holds(const struct page *p, const char *id)
+{
+	char item[SOURCE_MAX_ID + 1];
 	size_t i;
 
-	for (i = 0; i < p->nruns; i++)
-		if (strcmp(p->runs[i].external_id, id) == 0)
-			return (long)i;
-	return -1;
+	for (i = 0; i < p->nruns; i++) {
+		walk_item_id(p->runs[i].external_id, p->runs[i].raw,
+		    p->runs[i].raw_len, item);
+		if (strcmp(item, id) == 0)
+			return 1;
+	}
+	for (i = 0; i < p->nrejects; i++) {
+		walk_item_id(p->rejects[i].external_id, p->rejects[i].raw,
+		    p->rejects[i].raw_len, item);
+		if (strcmp(item, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The key of the page's first run that has one, or "". */
+static const char *
+first_key(const struct walk *w, const struct page *p)
+{
+	const char *k;
+	size_t i;
+
+	for (i = 0; i < p->nruns; i++) {
+		k = run_key(w, &p->runs[i]);
+		if (k[0] != '\0')
+			return k;
+	}
+	return "";
+}
+
+/* The key of the page's last run that has one, or "": the anchor's key
+ * (rejects have none, and come after the runs before them). */
+static const char *
+last_key(const struct walk *w, const struct page *p)
+{
+	const char *k;
+	size_t i = p->nruns;
+
+	while (i-- > 0) {
+		k = run_key(w, &p->runs[i]);
+		if (k[0] != '\0')
+			return k;
+	}
+	return "";
+}
+
+/* The identity of the page's last item into id; "" for an empty page. */
+static void
+last_item(const struct page *p, char *id)
+{
+	const struct reject *rj = p->nrejects > 0 ?
+	    &p->rejects[p->nrejects - 1] :
+	    NULL;
+	const struct run *r = p->nruns > 0 ? &p->runs[p->nruns - 1] : NULL;
+
+	id[0] = '\0';
+	if (rj != NULL && (r == NULL || rj->pos + 1 >= p->nitems))
+		walk_item_id(rj->external_id, rj->raw, rj->raw_len, id);
+	else if (r != NULL)
+		walk_item_id(r->external_id, r->raw, r->raw_len, id);
 }
 
 /* Does the page leave a possible gap behind the anchor?  1: step back. */
@@ -135,13 +218,13 @@ drifted(const struct walk *w, const struct sync_state *st, const struct page *p,
 {
 	const char *key;
 
-	if (st->walk_anchor_id[0] == '\0' || p->nruns == 0)
+	if (st->walk_anchor_id[0] == '\0' || p->nitems == 0)
 		return 0;
-	if (find_run(p, st->walk_anchor_id) >= 0)
+	if (page_holds(p, st->walk_anchor_id))
 		return 0; /* we see what follows the anchor */
 	/* The anchor is gone from where it was.  If the page starts with a
 	 * run newer than it, the boundary is inside the page: no gap. */
-	key = run_key(w, &p->runs[0]);
+	key = first_key(w, p);
 	if (key[0] == '\0' || st->walk_anchor_key[0] == '\0' ||
 	    strcmp(key, st->walk_anchor_key) > 0)
 		return 0;
@@ -217,16 +300,18 @@ advance(struct walk *w, const struct page *p, int64_t off,
     struct sync_state *next, struct walk_step *step)
 {
 	int64_t npos = off + (int64_t)p->nitems;
-	const struct run *last;
+	const char *key = last_key(w, p);
+	char id[SOURCE_MAX_ID + 1];
 	int complete;
 
 	raise_high_water(w, p, next);
-	if (p->nruns > 0) {
-		last = &p->runs[p->nruns - 1];
+	last_item(p, id);
+	if (id[0] != '\0')
 		snprintf(next->walk_anchor_id, sizeof(next->walk_anchor_id),
-		    "%s", last->external_id);
-		snprintf(next->walk_anchor_key, TS_LEN, "%s", run_key(w, last));
-	}
+		    "%s", id);
+	/* no run with a key here: the nearest before is the last anchor's */
+	if (key[0] != '\0')
+		snprintf(next->walk_anchor_key, TS_LEN, "%s", key);
 	next->walk_offset = npos;
 	complete = p->nitems == 0 || npos >= p->total;
 	if (!complete && !w->any_offset && (int64_t)p->nitems < w->page_limit) {

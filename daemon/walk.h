@@ -13,6 +13,10 @@
 
 #include "source.h"
 
+/* An identity made from an item's bytes starts with this; no identity
+ * made from an id does (walk_item_id()). */
+#define WALK_RAW_ID_PREFIX "#raw:"
+
 /* Step backs in one pass before going on unverified (and saying so). */
 #define WALK_MAX_STEP_BACKS 8
 /* Seconds of server clock skew the high-water cutoff allows. */
@@ -38,6 +42,8 @@ struct sync_state {
 	int backfill_done;
 	enum walk_mode walk_mode; /* WALK_NONE: no walk under way */
 	int64_t walk_offset;	  /* items consumed */
+	/* The last item taken (walk_item_id()) and the key of it or, when
+	 * it has none, of the nearest run before it that has one. */
 	char walk_anchor_id[SOURCE_MAX_ID + 1];
 	char walk_anchor_key[TS_LEN];
 	int64_t walk_total; /* total reported by the last page */
@@ -71,6 +77,16 @@ struct walk {
 			    * (INT64_MAX unless the caller sets it) */
 	int step_backs;
 };
+
+/*
+ * The identity of an item of a page, as the walk's anchor
+ * (sync_state.walk_anchor_id) holds it: its external id (NULL: none could
+ * be read) when that has 1 to SOURCE_MAX_ID bytes and does not start with
+ * WALK_RAW_ID_PREFIX, else that prefix and a 64-bit hash (FNV-1a) of its
+ * verbatim bytes raw, in hex.  out: SOURCE_MAX_ID + 1 bytes.
+ */
+void walk_item_id(const char *external_id, const char *raw, size_t raw_len,
+    char *out);
 
 /*
  * Begin a pass on *st at wall time now ("YYYY-...Z"): resume the walk under
