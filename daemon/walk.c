@@ -29,11 +29,19 @@
  * changes, so the first poll after a backfill stays one page.
  *
  * Stop rules.  A backfill or full resync walks to the end (an empty page,
- * or the reported total reached).  An incremental walk stops after the page
- * that holds a run older than its stop key: the high-water mark of the last
- * complete walk.  (Codegen's older unfinished runs are fetched again by
- * targeted requests after the walk: recheck.c.)  A server that
- * never stops paging is cut after twice the pages its first total needs.
+ * or the reported total reached).  An incremental walk stops at runs it
+ * already has, not at an old timestamp: after the page on which the last
+ * two runs it has taken (with a key, in listing order; the one before may
+ * be an earlier page's last) are both older than its stop key, the
+ * high-water mark of the last complete walk, and were both in the mirror
+ * before the page was written (sync.c asks the store: walk_ask()).  One
+ * run out of order upstream, mirrored or not, anywhere on a page, cannot
+ * stop the walk; a run never seen is stored and the walk goes on.  The
+ * run that set the mark heads an idle listing and is not older than it,
+ * so an idle poll is one page from page_size 3 up.  (Codegen's older
+ * unfinished runs are fetched again by targeted requests after the walk:
+ * recheck.c.)  A server that never stops paging is cut after twice the
+ * pages its first total needs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -277,21 +285,96 @@ raise_high_water(const struct walk *w, const struct page *p,
 	}
 }
 
-/* Does the page hold a run older than the stop key? */
+/* Is run r older than the stop key?  (A run without a key is not.) */
 static int
-reached_stop(const struct walk *w, const struct page *p)
+older(const struct walk *w, const struct run *r)
 {
-	const char *key;
-	size_t i;
+	const char *key = run_key(w, r);
+
+	return key[0] != '\0' && strcmp(key, w->stop_key) < 0;
+}
+
+/*
+ * The runs of the page the stop rule looks at: the last two with a key
+ * that the walk had not taken yet (a page that starts with the last run
+ * taken, Codegen's overlap, does not count it again), pair[1] the last.
+ * Returns how many (0 to 2); with 1, the other is w->last.
+ */
+static int
+stop_pair(const struct walk *w, const struct page *p, size_t pair[2])
+{
+	size_t i = p->nruns, found[2] = { 0, 0 }; /* the last, the one before */
+	int n = 0;
 
 	if (w->mode != WALK_INCREMENTAL || w->stop_key[0] == '\0')
 		return 0;
-	for (i = 0; i < p->nruns; i++) {
-		key = run_key(w, &p->runs[i]);
-		if (key[0] != '\0' && strcmp(key, w->stop_key) < 0)
-			return 1;
+	while (i-- > 0 && n < 2) {
+		if (run_key(w, &p->runs[i])[0] == '\0' ||
+		    (w->last.set &&
+			strcmp(p->runs[i].external_id, w->last.id) == 0))
+			continue;
+		found[n++] = i;
 	}
+	pair[1] = found[0];
+	pair[0] = n == 2 ? found[1] : found[0];
+	return n;
+}
+
+void
+walk_ask(const struct walk *w, const struct page *p, struct walk_ask *ask)
+{
+	size_t pair[2];
+	int n = stop_pair(w, p, pair);
+
+	memset(ask, 0, sizeof(*ask));
+	/* the last one is carried to the next page when it is older; the
+	 * one before it matters only when both are */
+	if (n >= 1 && older(w, &p->runs[pair[1]]))
+		ask->run[ask->n++] = pair[1];
+	if (n == 2 && ask->n == 1 && older(w, &p->runs[pair[0]]))
+		ask->run[ask->n++] = pair[0];
+}
+
+/* Was the page's run i in the mirror before the page (ask's answer)? */
+static int
+known(const struct walk_ask *ask, size_t i)
+{
+	size_t j;
+
+	for (j = 0; ask != NULL && j < ask->n; j++)
+		if (ask->run[j] == i)
+			return ask->known[j];
 	return 0;
+}
+
+/*
+ * The stop rule of an incremental walk: stop after the page on which the
+ * last two runs taken (with a key, in listing order; the one before may
+ * be the last of an earlier page) are both older than the stop key and
+ * both were in the mirror before.  One run out of order, mirrored or not,
+ * anywhere on a page, cannot stop the walk.  Remembers the page's last.
+ */
+static int
+reached_stop(struct walk *w, const struct page *p, const struct walk_ask *ask)
+{
+	size_t pair[2];
+	int n = stop_pair(w, p, pair), stop, b_older, b_known;
+	const struct run *b;
+
+	if (n == 0)
+		return 0;
+	b = &p->runs[pair[1]];
+	b_older = older(w, b);
+	b_known = b_older && known(ask, pair[1]);
+	if (n == 2)
+		stop = older(w, &p->runs[pair[0]]) && known(ask, pair[0]);
+	else
+		stop = w->last.set && w->last.older && w->last.known;
+	w->last.set = 1;
+	w->last.older = b_older;
+	w->last.known = b_known;
+	snprintf(w->last.id, sizeof(w->last.id), "%s", b->external_id);
+	return stop && b_older && b_known;
 }
 
 /* Advance past the page: anchor, offset, the end, a capped page size. */
@@ -344,7 +427,7 @@ finish(const struct walk *w, const char *now, struct sync_state *next)
 
 void
 walk_page(struct walk *w, const struct page *p, int64_t off, const char *now,
-    struct sync_state *next, struct walk_step *step)
+    const struct walk_ask *ask, struct sync_state *next, struct walk_step *step)
 {
 	int complete = 0, reached = 0;
 
@@ -374,7 +457,7 @@ walk_page(struct walk *w, const struct page *p, int64_t off, const char *now,
 		    0;
 	} else {
 		complete = advance(w, p, off, next, step);
-		reached = reached_stop(w, p);
+		reached = reached_stop(w, p, ask);
 	}
 	next->walk_total = p->total;
 	next->walk_pages++;

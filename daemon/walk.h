@@ -76,6 +76,25 @@ struct walk {
 	int64_t pass_cap;  /* max_pass_pages: a bound upstream cannot move
 			    * (INT64_MAX unless the caller sets it) */
 	int step_backs;
+	/* The stop rule's memory: the last run with a key taken so far. */
+	struct {
+		int set;
+		int older; /* older than the stop key */
+		int known; /* in the mirror before this walk wrote it */
+		char id[SOURCE_MAX_ID + 1];
+	} last;
+};
+
+/*
+ * What the stop rule asks of the mirror about a page (walk_ask()): the
+ * runs of the page, at most two, whose presence in the mirror before the
+ * page is written decides whether the walk stops.  The caller answers in
+ * known[] (store_has_run(); an error is "not known": the walk goes on).
+ */
+struct walk_ask {
+	size_t n;
+	size_t run[2]; /* indexes into the page's runs */
+	int known[2];  /* 1: a live row of the source holds its id */
 };
 
 /*
@@ -118,12 +137,19 @@ struct walk_step {
 				 * seen since next->walk_started_at are gone */
 };
 
+/* Fill *ask with the runs of page p the stop rule needs to know about
+ * (none outside an incremental walk with a stop key); known[] zeroed. */
+void walk_ask(const struct walk *w, const struct page *p, struct walk_ask *ask);
+
 /*
- * Decide what page p, asked for at offset off, means.  *next comes in as
- * the committed state and goes out as the state to commit with the page
- * (now is the time of a success).  *w advances; *step says what to do.
+ * Decide what page p, asked for at offset off, means, with ask as
+ * walk_ask() left it and the caller answered it (NULL: nothing known).
+ * *next comes in as the committed state and goes out as the state to
+ * commit with the page (now is the time of a success).  *w advances;
+ * *step says what to do.
  */
 void walk_page(struct walk *w, const struct page *p, int64_t off,
-    const char *now, struct sync_state *next, struct walk_step *step);
+    const char *now, const struct walk_ask *ask, struct sync_state *next,
+    struct walk_step *step);
 
 #endif

@@ -49,6 +49,7 @@ struct tcase {
 	int degraded, step_backs;
 	double skew; /* st.clock_skew: the host this far ahead (0: unset) */
 	const char *stop_key; /* incremental */
+	unsigned known;	      /* bit i: runs[i] was in the mirror */
 	/* the page */
 	int64_t off, page_total;
 	size_t nitems;	     /* 0: the number of runs and rejects */
@@ -293,14 +294,53 @@ static const struct tcase cases[] = {
 	    .stop_key = T("05"),
 	    .off = 0,
 	    .page_total = 50,
-	    .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
-		{ "c", T("03"), T("04") } },
+	    /* issue 25, part 3: the page's last two runs are older than
+	     * the stop key and were both in the mirror */
+	    .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("04") },
+		{ "c", T("03"), T("03") } },
+	    .known = 0x6,
 	    .action = WALK_DONE,
 	    .next_offset = 3,
 	    .next_anchor = "c",
 	    .next_walk_hw = T("09"),
 	    .next_hw = T("09"),
 	    .next_mode = WALK_NONE,
+	    .next_limit = 3 },
+	{ .name = "incremental: one old run last, the one before newer: on",
+	    .can_order_updated = 1,
+	    .page_size = 3,
+	    .mode = WALK_INCREMENTAL,
+	    .high_water = T("05"),
+	    .stop_key = T("05"),
+	    .off = 0,
+	    .page_total = 50,
+	    .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("06") },
+		{ "c", T("03"), T("04") } },
+	    .known = 0x7,
+	    .action = WALK_FETCH,
+	    .next_offset = 3,
+	    .next_anchor = "c",
+	    .next_walk_hw = T("09"),
+	    .next_hw = T("05"),
+	    .next_mode = WALK_INCREMENTAL,
+	    .next_limit = 3 },
+	{ .name = "incremental: the last two old, one not mirrored: on",
+	    .can_order_updated = 1,
+	    .page_size = 3,
+	    .mode = WALK_INCREMENTAL,
+	    .high_water = T("05"),
+	    .stop_key = T("05"),
+	    .off = 0,
+	    .page_total = 50,
+	    .runs = { { "a", T("01"), T("09") }, { "b", T("02"), T("04") },
+		{ "c", T("03"), T("03") } },
+	    .known = 0x5,
+	    .action = WALK_FETCH,
+	    .next_offset = 3,
+	    .next_anchor = "c",
+	    .next_walk_hw = T("09"),
+	    .next_hw = T("05"),
+	    .next_mode = WALK_INCREMENTAL,
 	    .next_limit = 3 },
 	{ .name = "incremental: nothing older than the stop key yet",
 	    .can_order_updated = 1,
@@ -624,7 +664,9 @@ run_case(const struct tcase *tc)
 	struct run runs[MAXR];
 	struct reject rejects[MAXR];
 	struct page p;
+	struct walk_ask ask;
 	char want[SOURCE_MAX_ID + 1];
+	size_t j;
 
 	memset(&st, 0, sizeof(st));
 	st.walk_mode = tc->mode;
@@ -652,7 +694,10 @@ run_case(const struct tcase *tc)
 	w.step_backs = tc->step_backs;
 	fill_page(tc, runs, rejects, &p);
 	next = st;
-	walk_page(&w, &p, tc->off, NOW, &next, &step);
+	walk_ask(&w, &p, &ask);
+	for (j = 0; j < ask.n; j++)
+		ask.known[j] = (tc->known >> ask.run[j]) & 1;
+	walk_page(&w, &p, tc->off, NOW, &ask, &next, &step);
 	if (step.action != tc->action ||
 	    step.stepped_back != tc->stepped_back ||
 	    step.degraded != tc->became_degraded ||
@@ -782,8 +827,8 @@ test_page_cap(void **state)
 		    i / 60, i % 60);
 		p.total = next.walk_offset + 5; /* always more to come */
 		walk_page(&w, &p,
-		    next.walk_offset > 0 ? next.walk_offset - 1 : 0, NOW, &next,
-		    &step);
+		    next.walk_offset > 0 ? next.walk_offset - 1 : 0, NOW, NULL,
+		    &next, &step);
 		if (step.action != WALK_FETCH)
 			break;
 	}
@@ -821,7 +866,7 @@ test_pass_cap(void **state)
 			snprintf(id[j], sizeof(id[j]), "fresh-%d", 2 * i + j);
 			runs[j].external_id = id[j];
 		}
-		walk_page(&w, &p, next.walk_offset, NOW, &next, &step);
+		walk_page(&w, &p, next.walk_offset, NOW, NULL, &next, &step);
 		if (step.action != WALK_FETCH)
 			break;
 	}
@@ -830,6 +875,190 @@ test_pass_cap(void **state)
 	assert_int_equal(w.pages, 7);
 	assert_int_equal(next.walk_offset,
 	    14); /* kept: the next pass resumes */
+}
+
+/*
+ * The stop rule over whole incremental walks (issue 25, part 3): a
+ * listing of runs, newest first (ids in order; a key each, 'o' older than
+ * the stop key, 'n' newer, '-' none), a mirror (the ids it holds), a page
+ * size.  Each page is cut from the listing where the walk wants it (one
+ * item early where any offset is taken), asked about (walk_ask()),
+ * answered from the mirror, decided, then "written" (its ids join the
+ * mirror).  Returns the pages until the walk was done; *taken: the
+ * listing's items the walk had reached.
+ */
+#define MAXL 64
+
+/* A key of walk_listing()'s: older or newer than its stop key, or none. */
+static const char *
+key_of(char k)
+{
+	if (k == 'o')
+		return T("40");
+	return k == 'n' ? T("59") : NULL;
+}
+
+static int
+walk_listing(int any_offset, int page_size, const char *ids, const char *keys,
+    const char *mirror, int64_t *taken)
+{
+	struct sync_state st, next;
+	struct walk w;
+	struct walk_step step;
+	struct walk_ask ask;
+	struct run runs[MAXL];
+	struct page p;
+	char held[MAXL + 1], id[MAXL][2];
+	size_t n = strlen(ids), i, j;
+	int64_t off;
+	int pages = 0;
+
+	assert_true(n <= MAXL && strlen(keys) == n);
+	snprintf(held, sizeof(held), "%s", mirror);
+	memset(&st, 0, sizeof(st));
+	st.backfill_done = 1;
+	snprintf(st.high_water, TS_LEN, "%s", T("50"));
+	snprintf(st.last_full_resync_at, TS_LEN, "%s", NOW);
+	walk_begin(&w, &st, any_offset, !any_offset, page_size, NOW, "");
+	assert_int_equal(w.mode, WALK_INCREMENTAL);
+	next = st;
+	do {
+		off = any_offset ?
+		    (next.walk_offset > 0 ? next.walk_offset - 1 : 0) :
+		    next.walk_offset;
+		memset(&p, 0, sizeof(p));
+		memset(runs, 0, sizeof(runs));
+		for (i = (size_t)off; i < n && i < (size_t)off + page_size;
+		     i++) {
+			struct run *r = &runs[p.nruns++];
+
+			id[i][0] = ids[i];
+			id[i][1] = '\0';
+			r->external_id = id[i];
+			r->updated_at = r->created_at = key_of(keys[i]);
+		}
+		p.runs = runs;
+		p.nitems = p.nruns;
+		p.total = (int64_t)n;
+		walk_ask(&w, &p, &ask);
+		assert_true(ask.n <= 2);
+		for (j = 0; j < ask.n; j++) {
+			const char *rid = runs[ask.run[j]].external_id;
+
+			ask.known[j] = strchr(held, rid[0]) != NULL;
+		}
+		walk_page(&w, &p, off, NOW, &ask, &next, &step);
+		assert_int_equal(step.stepped_back, 0);
+		for (j = 0; j < p.nruns; j++)
+			if (strchr(held, runs[j].external_id[0]) == NULL)
+				strncat(held, runs[j].external_id, 1);
+		pages++;
+	} while (step.action == WALK_FETCH && pages < 100);
+	assert_int_equal(step.action, WALK_DONE);
+	*taken = next.walk_offset;
+	return pages;
+}
+
+static void
+test_stop_rule(void **state)
+{
+	/* ten runs, all old and mirrored: an idle poll */
+	const char *ids = "ABCDEFGHIJ", *old10 = "oooooooooo";
+	int64_t taken;
+	int any;
+
+	(void)state;
+	for (any = 0; any <= 1; any++) {
+		/* an idle poll is one page, from page_size 2 (Cotool: 1 costs
+		 * two, the rule needs two runs) */
+		assert_int_equal(walk_listing(any, 5, ids, old10, ids, &taken),
+		    1);
+		assert_int_equal(walk_listing(any, 2, ids, old10, ids, &taken),
+		    1);
+		if (!any)
+			assert_int_equal(walk_listing(0, 1, ids, old10, ids,
+					     &taken),
+			    2);
+		/* three new runs, one old run out of order among them, not
+		 * mirrored: every new one and it are taken, wherever it is */
+		assert_int_equal(walk_listing(any, 3, "abXcDEFGHI",
+				     "nnonoooooo", "DEFGHI", &taken),
+		    any ? 3 : 2);
+		assert_true(taken >= 5);
+		walk_listing(any, 3, "abcXDEFGHI", "nnnooooooo", "DEFGHI",
+		    &taken);
+		assert_true(taken >= 5);
+		walk_listing(any, 3, "XabcDEFGHI", "onnnoooooo", "DEFGHI",
+		    &taken);
+		assert_true(taken >= 5);
+		/* ... or mirrored: the same */
+		walk_listing(any, 3, "abXcDEFGHI", "nnonoooooo", "XDEFGHI",
+		    &taken);
+		assert_true(taken >= 5);
+		/* a page of 2 whose old run is not mirrored: the next page,
+		 * which starts with it where pages overlap, stops only on two
+		 * more runs the mirror held before */
+		walk_listing(any, 2, "aXDEFGHIJK", "nooooooooo", "DEFGHIJK",
+		    &taken);
+		assert_true(taken >= 4);
+		/* runs without a key are passed over, not counted as old */
+		assert_int_equal(walk_listing(any, 4, "ABC-DEFGHI",
+				     "oo-ooooooo", "ABCDEFGHI-", &taken),
+		    1);
+		walk_listing(any, 4, "aXY-DEFGHI", "noo-oooooo", "DEFGHI",
+		    &taken);
+		assert_true(taken >= 6);
+	}
+}
+
+/* What the stop rule asks of the mirror: nothing outside an incremental
+ * walk with a stop key, nothing when the last run is newer than it, the
+ * last run alone when the one before is newer, both when both are old. */
+static void
+test_ask(void **state)
+{
+	struct sync_state st;
+	struct walk w;
+	struct walk_ask ask;
+	struct run runs[3];
+	struct page p;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	memset(runs, 0, sizeof(runs));
+	runs[0].external_id = "a";
+	runs[1].external_id = "b";
+	runs[2].external_id = "c";
+	runs[0].updated_at = T("09");
+	runs[1].updated_at = T("08");
+	runs[2].updated_at = T("03");
+	memset(&p, 0, sizeof(p));
+	p.runs = runs;
+	p.nruns = p.nitems = 3;
+	p.total = 10;
+	walk_begin(&w, &st, 0, 1, 3, NOW, ""); /* a backfill */
+	walk_ask(&w, &p, &ask);
+	assert_int_equal(ask.n, 0);
+	st.walk_mode = WALK_NONE;
+	st.backfill_done = 1;
+	walk_begin(&w, &st, 0, 1, 3, NOW, ""); /* incremental, no mark */
+	walk_ask(&w, &p, &ask);
+	assert_int_equal(ask.n, 0);
+	snprintf(st.high_water, TS_LEN, "%s", T("05"));
+	st.walk_mode = WALK_NONE;
+	walk_begin(&w, &st, 0, 1, 3, NOW, "");
+	walk_ask(&w, &p, &ask);
+	assert_int_equal(ask.n, 1);
+	assert_int_equal(ask.run[0], 2);
+	assert_int_equal(ask.known[0], 0);
+	runs[1].updated_at = T("04");
+	walk_ask(&w, &p, &ask);
+	assert_int_equal(ask.n, 2);
+	assert_int_equal(ask.run[0], 2);
+	assert_int_equal(ask.run[1], 1);
+	runs[2].updated_at = T("06");
+	walk_ask(&w, &p, &ask);
+	assert_int_equal(ask.n, 0);
 }
 
 /* An item's identity: its id, else a hash of its bytes that no id's
@@ -873,6 +1102,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_item_id),
+		cmocka_unit_test(test_stop_rule),
+		cmocka_unit_test(test_ask),
 		cmocka_unit_test(test_pass_cap),
 		cmocka_unit_test(test_begin),
 		cmocka_unit_test(test_page_cap),
