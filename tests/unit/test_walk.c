@@ -49,12 +49,12 @@ struct tcase {
 	int degraded, step_backs;
 	double skew; /* st.clock_skew: the host this far ahead (0: unset) */
 	const char *stop_key; /* incremental */
-	unsigned known;	      /* bit i: runs[i] was in the mirror */
 	/* the page */
 	int64_t off, page_total;
 	size_t nitems;	     /* 0: the number of runs and rejects */
 	struct r runs[MAXR]; /* in order, around the rejects */
 	struct rj rejects[MAXR];
+	unsigned known; /* bit i: runs[i] was in the mirror before */
 	/* expected */
 	enum walk_action action;
 	int stepped_back, became_degraded, capped, mark_deleted;
@@ -696,7 +696,7 @@ run_case(const struct tcase *tc)
 	next = st;
 	walk_ask(&w, &p, &ask);
 	for (j = 0; j < ask.n; j++)
-		ask.known[j] = (tc->known >> ask.run[j]) & 1;
+		ask.known[j] = (int)((tc->known >> ask.run[j]) & 1u);
 	walk_page(&w, &p, tc->off, NOW, &ask, &next, &step);
 	if (step.action != tc->action ||
 	    step.stepped_back != tc->stepped_back ||
