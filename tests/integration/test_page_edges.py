@@ -149,7 +149,7 @@ class PageEdgesTest(DaemonTest):
         where = f"{api.name}, {kind} item at {pos}"
         self.write_conf(sources=(api.name,),
                         **{api.name: {"page_size": str(PAGE)}})
-        self.fake_log_cleared()
+        self.api.clear_log()
         self.once_ok()
         self.check_walk(api, RUNS + GONE + 1, f"backfill, {where}")
         ls = [r for r in api.listing() if r is not odd]
@@ -160,7 +160,7 @@ class PageEdgesTest(DaemonTest):
         self.write_conf(sources=(api.name,),
                         **{api.name: {"page_size": str(PAGE),
                                       "full_resync_interval": "1ms"}})
-        self.fake_log_cleared()
+        self.api.clear_log()
         self.once_ok()
         self.check_walk(api, RUNS + 1, f"full resync, {where}")
         self.assertEqual(
@@ -169,10 +169,6 @@ class PageEdgesTest(DaemonTest):
                 "deleted_upstream_at IS NOT NULL", api.name)},
             {str(r["id"]) for r in gone}, f"{where}: runs marked gone")
         self.check_odd(api, kind, odd, where)
-        return odd
-
-    def fake_log_cleared(self):
-        self.api.clear_log()
 
     def check_walk(self, api, items, where):
         n = len(self.api.requests(api.name))
