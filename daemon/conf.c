@@ -882,6 +882,32 @@ int_key(struct ctx *ctx, const struct raw_source *r, enum skey k, long long min,
 		*out = (int)v;
 }
 
+/*
+ * page_size: 1..100, but at least 2 where the adapter takes any offset:
+ * there each page after the first starts with the previous page's last
+ * item (the drift check), so a page of one would hold only that item and
+ * the walk would never move.
+ */
+static void
+page_size_key(struct ctx *ctx, const struct raw_source *r,
+    struct conf_source *s)
+{
+	long long v;
+
+	if (s->type->any_offset &&
+	    parse_int(r->val[K_PAGE_SIZE], 1, 1, &v) == 0) {
+		s->page_size = 100;
+		problem(ctx, r->vline[K_PAGE_SIZE],
+		    "page_size '%s' must be an integer from 2 to 100 for %s "
+		    "sources: each page repeats the last run of the page "
+		    "before it, so a page of 1 would never move on",
+		    r->val[K_PAGE_SIZE], s->type->name);
+		return;
+	}
+	int_key(ctx, r, K_PAGE_SIZE, s->type->any_offset ? 2 : 1, 100, 100,
+	    &s->page_size);
+}
+
 /* rate_limit = N/DURATION or off; the adapter's default otherwise. */
 static void
 rate_key(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
@@ -979,7 +1005,7 @@ finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 		return;
 	finish_token(ctx, r, s);
 	duration_key(ctx, r, K_POLL_INTERVAL, 60, 1, &s->poll_interval);
-	int_key(ctx, r, K_PAGE_SIZE, 1, 100, 100, &s->page_size);
+	page_size_key(ctx, r, s);
 	rate_key(ctx, r, s);
 	duration_key(ctx, r, K_REFRESH_WINDOW, 86400, 0, &s->refresh_window);
 	duration_key(ctx, r, K_REFRESH_MAX_INTERVAL, 300, 0.001,

@@ -993,6 +993,7 @@ json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
 		rj = &page->rejects[page->nrejects++];
 		rj->raw = spans[i].p;
 		rj->raw_len = spans[i].len;
+		rj->pos = i;
 		snprintf(rj->reason, sizeof(rj->reason), "%s", why);
 		id = cJSON_GetObjectItemCaseSensitive(e, "id");
 		if (cJSON_IsString(id))

@@ -47,8 +47,8 @@ typedef int json_item_fn(struct page *page, const cJSON *item, struct run *r,
  * cannot be read one way (given twice, holding a member given twice, or
  * holding an escape json_bad_escape() names) is taken out of it and
  * recorded as a problem of the run.  An item fn refuses (no usable id)
- * becomes a reject with its reason and verbatim bytes.  On error the page
- * is freed.
+ * becomes a reject with its reason, verbatim bytes and position.  On
+ * error the page is freed.
  */
 int json_fill_page(struct page *page, cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,

@@ -177,9 +177,15 @@ struct reject {
 	const char *raw; /* the item, verbatim bytes */
 	size_t raw_len;
 	const char *external_id; /* when one could be read, else NULL */
+	size_t pos;		 /* its index among the page's items */
 	char reason[160];
 };
 
+/*
+ * A page's items in listing order are its runs and its rejects merged by
+ * position: runs[] and rejects[] each keep the listing's order, and a
+ * reject says where it stood.
+ */
 struct page {
 	struct run *runs;
 	size_t nruns;

@@ -68,6 +68,7 @@ enum stmt_id {
 	ST_INS_REJECT,
 	ST_SAVE_STATE,
 	ST_SAVE_COUNTS,
+	ST_HAS_RUN,
 	NSTMTS
 };
 
@@ -182,6 +183,8 @@ static const char *const stmt_sql[NSTMTS] = {
 			   "?9, retries = ?10, runs_partial = ?11, "
 			   "upstream_total = coalesce(?12, upstream_total) "
 			   "WHERE id = ?1",
+	[ST_HAS_RUN] = "SELECT 1 FROM runs WHERE source = ?1 AND "
+		       "external_id = ?2 AND deleted_upstream_at IS NULL",
 };
 
 #define EXEC_CACHE 32
@@ -1805,6 +1808,25 @@ store_source_present(struct store *store, const char *source)
 		return 1;
 	return rc == SQLITE_DONE ? 0 :
 				   store_fail(store, "cannot read sync state");
+}
+
+int
+store_has_run(struct store *store, const char *source, const char *external_id)
+{
+	sqlite3_stmt *st = store->stmt[ST_HAS_RUN];
+	int rc;
+
+	bind_text(store, st, 1, source);
+	bind_text(store, st, 2, external_id);
+	rc = store_step(store, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		(void)store_fail(store,
+		    "cannot read run"); /* before the reset */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* The number sql (one ?1 parameter) counts, or -1. */

@@ -158,6 +158,14 @@ int64_t store_runs_since(struct store *store, const char *source,
     const char *since, int unfinished, struct store_run_key **out)
     __attribute__((warn_unused_result));
 
+/*
+ * 1 when source holds the run external_id and it is not marked gone
+ * upstream, 0 when not, -1 on error (logged).  One indexed lookup: what
+ * an incremental walk's stop rule asks before the page is written.
+ */
+int store_has_run(struct store *store, const char *source,
+    const char *external_id) __attribute__((warn_unused_result));
+
 /* Runs of source not gone upstream (for the metrics), or -1. */
 int64_t store_live_runs(struct store *store, const char *source);
 

@@ -809,12 +809,27 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	src_pass_end(s, 1, NULL, c->poll_interval);
 }
 
+/* Answer what the walk's stop rule asks of the mirror about page p,
+ * before the page is written (an error counts as "not there": the walk
+ * goes on). */
+static void
+src_ask(const struct src *s, const struct page *p, struct walk_ask *ask)
+{
+	size_t i;
+
+	walk_ask(&s->pass.walk, p, ask);
+	for (i = 0; i < ask->n; i++)
+		ask->known[i] = store_has_run(s->sync->store, s->conf->name,
+				    p->runs[ask->run[i]].external_id) == 1;
+}
+
 static void
 src_handle_page(struct src *s, const struct page *p, int64_t off)
 {
 	const struct conf_source *c = s->conf;
 	struct sync_state next;
 	struct walk_step step;
+	struct walk_ask ask;
 	struct walk walk;
 	char now[TS_LEN], msg[256];
 	int64_t deleted = s->pass.rec.counts.runs_deleted;
@@ -837,7 +852,8 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	next = s->st;
 	wall_ts(now, 0);
 	walk = s->pass.walk;
-	walk_page(&s->pass.walk, p, off, now, &next, &step);
+	src_ask(s, p, &ask);
+	walk_page(&s->pass.walk, p, off, now, &ask, &next, &step);
 	if (store_page(s->sync->store, &s->pass.rec, p, &next,
 		flags_of(s, &step), now) == -1) {
 		s->pass.walk = walk;

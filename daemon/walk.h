@@ -14,6 +14,10 @@
 
 #include "source.h"
 
+/* An identity made from an item's bytes starts with this; no identity
+ * made from an id does (walk_item_id()). */
+#define WALK_RAW_ID_PREFIX "#raw:"
+
 /* Step backs in one pass before going on unverified (and saying so). */
 #define WALK_MAX_STEP_BACKS 8
 /* Seconds of server clock skew the high-water cutoff allows. */
@@ -39,6 +43,8 @@ struct sync_state {
 	int backfill_done;
 	enum walk_mode walk_mode; /* WALK_NONE: no walk under way */
 	int64_t walk_offset;	  /* items consumed */
+	/* The last item taken (walk_item_id()) and the key of it or, when
+	 * it has none, of the nearest run before it that has one. */
 	char walk_anchor_id[SOURCE_MAX_ID + 1];
 	char walk_anchor_key[TS_LEN];
 	int64_t walk_total; /* total reported by the last page */
@@ -76,7 +82,36 @@ struct walk {
 	int64_t pass_cap;  /* max_pass_pages: a bound upstream cannot move
 			    * (INT64_MAX unless the caller sets it) */
 	int step_backs;
+	/* The stop rule's memory: the last run with a key taken so far. */
+	struct {
+		int set;
+		int older; /* older than the stop key */
+		int known; /* in the mirror before this walk wrote it */
+		char id[SOURCE_MAX_ID + 1];
+	} last;
 };
+
+/*
+ * What the stop rule asks of the mirror about a page (walk_ask()): the
+ * runs of the page, at most two, whose presence in the mirror before the
+ * page is written decides whether the walk stops.  The caller answers in
+ * known[] (store_has_run(); an error is "not known": the walk goes on).
+ */
+struct walk_ask {
+	size_t n;
+	size_t run[2]; /* indexes into the page's runs */
+	int known[2];  /* 1: a live row of the source holds its id */
+};
+
+/*
+ * The identity of an item of a page, as the walk's anchor
+ * (sync_state.walk_anchor_id) holds it: its external id (NULL: none could
+ * be read) when that has 1 to SOURCE_MAX_ID bytes and does not start with
+ * WALK_RAW_ID_PREFIX, else that prefix and a 64-bit hash (FNV-1a) of its
+ * verbatim bytes raw, in hex.  out: SOURCE_MAX_ID + 1 bytes.
+ */
+void walk_item_id(const char *external_id, const char *raw, size_t raw_len,
+    char *out);
 
 /*
  * Begin a pass on *st at wall time now ("YYYY-...Z"): resume the walk under
@@ -112,12 +147,19 @@ struct walk_step {
 				 * earlier than its start: nothing marked */
 };
 
+/* Fill *ask with the runs of page p the stop rule needs to know about
+ * (none outside an incremental walk with a stop key); known[] zeroed. */
+void walk_ask(const struct walk *w, const struct page *p, struct walk_ask *ask);
+
 /*
- * Decide what page p, asked for at offset off, means.  *next comes in as
- * the committed state and goes out as the state to commit with the page
- * (now is the time of a success).  *w advances; *step says what to do.
+ * Decide what page p, asked for at offset off, means, with ask as
+ * walk_ask() left it and the caller answered it (NULL: nothing known).
+ * *next comes in as the committed state and goes out as the state to
+ * commit with the page (now is the time of a success).  *w advances;
+ * *step says what to do.
  */
 void walk_page(struct walk *w, const struct page *p, int64_t off,
-    const char *now, struct sync_state *next, struct walk_step *step);
+    const char *now, const struct walk_ask *ask, struct sync_state *next,
+    struct walk_step *step);
 
 #endif

@@ -118,11 +118,11 @@ VIEW_QUERIES = [
          sql="SELECT * FROM source_status"),
 ]
 
-# The daemon's SQL on runs (the upserts' lookup, the re-check of
-# unfinished runs, the counts of --status and the metrics file, the marks
-# of a full walk, --forget-source, --rename-source), read from
-# daemon/store.c itself, so that what is timed and held to its plan is the
-# text the daemon runs.
+# The daemon's SQL on runs (the upserts' lookup, the stop rule's, the
+# re-check of unfinished runs, the counts of --status and the metrics
+# file, the marks of a full walk, --forget-source, --rename-source), read
+# from daemon/store.c itself, so that what is timed and held to its plan
+# is the text the daemon runs.
 C_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 C_GAP = re.compile(r'(?:\s|/\*.*?\*/)*', re.S)
 
@@ -155,6 +155,10 @@ DAEMON_QUERIES = [
     dict(name="daemon: the run of an upsert (ST_SEL_RUN)",
          sql=store_sql("SELECT id, status, raw_json = ?3"),
          params=["codegen", "1234", "{}"]),
+    dict(name="daemon: is a run mirrored (the stop rule, ST_HAS_RUN)",
+         sql=store_sql("SELECT 1 FROM runs WHERE source = ?1 AND "
+                       "external_id = ?2"),
+         params=["codegen", "1234"]),
     # store_runs_since(), with unfinished 1 and 0
     *(dict(name=name, sql=RUNS_SINCE, params=["codegen", "@1 day", flag])
       for name, flag in (("daemon: unfinished runs to re-check", 1),

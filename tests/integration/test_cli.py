@@ -90,6 +90,33 @@ class CliTest(unittest.TestCase):
         self.assertTrue(any("org_id" in l for l in lines), lines)
         self.assertNotIn("configuration OK", r.stdout)
 
+    def test_codegen_page_size_one_refused(self):
+        # Each Codegen page repeats the last run of the page before it:
+        # a page of 1 would hold only that run and never move on.  Cotool
+        # pages do not overlap, so 1 stays allowed there.
+        text = GOOD.replace("token_env = CODEGEN_API_TOKEN\n",
+                            "token_env = CODEGEN_API_TOKEN\n"
+                            "page_size = 1\n", 1)
+        text = text.replace("token_env = COTOOL_API_KEY\n",
+                            "token_env = COTOOL_API_KEY\npage_size = 1\n")
+        path = self.conf(text)
+        lineno = text.splitlines().index("page_size = 1") + 1
+        for args in (["--check-config"], ["--once"]):
+            r = self.run_bin("-c", path, *args)
+            self.assertEqual(r.returncode, 78, r.stderr)
+            problems = [l for l in r.stderr.splitlines()
+                        if f"{path}:" in l]
+            self.assertEqual(len(problems), 1, r.stderr)
+            self.assertIn(f"{path}:{lineno}: page_size '1' must be an "
+                          f"integer from 2 to 100 for codegen sources",
+                          problems[0])
+        self.assertFalse(os.path.exists(os.path.join(self.d, "mirror.db")))
+        r = self.run_bin("-c", self.conf(GOOD.replace(
+            "token_env = COTOOL_API_KEY\n",
+            "token_env = COTOOL_API_KEY\npage_size = 1\n")),
+            "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_missing_config_file(self):
         r = self.run_bin("-c", os.path.join(self.d, "nope.conf"), "-t")
         self.assertEqual(r.returncode, 78)

@@ -63,6 +63,8 @@ PLANS = {
                       ["COVERING INDEX runs_source_created"]),
     "daemon: the run of an upsert (ST_SEL_RUN)":
         "index sqlite_autoindex_runs_1",
+    "daemon: is a run mirrored (the stop rule, ST_HAS_RUN)":
+        "index sqlite_autoindex_runs_1",
     "daemon: unfinished runs to re-check": "index runs_source_created",
     "daemon: live runs from the oldest due one": "index runs_source_created",
     "daemon: live runs of a source (metrics)": (

@@ -257,6 +257,7 @@ test_codegen_page(void **state)
 	assert_int_equal(p.nitems, 7);
 	assert_int_equal(p.nruns, 6);
 	assert_int_equal(p.nrejects, 1);
+	assert_int_equal(p.rejects[0].pos, 2); /* the walk's item order */
 	r = &p.runs[0];
 	assert_string_equal(r->external_id, "3041");
 	assert_string_equal(r->status, "COMPLETE");
@@ -340,6 +341,7 @@ test_cotool_page(void **state)
 	assert_int_equal(p.nitems, 6);
 	assert_int_equal(p.nruns, 5);
 	assert_int_equal(p.nrejects, 1);
+	assert_int_equal(p.rejects[0].pos, 2);
 	r = &p.runs[0];
 	assert_string_equal(r->external_id,
 	    "6f1c2a9e-0b7d-4c1e-9a53-2d8e4f7b1c00");
@@ -612,6 +614,8 @@ test_big_ids(void **state)
 	assert_int_equal(p.nruns, 1);
 	assert_string_equal(p.runs[0].external_id, "9007199254740991");
 	assert_int_equal(p.nrejects, 2);
+	assert_int_equal(p.rejects[0].pos, 0);
+	assert_int_equal(p.rejects[1].pos, 1);
 	page_free(&p);
 }
 

@@ -144,6 +144,11 @@ test_errors(void **state)
 	expect_error(HEAD CG "poll_interval = soon\n", 7, "not a duration");
 	expect_error(HEAD CG "page_size = 0\n", 7, "page_size");
 	expect_error(HEAD CG "page_size = 101\n", 7, "page_size");
+	/* Codegen pages overlap by one run: a page of 1 never moves on */
+	expect_error(HEAD CG "page_size = 1\n", 7,
+	    "page_size '1' must be an integer from 2 to 100 for codegen "
+	    "sources");
+	expect_error(HEAD CG "page_size = 01\n", 7, "page_size '01'");
 	expect_error(HEAD CG "requests_in_flight = 0\n", 7,
 	    "requests_in_flight '0' must be an integer from 1 to 16");
 	expect_error(HEAD CG "requests_in_flight = 17\n", 7,
@@ -181,6 +186,22 @@ test_errors(void **state)
 	/* a control character in a value stays on the message's line */
 	expect_error(HEAD CG "page_size = 1\r2\x1b\n", 7, "page_size '1?2?'");
 	assert_null(strchr(errbuf, '\r'));
+}
+
+/* Cotool pages do not overlap: a page of 1 is fine there; 2 is the
+ * least for Codegen. */
+static void
+test_page_size_by_type(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load(HEAD CG "page_size = 2\n" CT "page_size = 1\n", 0600);
+	if (c == NULL)
+		fail_msg("%s", errbuf);
+	assert_int_equal(c->sources[0].page_size, 2);
+	assert_int_equal(c->sources[1].page_size, 1);
+	conf_free(c);
 }
 
 static void
@@ -552,6 +573,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_page_size_by_type),
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_inline_token_and_files),
 		cmocka_unit_test(test_careless_files),

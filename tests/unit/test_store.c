@@ -595,6 +595,40 @@ test_mark_by_walk_not_by_clock(void **state)
 	    2);
 }
 
+/* The stop rule's question: is the run in the mirror, and not marked
+ * gone upstream?  Of this source only. */
+static void
+test_has_run(void **state)
+{
+	struct fixture *f = *state;
+	struct testpage t;
+	struct sync_state st;
+	struct pass_counts c;
+	struct store_pass pass;
+
+	open_both(f);
+	begin(f, &st, &pass);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_has_run(f->store, "cg", "101"), 0);
+	two_runs(&t);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
+	assert_int_equal(store_has_run(f->store, "cg", "101"), 1);
+	assert_int_equal(store_has_run(f->store, "cg", "102"), 1);
+	assert_int_equal(store_has_run(f->store, "cg", "103"), 0);
+	assert_int_equal(store_has_run(f->store, "other", "101"), 0);
+	/* a full walk (the next number) that saw only 102 marks 101 gone */
+	t.page.nruns = 1;
+	st.walk_generation++;
+	snprintf(st.walk_started_at, sizeof(st.walk_started_at),
+	    "2025-07-02T00:00:00.000Z");
+	assert_int_equal(store_page(f->store, &pass, &t.page, &st,
+			     STORE_SEEN | STORE_MARK_GONE,
+			     "2025-07-02T00:10:00.000Z"),
+	    0);
+	assert_int_equal(store_has_run(f->store, "cg", "101"), 0);
+	assert_int_equal(store_has_run(f->store, "cg", "102"), 1);
+}
+
 static void
 test_runs_since(void **state)
 {
@@ -694,6 +728,7 @@ main(void)
 		    test_full_walk_marks_deleted_and_revives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_by_walk_not_by_clock,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_has_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runs_since, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(

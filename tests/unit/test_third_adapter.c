@@ -140,7 +140,7 @@ test_walk_and_store(void **state)
 	pass.kind = t->name;
 	assert_int_equal(store_pass_begin(store, &pass, w.mode, NOW), 0);
 	next = st;
-	walk_page(&w, &page, 0, NOW, &next, &step);
+	walk_page(&w, &page, 0, NOW, NULL, &next, &step);
 	assert_int_equal(step.action, WALK_DONE);
 	assert_int_equal(store_page(store, &pass, &page, &next, 0, NOW), 0);
 	assert_int_equal(pass.counts.runs_new, 2);
