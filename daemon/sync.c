@@ -65,9 +65,9 @@ struct pass {
 	int active;
 	int rechecking;	    /* fetching the runs due for a re-check */
 	struct recheck rc;  /* ... their requests */
-	double t0;	    /* mono_now() at its start */
+	double t0;	    /* http_mono_now() at its start */
 	int64_t off0;	    /* the walk's offset then (a resumed walk) */
-	double last_report; /* mono_now() of the last progress line */
+	double last_report; /* http_mono_now() of the last progress line */
 	struct walk walk;
 	struct store_pass rec; /* its sync_runs row and counters */
 };
@@ -88,7 +88,7 @@ struct slot {
 	struct http_request *req; /* in flight, or NULL */
 	int64_t offset;		  /* the request's offset */
 	int limit;		  /* and the items it asked for */
-	double decided;		  /* mono_now() the limiter counted it at */
+	double decided; /* http_mono_now() the limiter counted it at */
 	char url[SOURCE_MAX_PAGE_URL];
 	int answered; /* the answer below is kept */
 	long status;
@@ -177,7 +177,7 @@ struct sync {
 	int metrics_errno;	  /* the last write error said, or 0 */
 	/* The open batch: pages of any source, one transaction. */
 	int batch_open;
-	double batch_t0; /* mono_now() at its start */
+	double batch_t0; /* http_mono_now() at its start */
 	int batch_pages;
 	ev_timer batch_timer; /* commits it after BATCH_SECONDS */
 };
@@ -189,17 +189,8 @@ static void sync_write_metrics(struct sync *sync);
 static void src_pass_end(struct src *s, int ok, const char *error,
     double next_delay);
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Parsing and writing pages, committing a batch: work that blocks the
- * loop since mono_now() was t0.  Over half a second, the requests' idle
+ * loop since http_mono_now() was t0.  Over half a second, the requests' idle
  * clocks must not count it as upstream's silence (and libev's time is
  * refreshed for the timers armed next).  A slow commit inside a slow pump
  * is taken off twice: a stall is then cut that much later, never a live
@@ -207,7 +198,7 @@ mono_now(void)
 static void
 sync_was_busy(struct sync *sync, double t0)
 {
-	double busy = mono_now() - t0;
+	double busy = http_mono_now() - t0;
 
 	if (busy > 0.5)
 		http_loop_was_busy(sync->http, busy);
@@ -342,7 +333,7 @@ src_pass_begin(struct src *s)
 	pass.walk.pass_cap = c->max_pass_pages;
 	if (pass.walk.mode != WALK_INCREMENTAL)
 		src_first_drop(s); /* not wanted for a while: its memory back */
-	pass.t0 = pass.last_report = mono_now();
+	pass.t0 = pass.last_report = http_mono_now();
 	pass.off0 = s->st.walk_offset;
 	pass.rec.source = c->name;
 	pass.rec.kind = c->type->name;
@@ -382,7 +373,7 @@ static void
 src_note_seen(struct src *s, const struct page *p)
 {
 	char since[TS_LEN];
-	double now = mono_now();
+	double now = http_mono_now();
 	size_t i;
 
 	if (s->type->can_order_updated)
@@ -411,7 +402,7 @@ src_recheck_begin(struct src *s)
 	struct store_run_key *unf = NULL, *listing = NULL;
 	unsigned char *is_due = NULL, *unf_due = NULL;
 	char since[TS_LEN], oldest[TS_LEN] = "";
-	double now = mono_now(), up_now, last, age, created;
+	double now = http_mono_now(), up_now, last, age, created;
 	int64_t n, m = 0, i, j, ndue = 0;
 	int rc = -1, oom = 0;
 
@@ -553,12 +544,9 @@ src_log_step(const struct src *s, const struct walk_step *step,
 		log_info("source '%s': the server returns at most %zu runs a "
 			 "page; following it",
 		    name, p->nitems);
-	/* one line, to be found by grep */
-	/* clang-format off */
 	if (step->clock_back)
 		log_warnx("source '%s': the wall clock went back during the full resync (begun at %s, ended at %s): no run marked deleted upstream; the next full resync marks them",
 		    name, s->st.walk_started_at, next->last_success_at);
-	/* clang-format on */
 }
 
 /* The page could not be stored: nothing of it was written, fetch it
@@ -607,7 +595,7 @@ src_batch_join(struct src *s)
 		if (store_batch_begin(sync->store) == -1)
 			return -1;
 		sync->batch_open = 1;
-		sync->batch_t0 = mono_now();
+		sync->batch_t0 = http_mono_now();
 		sync->batch_pages = 0;
 		ev_now_update(sync->loop); /* after the page's parse */
 		ev_timer_set(&sync->batch_timer, BATCH_SECONDS, 0.);
@@ -692,7 +680,7 @@ sync_batch_commit(struct sync *sync)
 
 	if (!sync->batch_open)
 		return 0;
-	t0 = mono_now();
+	t0 = http_mono_now();
 	ok = store_batch_commit(sync->store) == 0;
 	sync_was_busy(sync, t0); /* fsyncs */
 	sync_batch_ended(sync, ok);
@@ -735,7 +723,7 @@ static void
 src_report_progress(struct src *s)
 {
 	const struct sync_state *st = &s->st;
-	double now = mono_now(), rate;
+	double now = http_mono_now(), rate;
 	char eta[32] = "?";
 
 	if (s->pass.walk.mode == WALK_INCREMENTAL ||
@@ -799,7 +787,7 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	/* each due run was fetched or looked for: not due again before its
 	 * interval */
 	{
-		double t = mono_now();
+		double t = http_mono_now();
 		size_t i;
 
 		for (i = 0; i < rc->ndue; i++)
@@ -873,7 +861,7 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	s->m.last_page = ev_time();
 	if (s->in_batch &&
 	    (++s->sync->batch_pages >= BATCH_MAX_PAGES ||
-		mono_now() - s->sync->batch_t0 >= BATCH_SECONDS ||
+		http_mono_now() - s->sync->batch_t0 >= BATCH_SECONDS ||
 		step.action != WALK_FETCH) &&
 	    sync_batch_commit(s->sync) == -1)
 		return; /* lost: back at its start, waiting */
@@ -1183,7 +1171,7 @@ slot_sent(void *arg)
 {
 	struct slot *sl = arg;
 
-	limit_sent(&sl->src->limit, sl->decided, mono_now());
+	limit_sent(&sl->src->limit, sl->decided, http_mono_now());
 }
 
 /* Ask for the pages the window allows, as soon as the limiter does. */
@@ -1222,7 +1210,7 @@ src_fill(struct src *s)
 				break;
 			sl = src_slot(s, i);
 		}
-		now = mono_now();
+		now = http_mono_now();
 		if ((delay = limit_delay(&s->limit, now)) > 0) {
 			src_arm(s, delay);
 			break;
@@ -1264,7 +1252,7 @@ src_pump(struct src *s)
 	struct slot *h, cur;
 	int64_t off, stored;
 	int limit;
-	double t0 = mono_now();
+	double t0 = http_mono_now();
 
 	while (s->pass.active && !s->waiting && s->ring_n > 0) {
 		h = src_slot(s, 0);
@@ -1367,7 +1355,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
 			ok ? PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
 			ok = 0;
-		s->m.last_pass_seconds = mono_now() - s->pass.t0;
+		s->m.last_pass_seconds = http_mono_now() - s->pass.t0;
 		s->m.retries += s->pass.rec.counts.retries;
 		s->m.rejected += s->pass.rec.counts.runs_rejected;
 		s->pass.active = 0;
