@@ -545,7 +545,8 @@ src_log_step(const struct src *s, const struct walk_step *step,
 			 "page; following it",
 		    name, p->nitems);
 	if (step->clock_back)
-		log_warnx("source '%s': the wall clock went back during the full resync (begun at %s, ended at %s): no run marked deleted upstream; the next full resync marks them",
+		log_warnx(
+		    "source '%s': the wall clock went back during the full resync (begun at %s, ended at %s): no run marked deleted upstream; the next full resync marks them",
 		    name, s->st.walk_started_at, next->last_success_at);
 }
 
