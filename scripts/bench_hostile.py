@@ -13,6 +13,8 @@ the page limits allow (one JSON value per 10 bytes), and valid JSON:
                              (Cotool toolNames) or objects (Codegen
                              github_pull_requests) belong
   duplicate pull request ids 140,000 pull requests, each id twice
+  metadata of 400,000       Codegen metadata (kept as compact JSON text)
+  members                    as dense as the densest tree
   densest tree (reference)   400,000 members "abcd":"": the most cJSON
                              nodes and strings a page may hold
 BUILD_DIR/hostile (tests/bench/hostile.c) parses each page with the
@@ -77,6 +79,12 @@ def duplicate_prs(kind, size):
         f'{{"id":{1000000 + i}}}'.ljust(29) for i in ids) + "]")
 
 
+def huge_metadata(kind, size):
+    n = size // 10                      # "abcd":"", = 10 bytes
+    return page(kind, '"metadata":{' +
+                ",".join(f'"{k}":""' for k in names(n, 4)) + "}")
+
+
 def densest_tree(kind, size):
     n = size // 10                      # "abcd":"", = 10 bytes
     return page(kind, ",".join(f'"{k}":""' for k in names(n, 4)))
@@ -88,6 +96,7 @@ SHAPES = [
     ("distinct problems in one run", distinct_problems,
      ("codegen", "cotool")),
     ("duplicate pull request ids", duplicate_prs, ("codegen",)),
+    ("metadata of 400,000 members", huge_metadata, ("codegen",)),
     ("densest tree (reference)", densest_tree, ("codegen", "cotool")),
 ]
 
