@@ -56,14 +56,13 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r)
 	const cJSON *arr, *e;
 	struct criterion *c;
 	char at[48], dot[50];
-	size_t i = 0;
+	size_t i = 0, n;
 
 	arr = run_array(page, r, item, "acceptanceCriteriaResults");
 	r->criteria_sent = arr != NULL;
-	if (arr == NULL || cJSON_GetArraySize(arr) == 0)
-		return;
-	r->criteria = json_alloc(page,
-	    sizeof(*r->criteria) * (size_t)cJSON_GetArraySize(arr));
+	if (arr == NULL || (n = json_objects(arr)) == 0)
+		return; /* room for the objects only */
+	r->criteria = json_alloc(page, sizeof(*r->criteria) * n);
 	if (r->criteria == NULL) {
 		page->oom = 1;
 		return;
