@@ -18,7 +18,8 @@ the page limits allow (one JSON value per 10 bytes), and valid JSON:
   densest tree (reference)   400,000 members "abcd":"": the most cJSON
                              nodes and strings a page may hold
 BUILD_DIR/hostile (tests/bench/hostile.c) parses each page with the
-adapter's parse_page and prints the parse time and the peak heap.
+adapter's parse_page and prints the parse time and the resident memory
+the parse took at its peak.
 """
 import os
 import subprocess
@@ -138,7 +139,7 @@ def main(build, out=print, mib=4.0):
                     f"{m['problems']} problem rows, {m['prs']} PRs"
                     + ("" if s < TARGET_S else
                        f"  OVER the {TARGET_S:g} s target"))
-    out(f"  {'peak heap / body, worst shape':46} {worst:.1f}x")
+    out(f"  {'peak memory / body, worst shape':46} {worst:.1f}x")
 
 
 if __name__ == "__main__":
