@@ -142,15 +142,12 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r)
 
 	arr = run_array(page, r, item, "github_pull_requests");
 	r->prs_sent = arr != NULL;
-	if (arr == NULL)
+	if (arr == NULL || arr->child == NULL)
 		return;
 	/* room for the objects only: 400,000 numbers are no requests */
 	n = json_objects(arr);
-	seen.slot = NULL;
-	seen.mask = 0;
-	if (n > 0 &&
-	    ((r->prs = json_alloc(page, sizeof(*r->prs) * n)) == NULL ||
-		id_set_init(&seen, n) == -1)) {
+	r->prs = json_alloc(page, sizeof(*r->prs) * (n ? n : 1));
+	if (r->prs == NULL || id_set_init(&seen, n) == -1) {
 		page->oom = 1;
 		return;
 	}

@@ -60,9 +60,11 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r)
 
 	arr = run_array(page, r, item, "acceptanceCriteriaResults");
 	r->criteria_sent = arr != NULL;
-	if (arr == NULL || (n = json_objects(arr)) == 0)
-		return; /* room for the objects only */
-	r->criteria = json_alloc(page, sizeof(*r->criteria) * n);
+	if (arr == NULL || arr->child == NULL)
+		return;
+	/* room for the objects only: 400,000 numbers are no criteria */
+	n = json_objects(arr);
+	r->criteria = json_alloc(page, sizeof(*r->criteria) * (n ? n : 1));
 	if (r->criteria == NULL) {
 		page->oom = 1;
 		return;

@@ -920,13 +920,15 @@ run_str_array(struct page *page, struct run *r, const cJSON *obj,
 	*out = NULL;
 	*n = 0;
 	*sent = v != NULL;
+	if (v == NULL || v->child == NULL)
+		return;
 	cJSON_ArrayForEach(e, v)
 	{
 		keep += cJSON_IsNull(e) || cJSON_IsString(e);
 	}
 	/* room for the keepers only: 400,000 numbers are no strings */
-	if (keep > 0 &&
-	    (*out = json_alloc(page, sizeof(**out) * keep)) == NULL) {
+	*out = json_alloc(page, sizeof(**out) * (keep ? keep : 1));
+	if (*out == NULL) {
 		page->oom = 1;
 		return;
 	}
@@ -1111,12 +1113,14 @@ drop_duplicates(struct page *page, cJSON *item, struct run *r)
 		n += c->string != NULL;
 	if (n < 2)
 		return 0;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers, on purpose */
 	if ((m = malloc(n * sizeof(*m))) == NULL)
 		return -1;
 	n = 0;
 	for (c = item->child; c != NULL; c = c->next)
 		if (c->string != NULL)
 			m[n++] = c;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	qsort(m, n, sizeof(*m), cmp_nodes);
 	for (i = 0; i < n; i = j) {
 		found = (m[i]->type & 0xff) == cJSON_Invalid;

@@ -185,7 +185,8 @@ test_bad_escapes(void **state)
 /* 100,000 numbers where tool names belong (a scan of the earlier
  * problems per problem: about 13 s in 83eca89): the strings among them
  * kept, in order; one problem per number, in order, after the problem of
- * totalToolCount (read first). */
+ * totalToolCount (read first), and one for the criterion that is not an
+ * object (read last, counted). */
 static void
 test_many_problems(void **state)
 {
@@ -201,7 +202,10 @@ test_many_problems(void **state)
 	    "\"toolNames\": [\"first\", ");
 	for (i = 0; i < 100000; i++)
 		add(&t, "%d, ", 100000000 + i);
-	add(&t, "null, \"last\"], \"totalToolCount\": \"x\"}]}");
+	add(&t,
+	    "null, \"last\"], \"totalToolCount\": \"x\", "
+	    "\"acceptanceCriteriaResults\": [7, {\"criterion\": \"c\", "
+	    "\"met\": true}]}]}");
 	r = parse_one(&source_cotool, &t, &p);
 	assert_false(r->total_tool_count.set);
 	assert_true(r->tool_names_sent);
@@ -214,7 +218,9 @@ test_many_problems(void **state)
 	assert_string_equal(r->problems[1].problem, "is not a string");
 	assert_string_equal(r->problems[1].value, "100000000");
 	assert_string_equal(r->problems[63].field, "toolNames[63]");
-	assert_more(r, 100001 - SOURCE_MAX_PROBLEMS);
+	assert_int_equal(r->ncriteria, 1);
+	assert_string_equal(r->criteria[0].criterion, "c");
+	assert_more(r, 100002 - SOURCE_MAX_PROBLEMS);
 	page_free(&p);
 	free(t.p);
 }
