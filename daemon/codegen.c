@@ -96,8 +96,8 @@ codegen_id(struct page *page, struct run *r, const cJSON *obj,
 /*
  * The pull request ids of one run seen so far, to keep one link per id:
  * open addressing over id + 1 (0 marks a free slot), at most half full.
- * A scan of the ids kept so far made 140,000 pull requests in one run
- * cost about 10^10 compares.
+ * A scan of the ids kept so far made 120,000 pull requests in one run
+ * (60,000 listed twice) cost 11 s.
  */
 struct id_set {
 	uint64_t *slot;
