@@ -117,6 +117,13 @@ $(BUILD)/floor: tests/bench/floor.c $(DAEMON_OBJ)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -o $@ $^ $(FINAL_LIBS)
 
+# One page through its adapter: parse time and the resident memory it
+# takes, for the hostile-pages rows of make bench.
+$(BUILD)/hostile: tests/bench/hostile.c $(DAEMON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -o $@ $^ $(FINAL_LIBS)
+
 # libFuzzer harnesses (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 10
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -140,7 +147,7 @@ fuzz: build-fuzz/fuzz_pages build-fuzz/fuzz_conf
 # BENCH_SCALES="10000 100000 1000000" adds the 1M-run scale (minutes).
 bench:
 	$(Q)sh scripts/deps.sh sqlite-utils valgrind
-	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/floor
+	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/floor $(BUILD)/hostile
 	$(Q)python3 scripts/bench.py $(BUILD)
 
 test: deps

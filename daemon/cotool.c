@@ -57,14 +57,15 @@ cotool_criteria(struct page *page, const cJSON *item, struct run *r)
 	const cJSON *arr, *e;
 	struct criterion *c;
 	char at[48], dot[50];
-	size_t i = 0;
+	size_t i = 0, n;
 
 	arr = run_array(page, r, item, "acceptanceCriteriaResults");
 	r->criteria_sent = arr != NULL;
-	if (arr == NULL || cJSON_GetArraySize(arr) == 0)
+	if (arr == NULL || arr->child == NULL)
 		return;
-	r->criteria = json_alloc(page,
-	    sizeof(*r->criteria) * (size_t)cJSON_GetArraySize(arr));
+	/* room for the objects only: 400,000 numbers are no criteria */
+	n = json_objects(arr);
+	r->criteria = json_alloc(page, sizeof(*r->criteria) * (n ? n : 1));
 	if (r->criteria == NULL) {
 		page->oom = 1;
 		return;

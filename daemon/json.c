@@ -9,6 +9,12 @@
  * element starts and ends.  The span scan may be simple because cJSON has
  * accepted the text; it still checks that it found as many elements as
  * cJSON did, else the body is refused.
+ *
+ * What follows per item is linear too (n log n in its members where names
+ * given twice are sought): a page one source serves holds the event loop,
+ * and so every other source, for as long as it takes.  A loop over the
+ * members, problems or pull requests of one run for each of them made a
+ * 1.2 MB run stop the other sources for 59 s (test_hostile_item.py).
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,12 +35,27 @@ struct arena_chunk {
 
 #define CHUNK_HDR ((sizeof(struct arena_chunk) + 15) & ~(size_t)15)
 
+/* A block from malloc the page holds (json_own()); the list is in the
+ * arena. */
+struct owned {
+	void *p;
+	struct owned *next;
+};
+/*
+ * Allocations are 8-byte granules: nothing a page holds (cJSON nodes,
+ * pointers, int64_t, double) needs more, and most of cJSON's allocations
+ * are short strings (a member name "id" takes 3 bytes).  With 16-byte
+ * granules the densest page's tree was 9.6 times its body; with 8, 8.
+ */
+#define ARENA_GRAIN 8
+
 /* Bump allocation, not zeroed. */
 static void *
 arena_alloc(struct page *page, size_t size)
 {
 	struct arena_chunk *c = page->arena;
-	size_t need = (size + 15) & ~(size_t)15, csize;
+	size_t need = (size + ARENA_GRAIN - 1) & ~(size_t)(ARENA_GRAIN - 1),
+	       csize;
 	void *p;
 
 	if (c == NULL || c->size - c->used < need) {
@@ -68,40 +89,57 @@ json_alloc(struct page *page, size_t size)
  * small allocations that all die together in page_free(), so malloc and
  * free per node, and cJSON_Delete's walk, are work for nothing (callgrind:
  * about a third of an idle poll's instructions; 10% fewer per run in a
- * backfill without them).  The hooks are
- * process-wide; they use the arena only while json_parse_page() parses
- * (parsing_page set) and plain malloc/free otherwise, so that
- * cJSON_PrintUnformatted() and cJSON_free() elsewhere keep working.
- * During a parse, cJSON frees only nodes of a failed parse, which live in
- * the arena: free is a no-op then.
+ * backfill without them).  The hooks are process-wide, so they are set
+ * for the parse alone: everywhere else cJSON has malloc, free and realloc
+ * (cJSON_InitHooks(NULL)), and grows a text it prints in place.  With
+ * hooks of our own it has no realloc: it copied the text into a buffer
+ * twice as large at each doubling and once more at the end, three times
+ * the text at once (the printed metadata of a 30 MiB page took the
+ * daemon past its memory bound).  During a parse, cJSON frees only nodes
+ * of a failed parse, which live in the arena: free is a no-op then.
  */
 static struct page *parsing_page;
 
 static void *
 cjson_malloc_cb(size_t size)
 {
-	if (parsing_page != NULL)
-		return arena_alloc(parsing_page, size);
-	return malloc(size);
+	return arena_alloc(parsing_page, size);
 }
 
 static void
 cjson_free_cb(void *p)
 {
-	if (parsing_page == NULL)
-		free(p);
+	(void)p; /* in the arena */
 }
 
-static void
-cjson_hooks_once(void)
+/* page->text (len bytes and a NUL) parsed into the arena. */
+static cJSON *
+parse_in_arena(struct page *page, size_t len, const char **parse_end)
 {
-	static int done;
 	cJSON_Hooks hooks = { cjson_malloc_cb, cjson_free_cb };
+	cJSON *tree;
 
-	if (!done) {
-		cJSON_InitHooks(&hooks);
-		done = 1;
+	parsing_page = page;
+	cJSON_InitHooks(&hooks);
+	tree = cJSON_ParseWithLengthOpts(page->text, len + 1, parse_end, 1);
+	cJSON_InitHooks(NULL); /* malloc, free and realloc */
+	parsing_page = NULL;
+	return tree;
+}
+
+int
+json_own(struct page *page, void *p)
+{
+	struct owned *o = json_alloc(page, sizeof(*o));
+
+	if (o == NULL) {
+		free(p);
+		return -1;
 	}
+	o->p = p;
+	o->next = page->owned;
+	page->owned = o;
+	return 0;
 }
 
 const char *
@@ -341,11 +379,14 @@ void
 page_free(struct page *page)
 {
 	struct arena_chunk *c, *n;
+	struct owned *o;
 
 	if (page == NULL)
 		return;
 	/* page->tree lives in the arena (see cjson_malloc_cb) */
 	free(page->text);
+	for (o = page->owned; o != NULL; o = o->next)
+		free(o->p); /* the list itself is in the arena */
 	for (c = page->arena; c != NULL; c = n) {
 		n = c->next;
 		free(c);
@@ -494,12 +535,8 @@ json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
 	}
 	memcpy(page->text, body, len);
 	page->text[len] = '\0';
-	cjson_hooks_once();
 	orig = mask_lone_surrogates(page, len);
-	parsing_page = page;
-	page->tree = cJSON_ParseWithLengthOpts(page->text, len + 1, &parse_end,
-	    1);
-	parsing_page = NULL;
+	page->tree = parse_in_arena(page, len, &parse_end);
 	if (orig != NULL)
 		memcpy(page->text, orig, len); /* raw_json stays verbatim */
 	if (page->tree == NULL) {
@@ -631,23 +668,60 @@ problem_value(struct page *page, const cJSON *value)
 	return out;
 }
 
-void
-run_problem(struct page *page, struct run *r, const char *prefix,
-    const char *key, const cJSON *value, const char *problem)
+/*
+ * A run's problems are found one field at a time, and one field may be
+ * found twice (a member taken out by drop_ambiguous() and then read): the
+ * first is kept.  A small hash index of the kept fields answers "found
+ * already?" in constant time; a scan of every earlier problem made a run
+ * with 400,000 bad array elements cost 10^11 string compares.  Slots hold
+ * a problem's index + 1 (0: free); at most half of them are ever used.
+ */
+#define PROBLEM_SLOTS 256
+_Static_assert(PROBLEM_SLOTS >= 2 * (SOURCE_MAX_PROBLEMS + 1) &&
+	SOURCE_MAX_PROBLEMS < 255 && (PROBLEM_SLOTS & (PROBLEM_SLOTS - 1)) == 0,
+    "the problem index must stay at most half full");
+
+static size_t
+field_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return (size_t)h;
+}
+
+/* The slot of field in r's index: the one that holds it, or the free
+ * one where it goes. */
+static size_t
+problem_slot(const struct run *r, const char *field)
+{
+	size_t i = field_hash(field) & (PROBLEM_SLOTS - 1);
+
+	while (r->problem_ix[i] != 0 &&
+	    strcmp(r->problems[r->problem_ix[i] - 1].field, field) != 0)
+		i = (i + 1) & (PROBLEM_SLOTS - 1);
+	return i;
+}
+
+/* Append a problem (value already in the arena, or NULL); -1 when out
+ * of memory (page->oom set). */
+static int
+problem_push(struct page *page, struct run *r, const char *field,
+    const char *problem, const char *value)
 {
 	struct field_problem *fp;
-	char path[160];
-	size_t i, cap;
+	size_t cap;
 
-	snprintf(path, sizeof(path), "%s%s", prefix, key);
-	for (i = 0; i < r->nproblems; i++)
-		if (strcmp(r->problems[i].field, path) == 0)
-			return; /* one problem per field: the first */
 	if (r->nproblems == r->problems_cap) {
 		cap = r->problems_cap ? 2 * r->problems_cap : 4;
+		if (cap > SOURCE_MAX_PROBLEMS + 1)
+			cap = SOURCE_MAX_PROBLEMS + 1; /* + the "more" row */
 		if ((fp = json_alloc(page, cap * sizeof(*fp))) == NULL) {
 			page->oom = 1;
-			return;
+			return -1;
 		}
 		if (r->nproblems > 0)
 			memcpy(fp, r->problems, r->nproblems * sizeof(*fp));
@@ -655,13 +729,75 @@ run_problem(struct page *page, struct run *r, const char *prefix,
 		r->problems_cap = cap;
 	}
 	fp = &r->problems[r->nproblems];
-	fp->field = json_strdup(page, path, strlen(path));
+	fp->field = json_strdup(page, field, strlen(field));
 	fp->problem = json_strdup(page, problem, strlen(problem));
-	fp->value = problem_value(page, value);
-	if (fp->field == NULL || fp->problem == NULL)
+	fp->value = value;
+	if (fp->field == NULL || fp->problem == NULL) {
+		page->oom = 1;
+		return -1;
+	}
+	r->nproblems++;
+	return 0;
+}
+
+/* prefix and key into path, cut as snprintf() would: a run past its
+ * cap finds 400,000 problems, and snprintf() was half of their cost. */
+static void
+field_path(char *path, size_t size, const char *prefix, const char *key)
+{
+	size_t a = strnlen(prefix, size - 1);
+	size_t b = strnlen(key, size - 1 - a);
+
+	memcpy(path, prefix, a);
+	memcpy(path + a, key, b);
+	path[a + b] = '\0';
+}
+
+void
+run_problem(struct page *page, struct run *r, const char *prefix,
+    const char *key, const cJSON *value, const char *problem)
+{
+	char path[160];
+	const char *text;
+	size_t slot;
+
+	/* taken out by drop_ambiguous(), which found its problem */
+	if (value != NULL && (value->type & 0xff) == cJSON_Invalid)
+		return;
+	if (r->problem_ix == NULL &&
+	    (r->problem_ix = json_alloc(page, PROBLEM_SLOTS)) == NULL) {
+		page->oom = 1;
+		return;
+	}
+	field_path(path, sizeof(path), prefix, key);
+	slot = problem_slot(r, path);
+	if (r->problem_ix[slot] != 0)
+		return; /* one problem per field: the first */
+	if (r->nproblems >= SOURCE_MAX_PROBLEMS) {
+		r->problems_more++; /* counted, not printed nor kept */
+		return;
+	}
+	text = problem_value(page, value);
+	if (problem_push(page, r, path, problem, text) == 0)
+		r->problem_ix[slot] = (unsigned char)r->nproblems;
+}
+
+/* The row that says how many problems past SOURCE_MAX_PROBLEMS were not
+ * kept; its value is the count, as JSON. */
+static void
+problems_more_row(struct page *page, struct run *r)
+{
+	char n[24], why[96];
+	const char *value;
+
+	snprintf(n, sizeof(n), "%zu", r->problems_more);
+	snprintf(why, sizeof(why),
+	    "and %zu more problems not recorded (a run keeps its first %d)",
+	    r->problems_more, SOURCE_MAX_PROBLEMS);
+	if ((value = json_strdup(page, n, strlen(n))) == NULL)
 		page->oom = 1;
 	else
-		r->nproblems++;
+		(void)problem_push(page, r, SOURCE_MORE_FIELD, why, value);
 }
 
 /* The member key of obj, or NULL when absent or null. */
@@ -779,15 +915,20 @@ run_str_array(struct page *page, struct run *r, const cJSON *obj,
     const char *key, const char ***out, size_t *n, int *sent)
 {
 	const cJSON *v = run_array(page, r, obj, key), *e;
-	size_t i = 0;
+	size_t i = 0, keep = 0;
 	char at[160];
 
 	*out = NULL;
 	*n = 0;
 	*sent = v != NULL;
-	if (v == NULL || cJSON_GetArraySize(v) == 0)
+	if (v == NULL || v->child == NULL)
 		return;
-	*out = json_alloc(page, sizeof(**out) * (size_t)cJSON_GetArraySize(v));
+	cJSON_ArrayForEach(e, v)
+	{
+		keep += cJSON_IsNull(e) || cJSON_IsString(e);
+	}
+	/* room for the keepers only: 400,000 numbers are no strings */
+	*out = json_alloc(page, sizeof(**out) * (keep ? keep : 1));
 	if (*out == NULL) {
 		page->oom = 1;
 		return;
@@ -803,6 +944,19 @@ run_str_array(struct page *page, struct run *r, const cJSON *obj,
 		}
 		i++;
 	}
+}
+
+size_t
+json_objects(const cJSON *arr)
+{
+	const cJSON *e;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(e, arr)
+	{
+		n += cJSON_IsObject(e) != 0;
+	}
+	return n;
 }
 
 void
@@ -825,101 +979,190 @@ run_object(struct page *page, struct run *r, const cJSON *obj, const char *key,
 	}
 }
 
-/*
- * The index of the top-level member of the item at raw (its verbatim
- * bytes) whose value holds byte offset at, or -1 when at is in a member's
- * name (or the bytes are not an object).  cJSON keeps members in order,
- * duplicates included, so the index is that of the member's node.
- */
-static int
-member_at(const char *raw, size_t len, size_t at)
+/* The problem of a member whose value holds the escape e. */
+static const char *
+escape_problem(enum bad_escape e)
 {
-	const char *p = raw, *end = raw + len, *v, *ve;
-	int i;
-
-	p = skip_ws(p, end);
-	if (p == end || *p != '{')
-		return -1;
-	for (p++, i = 0;; i++) {
-		p = skip_ws(p, end);
-		if (p == end || *p != '"')
-			return -1;
-		p = skip_string(p, end);
-		if (raw + at < p)
-			return -1; /* in the name */
-		v = skip_ws(p, end);
-		if (v == end || *v != ':')
-			return -1;
-		v = skip_ws(v + 1, end);
-		ve = skip_value(v, end);
-		if (raw + at < ve)
-			return i;
-		p = skip_ws(ve, end);
-		if (p == end || *p != ',')
-			return -1;
-		p++;
-	}
+	if (e == ESC_NUL)
+		return "holds \\u0000";
+	return "holds a lone UTF-16 surrogate escape";
 }
 
 /*
- * Make the member name of item unreadable: later copies are taken out (their
- * memory stays in the arena until page_free) and the first becomes
- * cJSON_Invalid, which every reader takes for a value of the wrong type
- * (its problem is already recorded, so run_problem() adds no second one).
+ * Poison every top-level member of item whose value holds \u0000 or a lone
+ * surrogate escape (cJSON's text of it is not what upstream sent), each
+ * recorded with the kind of its first such escape.  One scan for escapes
+ * and one walk of the item's bytes beside its members (cJSON keeps them in
+ * order, duplicates included); a walk from the item's start for each
+ * escape made 40,000 of them cost 10 s.  Returns NULL, or why the item
+ * cannot be kept at all: such an escape in a member's name (or bytes and
+ * members that disagree, which cJSON's acceptance rules out).
  */
-static void
-poison_member(cJSON *item, const char *name)
+static const char *
+drop_bad_escapes(struct page *page, cJSON *item, struct run *r)
 {
-	cJSON *c, *next, *first = NULL;
+	const char *raw = r->raw, *end = raw + r->raw_len, *p, *v;
+	cJSON *c = item->child;
+	size_t i = 0;
+	enum bad_escape e, first;
 
+	if ((e = next_bad_escape(raw, r->raw_len, &i)) == ESC_NONE)
+		return NULL;
+	p = skip_ws(raw, end);
+	if (p == end || *p++ != '{')
+		return json_bad_escape(raw, r->raw_len);
+	for (; e != ESC_NONE; c = c->next) {
+		p = skip_ws(p, end);
+		if (c == NULL || p == end || *p != '"')
+			return json_bad_escape(raw, r->raw_len);
+		p = skip_string(p, end);
+		v = skip_ws(p, end);
+		if (raw + i < p || v == end || *v != ':')
+			return json_bad_escape(raw, r->raw_len); /* name */
+		p = skip_value(skip_ws(v + 1, end), end);
+		if (raw + i < p) { /* in this member's value */
+			for (first = e; e != ESC_NONE && raw + i < p;
+			     e = next_bad_escape(raw, r->raw_len, &i))
+				i += 6;
+			run_problem(page, r, "", c->string ? c->string : "",
+			    NULL, escape_problem(first));
+			c->type = cJSON_Invalid;
+		}
+		p = skip_ws(p, end);
+		if (e != ESC_NONE && (p == end || *p++ != ','))
+			return json_bad_escape(raw, r->raw_len);
+	}
+	return NULL;
+}
+
+/* By member name. */
+static int
+cmp_nodes(const void *a, const void *b)
+{
+	return strcmp((*(cJSON *const *)a)->string,
+	    (*(cJSON *const *)b)->string);
+}
+
+/* The first index of m[0..n) (sorted by name) whose name is not below
+ * name. */
+static size_t
+first_named(cJSON *const *m, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(m[mid]->string, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Of each name that m (item's n members, sorted by name) holds more than
+ * once, keep the first copy in item's order as cJSON_Invalid, which every
+ * reader takes for a value of the wrong type (run_problem() then adds
+ * nothing), and take the later copies out (their memory stays in the
+ * arena until page_free).  One walk of the members, each finding its
+ * name's copies in m by binary search.  -1 when out of memory.
+ */
+static int
+poison_duplicates(cJSON *item, cJSON *const *m, size_t n)
+{
+	unsigned char *kept = calloc(n, 1); /* by the index of a name's
+					     * first copy in m */
+	cJSON *c, *next;
+	size_t g;
+
+	if (kept == NULL)
+		return -1;
 	for (c = item->child; c != NULL; c = next) {
 		next = c->next;
-		if (c->string == NULL || strcmp(c->string, name) != 0)
+		if (c->string == NULL)
 			continue;
-		if (first == NULL)
-			first = c;
-		else
+		g = first_named(m, n, c->string);
+		if (g + 1 >= n || strcmp(m[g + 1]->string, c->string) != 0)
+			continue; /* given once */
+		if (!kept[g]) {
+			kept[g] = 1;
+			c->type = cJSON_Invalid;
+		} else {
 			cJSON_DetachItemViaPointer(item, c);
+		}
 	}
-	if (first != NULL)
-		first->type = cJSON_Invalid;
+	free(kept);
+	return 0;
+}
+
+/*
+ * Record every name given more than once among item's members, in strcmp
+ * order, each once (not when drop_bad_escapes() recorded one of its
+ * copies), then poison them.  One sort of the members (8 bytes each, and
+ * glibc's merge sort as much again while it runs): a sort per name given
+ * twice made 13,000 of them cost 29 s.  -1 when out of memory.
+ */
+static int
+drop_duplicates(struct page *page, cJSON *item, struct run *r)
+{
+	cJSON **m, *c;
+	size_t n = 0, i, j, dups = 0;
+	int found, rc = 0;
+
+	for (c = item->child; c != NULL; c = c->next)
+		n += c->string != NULL;
+	if (n < 2)
+		return 0;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers, on purpose */
+	if ((m = malloc(n * sizeof(*m))) == NULL)
+		return -1;
+	n = 0;
+	for (c = item->child; c != NULL; c = c->next)
+		if (c->string != NULL)
+			m[n++] = c;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
+	qsort(m, n, sizeof(*m), cmp_nodes);
+	for (i = 0; i < n; i = j) {
+		found = (m[i]->type & 0xff) == cJSON_Invalid;
+		for (j = i + 1;
+		     j < n && strcmp(m[j]->string, m[i]->string) == 0; j++)
+			found |= (m[j]->type & 0xff) == cJSON_Invalid;
+		if (j - i < 2)
+			continue;
+		dups++;
+		if (!found)
+			run_problem(page, r, "", m[i]->string, NULL,
+			    "given twice");
+	}
+	if (dups > 0)
+		rc = poison_duplicates(item, m, n);
+	free(m);
+	return rc;
 }
 
 /*
  * Poison every top-level member of item that cannot be read one way, each
  * recorded as a problem of r: one whose value holds \u0000 or a lone
- * surrogate escape (cJSON's text of it is not what upstream sent), one
- * given twice, one holding a member given twice.  Returns NULL, or why the
- * item cannot be kept at all (such an escape in a member's name).
+ * surrogate escape, one given twice, one holding a member given twice (at
+ * any depth).  Each pass is linear in the item (the sort, n log n).
+ * Returns NULL, or why the item cannot be kept at all (such an escape in a
+ * member's name).
  */
 static const char *
 drop_ambiguous(struct page *page, cJSON *item, struct run *r)
 {
 	const char *bad, *dup;
 	cJSON *c;
-	size_t i = 0;
-	enum bad_escape e;
 	char why[160];
-	int k, oom = 0;
+	int oom = 0;
 
 	if (!cJSON_IsObject(item))
 		return NULL;
-	while ((e = next_bad_escape(r->raw, r->raw_len, &i)) != ESC_NONE) {
-		bad = e == ESC_NUL ? "holds \\u0000" :
-				     "holds a lone UTF-16 surrogate escape";
-		if ((k = member_at(r->raw, r->raw_len, i)) < 0 ||
-		    (c = cJSON_GetArrayItem(item, k)) == NULL)
-			return json_bad_escape(r->raw, r->raw_len);
-		run_problem(page, r, "", c->string ? c->string : "", NULL, bad);
-		c->type = cJSON_Invalid;
-		i += 6;
-	}
-	/* a name given twice: neither copy is the value (each round leaves
-	 * one member of that name, so this ends) */
-	while ((dup = ambiguous_member(item, 0, &oom)) != NULL) {
-		run_problem(page, r, "", dup, NULL, "given twice");
-		poison_member(item, dup);
-	}
+	if ((bad = drop_bad_escapes(page, item, r)) != NULL)
+		return bad;
+	if (drop_duplicates(page, item, r) == -1)
+		oom = 1;
 	for (c = item->child; c != NULL && !oom; c = c->next) {
 		if ((dup = ambiguous_member(c, 1, &oom)) == NULL)
 			continue;
@@ -931,6 +1174,30 @@ drop_ambiguous(struct page *page, cJSON *item, struct run *r)
 	if (oom)
 		page->oom = 1;
 	return NULL;
+}
+
+/*
+ * fn over one item, then the row that counts the problems past the cap.
+ * 0, or -1 when fn refused the item (why says why, and names its first
+ * problem: e.g. an "id" given twice) or memory ran out (page->oom).
+ */
+static int
+fill_run(struct page *page, const cJSON *item, struct run *r, json_item_fn *fn,
+    char *why, size_t whylen)
+{
+	size_t used;
+
+	if (fn(page, item, r, why, whylen) == 0) {
+		if (r->problems_more > 0 && !page->oom)
+			problems_more_row(page, r);
+		return page->oom ? -1 : 0;
+	}
+	if (r->nproblems > 0 && !page->oom) {
+		used = strlen(why);
+		snprintf(why + used, whylen - used, " (\"%.40s\" %.60s)",
+		    r->problems[0].field, r->problems[0].problem);
+	}
+	return -1;
 }
 
 int
@@ -970,21 +1237,10 @@ json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
 		r->raw_len = spans[i].len;
 		if ((bad = drop_ambiguous(page, e, r)) != NULL) {
 			snprintf(why, sizeof(why), "%s in a member name", bad);
-		} else if (fn(page, e, r, why, sizeof(why)) == 0 &&
-		    !page->oom) {
+		} else if (fill_run(page, e, r, fn, why, sizeof(why)) == 0) {
 			page->nruns++;
 			i++;
 			continue;
-		} else if (page->oom) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		} else if (r->nproblems > 0) {
-			/* e.g. an "id" given twice: say so */
-			size_t used = strlen(why);
-
-			snprintf(why + used, sizeof(why) - used,
-			    " (\"%.40s\" %.60s)", r->problems[0].field,
-			    r->problems[0].problem);
 		}
 		if (page->oom) {
 			snprintf(err, errlen, "out of memory");

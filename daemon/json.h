@@ -47,8 +47,10 @@ typedef int json_item_fn(struct page *page, const cJSON *item, struct run *r,
  * cannot be read one way (given twice, holding a member given twice, or
  * holding an escape json_bad_escape() names) is taken out of it and
  * recorded as a problem of the run.  An item fn refuses (no usable id)
- * becomes a reject with its reason, verbatim bytes and position.  On
- * error the page is freed.
+ * becomes a reject with its reason, verbatim bytes and position.  A run
+ * with problems past SOURCE_MAX_PROBLEMS gets one more, SOURCE_MORE_FIELD,
+ * that counts them.  Work per item is linear in its bytes (n log n in its
+ * members for names given twice).  On error the page is freed.
  */
 int json_fill_page(struct page *page, cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,
@@ -56,6 +58,10 @@ int json_fill_page(struct page *page, cJSON *items,
 
 /* Bump allocation in page->arena, zeroed; NULL when out of memory. */
 void *json_alloc(struct page *page, size_t size);
+/* Give p (from malloc, e.g. a text cJSON printed) to the page, which
+ * frees it in page_free(): it costs no copy into the arena.  -1 when out
+ * of memory, p then freed. */
+int json_own(struct page *page, void *p) __attribute__((warn_unused_result));
 /* Copy len bytes (plus NUL) into the arena. */
 const char *json_strdup(struct page *page, const char *s, size_t len);
 
@@ -67,8 +73,11 @@ int json_str(const cJSON *obj, const char *key, const char **out, char *err,
  * the run but a problem of it: the value is left out (NULL, unset, not
  * sent) and the problem recorded in r->problems with the member's path
  * (prefix, e.g. "criticalIssue." or "github_pull_requests[2].", then
- * key).  Absent or null is a value, not a problem.  Out of memory sets
- * page->oom (json_fill_page() then fails the page).
+ * key), once per path, in constant time.  Past SOURCE_MAX_PROBLEMS a
+ * problem is only counted (r->problems_more).  A value json_fill_page()
+ * took out (cJSON_Invalid) adds nothing: its problem is recorded.  Absent
+ * or null is a value, not a problem.  Out of memory sets page->oom
+ * (json_fill_page() then fails the page).
  */
 void run_problem(struct page *page, struct run *r, const char *prefix,
     const char *key, const cJSON *value, const char *problem);
@@ -93,6 +102,8 @@ void run_object(struct page *page, struct run *r, const cJSON *obj,
 /* An array member: the array, or NULL (null, absent, or a problem). */
 const cJSON *run_array(struct page *page, struct run *r, const cJSON *obj,
     const char *key);
+/* How many elements of arr (an array, or NULL) are objects. */
+size_t json_objects(const cJSON *arr);
 /* Check integral double: returns 0 and sets *out, or -1. */
 int json_integral(double v, int64_t *out);
 

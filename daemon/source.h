@@ -30,8 +30,16 @@
 #define SOURCE_MAX_ID	  128		      /* bytes in an external id */
 /*
  * A page may hold at most one JSON value per SOURCE_MIN_VALUE_BYTES bytes of
- * body (plus SOURCE_FREE_VALUES): each value costs cJSON a 64-byte node, so
- * this bounds the parsed tree to 6.4 times the body.  Pages of runs hold
+ * body (plus SOURCE_FREE_VALUES): each value costs cJSON a 64-byte node, and
+ * its name and string a copy each in 8-byte granules (json.c's arena), so
+ * the parsed tree stays under 8.2 times the body (members "abcd":"" are
+ * 8; "abcdefg":"" among bare numbers, 8.15).  A parse also holds the copy
+ * of the body it parses (1) and, while it seeks names given twice, a sort
+ * of one run's members (1.6): 10.6 times the body of resident memory, the
+ * most scripts/bench_hostile.py measures for any of its shapes; the
+ * daemon adds libcurl's buffer and the answer it keeps for its turn
+ * (README "Errors and limits": 12.6 times plus 13 MiB, and 14.1 while a
+ * run with a metadata object that dense is written).  Pages of runs hold
  * about one value per 20 to 25 bytes (both APIs, measured on the fake
  * API's pages); a body like [0,0,0,...] holds one per 2 and would cost 32
  * times its size.
@@ -98,6 +106,16 @@ struct field_problem {
 
 /* Bytes of a bad value kept in run_field_problems.value. */
 #define SOURCE_MAX_PROBLEM_VALUE 200
+/*
+ * Problems kept per run.  Past them one more row, field SOURCE_MORE_FIELD,
+ * counts the rest (its value is the count).  64 holds every top-level
+ * field of either API wrong at once with room for dozens of bad array
+ * elements; a run with more is upstream sending something else entirely,
+ * and 64 rows of it say so as well as 400,000 would (a 4 MiB run can hold
+ * that many, each row 100 bytes or more of memory and of the file).
+ */
+#define SOURCE_MAX_PROBLEMS 64
+#define SOURCE_MORE_FIELD   "(more)"
 
 struct criterion {
 	const char *criterion;
@@ -166,10 +184,13 @@ struct run {
 	struct opt_bool has_critical_issue;
 	struct opt_bool has_linked_alert;
 
-	/* What could not be used (page arena). */
+	/* What could not be used (page arena): at most SOURCE_MAX_PROBLEMS,
+	 * then one SOURCE_MORE_FIELD row when problems_more > 0. */
 	struct field_problem *problems;
 	size_t nproblems;
 	size_t problems_cap;
+	size_t problems_more;	   /* found past SOURCE_MAX_PROBLEMS */
+	unsigned char *problem_ix; /* json.c: problems by field (hash) */
 };
 
 /* An item of a good page that could not be normalized. */
@@ -197,6 +218,7 @@ struct page {
 	void *tree;  /* cJSON root */
 	char *text;  /* NUL-terminated copy of the body */
 	void *arena; /* adapter's allocations */
+	void *owned; /* blocks from malloc the page frees (json_own()) */
 	int oom;     /* a field reader ran out of memory */
 };
 

@@ -15,6 +15,8 @@ rate limiter off, except the rate-limit row.  Environment:
   BENCH_LATENCY_*, BENCH_ALLOW_*, BENCH_WRITE_RUNS, BENCH_IN_FLIGHT
                             see scripts/bench_latency.py
   BENCH_QUERY_RUNS=1000000  runs per source, scripts/bench_queries.py
+The last section, hostile pages, runs alone too:
+  python3 scripts/bench_hostile.py BUILD_DIR [MIB]
 """
 import glob
 import os
@@ -355,6 +357,12 @@ rate_limit = 60/3s
     # (scripts/bench_queries.py).
     import bench_queries  # noqa: E402
     bench_queries.main(build, out=lambda line: print(line, flush=True))
+
+    # 12. Hostile pages: the densest legal page of each shape that was
+    # once quadratic in one run's members (scripts/bench_hostile.py; run
+    # it alone with: python3 scripts/bench_hostile.py build).
+    import bench_hostile  # noqa: E402
+    bench_hostile.main(build, out=lambda line: print(line, flush=True))
     print("done.")
 
 

@@ -2,7 +2,12 @@
 /*
  * fuzz_pages.c: libFuzzer harness for both page parsers.  The first byte
  * picks the adapter; the rest is the body.  Every accepted page must hold
- * spans inside the body and counts that add up.
+ * spans inside the body and counts that add up, at most
+ * SOURCE_MAX_PROBLEMS problems a run and then the row that counts the
+ * rest, and pull requests distinct by id.  The seeds of the shapes once
+ * quadratic in one run's members (names_twice, bad_escapes,
+ * many_problems, prs_twice, nested_twice under tests/fuzz/corpus/pages)
+ * cross that cap.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +18,25 @@
 #include "source.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The cap and its row; pull requests distinct (the first 64 checked:
+ * a check of all would be the quadratic loop the adapter no longer has). */
+static void
+check_problems(const struct run *r)
+{
+	size_t i, j;
+
+	if (r->nproblems > SOURCE_MAX_PROBLEMS + (r->problems_more > 0))
+		abort();
+	if (r->problems_more > 0 &&
+	    strcmp(r->problems[r->nproblems - 1].field, SOURCE_MORE_FIELD) != 0)
+		abort();
+	for (i = 0; i < r->nprs && i < 64; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(r->prs[i].external_id,
+				r->prs[j].external_id) == 0)
+				abort();
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -36,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r->external_id == NULL || r->raw_len == 0 ||
 			    strlen(run_state_name(r->state)) == 0)
 				abort();
+			check_problems(r);
 		}
 		page_free(&p);
 	} else if (p.runs != NULL || p.tree != NULL) {
