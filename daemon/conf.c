@@ -51,15 +51,16 @@
 const struct conf_key conf_keys[] = {
 	/* name, section, kind, offset, default, min, max, reload, hint */
 	{ "database", D, CONF_KIND_PATH, TOP(database),
-	    "/var/lib/agentsyncd/agentsyncd.db", 0, 0, CONF_RELOAD_REFUSED, NULL },
+	    "/var/lib/agentsyncd/agentsyncd.db", 0, 0, CONF_RELOAD_REFUSED,
+	    NULL },
 	{ "log_level", D, CONF_KIND_LOG_LEVEL, TOP(log_level), "info", 0, 0,
 	    CONF_RELOAD_APPLY, NULL },
 	{ "history_retention", D, CONF_KIND_DURATION, TOP(history_retention),
 	    "90d", 0, 0, CONF_RELOAD_APPLY, "0 keeps everything" },
 	{ "metrics_file", D, CONF_KIND_METRICS, TOP(metrics_file), NULL, 0, 0,
 	    CONF_RELOAD_APPLY, NULL },
-	{ "type", S, CONF_KIND_TYPE, SRC(type), NULL, 0, 0,
-	    CONF_RELOAD_RESTART, NULL },
+	{ "type", S, CONF_KIND_TYPE, SRC(type), NULL, 0, 0, CONF_RELOAD_RESTART,
+	    NULL },
 	{ "base_url", S, CONF_KIND_URL, SRC(base_url), NULL, 0, 0,
 	    CONF_RELOAD_RESTART, NULL },
 	{ "proxy", S, CONF_KIND_PROXY, SRC(proxy_mode), "none", 0, 0,
@@ -70,8 +71,8 @@ const struct conf_key conf_keys[] = {
 	    CONF_RELOAD_RESTART, NULL },
 	{ "token_file", S, CONF_KIND_TOKEN_FILE, SRC(token), NULL, 0, 0,
 	    CONF_RELOAD_RESTART, NULL },
-	{ "token_credential", S, CONF_KIND_TOKEN_CREDENTIAL, SRC(token), NULL, 0,
-	    0, CONF_RELOAD_RESTART, NULL },
+	{ "token_credential", S, CONF_KIND_TOKEN_CREDENTIAL, SRC(token), NULL,
+	    0, 0, CONF_RELOAD_RESTART, NULL },
 	{ "token", S, CONF_KIND_TOKEN, SRC(token), NULL, 0, 0,
 	    CONF_RELOAD_RESTART, NULL },
 	{ "poll_interval", S, CONF_KIND_DURATION, SRC(poll_interval), "60s", 1,
@@ -80,16 +81,17 @@ const struct conf_key conf_keys[] = {
 	    CONF_RELOAD_RESTART, NULL },
 	{ "rate_limit", S, CONF_KIND_RATE, SRC(rate_requests), NULL, 1, 100000,
 	    CONF_RELOAD_RESTART, NULL },
-	{ "refresh_window", S, CONF_KIND_DURATION, SRC(refresh_window), "24h", 0,
-	    0, CONF_RELOAD_RESTART, NULL },
+	{ "refresh_window", S, CONF_KIND_DURATION, SRC(refresh_window), "24h",
+	    0, 0, CONF_RELOAD_RESTART, NULL },
 	{ "refresh_max_interval", S, CONF_KIND_DURATION,
-	    SRC(refresh_max_interval), "5m", 0.001, 0, CONF_RELOAD_RESTART, NULL },
+	    SRC(refresh_max_interval), "5m", 0.001, 0, CONF_RELOAD_RESTART,
+	    NULL },
 	{ "full_resync_interval", S, CONF_KIND_DURATION,
 	    SRC(full_resync_interval), "24h", 0, 0, CONF_RELOAD_RESTART, NULL },
 	{ "backoff_initial", S, CONF_KIND_DURATION, SRC(backoff_initial), "1s",
 	    0.001, 0, CONF_RELOAD_RESTART, NULL },
-	{ "backoff_max", S, CONF_KIND_DURATION, SRC(backoff_max), "5m", 0.001, 0,
-	    CONF_RELOAD_RESTART, NULL },
+	{ "backoff_max", S, CONF_KIND_DURATION, SRC(backoff_max), "5m", 0.001,
+	    0, CONF_RELOAD_RESTART, NULL },
 	{ "max_retries", S, CONF_KIND_INT, SRC(max_retries), "5", 0, 1000,
 	    CONF_RELOAD_RESTART, NULL },
 	{ "max_pass_pages", S, CONF_KIND_INT, SRC(max_pass_pages), "100000", 1,
@@ -100,8 +102,8 @@ const struct conf_key conf_keys[] = {
 	    CONF_RELOAD_RESTART, NULL },
 	{ "request_timeout", S, CONF_KIND_DURATION, SRC(request_timeout), "60s",
 	    1, 0, CONF_RELOAD_RESTART, NULL },
-	{ "request_deadline", S, CONF_KIND_DURATION, SRC(request_deadline), "2m",
-	    1, 0, CONF_RELOAD_RESTART, NULL },
+	{ "request_deadline", S, CONF_KIND_DURATION, SRC(request_deadline),
+	    "2m", 1, 0, CONF_RELOAD_RESTART, NULL },
 };
 
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -449,14 +451,13 @@ check_metrics_file(struct ctx *ctx, const char *v, int line)
 	if (slash == v)
 		dir[0] = '/';
 	if (stat(dir, &sb) == -1) {
-		problem(ctx, line,
-		    "metrics_file '%s': directory '%s': %s", v, dir,
-		    strerror(errno));
+		problem(ctx, line, "metrics_file '%s': directory '%s': %s", v,
+		    dir, strerror(errno));
 		return NULL;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, line,
-		    "metrics_file '%s': '%s' is not a directory", v, dir);
+		problem(ctx, line, "metrics_file '%s': '%s' is not a directory",
+		    v, dir);
 		return NULL;
 	}
 	return strdup(v);
@@ -482,6 +483,22 @@ check_conf_mode(struct ctx *ctx)
 		    (unsigned)(sb.st_mode & 07777), ctx->path);
 }
 
+/* name = value in section r, a key of the table's section sec. */
+static int
+set_key(struct ctx *ctx, struct raw_source *r, enum conf_section sec,
+    const char *section, const char *name, const char *value)
+{
+	size_t k;
+
+	for (k = 0; k < NKEYS; k++)
+		if (conf_keys[k].section == sec &&
+		    strcmp(name, conf_keys[k].name) == 0)
+			return set_value(ctx, &r->val[k], &r->vline[k], section,
+			    name, value);
+	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
+	return 1;
+}
+
 /* ini_handler */
 static int
 conf_handler(void *user, const char *section, const char *name,
@@ -489,17 +506,13 @@ conf_handler(void *user, const char *section, const char *name,
 {
 	struct ctx *ctx = user;
 	struct raw_source *r;
-	enum conf_section sec = CONF_SECTION_SOURCE;
-	size_t k;
 
-	if (strcmp(section, "agentsyncd") == 0) {
-		r = &ctx->top;
-		sec = CONF_SECTION_DAEMON;
-	} else if (strncmp(section, "source ", 7) != 0) {
+	if (strcmp(section, "agentsyncd") == 0)
+		return set_key(ctx, &ctx->top, CONF_SECTION_DAEMON, section,
+		    name, value);
+	if (strncmp(section, "source ", 7) != 0)
 		return 1; /* reported once, at its header */
-	} else {
-		r = raw_for(ctx, section);
-	}
+	r = raw_for(ctx, section);
 	if (r == NULL && errno == E2BIG) {
 		problem(ctx, ctx->lineno, "more than %d [source NAME] sections",
 		    MAX_SOURCES);
@@ -509,13 +522,7 @@ conf_handler(void *user, const char *section, const char *name,
 		problem(ctx, ctx->lineno, "out of memory");
 		return 1;
 	}
-	for (k = 0; k < NKEYS; k++)
-		if (conf_keys[k].section == sec &&
-		    strcmp(name, conf_keys[k].name) == 0)
-			return set_value(ctx, &r->val[k], &r->vline[k], section,
-			    name, value);
-	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
-	return 1;
+	return set_key(ctx, r, CONF_SECTION_SOURCE, section, name, value);
 }
 
 int
@@ -809,8 +816,10 @@ duration_key(struct ctx *ctx, const struct kv *kv, void *base)
 	if (conf_parse_duration(k->dflt, &v) == -1)
 		v = 0; /* not reached: every default is a duration */
 	if (kv->val != NULL && conf_parse_duration(kv->val, &v) == -1)
-		problem(ctx, kv->line, "%s '%s' is not a duration (%s)", k->name,
-		    kv->val, k->hint != NULL ? k->hint : "like 45, 45s, 250ms, 5m, 2h, 1d");
+		problem(ctx, kv->line, "%s '%s' is not a duration (%s)",
+		    k->name, kv->val,
+		    k->hint != NULL ? k->hint :
+				      "like 45, 45s, 250ms, 5m, 2h, 1d");
 	else if (kv->val != NULL && v < k->min)
 		problem(ctx, kv->line, "%s must be at least %gs", k->name,
 		    k->min);
@@ -945,8 +954,7 @@ read_token(struct ctx *ctx, const struct raw_source *r, size_t k,
 
 /* Exactly one token_* key, read into s->token (never logged). */
 static void
-finish_token(struct ctx *ctx, const struct raw_source *r,
-    struct conf_source *s)
+finish_token(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 {
 	int n = 0, errors = ctx->errors;
 	size_t i, k = 0;
@@ -958,7 +966,9 @@ finish_token(struct ctx *ctx, const struct raw_source *r,
 		}
 	if (n != 1) {
 		problem(ctx, n == 0 ? r->line : r->vline[k],
-		    n == 0 ? "[%s] needs a token: token_env, token_file, token_credential or token" : "[%s] has more than one token_* key",
+		    n == 0 ?
+			"[%s] needs a token: token_env, token_file, token_credential or token" :
+			"[%s] has more than one token_* key",
 		    r->section);
 		return;
 	}
@@ -985,8 +995,9 @@ int_key(struct ctx *ctx, const struct kv *kv, long long min, void *base)
 		v = 0; /* not reached: every default is within its bounds */
 	if (kv->val != NULL &&
 	    parse_int(kv->val, min, (long long)k->max, &v) == -1)
-		problem(ctx, kv->line, "%s '%s' must be an integer from %lld to %lld",
-		    k->name, kv->val, min, (long long)k->max);
+		problem(ctx, kv->line,
+		    "%s '%s' must be an integer from %lld to %lld", k->name,
+		    kv->val, min, (long long)k->max);
 	out = (int)v;
 	memcpy(key_at(base, k), &out, sizeof(out));
 }
@@ -1036,8 +1047,8 @@ rate_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
 	slash = strchr(p, '/');
 	if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
 	    (memcpy(num, p, (size_t)(slash - p)), num[slash - p] = '\0',
-		parse_int(num, (long long)kv->key->min,
-		    (long long)kv->key->max, &v)) == -1 ||
+		parse_int(num, (long long)kv->key->min, (long long)kv->key->max,
+		    &v)) == -1 ||
 	    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
 		problem(ctx, kv->line,
 		    "rate_limit '%s' must be REQUESTS/DURATION (like 60/30s) or off",
@@ -1063,7 +1074,8 @@ type_key(struct ctx *ctx, const struct raw_source *r, const struct kv *kv,
 	}
 	s->type = source_type_find(kv->val);
 	if (s->type == NULL) {
-		problem(ctx, kv->line, "unknown type '%s' (%s)", kv->val, names);
+		problem(ctx, kv->line, "unknown type '%s' (%s)", kv->val,
+		    names);
 		return -1;
 	}
 	return 0;
@@ -1078,13 +1090,13 @@ org_id_key(struct ctx *ctx, const struct raw_source *r, const struct kv *kv,
 
 	if (!s->type->needs_org_id) {
 		if (kv->val != NULL)
-			problem(ctx, kv->line, "org_id is not a key of %s sources",
-			    s->type->name);
+			problem(ctx, kv->line,
+			    "org_id is not a key of %s sources", s->type->name);
 	} else if (kv->val == NULL) {
 		problem(ctx, r->line, "[%s] is a %s source and needs org_id",
 		    r->section, s->type->name);
-	} else if (parse_int(kv->val, (long long)kv->key->min, INT64_MAX,
-		       &v) == -1) {
+	} else if (parse_int(kv->val, (long long)kv->key->min, INT64_MAX, &v) ==
+	    -1) {
 		problem(ctx, kv->line, "org_id '%s' is not a positive integer",
 		    kv->val);
 	} else {
@@ -1205,31 +1217,26 @@ check_database(struct ctx *ctx, const char *path, int line)
 	} else {
 		n = slash == path ? 1 : (size_t)(slash - path);
 		if (n >= sizeof(dir)) {
-			problem(ctx, line,
-			    "database path is too long");
+			problem(ctx, line, "database path is too long");
 			return;
 		}
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
 	if (stat(dir, &sb) == -1) {
-		problem(ctx, line,
-		    "database '%s': directory '%s': %s",
-		    path, dir,
-		    errno == ENOENT ? "does not exist" : strerror(errno));
+		problem(ctx, line, "database '%s': directory '%s': %s", path,
+		    dir, errno == ENOENT ? "does not exist" : strerror(errno));
 		return;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, line,
-		    "database '%s': '%s' is not a directory",
+		problem(ctx, line, "database '%s': '%s' is not a directory",
 		    path, dir);
 		return;
 	}
 	if (stat(path, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode))
 			problem(ctx, line,
-			    "database '%s' is not a regular file",
-			    path);
+			    "database '%s' is not a regular file", path);
 		else if (geteuid() != 0 && access(path, R_OK | W_OK) == -1)
 			problem(ctx, line,
 			    "database '%s' is not writable by this user: %s",
@@ -1289,7 +1296,8 @@ daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 	case CONF_KIND_LOG_LEVEL:
 		lvl = log_level_parse(v);
 		if (lvl == -1) {
-			problem(ctx, kv.line, "%s '%s' must be error, warning, info or debug",
+			problem(ctx, kv.line,
+			    "%s '%s' must be error, warning, info or debug",
 			    kv.key->name, v);
 			lvl = log_level_parse(kv.key->dflt);
 		}

@@ -77,16 +77,16 @@ enum conf_section {
 
 /* What a key's text is and where it goes (offset: its first field). */
 enum conf_kind {
-	CONF_KIND_DURATION,  /* double seconds, at least min */
-	CONF_KIND_INT,	     /* int, min to max */
-	CONF_KIND_PAGE_SIZE, /* int, min to max; at least 2 where the
+	CONF_KIND_DURATION,   /* double seconds, at least min */
+	CONF_KIND_INT,	      /* int, min to max */
+	CONF_KIND_PAGE_SIZE,  /* int, min to max; at least 2 where the
 			      * adapter takes any offset */
-	CONF_KIND_TYPE,	     /* const struct source_type *: an adapter */
-	CONF_KIND_URL,	     /* base_url: char *; default by adapter */
-	CONF_KIND_PROXY,     /* proxy_mode, and proxy in PROXY_URL mode */
-	CONF_KIND_ORG_ID,    /* int64_t; required or refused by adapter */
-	CONF_KIND_TOKEN_ENV, /* the token_* keys: exactly one, read */
-	CONF_KIND_TOKEN_FILE,	    /* into char *token */
+	CONF_KIND_TYPE,	      /* const struct source_type *: an adapter */
+	CONF_KIND_URL,	      /* base_url: char *; default by adapter */
+	CONF_KIND_PROXY,      /* proxy_mode, and proxy in PROXY_URL mode */
+	CONF_KIND_ORG_ID,     /* int64_t; required or refused by adapter */
+	CONF_KIND_TOKEN_ENV,  /* the token_* keys: exactly one, read */
+	CONF_KIND_TOKEN_FILE, /* into char *token */
 	CONF_KIND_TOKEN_CREDENTIAL,
 	CONF_KIND_TOKEN,
 	CONF_KIND_RATE,	     /* rate_requests and rate_window; default by

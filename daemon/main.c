@@ -175,7 +175,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		why = "the configuration has errors (journalctl -u "
 		      "agentsyncd -p err)";
 	} else if ((fixed = conf_reload_refused(d->conf, conf)) != NULL) {
-		snprintf(buf, sizeof(buf), "%s cannot change while running (restart instead)", fixed);
+		snprintf(buf, sizeof(buf),
+		    "%s cannot change while running (restart instead)", fixed);
 		why = buf;
 		conf_free(conf);
 	} else if (sync_configure(d->sync, conf) == -1) {
