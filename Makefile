@@ -102,6 +102,14 @@ $(BUILD)/tests/test_third_adapter: tests/unit/test_third_adapter.c \
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
 
+# Reload equality key by key: a change of type between two adapters that
+# both refuse org_id needs the third one.
+$(BUILD)/tests/test_conf_same: tests/unit/test_conf_same.c \
+    tests/unit/third/third.c $(filter-out $(BUILD)/adapters.o,$(DAEMON_OBJ))
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
+
 # Allocation failures injected by wrapping calloc (a reload that runs out
 # of memory must leave the running configuration whole).
 $(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)

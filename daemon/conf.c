@@ -37,62 +37,90 @@
  * line's matching letters into '*' (log_redact), revealing it. */
 #define MIN_TOKEN 16
 
-enum skey {
-	K_TYPE,
-	K_BASE_URL,
-	K_ORG_ID,
-	K_TOKEN_ENV,
-	K_TOKEN_FILE,
-	K_TOKEN_CREDENTIAL,
-	K_TOKEN,
-	K_POLL_INTERVAL,
-	K_PAGE_SIZE,
-	K_RATE_LIMIT,
-	K_REFRESH_WINDOW,
-	K_REFRESH_MAX_INTERVAL,
-	K_FULL_RESYNC_INTERVAL,
-	K_BACKOFF_INITIAL,
-	K_BACKOFF_MAX,
-	K_MAX_RETRIES,
-	K_AUTH_BACKOFF,
-	K_REQUEST_TIMEOUT,
-	K_REQUEST_DEADLINE,
-	K_PROXY,
-	K_MAX_PASS_PAGES,
-	K_REQUESTS_IN_FLIGHT,
-	NSKEYS
+#define SRC(m) offsetof(struct conf_source, m)
+#define TOP(m) offsetof(struct conf, m)
+#define D      CONF_SECTION_DAEMON
+#define S      CONF_SECTION_SOURCE
+
+/*
+ * Every key, in the order its problems are reported.  A [source NAME]
+ * section's keys are parsed after its type (base_url, org_id, page_size,
+ * rate_limit depend on the adapter), proxy after base_url (a loopback one
+ * is never proxied).
+ */
+const struct conf_key conf_keys[] = {
+	/* name, section, kind, offset, default, min, max, reload, hint */
+	{ "database", D, CONF_KIND_PATH, TOP(database),
+	    "/var/lib/agentsyncd/agentsyncd.db", 0, 0, CONF_RELOAD_REFUSED,
+	    NULL },
+	{ "log_level", D, CONF_KIND_LOG_LEVEL, TOP(log_level), "info", 0, 0,
+	    CONF_RELOAD_APPLY, NULL },
+	{ "history_retention", D, CONF_KIND_DURATION, TOP(history_retention),
+	    "90d", 0, 0, CONF_RELOAD_APPLY, "0 keeps everything" },
+	{ "metrics_file", D, CONF_KIND_METRICS, TOP(metrics_file), NULL, 0, 0,
+	    CONF_RELOAD_APPLY, NULL },
+	{ "type", S, CONF_KIND_TYPE, SRC(type), NULL, 0, 0, CONF_RELOAD_RESTART,
+	    NULL },
+	{ "base_url", S, CONF_KIND_URL, SRC(base_url), NULL, 0, 0,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "proxy", S, CONF_KIND_PROXY, SRC(proxy_mode), "none", 0, 0,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "org_id", S, CONF_KIND_ORG_ID, SRC(org_id), NULL, 1, 0, /* no max */
+	    CONF_RELOAD_RESTART, NULL },
+	{ "token_env", S, CONF_KIND_TOKEN_ENV, SRC(token), NULL, 0, 0,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "token_file", S, CONF_KIND_TOKEN_FILE, SRC(token), NULL, 0, 0,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "token_credential", S, CONF_KIND_TOKEN_CREDENTIAL, SRC(token), NULL,
+	    0, 0, CONF_RELOAD_RESTART, NULL },
+	{ "token", S, CONF_KIND_TOKEN, SRC(token), NULL, 0, 0,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "poll_interval", S, CONF_KIND_DURATION, SRC(poll_interval), "60s", 1,
+	    0, CONF_RELOAD_RESTART, NULL },
+	{ "page_size", S, CONF_KIND_PAGE_SIZE, SRC(page_size), "100", 1, 100,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "rate_limit", S, CONF_KIND_RATE, SRC(rate_requests), NULL, 1, 100000,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "refresh_window", S, CONF_KIND_DURATION, SRC(refresh_window), "24h",
+	    0, 0, CONF_RELOAD_RESTART, NULL },
+	{ "refresh_max_interval", S, CONF_KIND_DURATION,
+	    SRC(refresh_max_interval), "5m", 0.001, 0, CONF_RELOAD_RESTART,
+	    NULL },
+	{ "full_resync_interval", S, CONF_KIND_DURATION,
+	    SRC(full_resync_interval), "24h", 0, 0, CONF_RELOAD_RESTART, NULL },
+	{ "backoff_initial", S, CONF_KIND_DURATION, SRC(backoff_initial), "1s",
+	    0.001, 0, CONF_RELOAD_RESTART, NULL },
+	{ "backoff_max", S, CONF_KIND_DURATION, SRC(backoff_max), "5m", 0.001,
+	    0, CONF_RELOAD_RESTART, NULL },
+	{ "max_retries", S, CONF_KIND_INT, SRC(max_retries), "5", 0, 1000,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "max_pass_pages", S, CONF_KIND_INT, SRC(max_pass_pages), "100000", 1,
+	    100000000, CONF_RELOAD_RESTART, NULL },
+	{ "requests_in_flight", S, CONF_KIND_INT, SRC(requests_in_flight), "4",
+	    1, CONF_MAX_IN_FLIGHT, CONF_RELOAD_RESTART, NULL },
+	{ "auth_backoff", S, CONF_KIND_DURATION, SRC(auth_backoff), "15m", 1, 0,
+	    CONF_RELOAD_RESTART, NULL },
+	{ "request_timeout", S, CONF_KIND_DURATION, SRC(request_timeout), "60s",
+	    1, 0, CONF_RELOAD_RESTART, NULL },
+	{ "request_deadline", S, CONF_KIND_DURATION, SRC(request_deadline),
+	    "2m", 1, 0, CONF_RELOAD_RESTART, NULL },
 };
 
-static const char *const skey_names[NSKEYS] = {
-	"type",
-	"base_url",
-	"org_id",
-	"token_env",
-	"token_file",
-	"token_credential",
-	"token",
-	"poll_interval",
-	"page_size",
-	"rate_limit",
-	"refresh_window",
-	"refresh_max_interval",
-	"full_resync_interval",
-	"backoff_initial",
-	"backoff_max",
-	"max_retries",
-	"auth_backoff",
-	"request_timeout",
-	"request_deadline",
-	"proxy",
-	"max_pass_pages",
-	"requests_in_flight",
-};
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
+const size_t conf_nkeys = NKEYS;
+
+#undef SRC
+#undef TOP
+#undef D
+#undef S
+
+/* The values of one section as written, by key (index in conf_keys). */
 struct raw_source {
 	char *section; /* "source NAME" as written */
 	int line;      /* of the header */
-	char *val[NSKEYS];
-	int vline[NSKEYS];
+	char *val[NKEYS];
+	int vline[NKEYS];
 };
 
 struct section {
@@ -112,17 +140,31 @@ struct ctx {
 	struct section *sections; /* every header, in file order */
 	size_t nsections, sections_cap;
 	int too_many_sections;
-	char *database;
-	int database_line;
-	char *log_level;
-	int log_level_line;
-	char *retention;
-	int retention_line;
-	char *metrics_file;
-	int metrics_file_line;
+	struct raw_source top; /* [agentsyncd] */
 	struct raw_source *raw;
 	size_t nraw, raw_cap;
+	int loopback; /* the base_url of the source being finished */
 };
+
+/* One key of a section, as its parser sees it. */
+struct kv {
+	const struct conf_key *key;
+	const char *val; /* as written, or NULL when not given */
+	int line;	 /* of val, or of the section's header */
+};
+
+/* The value of key in the struct at base (struct conf or conf_source). */
+static void *
+key_at(void *base, const struct conf_key *key)
+{
+	return (char *)base + key->offset;
+}
+
+static const void *
+key_at_c(const void *base, const struct conf_key *key)
+{
+	return (const char *)base + key->offset;
+}
 
 static void __attribute__((format(printf, 4, 0))) report(struct ctx *ctx,
     enum log_level level, int line, const char *fmt, va_list ap)
@@ -181,6 +223,82 @@ const char *
 conf_type_name(const struct conf_source *src)
 {
 	return src->type->name;
+}
+
+/* 1 when key k has the same value in a and b (struct conf or conf_source,
+ * as k's section says). */
+static int
+key_same(const struct conf_key *k, const void *a, const void *b)
+{
+	const void *pa = key_at_c(a, k), *pb = key_at_c(b, k);
+	const struct conf_source *sa = a, *sb = b;
+	const char *stra, *strb;
+
+	switch (k->kind) {
+	case CONF_KIND_DURATION:
+		return *(const double *)pa == *(const double *)pb;
+	case CONF_KIND_ORG_ID:
+		return *(const int64_t *)pa == *(const int64_t *)pb;
+	case CONF_KIND_TYPE:
+		return sa->type == sb->type;
+	case CONF_KIND_RATE:
+		return sa->rate_requests == sb->rate_requests &&
+		    sa->rate_window == sb->rate_window;
+	case CONF_KIND_PROXY:
+		return sa->proxy_mode == sb->proxy_mode &&
+		    (sa->proxy_mode != PROXY_URL ||
+			strcmp(sa->proxy, sb->proxy) == 0);
+	case CONF_KIND_INT:
+	case CONF_KIND_PAGE_SIZE:
+	case CONF_KIND_LOG_LEVEL:
+		return *(const int *)pa == *(const int *)pb;
+	default: /* strings: base_url, the token, paths */
+		stra = *(const char *const *)pa;
+		strb = *(const char *const *)pb;
+		return stra == strb ||
+		    (stra != NULL && strb != NULL && strcmp(stra, strb) == 0);
+	}
+}
+
+int
+conf_source_same(const struct conf_source *a, const struct conf_source *b)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].section == CONF_SECTION_SOURCE &&
+		    conf_keys[i].reload == CONF_RELOAD_RESTART &&
+		    !key_same(&conf_keys[i], a, b))
+			return 0;
+	return 1;
+}
+
+const char *
+conf_reload_refused(const struct conf *old, const struct conf *next)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].section == CONF_SECTION_DAEMON &&
+		    conf_keys[i].reload == CONF_RELOAD_REFUSED &&
+		    !key_same(&conf_keys[i], old, next))
+			return conf_keys[i].name;
+	return NULL;
+}
+
+int
+conf_key_default(const struct conf_key *k, const struct source_type *t,
+    char *buf, size_t len)
+{
+	if (k->dflt != NULL)
+		snprintf(buf, len, "%s", k->dflt);
+	else if (k->kind == CONF_KIND_URL && t != NULL)
+		snprintf(buf, len, "%s", t->default_base_url);
+	else if (k->kind == CONF_KIND_RATE && t != NULL)
+		snprintf(buf, len, "%d/%gs", t->rate_requests, t->rate_window);
+	else
+		return 0;
+	return 1;
 }
 
 /* Remember a section header (inih does not call the handler for a
@@ -312,9 +430,8 @@ raw_for(struct ctx *ctx, const char *section)
 /* metrics_file: an absolute path of a *.prom file (node_exporter's
  * textfile collector reads only those) in a directory that exists. */
 static char *
-check_metrics_file(struct ctx *ctx)
+check_metrics_file(struct ctx *ctx, const char *v, int line)
 {
-	const char *v = ctx->metrics_file;
 	const char *slash = strrchr(v, '/');
 	size_t len = strlen(v);
 	char dir[PATH_MAX];
@@ -322,7 +439,7 @@ check_metrics_file(struct ctx *ctx)
 
 	if (v[0] != '/' || len < 6 || strcmp(v + len - 5, ".prom") != 0 ||
 	    len >= sizeof(dir) - 16) {
-		problem(ctx, ctx->metrics_file_line,
+		problem(ctx, line,
 		    "metrics_file '%s' must be an absolute path ending in "
 		    ".prom (node_exporter's textfile collector reads only "
 		    "those)",
@@ -334,14 +451,13 @@ check_metrics_file(struct ctx *ctx)
 	if (slash == v)
 		dir[0] = '/';
 	if (stat(dir, &sb) == -1) {
-		problem(ctx, ctx->metrics_file_line,
-		    "metrics_file '%s': directory '%s': %s", v, dir,
-		    strerror(errno));
+		problem(ctx, line, "metrics_file '%s': directory '%s': %s", v,
+		    dir, strerror(errno));
 		return NULL;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, ctx->metrics_file_line,
-		    "metrics_file '%s': '%s' is not a directory", v, dir);
+		problem(ctx, line, "metrics_file '%s': '%s' is not a directory",
+		    v, dir);
 		return NULL;
 	}
 	return strdup(v);
@@ -367,6 +483,22 @@ check_conf_mode(struct ctx *ctx)
 		    (unsigned)(sb.st_mode & 07777), ctx->path);
 }
 
+/* name = value in section r, a key of the table's section sec. */
+static int
+set_key(struct ctx *ctx, struct raw_source *r, enum conf_section sec,
+    const char *section, const char *name, const char *value)
+{
+	size_t k;
+
+	for (k = 0; k < NKEYS; k++)
+		if (conf_keys[k].section == sec &&
+		    strcmp(name, conf_keys[k].name) == 0)
+			return set_value(ctx, &r->val[k], &r->vline[k], section,
+			    name, value);
+	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
+	return 1;
+}
+
 /* ini_handler */
 static int
 conf_handler(void *user, const char *section, const char *name,
@@ -374,32 +506,15 @@ conf_handler(void *user, const char *section, const char *name,
 {
 	struct ctx *ctx = user;
 	struct raw_source *r;
-	int k;
 
-	if (strcmp(section, "agentsyncd") == 0) {
-		if (strcmp(name, "database") == 0)
-			return set_value(ctx, &ctx->database,
-			    &ctx->database_line, section, name, value);
-		if (strcmp(name, "log_level") == 0)
-			return set_value(ctx, &ctx->log_level,
-			    &ctx->log_level_line, section, name, value);
-		if (strcmp(name, "history_retention") == 0)
-			return set_value(ctx, &ctx->retention,
-			    &ctx->retention_line, section, name, value);
-		if (strcmp(name, "metrics_file") == 0)
-			return set_value(ctx, &ctx->metrics_file,
-			    &ctx->metrics_file_line, section, name, value);
-		problem(ctx, ctx->lineno, "unknown key '%s' in [agentsyncd]",
-		    name);
-		return 1;
-	}
+	if (strcmp(section, "agentsyncd") == 0)
+		return set_key(ctx, &ctx->top, CONF_SECTION_DAEMON, section,
+		    name, value);
 	if (strncmp(section, "source ", 7) != 0)
 		return 1; /* reported once, at its header */
 	r = raw_for(ctx, section);
 	if (r == NULL && errno == E2BIG) {
-		problem(ctx, ctx->lineno,
-		    "more than %d [source NAME] "
-		    "sections",
+		problem(ctx, ctx->lineno, "more than %d [source NAME] sections",
 		    MAX_SOURCES);
 		return 1;
 	}
@@ -407,12 +522,7 @@ conf_handler(void *user, const char *section, const char *name,
 		problem(ctx, ctx->lineno, "out of memory");
 		return 1;
 	}
-	for (k = 0; k < NSKEYS; k++)
-		if (strcmp(name, skey_names[k]) == 0)
-			return set_value(ctx, &r->val[k], &r->vline[k], section,
-			    name, value);
-	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
-	return 1;
+	return set_key(ctx, r, CONF_SECTION_SOURCE, section, name, value);
 }
 
 int
@@ -569,17 +679,17 @@ check_url(struct ctx *ctx, int line, const char *url, int *loopback)
  * carries a token.  Sets s->proxy_mode and, for PROXY_URL, s->proxy.
  */
 static void
-check_proxy(struct ctx *ctx, const struct raw_source *r, int loopback,
+check_proxy(struct ctx *ctx, const struct kv *kv, int loopback,
     struct conf_source *s)
 {
 	static const char *const schemes[] = { "http://", "https://",
 		"socks5://", "socks5h://" };
-	const char *v = r->val[K_PROXY], *host;
-	int line = r->vline[K_PROXY];
+	const char *v = kv->val != NULL ? kv->val : kv->key->dflt, *host;
+	int line = kv->line;
 	size_t i;
 
 	s->proxy_mode = PROXY_NONE;
-	if (v == NULL || strcmp(v, "none") == 0 || loopback)
+	if (strcmp(v, "none") == 0 || loopback)
 		return;
 	if (strcmp(v, "env") == 0) {
 		s->proxy_mode = PROXY_ENV;
@@ -696,26 +806,24 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
 	return tok;
 }
 
-static int
-duration_key(struct ctx *ctx, struct raw_source *r, enum skey k, double dflt,
-    double min, double *out)
+/* A duration key at its offset in base: the default, or the value. */
+static void
+duration_key(struct ctx *ctx, const struct kv *kv, void *base)
 {
-	*out = dflt;
-	if (r->val[k] == NULL)
-		return 0;
-	if (conf_parse_duration(r->val[k], out) == -1) {
-		problem(ctx, r->vline[k],
-		    "%s '%s' is not a duration (like "
-		    "45, 45s, 250ms, 5m, 2h, 1d)",
-		    skey_names[k], r->val[k]);
-		return -1;
-	}
-	if (*out < min) {
-		problem(ctx, r->vline[k], "%s must be at least %gs",
-		    skey_names[k], min);
-		return -1;
-	}
-	return 0;
+	const struct conf_key *k = kv->key;
+	double v;
+
+	if (conf_parse_duration(k->dflt, &v) == -1)
+		v = 0; /* not reached: every default is a duration */
+	if (kv->val != NULL && conf_parse_duration(kv->val, &v) == -1)
+		problem(ctx, kv->line, "%s '%s' is not a duration (%s)",
+		    k->name, kv->val,
+		    k->hint != NULL ? k->hint :
+				      "like 45, 45s, 250ms, 5m, 2h, 1d");
+	else if (kv->val != NULL && v < k->min)
+		problem(ctx, kv->line, "%s must be at least %gs", k->name,
+		    k->min);
+	memcpy(key_at(base, k), &v, sizeof(v));
 }
 
 /* token_env: the variable's value, or "" (noted) where it is not set
@@ -805,49 +913,32 @@ token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
 	return token_ok(ctx, line, v, origin) == 0 ? strdup(v) : NULL;
 }
 
-/* Exactly one token_* key, read into s->token (never logged). */
-static void
-finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
+static int
+is_token_kind(enum conf_kind kind)
 {
-	static const enum skey tk[] = { K_TOKEN_ENV, K_TOKEN_FILE,
-		K_TOKEN_CREDENTIAL, K_TOKEN };
-	char origin[PATH_MAX + 64];
-	const char *v;
-	int n = 0, line, errors = ctx->errors;
-	size_t i;
-	enum skey k = K_TOKEN;
+	return kind == CONF_KIND_TOKEN_ENV || kind == CONF_KIND_TOKEN_FILE ||
+	    kind == CONF_KIND_TOKEN_CREDENTIAL || kind == CONF_KIND_TOKEN;
+}
 
-	for (i = 0; i < sizeof(tk) / sizeof(tk[0]); i++)
-		if (r->val[tk[i]] != NULL) {
-			n++;
-			k = tk[i];
-		}
-	if (n != 1) {
-		problem(ctx, n == 0 ? r->line : r->vline[k],
-		    n == 0 ? "[%s] needs a token: token_env, token_file, "
-			     "token_credential or token" :
-			     "[%s] has more than one "
-			     "token_* key",
-		    r->section);
-		return;
-	}
-	v = r->val[k];
-	line = r->vline[k];
-	if (ctx->flags & CONF_NO_TOKENS) {
-		s->token = strdup("");
-		s->token_origin = strdup("(not read)");
-		return;
-	}
-	switch (k) {
-	case K_TOKEN_ENV:
+/* Read the token of the token_* key k into s (its origin too). */
+static void
+read_token(struct ctx *ctx, const struct raw_source *r, size_t k,
+    struct conf_source *s)
+{
+	char origin[PATH_MAX + 64];
+	const char *v = r->val[k];
+	int line = r->vline[k];
+
+	switch (conf_keys[k].kind) {
+	case CONF_KIND_TOKEN_ENV:
 		snprintf(origin, sizeof(origin), "environment variable %s", v);
 		s->token = token_from_env(ctx, r, line, v, origin);
 		break;
-	case K_TOKEN_FILE:
+	case CONF_KIND_TOKEN_FILE:
 		snprintf(origin, sizeof(origin), "token_file '%s'", v);
 		s->token = read_token_file(ctx, line, v, origin, 1);
 		break;
-	case K_TOKEN_CREDENTIAL:
+	case CONF_KIND_TOKEN_CREDENTIAL:
 		snprintf(origin, sizeof(origin), "credential '%s'", v);
 		s->token = token_from_credential(ctx, r, line, v, origin);
 		break;
@@ -857,29 +948,58 @@ finish_token(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
 		s->token = token_inline(ctx, line, v, origin);
 		break;
 	}
-	if (s->token == NULL && ctx->errors == errors)
-		problem(ctx, line, "out of memory");
 	if (s->token != NULL)
 		s->token_origin = strdup(origin);
 }
 
-/* An integer key within [min, max], else dflt and a problem. */
+/* Exactly one token_* key, read into s->token (never logged). */
 static void
-int_key(struct ctx *ctx, const struct raw_source *r, enum skey k, long long min,
-    long long max, int dflt, int *out)
+finish_token(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 {
-	long long v;
+	int n = 0, errors = ctx->errors;
+	size_t i, k = 0;
 
-	*out = dflt;
-	if (r->val[k] == NULL)
+	for (i = 0; i < NKEYS; i++)
+		if (is_token_kind(conf_keys[i].kind) && r->val[i] != NULL) {
+			n++;
+			k = i;
+		}
+	if (n != 1) {
+		problem(ctx, n == 0 ? r->line : r->vline[k],
+		    n == 0 ?
+			"[%s] needs a token: token_env, token_file, token_credential or token" :
+			"[%s] has more than one token_* key",
+		    r->section);
 		return;
-	if (parse_int(r->val[k], min, max, &v) == -1)
-		problem(ctx, r->vline[k],
-		    "%s '%s' must be an integer from %lld "
-		    "to %lld",
-		    skey_names[k], r->val[k], min, max);
-	else
-		*out = (int)v;
+	}
+	if (ctx->flags & CONF_NO_TOKENS) {
+		s->token = strdup("");
+		s->token_origin = strdup("(not read)");
+		return;
+	}
+	read_token(ctx, r, k, s);
+	if (s->token == NULL && ctx->errors == errors)
+		problem(ctx, r->vline[k], "out of memory");
+}
+
+/* An integer key from min to the key's max at its offset in base: the
+ * default, or the value. */
+static void
+int_key(struct ctx *ctx, const struct kv *kv, long long min, void *base)
+{
+	const struct conf_key *k = kv->key;
+	long long v;
+	int out;
+
+	if (parse_int(k->dflt, min, (long long)k->max, &v) == -1)
+		v = 0; /* not reached: every default is within its bounds */
+	if (kv->val != NULL &&
+	    parse_int(kv->val, min, (long long)k->max, &v) == -1)
+		problem(ctx, kv->line,
+		    "%s '%s' must be an integer from %lld to %lld", k->name,
+		    kv->val, min, (long long)k->max);
+	out = (int)v;
+	memcpy(key_at(base, k), &out, sizeof(out));
 }
 
 /*
@@ -889,30 +1009,28 @@ int_key(struct ctx *ctx, const struct raw_source *r, enum skey k, long long min,
  * the walk would never move.
  */
 static void
-page_size_key(struct ctx *ctx, const struct raw_source *r,
-    struct conf_source *s)
+page_size_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
 {
-	long long v;
+	const struct kv dflt = { kv->key, NULL, kv->line };
+	long long v, min = (long long)kv->key->min;
 
-	if (s->type->any_offset &&
-	    parse_int(r->val[K_PAGE_SIZE], 1, 1, &v) == 0) {
-		s->page_size = 100;
-		problem(ctx, r->vline[K_PAGE_SIZE],
-		    "page_size '%s' must be an integer from 2 to 100 for %s "
-		    "sources: each page repeats the last run of the page "
-		    "before it, so a page of 1 would never move on",
-		    r->val[K_PAGE_SIZE], s->type->name);
-		return;
+	if (!s->type->any_offset) {
+		int_key(ctx, kv, min, s);
+	} else if (parse_int(kv->val, 1, 1, &v) == 0) {
+		int_key(ctx, &dflt, min, s);
+		problem(ctx, kv->line,
+		    "page_size '%s' must be an integer from 2 to %lld for %s sources: each page repeats the last run of the page before it, so a page of 1 would never move on",
+		    kv->val, (long long)kv->key->max, s->type->name);
+	} else {
+		int_key(ctx, kv, min > 2 ? min : 2, s);
 	}
-	int_key(ctx, r, K_PAGE_SIZE, s->type->any_offset ? 2 : 1, 100, 100,
-	    &s->page_size);
 }
 
 /* rate_limit = N/DURATION or off; the adapter's default otherwise. */
 static void
-rate_key(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
+rate_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
 {
-	const char *p = r->val[K_RATE_LIMIT], *slash;
+	const char *p = kv->val, *slash;
 	char num[32];
 	long long v;
 	double win;
@@ -929,11 +1047,11 @@ rate_key(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 	slash = strchr(p, '/');
 	if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
 	    (memcpy(num, p, (size_t)(slash - p)), num[slash - p] = '\0',
-		parse_int(num, 1, 100000, &v)) == -1 ||
+		parse_int(num, (long long)kv->key->min, (long long)kv->key->max,
+		    &v)) == -1 ||
 	    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
-		problem(ctx, r->vline[K_RATE_LIMIT],
-		    "rate_limit '%s' must be "
-		    "REQUESTS/DURATION (like 60/30s) or off",
+		problem(ctx, kv->line,
+		    "rate_limit '%s' must be REQUESTS/DURATION (like 60/30s) or off",
 		    p);
 		return;
 	}
@@ -941,112 +1059,141 @@ rate_key(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 	s->rate_window = win;
 }
 
-/* The section's name, its type (an adapter), base_url and org_id as the
- * adapter wants them.  Returns -1 when there is no usable type. */
+/* type: an adapter.  Returns -1 when there is none. */
 static int
-source_identity(struct ctx *ctx, const struct raw_source *r,
+type_key(struct ctx *ctx, const struct raw_source *r, const struct kv *kv,
     struct conf_source *s)
 {
-	const char *name = r->section + 7, *t = r->val[K_TYPE], *p;
 	char names[256];
-	long long v;
-	int loopback = 0;
 
-	if (!conf_source_name_ok(name))
-		problem(ctx, r->line,
-		    "source name '%s' must be 1-64 of "
-		    "A-Z a-z 0-9 _ . -",
-		    name);
-	s->name = strdup(name);
 	source_type_names(names, sizeof(names));
-	if (t == NULL) {
+	if (kv->val == NULL) {
 		problem(ctx, r->line, "[%s] has no 'type' (%s)", r->section,
 		    names);
 		return -1;
 	}
-	s->type = source_type_find(t);
+	s->type = source_type_find(kv->val);
 	if (s->type == NULL) {
-		problem(ctx, r->vline[K_TYPE], "unknown type '%s' (%s)", t,
+		problem(ctx, kv->line, "unknown type '%s' (%s)", kv->val,
 		    names);
 		return -1;
 	}
-	p = r->val[K_BASE_URL] != NULL ? r->val[K_BASE_URL] :
-					 s->type->default_base_url;
-	s->base_url = check_url(ctx,
-	    r->val[K_BASE_URL] != NULL ? r->vline[K_BASE_URL] : r->line, p,
-	    &loopback);
-	check_proxy(ctx, r, loopback, s);
+	return 0;
+}
+
+/* org_id as the adapter wants it: required, or refused. */
+static void
+org_id_key(struct ctx *ctx, const struct raw_source *r, const struct kv *kv,
+    struct conf_source *s)
+{
+	long long v;
+
 	if (!s->type->needs_org_id) {
-		if (r->val[K_ORG_ID] != NULL)
-			problem(ctx, r->vline[K_ORG_ID],
-			    "org_id is not a key "
-			    "of %s sources",
-			    t);
-	} else if (r->val[K_ORG_ID] == NULL) {
+		if (kv->val != NULL)
+			problem(ctx, kv->line,
+			    "org_id is not a key of %s sources", s->type->name);
+	} else if (kv->val == NULL) {
 		problem(ctx, r->line, "[%s] is a %s source and needs org_id",
-		    r->section, t);
-	} else if (parse_int(r->val[K_ORG_ID], 1, INT64_MAX, &v) == -1) {
-		problem(ctx, r->vline[K_ORG_ID],
-		    "org_id '%s' is not a "
-		    "positive integer",
-		    r->val[K_ORG_ID]);
+		    r->section, s->type->name);
+	} else if (parse_int(kv->val, (long long)kv->key->min, INT64_MAX, &v) ==
+	    -1) {
+		problem(ctx, kv->line, "org_id '%s' is not a positive integer",
+		    kv->val);
 	} else {
 		s->org_id = v;
+	}
+}
+
+/* Key i of [source NAME] r into s.  Returns -1 when r has no usable type
+ * (nothing else of it is checked). */
+static int
+source_key(struct ctx *ctx, const struct raw_source *r, size_t i,
+    struct conf_source *s)
+{
+	const struct kv kv = { &conf_keys[i], r->val[i],
+		r->val[i] != NULL ? r->vline[i] : r->line };
+
+	switch (kv.key->kind) {
+	case CONF_KIND_TYPE:
+		return type_key(ctx, r, &kv, s);
+	case CONF_KIND_URL:
+		s->base_url = check_url(ctx, kv.line,
+		    kv.val != NULL ? kv.val : s->type->default_base_url,
+		    &ctx->loopback);
+		break;
+	case CONF_KIND_PROXY:
+		check_proxy(ctx, &kv, ctx->loopback, s);
+		break;
+	case CONF_KIND_ORG_ID:
+		org_id_key(ctx, r, &kv, s);
+		break;
+	case CONF_KIND_DURATION:
+		duration_key(ctx, &kv, s);
+		break;
+	case CONF_KIND_INT:
+		int_key(ctx, &kv, (long long)kv.key->min, s);
+		break;
+	case CONF_KIND_PAGE_SIZE:
+		page_size_key(ctx, &kv, s);
+		break;
+	case CONF_KIND_RATE:
+		rate_key(ctx, &kv, s);
+		break;
+	default: /* the token_* keys, read as one at the first of them */
+		if (is_token_kind(kv.key->kind) &&
+		    (i == 0 || !is_token_kind(conf_keys[i - 1].kind)))
+			finish_token(ctx, r, s);
+		break;
 	}
 	return 0;
 }
 
 static void
-finish_source(struct ctx *ctx, struct raw_source *r, struct conf_source *s)
+finish_source(struct ctx *ctx, const struct raw_source *r,
+    struct conf_source *s)
 {
+	const char *name = r->section + 7;
+	size_t i;
+
 	s->line = r->line;
 	s->org_id = -1;
-	if (source_identity(ctx, r, s) == -1)
-		return;
-	finish_token(ctx, r, s);
-	duration_key(ctx, r, K_POLL_INTERVAL, 60, 1, &s->poll_interval);
-	page_size_key(ctx, r, s);
-	rate_key(ctx, r, s);
-	duration_key(ctx, r, K_REFRESH_WINDOW, 86400, 0, &s->refresh_window);
-	duration_key(ctx, r, K_REFRESH_MAX_INTERVAL, 300, 0.001,
-	    &s->refresh_max_interval);
-	duration_key(ctx, r, K_FULL_RESYNC_INTERVAL, 86400, 0,
-	    &s->full_resync_interval);
-	duration_key(ctx, r, K_BACKOFF_INITIAL, 1, 0.001, &s->backoff_initial);
-	duration_key(ctx, r, K_BACKOFF_MAX, 300, 0.001, &s->backoff_max);
+	if (!conf_source_name_ok(name))
+		problem(ctx, r->line,
+		    "source name '%s' must be 1-64 of A-Z a-z 0-9 _ . -", name);
+	s->name = strdup(name);
+	ctx->loopback = 0;
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].section == CONF_SECTION_SOURCE &&
+		    source_key(ctx, r, i, s) == -1)
+			return;
 	if (s->backoff_max < s->backoff_initial)
 		s->backoff_max = s->backoff_initial;
-	int_key(ctx, r, K_MAX_RETRIES, 0, 1000, 5, &s->max_retries);
-	int_key(ctx, r, K_MAX_PASS_PAGES, 1, 100000000, 100000,
-	    &s->max_pass_pages);
-	int_key(ctx, r, K_REQUESTS_IN_FLIGHT, 1, CONF_MAX_IN_FLIGHT, 4,
-	    &s->requests_in_flight);
-	duration_key(ctx, r, K_AUTH_BACKOFF, 900, 1, &s->auth_backoff);
-	duration_key(ctx, r, K_REQUEST_TIMEOUT, 60, 1, &s->request_timeout);
-	duration_key(ctx, r, K_REQUEST_DEADLINE, 120, 1, &s->request_deadline);
+}
+
+/* Free a section's values, wiping an inline token. */
+static void
+raw_release(struct raw_source *r)
+{
+	size_t k;
+
+	for (k = 0; k < NKEYS; k++) {
+		if (r->val[k] != NULL && conf_keys[k].kind == CONF_KIND_TOKEN)
+			explicit_bzero(r->val[k], strlen(r->val[k]));
+		free(r->val[k]);
+	}
+	free(r->section);
 }
 
 static void
 ctx_release(struct ctx *ctx)
 {
 	size_t i;
-	int k;
 
-	for (i = 0; i < ctx->nraw; i++) {
-		for (k = 0; k < NSKEYS; k++) {
-			if (ctx->raw[i].val[k] != NULL && k == K_TOKEN)
-				explicit_bzero(ctx->raw[i].val[k],
-				    strlen(ctx->raw[i].val[k]));
-			free(ctx->raw[i].val[k]);
-		}
-		free(ctx->raw[i].section);
-	}
+	for (i = 0; i < ctx->nraw; i++)
+		raw_release(&ctx->raw[i]);
+	raw_release(&ctx->top);
 	free(ctx->raw);
 	free(ctx->sections);
-	free(ctx->database);
-	free(ctx->log_level);
-	free(ctx->retention);
-	free(ctx->metrics_file);
 }
 
 /*
@@ -1056,7 +1203,7 @@ ctx_release(struct ctx *ctx)
  * anything, so as root writability is left to the daemon's start.
  */
 static void
-check_database(struct ctx *ctx, const char *path)
+check_database(struct ctx *ctx, const char *path, int line)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -1070,47 +1217,116 @@ check_database(struct ctx *ctx, const char *path)
 	} else {
 		n = slash == path ? 1 : (size_t)(slash - path);
 		if (n >= sizeof(dir)) {
-			problem(ctx, ctx->database_line,
-			    "database path is "
-			    "too long");
+			problem(ctx, line, "database path is too long");
 			return;
 		}
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
 	if (stat(dir, &sb) == -1) {
-		problem(ctx, ctx->database_line,
-		    "database '%s': directory "
-		    "'%s': %s",
-		    path, dir,
-		    errno == ENOENT ? "does not exist" : strerror(errno));
+		problem(ctx, line, "database '%s': directory '%s': %s", path,
+		    dir, errno == ENOENT ? "does not exist" : strerror(errno));
 		return;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, ctx->database_line,
-		    "database '%s': '%s' is not "
-		    "a directory",
+		problem(ctx, line, "database '%s': '%s' is not a directory",
 		    path, dir);
 		return;
 	}
 	if (stat(path, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode))
-			problem(ctx, ctx->database_line,
-			    "database '%s' is not "
-			    "a regular file",
-			    path);
+			problem(ctx, line,
+			    "database '%s' is not a regular file", path);
 		else if (geteuid() != 0 && access(path, R_OK | W_OK) == -1)
-			problem(ctx, ctx->database_line,
-			    "database '%s' is not "
-			    "writable by this user: %s",
+			problem(ctx, line,
+			    "database '%s' is not writable by this user: %s",
 			    path, strerror(errno));
 		return;
 	}
 	if (geteuid() != 0 && access(dir, W_OK | X_OK) == -1)
-		problem(ctx, ctx->database_line,
-		    "database '%s': directory "
-		    "'%s' is not writable by this user: %s",
+		problem(ctx, line,
+		    "database '%s': directory '%s' is not writable by this user: %s",
 		    path, dir, strerror(errno));
+}
+
+/* Sections: known names, each once. */
+static void
+check_sections(struct ctx *ctx)
+{
+	size_t i, j;
+
+	for (i = 0; i < ctx->nsections; i++) {
+		const char *name = ctx->sections[i].name;
+
+		if (strcmp(name, "agentsyncd") != 0 &&
+		    strncmp(name, "source ", 7) != 0)
+			problem(ctx, ctx->sections[i].line,
+			    "unknown section [%s] (expected [agentsyncd] or [source NAME])",
+			    name);
+		for (j = 0; j < i; j++)
+			if (strcmp(ctx->sections[j].name, name) == 0) {
+				problem(ctx, ctx->sections[i].line,
+				    "section [%s] repeats the one at line %d",
+				    name, ctx->sections[j].line);
+				break;
+			}
+		/* a [source NAME] without keys still needs checking */
+		if (strncmp(name, "source ", 7) == 0)
+			(void)raw_for(ctx, name);
+	}
+}
+
+/* Key i of [agentsyncd] into conf. */
+static void
+daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
+{
+	const struct kv kv = { &conf_keys[i], ctx->top.val[i],
+		ctx->top.vline[i] };
+	const char *v = kv.val != NULL ? kv.val : kv.key->dflt;
+	char *str = NULL;
+	int lvl;
+
+	switch (kv.key->kind) {
+	case CONF_KIND_PATH:
+		str = strdup(v);
+		if (*v == '\0')
+			problem(ctx, kv.line, "%s is empty", kv.key->name);
+		memcpy(key_at(conf, kv.key), &str, sizeof(str));
+		break;
+	case CONF_KIND_LOG_LEVEL:
+		lvl = log_level_parse(v);
+		if (lvl == -1) {
+			problem(ctx, kv.line,
+			    "%s '%s' must be error, warning, info or debug",
+			    kv.key->name, v);
+			lvl = log_level_parse(kv.key->dflt);
+		}
+		memcpy(key_at(conf, kv.key), &lvl, sizeof(lvl));
+		break;
+	case CONF_KIND_METRICS:
+		if (kv.val != NULL)
+			str = check_metrics_file(ctx, kv.val, kv.line);
+		memcpy(key_at(conf, kv.key), &str, sizeof(str));
+		break;
+	default:
+		duration_key(ctx, &kv, conf);
+		break;
+	}
+}
+
+/* [agentsyncd], and the database it names when ctx->flags ask. */
+static void
+finish_daemon(struct ctx *ctx, struct conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].section == CONF_SECTION_DAEMON)
+			daemon_key(ctx, i, conf);
+	for (i = 0; i < NKEYS; i++)
+		if (conf_keys[i].kind == CONF_KIND_PATH &&
+		    (ctx->flags & CONF_CHECK_DATABASE))
+			check_database(ctx, conf->database, ctx->top.vline[i]);
 }
 
 struct conf *
@@ -1118,8 +1334,7 @@ conf_load(const char *path, FILE *errf, int flags)
 {
 	struct ctx ctx;
 	struct conf *conf;
-	int rc, lvl;
-	size_t n, i, j;
+	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.path = path;
@@ -1151,72 +1366,22 @@ conf_load(const char *path, FILE *errf, int flags)
 	explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
 	if (rc > 0)
 		problem(&ctx, rc,
-		    "syntax error (expected [section], "
-		    "key = value, or a comment)");
+		    "syntax error (expected [section], key = value, or a comment)");
 	else if (rc < 0)
 		problem(&ctx, 0, "cannot parse the file");
 
-	/* Sections: known names, each once. */
-	for (i = 0; i < ctx.nsections; i++) {
-		const char *name = ctx.sections[i].name;
-
-		if (strcmp(name, "agentsyncd") != 0 &&
-		    strncmp(name, "source ", 7) != 0)
-			problem(&ctx, ctx.sections[i].line,
-			    "unknown section "
-			    "[%s] (expected [agentsyncd] or [source NAME])",
-			    name);
-		for (j = 0; j < i; j++)
-			if (strcmp(ctx.sections[j].name, name) == 0) {
-				problem(&ctx, ctx.sections[i].line,
-				    "section "
-				    "[%s] repeats the one at line %d",
-				    name, ctx.sections[j].line);
-				break;
-			}
-		/* a [source NAME] without keys still needs checking */
-		if (strncmp(name, "source ", 7) == 0)
-			(void)raw_for(&ctx, name);
-	}
-
+	check_sections(&ctx);
 	conf->path = strdup(path);
-	conf->database = strdup(ctx.database != NULL ? ctx.database :
-						       "/var/lib/agentsyncd/"
-						       "agentsyncd.db");
-	if (ctx.database != NULL && ctx.database[0] == '\0')
-		problem(&ctx, ctx.database_line, "database is empty");
-	conf->log_level = LOG_LEVEL_INFO;
-	if (ctx.log_level != NULL) {
-		lvl = log_level_parse(ctx.log_level);
-		if (lvl == -1)
-			problem(&ctx, ctx.log_level_line,
-			    "log_level '%s' must "
-			    "be error, warning, info or debug",
-			    ctx.log_level);
-		else
-			conf->log_level = lvl;
-	}
-	conf->history_retention = 90 * 86400.0;
-	if (ctx.retention != NULL &&
-	    conf_parse_duration(ctx.retention, &conf->history_retention) == -1)
-		problem(&ctx, ctx.retention_line,
-		    "history_retention '%s' is not a duration (0 keeps "
-		    "everything)",
-		    ctx.retention);
-	if (ctx.metrics_file != NULL)
-		conf->metrics_file = check_metrics_file(&ctx);
-	if (flags & CONF_CHECK_DATABASE)
-		check_database(&ctx, conf->database);
+	finish_daemon(&ctx, conf);
 	/* No source is not an error: a fresh install idles until one is
 	 * added (main.c says so); --once refuses it. */
 	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1, sizeof(*conf->sources));
 	if (conf->sources == NULL) {
 		problem(&ctx, 0, "out of memory");
 	} else {
-		for (n = 0; n < ctx.nraw; n++) {
-			finish_source(&ctx, &ctx.raw[n], &conf->sources[n]);
-			conf->nsources++;
-		}
+		for (; conf->nsources < ctx.nraw; conf->nsources++)
+			finish_source(&ctx, &ctx.raw[conf->nsources],
+			    &conf->sources[conf->nsources]);
 	}
 	ctx_release(&ctx);
 	if (ctx.errors > 0) {

@@ -11,6 +11,7 @@
 #ifndef AGENTSYNCD_CONF_H
 #define AGENTSYNCD_CONF_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -63,6 +64,61 @@ struct conf {
 	size_t nsources;
 };
 
+/*
+ * The configuration keys: one row each in conf_keys[] (conf.c), which
+ * drives parsing, the messages of `--check-config`, the defaults and what a
+ * reload compares.  agentsyncd.conf(5) and README's Configuration table
+ * list the same keys with the same defaults (tests/unit/test_conf_doc.c).
+ */
+enum conf_section {
+	CONF_SECTION_DAEMON, /* [agentsyncd]: the value is in struct conf */
+	CONF_SECTION_SOURCE  /* [source NAME]: in struct conf_source */
+};
+
+/* What a key's text is and where it goes (offset: its first field). */
+enum conf_kind {
+	CONF_KIND_DURATION,   /* double seconds, at least min */
+	CONF_KIND_INT,	      /* int, min to max */
+	CONF_KIND_PAGE_SIZE,  /* int, min to max; at least 2 where the
+			      * adapter takes any offset */
+	CONF_KIND_TYPE,	      /* const struct source_type *: an adapter */
+	CONF_KIND_URL,	      /* base_url: char *; default by adapter */
+	CONF_KIND_PROXY,      /* proxy_mode, and proxy in PROXY_URL mode */
+	CONF_KIND_ORG_ID,     /* int64_t; required or refused by adapter */
+	CONF_KIND_TOKEN_ENV,  /* the token_* keys: exactly one, read */
+	CONF_KIND_TOKEN_FILE, /* into char *token */
+	CONF_KIND_TOKEN_CREDENTIAL,
+	CONF_KIND_TOKEN,
+	CONF_KIND_RATE,	     /* rate_requests and rate_window; default by
+			      * adapter */
+	CONF_KIND_PATH,	     /* char *, not empty */
+	CONF_KIND_LOG_LEVEL, /* int: enum log_level */
+	CONF_KIND_METRICS    /* char * or NULL: a *.prom file */
+};
+
+/* What a reload does when the key's value changes. */
+enum conf_reload {
+	CONF_RELOAD_APPLY,   /* takes the new value */
+	CONF_RELOAD_RESTART, /* restarts the source (conf_source_same: 0) */
+	CONF_RELOAD_REFUSED  /* refuses the reload: restart the daemon */
+};
+
+struct conf_key {
+	const char *name;
+	enum conf_section section;
+	enum conf_kind kind;
+	size_t offset;	  /* offsetof the value in its struct */
+	const char *dflt; /* as written in the file; NULL: none, or the
+			   * adapter's (conf_key_default) */
+	double min, max;  /* bounds of durations (min) and integers */
+	enum conf_reload reload;
+	const char *hint; /* durations: the "(...)" of "is not a
+			   * duration"; NULL: examples of durations */
+};
+
+extern const struct conf_key conf_keys[];
+extern const size_t conf_nkeys;
+
 /* conf_load() flags */
 #define CONF_NO_TOKENS \
 	0x1 /* check the token_* keys, read no token
@@ -98,6 +154,27 @@ void conf_free(struct conf *conf);
  */
 int conf_parse_duration(const char *text, double *seconds)
     __attribute__((warn_unused_result));
+
+/*
+ * 1 when a running source of configuration b may stay as it is under
+ * configuration a: every key with CONF_RELOAD_RESTART has the same value
+ * (the token compared, the proxy URL only in PROXY_URL mode); else 0.
+ */
+int conf_source_same(const struct conf_source *a, const struct conf_source *b);
+
+/* The name of a key that differs between old and next and that a reload
+ * may not change (CONF_RELOAD_REFUSED), or NULL. */
+const char *conf_reload_refused(const struct conf *old,
+    const struct conf *next);
+
+/*
+ * The default of key k for a source of adapter t (t may be NULL for keys
+ * whose default does not depend on it), as written in the file ("60s",
+ * "60/30s"), into buf.  Returns 1, or 0 when the key has no default
+ * (required, off, or one of the token_* keys).
+ */
+int conf_key_default(const struct conf_key *k, const struct source_type *t,
+    char *buf, size_t len);
 
 /* 1 when name is a valid source name: 1-64 of A-Z a-z 0-9 _ . - */
 int conf_source_name_ok(const char *name);

@@ -159,7 +159,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct daemon *d = w->data;
 	struct conf *conf;
 	struct timespec ts;
-	const char *why = NULL;
+	const char *why = NULL, *fixed;
+	char buf[128];
 
 	(void)loop;
 	(void)revents;
@@ -173,9 +174,10 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	if (conf == NULL) {
 		why = "the configuration has errors (journalctl -u "
 		      "agentsyncd -p err)";
-	} else if (strcmp(conf->database, d->conf->database) != 0) {
-		why = "database cannot change while running (restart "
-		      "instead)";
+	} else if ((fixed = conf_reload_refused(d->conf, conf)) != NULL) {
+		snprintf(buf, sizeof(buf),
+		    "%s cannot change while running (restart instead)", fixed);
+		why = buf;
 		conf_free(conf);
 	} else if (sync_configure(d->sync, conf) == -1) {
 		why = "out of memory";

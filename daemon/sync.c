@@ -1518,30 +1518,6 @@ src_free(struct src *s)
 	free(s);
 }
 
-static int
-same_conf(const struct conf_source *a, const struct conf_source *b)
-{
-	return a->type == b->type && strcmp(a->base_url, b->base_url) == 0 &&
-	    a->org_id == b->org_id && strcmp(a->token, b->token) == 0 &&
-	    a->poll_interval == b->poll_interval &&
-	    a->page_size == b->page_size &&
-	    a->rate_requests == b->rate_requests &&
-	    a->rate_window == b->rate_window &&
-	    a->refresh_window == b->refresh_window &&
-	    a->refresh_max_interval == b->refresh_max_interval &&
-	    a->full_resync_interval == b->full_resync_interval &&
-	    a->backoff_initial == b->backoff_initial &&
-	    a->backoff_max == b->backoff_max &&
-	    a->max_retries == b->max_retries &&
-	    a->max_pass_pages == b->max_pass_pages &&
-	    a->requests_in_flight == b->requests_in_flight &&
-	    a->auth_backoff == b->auth_backoff &&
-	    a->request_timeout == b->request_timeout &&
-	    a->request_deadline == b->request_deadline &&
-	    a->proxy_mode == b->proxy_mode &&
-	    (a->proxy_mode != PROXY_URL || strcmp(a->proxy, b->proxy) == 0);
-}
-
 struct sync *
 sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 {
@@ -1582,7 +1558,7 @@ src_unchanged(const struct sync *sync, const struct conf_source *c)
 
 	for (s = sync->srcs; s != NULL; s = s->next)
 		if (strcmp(s->conf->name, c->name) == 0 &&
-		    same_conf(c, s->conf))
+		    conf_source_same(c, s->conf))
 			return s;
 	return NULL;
 }
@@ -1688,7 +1664,7 @@ sync_configure(struct sync *sync, const struct conf *conf)
 	for (s = sync->srcs; s != NULL; s = next) {
 		next = s->next;
 		c = conf_source_named(conf, s->conf->name);
-		if (c != NULL && same_conf(c, s->conf)) {
+		if (c != NULL && conf_source_same(c, s->conf)) {
 			/* Everything that points into the old file now
 			 * points into the new one: the caller frees the old. */
 			s->conf = c;
