@@ -110,6 +110,13 @@ $(BUILD)/tests/test_conf_same: tests/unit/test_conf_same.c \
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
 
+# The writer against a fake store (the test defines store_*): linked
+# without libev, libcurl or SQLite, which proves it needs none of them.
+$(BUILD)/tests/test_writer: tests/unit/test_writer.c $(BUILD)/writer.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
+
 # Allocation failures injected by wrapping calloc (a reload that runs out
 # of memory must leave the running configuration whole).
 $(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)

@@ -24,6 +24,7 @@
 #include "status.h"
 #include "store.h"
 #include "sync.h"
+#include "writer.h"
 
 #define EX_OK	    0
 #define EX_USAGE    64
@@ -230,7 +231,8 @@ prune_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (d->conf->history_retention <= 0)
 		return;
 	time_format(ev_time() - d->conf->history_retention, cutoff);
-	n = store_prune_history(d->store, cutoff, PRUNE_BATCH, PRUNE_BATCHES);
+	n = writer_prune_history(sync_writer(d->sync), cutoff, PRUNE_BATCH,
+	    PRUNE_BATCHES);
 	/* deletes and a commit: not the requests' silence; and the timer
 	 * below is armed from a fresh time */
 	http_loop_was_busy(d->http, http_mono_now() - t0);
@@ -255,7 +257,7 @@ checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	store_checkpoint(d->store, 1);
+	writer_checkpoint(sync_writer(d->sync), 1);
 	/* fsyncs, which a slow disk makes seconds: not the requests'
 	 * silence; the callbacks after this one arm timers from a fresh
 	 * time */
@@ -345,7 +347,7 @@ run(struct daemon *d, int once)
 		rc = EX_TEMPFAIL;
 	if (once && d->stopping)
 		rc = EX_TEMPFAIL;
-	store_checkpoint(d->store, 1);
+	writer_checkpoint(sync_writer(d->sync), 1);
 	log_info("stopped");
 	return rc;
 }
@@ -505,10 +507,14 @@ cmd_check(const struct daemon *d)
 static int
 cmd_migrate(struct daemon *d)
 {
+	struct writer w;
 	int v;
 
 	d->store = store_open(d->conf->database, STORE_NOMIGRATE);
-	if (d->store == NULL || (v = store_migrate(d->store)) < 0)
+	if (d->store == NULL)
+		return EX_FAIL;
+	writer_init(&w, d->store);
+	if ((v = writer_migrate(&w)) < 0)
 		return EX_FAIL;
 	printf("database '%s': %d migration%s applied, schema version %d\n",
 	    d->conf->database, v, v == 1 ? "" : "s", store_version(d->store));
@@ -567,6 +573,7 @@ cmd_source(struct daemon *d, enum mode mode)
 {
 	const char *name = d->source_arg, *p = d->conf_path;
 	char why[256], now[TS_LEN];
+	struct writer w;
 	int64_t deleted;
 	double t0;
 
@@ -598,9 +605,10 @@ cmd_source(struct daemon *d, enum mode mode)
 	}
 	if (open_current(d) == -1)
 		return EX_FAIL;
+	writer_init(&w, d->store);
 	time_format((double)time(NULL), now);
 	if (mode == MODE_RENAME) {
-		if (store_rename_source(d->store, name, d->new_name, why,
+		if (writer_rename_source(&w, name, d->new_name, why,
 			sizeof(why)) == -1) {
 			if (why[0] != '\0')
 				fprintf(stderr, "%sagentsyncd: %s\n",
@@ -619,8 +627,8 @@ cmd_source(struct daemon *d, enum mode mode)
 		return EX_OK;
 	}
 	t0 = (double)clock() / CLOCKS_PER_SEC;
-	if (store_forget_source(d->store, name, FORGET_BATCH, now, &deleted,
-		why, sizeof(why)) == -1) {
+	if (writer_forget_source(&w, name, FORGET_BATCH, now, &deleted, why,
+		sizeof(why)) == -1) {
 		if (why[0] != '\0')
 			fprintf(stderr, "%sagentsyncd: %s\n",
 			    log_journal_prefix(LOG_LEVEL_ERROR), why);

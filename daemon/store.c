@@ -43,8 +43,8 @@ struct migration {
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 /* How long one statement waits for another process's lock.  The wait
  * blocks the event loop (every source), so it is short: a write that still
- * finds the lock taken fails, and sync waits for it off the loop (see
- * store_last_busy). */
+ * finds the lock taken fails with STORE_BUSY, and sync waits for it off
+ * the loop. */
 #define BUSY_TIMEOUT_MS 1000
 
 enum stmt_id {
@@ -205,9 +205,6 @@ struct store {
 	} exec[EXEC_CACHE];
 	int batch;	/* a batch transaction is open (store_batch_begin) */
 	int batch_lost; /* the last failed store_page() lost the batch */
-	void (*batch_hook)(void *); /* commits the batch before another
-				     * write (store_set_batch_hook) */
-	void *batch_hook_arg;
 };
 
 static void
@@ -265,24 +262,27 @@ store_rollback(struct store *store)
 }
 
 /*
- * Batches: pages written under one transaction, each in a savepoint.  Any
- * other write first has the batch committed by its owner's hook (which
- * knows what to do when that fails), else here.
+ * Batches: pages written under one transaction, each in a savepoint.  The
+ * writer (writer.c) commits an open batch before any other write and
+ * knows what to do when that fails; a write that still finds one open
+ * commits it here.
  */
 static void
 store_end_batch(struct store *store)
 {
-	if (store->batch && store->batch_hook != NULL)
-		store->batch_hook(store->batch_hook_arg);
 	if (store->batch)
 		(void)store_batch_commit(store);
 }
 
-void
-store_set_batch_hook(struct store *store, void (*fn)(void *), void *arg)
+/* Why the last write failed, from what its failure noted. */
+static int
+store_rc(const struct store *store)
 {
-	store->batch_hook = fn;
-	store->batch_hook_arg = arg;
+	if (store->batch_lost)
+		return STORE_LOST;
+	if (store->gone)
+		return STORE_GONE;
+	return store->busy ? STORE_BUSY : STORE_FAILED;
 }
 
 int
@@ -291,10 +291,11 @@ store_batch_begin(struct store *store)
 	store_end_batch(store);
 	store->busy = 0;
 	store->gone = 0;
+	store->batch_lost = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
-		return -1;
+		return store_rc(store);
 	store->batch = 1;
-	return 0;
+	return STORE_OK;
 }
 
 int
@@ -309,24 +310,6 @@ store_batch_commit(struct store *store)
 		return 0;
 	store_rollback(store);
 	return -1;
-}
-
-int
-store_batch_lost(const struct store *store)
-{
-	return store->batch_lost;
-}
-
-int
-store_last_gone(const struct store *store)
-{
-	return store->gone;
-}
-
-int
-store_last_busy(const struct store *store)
-{
-	return store->busy;
 }
 
 /* The integer the query's first row starts with into *out; 0 or -1. */
@@ -1453,7 +1436,7 @@ rollback:
 		(void)store_exec(store, "RELEASE page");
 		store->busy = busy;
 	}
-	return -1;
+	return store_rc(store);
 }
 
 int
@@ -1525,8 +1508,9 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 	store_end_batch(store);
 	store->busy = 0;
 	store->gone = 0;
+	store->batch_lost = 0;
 	if (store_exec(store, "BEGIN IMMEDIATE") == -1)
-		return -1;
+		return store_rc(store);
 	if (save_state(store, source, state, NULL) == -1 ||
 	    save_counts(store, pass->id, &pass->counts) == -1)
 		goto rollback;
@@ -1559,7 +1543,7 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 	return 0;
 rollback:
 	store_rollback(store);
-	return -1;
+	return store_rc(store);
 }
 
 int

@@ -92,28 +92,40 @@ int store_pass_begin(struct store *store, struct store_pass *pass,
  * not rewritten; a run written gets last_seen_at = now and last_seen_walk
  * = next->walk_generation), their pull requests and child rows, its
  * rejects, the flags' marks, the cursor *next and the pass's counters.  On failure
- * nothing of the page is written, pass->counts is unchanged, and -1 is
- * returned.
+ * nothing of the page is written, pass->counts is unchanged, and a
+ * negative enum store_rc says why.
  */
 int store_page(struct store *store, struct store_pass *pass,
     const struct page *page, const struct sync_state *next, unsigned flags,
     const char *now) __attribute__((warn_unused_result));
 
 /*
+ * What a write that failed says.  store_page(), store_pass_end() and
+ * store_batch_begin() return one of these; every other call 0 or -1
+ * (STORE_FAILED).
+ */
+enum store_rc {
+	STORE_OK = 0,
+	STORE_FAILED = -1, /* logged */
+	STORE_BUSY = -2,   /* another process held the database locked past
+			    * the busy timeout (a reader's BEGIN IMMEDIATE,
+			    * a sqlite3 shell mid-write): worth waiting for */
+	STORE_GONE = -3,   /* the source's sync state is gone: renamed or
+			    * forgotten by another process */
+	STORE_LOST = -4,   /* the open batch was rolled back whole with the
+			    * page (a full disk, an I/O error) */
+};
+
+/*
  * Batches (backfills and full resyncs): store_batch_begin() opens one write
  * transaction; each store_page() then writes its page in a savepoint (a
  * failed page leaves the earlier ones pending) and the batch commits with
- * store_batch_commit().  Every other write of the store commits an open
- * batch first, through the hook when one is set (fn(arg) must commit it;
- * it is told of a failure that way) else by itself.  A failed commit
- * loses the batch whole: -1.  store_batch_lost() is 1 when the last failed
- * store_page() found the batch rolled back with it (a full disk, an I/O
- * error).
+ * store_batch_commit().  The caller commits an open batch before any other
+ * write (writer.c does; a write that finds one open commits it itself).  A
+ * failed commit loses the batch whole: -1.
  */
 int store_batch_begin(struct store *store) __attribute__((warn_unused_result));
 int store_batch_commit(struct store *store);
-int store_batch_lost(const struct store *store);
-void store_set_batch_hook(struct store *store, void (*fn)(void *), void *arg);
 
 enum pass_outcome {
 	PASS_SUCCEEDED,
@@ -126,17 +138,11 @@ enum pass_outcome {
  * (NULL when none) in sync_runs and as the source's last error.  An idle
  * pass (incremental, succeeded, nothing new, changed, gone or rejected)
  * right after another is folded into that one's row (sync_runs.passes).
+ * Returns 0 or a negative enum store_rc.
  */
 int store_pass_end(struct store *store, const struct store_pass *pass,
     const struct sync_state *state, enum pass_outcome outcome,
     const char *error, const char *now) __attribute__((warn_unused_result));
-
-/*
- * 1 when the last failed call failed because another process held the
- * database locked past the busy timeout (a reader's BEGIN IMMEDIATE, a
- * sqlite3 shell mid-write): worth waiting for, not an error of the data.
- */
-int store_last_busy(const struct store *store);
 
 /* Record when the next poll is due (for --status). */
 int store_set_next_poll(struct store *store, const char *source,
@@ -224,10 +230,6 @@ int store_sources_sync(struct store *store, const struct store_source *srcs,
  * under the running daemon), 0 when not, -1 on error. */
 int store_source_present(struct store *store, const char *source)
     __attribute__((warn_unused_result));
-
-/* 1 when the last failed store_page()/store_pass_end() found the source's
- * sync state gone: renamed or forgotten by another process. */
-int store_last_gone(const struct store *store);
 
 /*
  * Rename source old to new in one transaction: runs, pull requests, pass

@@ -7,8 +7,9 @@
  * is one walk (or the rest of an interrupted one):
  *
  *   pass_begin -> fetch -> (limiter) -> http GET -> on_response ->
- *   adapter parse -> handle_page -> store_page (rows + cursor, one
- *   transaction) -> fetch the next page, or pass_end and sleep.
+ *   adapter parse -> handle_page -> writer_page (rows + cursor, one
+ *   transaction or one savepoint of the writer's batch) -> fetch the next
+ *   page, or pass_end and sleep.
  *
  * What a page means (drift, order, high-water mark, stop rules) is decided
  * in walk.c, without libev, curl or SQLite; this file does what it decides.
@@ -32,6 +33,7 @@
 #include "store.h"
 #include "sync.h"
 #include "walk.h"
+#include "writer.h"
 
 /* "TYPE BASE_URL org N" */
 #define SRC_MAX_IDENTITY (SOURCE_MAX_BASE_URL + 64)
@@ -43,10 +45,6 @@
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
 /* A backfill or full resync says how far it is this often (seconds). */
 #define PROGRESS_INTERVAL 30.0
-/* A backfill or full resync commits its pages together (a batch) for at
- * most this long and this many pages: what a kill can cost. */
-#define BATCH_SECONDS	1.0
-#define BATCH_MAX_PAGES 64
 /* Page requests of one source: those in flight, and the answers waiting
  * for the page before them to be written. */
 #define RING CONF_MAX_IN_FLIGHT
@@ -100,14 +98,6 @@ struct slot {
 	char *error;
 };
 
-/* A source's part of the open batch: its state before its first page
- * there, for when the batch is lost. */
-struct batch {
-	struct sync_state st;
-	struct walk walk;
-	struct pass_counts counts;
-};
-
 struct src {
 	struct sync *sync;
 	const struct conf_source *conf;
@@ -128,14 +118,13 @@ struct src {
 	 * page at the cursor, the others were asked for ahead of it. */
 	struct slot ring[RING];
 	int ring_head, ring_n;
-	int waiting;	    /* a retry or a 429's wait: ask for nothing */
-	int64_t stored;	    /* pages stored: src_pump() sees one was */
-	int in_batch;	    /* has pages in the open batch */
-	int batch_losses;   /* batches lost in a row (max_retries) */
-	int give_up;	    /* ... too many: the timer ends the pass */
-	struct batch batch; /* ... and what it was before them */
-	int finished;	    /* once mode: pass done */
-	int orphaned;	    /* renamed or forgotten in the database: stopped */
+	int waiting;	/* a retry or a 429's wait: ask for nothing */
+	int64_t stored; /* pages stored: src_pump() sees one was */
+	/* Its part of the writer's open batch; past max_retries batches
+	 * lost in a row (wpart.losses) the timer ends the pass. */
+	struct writer_part wpart;
+	int finished; /* once mode: pass done */
+	int orphaned; /* renamed or forgotten in the database: stopped */
 	/*
 	 * The first page of the last incremental pass, parsed.  A parse is a
 	 * function of the body's bytes and the limit asked for alone, so the
@@ -168,22 +157,19 @@ struct src {
 
 struct sync {
 	struct ev_loop *loop;
-	struct store *store;
+	struct store *store;   /* reads; every write goes through writer */
+	struct writer *writer; /* &writer_mem */
+	struct writer writer_mem;
 	struct http *http;
 	int once;
 	int failed;
 	struct src *srcs;
 	const char *metrics_file; /* the configuration's, or NULL */
 	int metrics_errno;	  /* the last write error said, or 0 */
-	/* The open batch: pages of any source, one transaction. */
-	int batch_open;
-	double batch_t0; /* http_mono_now() at its start */
-	int batch_pages;
-	ev_timer batch_timer; /* commits it after BATCH_SECONDS */
+	ev_timer batch_timer;	  /* the writer's: commits its batch */
 };
 
 static void src_pump(struct src *s);
-static int sync_batch_commit(struct sync *sync);
 static void src_orphaned(struct src *s);
 static void sync_write_metrics(struct sync *sync);
 static void src_pass_end(struct src *s, int ok, const char *error,
@@ -276,7 +262,7 @@ src_wait(struct src *s, double delay, int cancel)
 {
 	int i;
 
-	if (s->in_batch && sync_batch_commit(s->sync) == -1)
+	if (s->wpart.in_batch && writer_commit(s->sync->writer) == WRITE_LOST)
 		return; /* lost: it waits already, from the cursor before */
 	for (i = 0; cancel && i < s->ring_n; i++)
 		if (src_slot(s, i)->req != NULL)
@@ -318,7 +304,7 @@ src_pass_begin(struct src *s)
 
 	wall_ts(now, 0);
 	if (!s->loaded) {
-		if (store_state_load(s->sync->store, c->name, c->type->name,
+		if (writer_state_load(s->sync->writer, c->name, c->type->name,
 			s->identity, &s->st) == -1)
 			return -1;
 		s->loaded = 1;
@@ -337,8 +323,8 @@ src_pass_begin(struct src *s)
 	pass.off0 = s->st.walk_offset;
 	pass.rec.source = c->name;
 	pass.rec.kind = c->type->name;
-	if (store_pass_begin(s->sync->store, &pass.rec, pass.walk.mode, now) ==
-	    -1)
+	if (writer_pass_begin(s->sync->writer, &pass.rec, pass.walk.mode,
+		now) == -1)
 		return -1;
 	s->pass = pass;
 	memset(&s->at, 0, sizeof(s->at));
@@ -554,16 +540,17 @@ src_log_step(const struct src *s, const struct walk_step *step,
  * again.  Another process's lock is waited out (off the event loop)
  * without spending the retries meant for upstream failures. */
 static void
-src_store_failed(struct src *s)
+src_store_failed(struct src *s, enum write_rc rc)
 {
 	double delay;
 
-	if (store_last_gone(s->sync->store)) {
+	if (rc == WRITE_LOST)
+		return; /* back at the cursor before the batch, waiting */
+	if (rc == WRITE_GONE) {
 		src_orphaned(s);
 		return;
 	}
-	if (store_last_busy(s->sync->store) &&
-	    s->at.busy_waits < MAX_BUSY_WAITS) {
+	if (rc == WRITE_BUSY && s->at.busy_waits < MAX_BUSY_WAITS) {
 		s->at.busy_waits++;
 		s->pass.rec.counts.retries++; /* the page is fetched again */
 		delay = backoff_next(&s->backoff);
@@ -585,123 +572,69 @@ flags_of(const struct src *s, const struct walk_step *step)
 	    (step->mark_deleted ? STORE_MARK_GONE : 0);
 }
 
-/* Have this source's next page written in the open batch (opened if
- * none is).  -1 when the transaction cannot begin. */
-static int
-src_batch_join(struct src *s)
-{
-	struct sync *sync = s->sync;
-
-	if (!sync->batch_open) {
-		if (store_batch_begin(sync->store) == -1)
-			return -1;
-		sync->batch_open = 1;
-		sync->batch_t0 = http_mono_now();
-		sync->batch_pages = 0;
-		ev_now_update(sync->loop); /* after the page's parse */
-		ev_timer_set(&sync->batch_timer, BATCH_SECONDS, 0.);
-		ev_timer_start(sync->loop, &sync->batch_timer);
-	}
-	if (!s->in_batch) {
-		s->in_batch = 1;
-		s->batch.st = s->st;
-		s->batch.walk = s->pass.walk;
-		s->batch.counts = s->pass.rec.counts;
-	}
-	return 0;
-}
-
 /*
- * This source's pages in the batch are not in the database (a commit
- * failed, or SQLite rolled the transaction back): go back to the cursor
- * before them and fetch them again after a wait.  The requests made stay
- * counted.
+ * The writer's lost callback: this source's pages in the lost batch are
+ * not in the database and the writer put its cursor, walk and counters
+ * back as they were before them.  Fetch them again after a wait; past
+ * max_retries losses in a row the timer ends the pass (not here: this
+ * runs inside another write, or inside this source's own pass end).
  */
 static void
-src_batch_lost(struct src *s)
+src_batch_lost(void *arg)
 {
-	struct pass_counts *c = &s->pass.rec.counts;
-	int64_t requests = c->requests, http_429 = c->http_429,
-		retries = c->retries;
-	double delay = backoff_next(&s->backoff);
+	struct src *s = arg;
+	int giving_up = s->wpart.losses > s->conf->max_retries;
+	double delay = giving_up ? 0 : backoff_next(&s->backoff);
 
-	s->in_batch = 0;
-	if (++s->batch_losses > s->conf->max_retries) {
-		/* not here: this may run inside another write (the hook) or
-		 * inside this source's own pass end */
-		s->give_up = 1;
-		delay = 0;
-	}
-	log_error("source '%s': %lld pages could not be written to the "
-		  "database; %s from offset %lld%s (retry %d of %d)",
-	    s->conf->name,
-	    (long long)(s->pass.walk.pages - s->batch.walk.pages),
-	    s->give_up ? "giving up on them" : "fetching them again",
-	    (long long)s->batch.st.walk_offset,
-	    s->give_up ? "" : " after a wait", s->batch_losses,
-	    s->conf->max_retries);
-	s->st = s->batch.st;
-	s->pass.walk = s->batch.walk;
-	*c = s->batch.counts;
-	c->requests = requests;
-	c->http_429 = http_429;
-	c->retries = retries + 1;
+	log_error(
+	    "source '%s': %lld pages could not be written to the database; %s from offset %lld%s (retry %d of %d)",
+	    s->conf->name, (long long)s->wpart.lost_pages,
+	    giving_up ? "giving up on them" : "fetching them again",
+	    (long long)s->st.walk_offset, giving_up ? "" : " after a wait",
+	    s->wpart.losses, s->conf->max_retries);
+	s->pass.rec.counts.retries++;
 	src_drop(s, 0);
 	s->waiting = 1;
 	src_arm(s, delay);
 }
 
-/* The open batch ended, committed (ok) or lost. */
+/* writer_timer: the batch timer, in the loop. */
 static void
-sync_batch_ended(struct sync *sync, int ok)
+sync_batch_arm(void *arg, double seconds)
 {
-	struct src *s;
+	struct sync *sync = arg;
 
-	sync->batch_open = 0;
+	ev_now_update(sync->loop); /* after the page's parse */
+	ev_timer_set(&sync->batch_timer, seconds, 0.);
+	ev_timer_start(sync->loop, &sync->batch_timer);
+}
+
+static void
+sync_batch_disarm(void *arg)
+{
+	struct sync *sync = arg;
+
 	ev_timer_stop(sync->loop, &sync->batch_timer);
-	for (s = sync->srcs; s != NULL; s = s->next) {
-		if (!s->in_batch)
-			continue;
-		if (ok) {
-			s->in_batch = 0;
-			s->batch_losses = 0;
-		} else {
-			src_batch_lost(s);
-		}
-	}
 }
 
-/* Commit the open batch, if any: 0, or -1 when it was lost (each source
- * in it is back where it was before it, waiting to fetch again). */
-static int
-sync_batch_commit(struct sync *sync)
+/* Commit the writer's open batch, its fsyncs not counted as silence. */
+static enum write_rc
+sync_batch_commit(struct sync *sync, int last)
 {
-	double t0;
-	int ok;
+	double t0 = http_mono_now();
+	enum write_rc rc = writer_settle(sync->writer, last, t0);
 
-	if (!sync->batch_open)
-		return 0;
-	t0 = http_mono_now();
-	ok = store_batch_commit(sync->store) == 0;
 	sync_was_busy(sync, t0); /* fsyncs */
-	sync_batch_ended(sync, ok);
-	return ok ? 0 : -1;
+	return rc;
 }
 
-/* store's batch hook: another write is coming. */
-static void
-sync_batch_hook(void *arg)
-{
-	(void)sync_batch_commit(arg);
-}
-
-/* batch_timer: a batch holds at most BATCH_SECONDS of pages. */
+/* batch_timer: a batch holds at most WRITER_BATCH_SECONDS of pages. */
 static void
 sync_batch_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	(void)sync_batch_commit(w->data);
+	(void)sync_batch_commit(w->data, 1);
 }
 
 /* "1h02m", "3m40s", "12s" */
@@ -756,12 +689,16 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	struct sync_state next = s->st;
 	char now[TS_LEN];
 	int64_t steps = rc->steps, noff;
+	enum write_rc wrc;
 	int nlimit;
 
 	wall_ts(now, 0);
-	(void)sync_batch_commit(s->sync); /* see src_handle_page() */
-	if (store_page(s->sync->store, &s->pass.rec, p, &next, 0, now) == -1) {
-		src_store_failed(s);
+	/* see src_handle_page() */
+	if ((wrc = writer_begin_page(s->sync->writer, &s->wpart, 0,
+		 http_mono_now())) != WRITE_OK ||
+	    (wrc = writer_page(s->sync->writer, 0, &s->pass.rec, p, &next, 0,
+		 now)) != WRITE_OK) {
+		src_store_failed(s, wrc);
 		return;
 	}
 	memset(&s->at, 0, sizeof(s->at));
@@ -822,6 +759,8 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	struct walk walk;
 	char now[TS_LEN], msg[256];
 	int64_t deleted = s->pass.rec.counts.runs_deleted;
+	enum write_rc wrc;
+	int batched;
 
 	if (s->pass.rechecking) {
 		src_handle_recheck(s, p, off);
@@ -830,26 +769,24 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	/* A backfill or full resync writes its pages in batches; any other
 	 * page commits the open batch first, so that it is never written in
 	 * a batch it did not join (a lost batch would take it along). */
-	if (s->pass.walk.mode != WALK_INCREMENTAL) {
-		if (src_batch_join(s) == -1) {
-			src_store_failed(s);
-			return;
-		}
-	} else {
-		(void)sync_batch_commit(s->sync);
+	batched = s->pass.walk.mode != WALK_INCREMENTAL;
+	wrc = writer_begin_page(s->sync->writer, &s->wpart, batched,
+	    http_mono_now());
+	if (wrc != WRITE_OK) {
+		src_store_failed(s, wrc);
+		return;
 	}
 	next = s->st;
 	wall_ts(now, 0);
 	walk = s->pass.walk;
 	src_ask(s, p, &ask);
 	walk_page(&s->pass.walk, p, off, now, &ask, &next, &step);
-	if (store_page(s->sync->store, &s->pass.rec, p, &next,
-		flags_of(s, &step), now) == -1) {
-		s->pass.walk = walk;
-		if (store_batch_lost(s->sync->store))
-			sync_batch_ended(s->sync, 0);
-		else
-			src_store_failed(s);
+	wrc = writer_page(s->sync->writer, batched, &s->pass.rec, p, &next,
+	    flags_of(s, &step), now);
+	if (wrc != WRITE_OK) {
+		if (wrc != WRITE_LOST) /* lost: the writer put it back */
+			s->pass.walk = walk;
+		src_store_failed(s, wrc);
 		return;
 	}
 	src_log_step(s, &step, p, &next);
@@ -860,11 +797,8 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	src_note_seen(s, p);
 	s->m.upstream_total = p->total;
 	s->m.last_page = ev_time();
-	if (s->in_batch &&
-	    (++s->sync->batch_pages >= BATCH_MAX_PAGES ||
-		http_mono_now() - s->sync->batch_t0 >= BATCH_SECONDS ||
-		step.action != WALK_FETCH) &&
-	    sync_batch_commit(s->sync) == -1)
+	if (batched &&
+	    sync_batch_commit(s->sync, step.action != WALK_FETCH) == WRITE_LOST)
 		return; /* lost: back at its start, waiting */
 	if (step.action == WALK_FETCH)
 		src_report_progress(s);
@@ -1315,7 +1249,7 @@ src_orphaned(struct src *s)
 	    s->conf->name);
 	/* Its rows went before the batch began (the batch holds the write
 	 * lock): its page there was rolled back, nothing else is in it. */
-	s->in_batch = 0;
+	writer_part_leave(s->sync->writer, &s->wpart);
 	src_drop(s, 0);
 	s->waiting = 0;
 	s->pass.active = 0;
@@ -1344,17 +1278,21 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		error = safe;
 	} else if (error != NULL)
 		error = "out of memory";
-	if (s->in_batch && sync_batch_commit(sync) == -1) {
+	if (s->wpart.in_batch && sync_batch_commit(sync, 1) == WRITE_LOST) {
 		/* back at the cursor before the batch: that is saved */
 		ok = 0;
 		error = "cannot write the pages to the database";
 	}
 	src_drop(s, 0);
 	s->waiting = 0;
-	s->give_up = 0; /* this pass ends here anyway */
+	/* this pass ends here anyway: the timer gives up nothing more, and
+	 * the next loss in a row is past max_retries again */
+	if (s->wpart.losses > c->max_retries)
+		s->wpart.losses = c->max_retries;
 	if (s->pass.active) {
-		if (store_pass_end(sync->store, &s->pass.rec, &s->st,
-			ok ? PASS_SUCCEEDED : PASS_FAILED, error, now) == -1)
+		if (writer_pass_end(sync->writer, &s->pass.rec, &s->st,
+			ok ? PASS_SUCCEEDED : PASS_FAILED, error,
+			now) != WRITE_OK)
 			ok = 0;
 		s->m.last_pass_seconds = http_mono_now() - s->pass.t0;
 		s->m.retries += s->pass.rec.counts.retries;
@@ -1365,7 +1303,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		/* A reader that held the WAL open through the pass may have
 		 * let go: shrink a grown WAL now rather than at the next tick.
 		 * Not after every idle poll: a checkpoint costs fsyncs. */
-		store_checkpoint_over(sync->store, WAL_CHECKPOINT_BYTES);
+		writer_checkpoint_over(sync->writer, WAL_CHECKPOINT_BYTES);
 	}
 	if (ok) {
 		/* An idle poll that found nothing is debug; what changed,
@@ -1411,7 +1349,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		return;
 	}
 	wall_ts(when, next_delay);
-	(void)store_set_next_poll(sync->store, c->name, when);
+	(void)writer_next_poll(sync->writer, c->name, when);
 	src_arm(s, next_delay);
 }
 
@@ -1425,11 +1363,10 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (s->orphaned)
 		return;
-	if (s->give_up) {
-		s->give_up = 0;
-		s->batch_losses = 0;
-		log_error("source '%s': giving up on this pass after %d "
-			  "retries: cannot write the pages to the database",
+	if (s->wpart.losses > s->conf->max_retries) {
+		s->wpart.losses = 0;
+		log_error(
+		    "source '%s': giving up on this pass after %d retries: cannot write the pages to the database",
 		    s->conf->name, s->conf->max_retries);
 		src_pass_end(s, 0, "cannot write the pages to the database",
 		    s->conf->poll_interval);
@@ -1473,6 +1410,8 @@ src_new(struct sync *sync, const struct conf_source *c)
 	s->backoff.max = c->backoff_max;
 	ev_init(&s->timer, src_timer_cb);
 	s->timer.data = s;
+	writer_part_init(&s->wpart, &s->st, &s->pass.walk, &s->pass.rec.counts,
+	    src_batch_lost, s);
 	snprintf(s->state_text, sizeof(s->state_text), "starting");
 	s->m.last_pass_ok = -1;
 	s->m.last_pass_seconds = -1;
@@ -1488,15 +1427,15 @@ src_stop(struct src *s)
 
 	/* what the batch holds is saved with its cursor (first: a lost batch
 	 * arms the timer and asks for its pages again) */
-	if (s->in_batch)
-		(void)sync_batch_commit(s->sync);
+	if (s->wpart.in_batch)
+		(void)sync_batch_commit(s->sync, 1);
 	ev_timer_stop(s->sync->loop, &s->timer);
 	src_drop(s, 0);
 	s->waiting = 0;
 	if (s->pass.active) {
 		wall_ts(now, 0);
-		if (store_pass_end(s->sync->store, &s->pass.rec, &s->st,
-			PASS_INTERRUPTED, NULL, now) == -1)
+		if (writer_pass_end(s->sync->writer, &s->pass.rec, &s->st,
+			PASS_INTERRUPTED, NULL, now) != WRITE_OK)
 			log_warnx("source '%s': the interrupted pass was not "
 				  "recorded",
 			    s->conf->name);
@@ -1510,6 +1449,7 @@ src_stop(struct src *s)
 static void
 src_free(struct src *s)
 {
+	writer_part_leave(s->sync->writer, &s->wpart);
 	src_drop(s, 0);
 	src_first_drop(s);
 	recheck_free(&s->pass.rc);
@@ -1532,9 +1472,12 @@ sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 	sync->store = store;
 	sync->http = http;
 	sync->once = once;
+	writer_init(&sync->writer_mem, store);
+	sync->writer = &sync->writer_mem;
+	writer_set_timer(sync->writer,
+	    &(struct writer_timer){ sync_batch_arm, sync_batch_disarm, sync });
 	ev_init(&sync->batch_timer, sync_batch_timer_cb);
 	sync->batch_timer.data = sync;
-	store_set_batch_hook(store, sync_batch_hook, sync);
 	return sync;
 }
 
@@ -1621,7 +1564,7 @@ sync_record_sources(struct sync *sync, const struct conf *conf)
 		ss[i].org_id = c->type->needs_org_id ? c->org_id : -1;
 	}
 	wall_ts(now, 0);
-	rc = store_sources_sync(sync->store, ss, n, now, warn_retired, NULL);
+	rc = writer_sources_sync(sync->writer, ss, n, now, warn_retired, NULL);
 	free(ss);
 	free(ident);
 	return rc;
@@ -1766,7 +1709,7 @@ sync_stop(struct sync *sync)
 {
 	struct src *s;
 
-	(void)sync_batch_commit(sync);
+	(void)sync_batch_commit(sync, 1);
 	for (s = sync->srcs; s != NULL; s = s->next)
 		src_stop(s);
 }
@@ -1778,14 +1721,13 @@ sync_free(struct sync *sync)
 
 	if (sync == NULL)
 		return;
-	(void)sync_batch_commit(sync);
+	(void)sync_batch_commit(sync, 1);
 	for (s = sync->srcs; s != NULL; s = n) {
 		n = s->next;
 		src_stop(s);
 		src_free(s);
 	}
 	ev_timer_stop(sync->loop, &sync->batch_timer);
-	store_set_batch_hook(sync->store, NULL, NULL);
 	free(sync);
 }
 
@@ -1828,4 +1770,10 @@ sync_status(const struct sync *sync, char *buf, size_t len)
 			break;
 		off += (size_t)n;
 	}
+}
+
+struct writer *
+sync_writer(struct sync *sync)
+{
+	return sync->writer;
 }

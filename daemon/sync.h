@@ -47,4 +47,8 @@ int sync_failed(const struct sync *sync);
 /* A one-line summary per source, for sd_notify STATUS=. */
 void sync_status(const struct sync *sync, char *buf, size_t len);
 
+/* The daemon's writer (writer.h): every write of the store goes through
+ * it, so that the batch it owns is committed first. */
+struct writer *sync_writer(struct sync *sync);
+
 #endif
