@@ -513,18 +513,6 @@ cmd_migrate(struct daemon *d)
 	return EX_OK;
 }
 
-/* The configuration's section named name, or NULL. */
-static const struct conf_source *
-configured(const struct conf *conf, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < conf->nsources; i++)
-		if (strcmp(conf->sources[i].name, name) == 0)
-			return &conf->sources[i];
-	return NULL;
-}
-
 /* Open the existing mirror at the schema this binary knows, or say why. */
 static int
 open_current(struct daemon *d)
@@ -576,7 +564,7 @@ cmd_source(struct daemon *d, enum mode mode)
 		    log_journal_prefix(LOG_LEVEL_ERROR));
 		return EX_USAGE;
 	}
-	if (configured(d->conf, name) != NULL) {
+	if (conf_source_find(d->conf, name) != NULL) {
 		fprintf(stderr,
 		    "%sagentsyncd: [source %s] is still in %s: %s\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR), name, p,
@@ -608,7 +596,7 @@ cmd_source(struct daemon *d, enum mode mode)
 		printf("source '%s' renamed to '%s' with its runs, pull "
 		       "requests, history and cursor\n",
 		    name, d->new_name);
-		if (configured(d->conf, d->new_name) == NULL)
+		if (conf_source_find(d->conf, d->new_name) == NULL)
 			printf("note: %s has no [source %s] yet\n", p,
 			    d->new_name);
 		printf("now reload the daemon (systemctl reload agentsyncd): "

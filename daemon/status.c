@@ -48,19 +48,6 @@ tty_safe(const char *s, char *buf, size_t n)
 	return buf;
 }
 
-static const struct conf_source *
-conf_named(const struct conf *conf, const char *name, size_t *idx)
-{
-	size_t i;
-
-	for (i = 0; i < conf->nsources; i++)
-		if (name != NULL && strcmp(conf->sources[i].name, name) == 0) {
-			*idx = i;
-			return &conf->sources[i];
-		}
-	return NULL;
-}
-
 /* Seconds since a stored time (0 for one in the future: another host's
  * clock), or -1 when there is none. */
 static double
@@ -305,12 +292,11 @@ status_cb(const struct source_status *ss, void *arg)
 	const struct conf_source *c;
 	char why[512];
 	const char *health;
-	size_t idx = 0;
 	int h = -1;
 
-	c = conf_named(x->conf, ss->source, &idx);
+	c = conf_source_find(x->conf, ss->source);
 	if (c != NULL)
-		x->seen[idx] = 1;
+		x->seen[c - x->conf->sources] = 1;
 	if (ss->forgetting_since != NULL) {
 		h = STATUS_WARNING;
 		snprintf(why, sizeof(why),

@@ -1562,18 +1562,6 @@ sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 	return sync;
 }
 
-/* The section of conf named name, or NULL. */
-static const struct conf_source *
-conf_source_named(const struct conf *conf, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < conf->nsources; i++)
-		if (strcmp(conf->sources[i].name, name) == 0)
-			return &conf->sources[i];
-	return NULL;
-}
-
 /* The running source of section c when c leaves it as it is, or NULL. */
 static struct src *
 src_unchanged(const struct sync *sync, const struct conf_source *c)
@@ -1687,7 +1675,7 @@ sync_configure(struct sync *sync, const struct conf *conf)
 	 * what changed or went (its progress is in the database). */
 	for (s = sync->srcs; s != NULL; s = next) {
 		next = s->next;
-		c = conf_source_named(conf, s->conf->name);
+		c = conf_source_find(conf, s->conf->name);
 		if (c != NULL && same_conf(c, s->conf)) {
 			/* Everything that points into the old file now
 			 * points into the new one: the caller frees the old. */
