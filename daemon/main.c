@@ -517,7 +517,8 @@ cmd_migrate(struct daemon *d)
 static int
 open_current(struct daemon *d)
 {
-	int v;
+	char why[PATH_MAX + 160];
+	int current;
 
 	if (access(d->conf->database, F_OK) != 0) {
 		fprintf(stderr,
@@ -526,16 +527,12 @@ open_current(struct daemon *d)
 		return -1;
 	}
 	d->store = store_open(d->conf->database, STORE_NOMIGRATE);
-	if (d->store == NULL || (v = store_version(d->store)) < 0)
+	if (d->store == NULL ||
+	    (current = store_schema_current(d->store, why, sizeof(why))) < 0)
 		return -1;
-	if (v != store_known_version()) {
-		fprintf(stderr,
-		    "%sagentsyncd: database '%s' is at schema version %d, this "
-		    "agentsyncd knows %d%s\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database, v,
-		    store_known_version(),
-		    v < store_known_version() ? " (run agentsyncd --migrate)" :
-						"");
+	if (!current) {
+		fprintf(stderr, "%sagentsyncd: %s\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), why);
 		return -1;
 	}
 	return 0;
@@ -628,8 +625,8 @@ cmd_source(struct daemon *d, enum mode mode)
 static int
 cmd_status(struct daemon *d)
 {
-	char why[PATH_MAX + 128];
-	int v;
+	char why[PATH_MAX + 160];
+	int current;
 
 	if (access(d->conf->database, F_OK) != 0) {
 		snprintf(why, sizeof(why), "database '%s' does not exist yet",
@@ -637,21 +634,15 @@ cmd_status(struct daemon *d)
 		return status_unknown(why, d->json, stdout);
 	}
 	d->store = store_open(d->conf->database, STORE_READONLY);
-	if (d->store == NULL || (v = store_version(d->store)) < 0) {
+	if (d->store == NULL ||
+	    (current = store_schema_current(d->store, why, sizeof(why))) < 0) {
 		snprintf(why, sizeof(why),
 		    "cannot read database '%s' (the reason is on stderr)",
 		    d->conf->database);
 		return status_unknown(why, d->json, stdout);
 	}
-	if (v != store_known_version()) {
-		snprintf(why, sizeof(why),
-		    "database '%s' is at schema version %d, this agentsyncd "
-		    "knows %d%s",
-		    d->conf->database, v, store_known_version(),
-		    v < store_known_version() ? " (run agentsyncd --migrate)" :
-						"");
+	if (!current)
 		return status_unknown(why, d->json, stdout);
-	}
 	return status_print(d->store, d->conf, d->conf->database, d->json,
 	    stdout);
 }
