@@ -100,8 +100,7 @@ enum {
 };
 /* finished_seen_at: the first time the run is seen in a terminal state
  * (?4 is state, ?39 I_NOW). */
-#define FINISHED_NOW \
-	"CASE WHEN ?4 IN ('succeeded', 'failed', 'cancelled') THEN ?39 END"
+#define FINISHED_NOW "CASE WHEN ?4 IN " RUN_TERMINAL_SQL " THEN ?39 END"
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
@@ -1632,8 +1631,8 @@ store_runs_since(struct store *store, const char *source, const char *since,
 	if (sqlite3_prepare_v2(store->db,
 		"SELECT external_id, created_at FROM runs "
 		"WHERE source = ?1 AND created_at >= ?2 AND "
-		"deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
-		"('succeeded', 'failed', 'cancelled')) "
+		"deleted_upstream_at IS NULL AND "
+		"(?3 = 0 OR state NOT IN " RUN_TERMINAL_SQL ") "
 		"ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
 		"external_id DESC",
 		-1, &st, NULL) != SQLITE_OK)

@@ -360,13 +360,6 @@ src_refresh_since(const struct src *s, char *since)
 	    since);
 }
 
-static int
-run_unfinished(const struct run *r)
-{
-	return r->state != RUN_SUCCEEDED && r->state != RUN_FAILED &&
-	    r->state != RUN_CANCELLED;
-}
-
 /* A listing by creation only: note when each unfinished run in the
  * re-check window was fetched (any page of any walk). */
 static void
@@ -382,7 +375,7 @@ src_note_seen(struct src *s, const struct page *p)
 	for (i = 0; i < p->nruns; i++) {
 		const struct run *r = &p->runs[i];
 
-		if (run_unfinished(r) && r->created_at != NULL &&
+		if (!run_state_terminal(r->state) && r->created_at != NULL &&
 		    strcmp(r->created_at, since) >= 0 &&
 		    recheck_seen_note(&s->seen, r->external_id, now) == -1)
 			return; /* out of memory: it is due again, no harm */
