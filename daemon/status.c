@@ -60,17 +60,6 @@ age(const char *ts, double now)
 	return now > t ? now - t : 0;
 }
 
-static void
-fmt_age(double secs, char *buf, size_t len)
-{
-	if (secs >= 7200)
-		snprintf(buf, len, "%.0fh", secs / 3600);
-	else if (secs >= 120)
-		snprintf(buf, len, "%.0fm", secs / 60);
-	else
-		snprintf(buf, len, "%.0fs", secs);
-}
-
 /* The health of a configured source, and why (status.h). */
 static int
 judge(const struct source_status *ss, const struct conf_source *c, double now,
@@ -94,7 +83,7 @@ judge(const struct source_status *ss, const struct conf_source *c, double now,
 	if (ss->last_outcome != NULL &&
 	    strcmp(ss->last_outcome, "failed") == 0) {
 		if (ok_age >= 0 && ok_age <= stale) {
-			fmt_age(ok_age, a, sizeof(a));
+			log_duration(ok_age, 1, a, sizeof(a));
 			snprintf(why, len,
 			    "last pass failed (last success %s ago): %.300s", a,
 			    ss->last_error != NULL ? ss->last_error : "?");
@@ -111,7 +100,7 @@ judge(const struct source_status *ss, const struct conf_source *c, double now,
 		return STATUS_WARNING;
 	}
 	if (act > stale) {
-		fmt_age(stale, a, sizeof(a));
+		log_duration(stale, 1, a, sizeof(a));
 		snprintf(why, len,
 		    "no success and no page written for more than %s", a);
 		return STATUS_CRITICAL;

@@ -697,20 +697,6 @@ sync_batch_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)sync_batch_commit(w->data);
 }
 
-/* "1h02m", "3m40s", "12s" */
-static void
-fmt_duration(double secs, char *buf, size_t len)
-{
-	long s = secs > 0 && secs < 1e9 ? (long)(secs + 0.5) : 0;
-
-	if (s >= 3600)
-		snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else if (s >= 60)
-		snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
-	else
-		snprintf(buf, len, "%lds", s);
-}
-
 /* A long backfill or full resync says, every PROGRESS_INTERVAL, how far it
  * is: runs so far, upstream's total, the share, the rate and an ETA. */
 static void
@@ -727,8 +713,8 @@ src_report_progress(struct src *s)
 	sync_write_metrics(s->sync);
 	rate = (double)(st->walk_offset - s->pass.off0) / (now - s->pass.t0);
 	if (rate > 0 && st->walk_total > st->walk_offset)
-		fmt_duration((double)(st->walk_total - st->walk_offset) / rate,
-		    eta, sizeof(eta));
+		log_duration((double)(st->walk_total - st->walk_offset) / rate,
+		    2, eta, sizeof(eta));
 	log_info("source '%s': %s: %lld of %lld runs (%.0f%%), %.0f runs/s, "
 		 "about %s left",
 	    s->conf->name, walk_mode_name(s->pass.walk.mode),
