@@ -513,26 +513,39 @@ cmd_migrate(struct daemon *d)
 	return EX_OK;
 }
 
-/* Open the existing mirror at the schema this binary knows, or say why. */
+/*
+ * Open the existing mirror with flags, at the schema this binary knows: 0,
+ * or -1 with why saying what is wrong ("" when the store logged it).
+ */
+static int
+open_existing(struct daemon *d, int flags, char *why, size_t len)
+{
+	int current;
+
+	if (access(d->conf->database, F_OK) != 0) {
+		snprintf(why, len, "database '%s' does not exist yet",
+		    d->conf->database);
+		return -1;
+	}
+	d->store = store_open(d->conf->database, flags);
+	if (d->store == NULL ||
+	    (current = store_schema_current(d->store, why, len)) < 0) {
+		why[0] = '\0';
+		return -1;
+	}
+	return current ? 0 : -1;
+}
+
+/* The mirror for --rename-source and --forget-source, or say why not. */
 static int
 open_current(struct daemon *d)
 {
 	char why[PATH_MAX + 160];
-	int current;
 
-	if (access(d->conf->database, F_OK) != 0) {
-		fprintf(stderr,
-		    "%sagentsyncd: database '%s' does not exist yet\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database);
-		return -1;
-	}
-	d->store = store_open(d->conf->database, STORE_NOMIGRATE);
-	if (d->store == NULL ||
-	    (current = store_schema_current(d->store, why, sizeof(why))) < 0)
-		return -1;
-	if (!current) {
-		fprintf(stderr, "%sagentsyncd: %s\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), why);
+	if (open_existing(d, STORE_NOMIGRATE, why, sizeof(why)) == -1) {
+		if (why[0] != '\0')
+			fprintf(stderr, "%sagentsyncd: %s\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR), why);
 		return -1;
 	}
 	return 0;
@@ -626,23 +639,14 @@ static int
 cmd_status(struct daemon *d)
 {
 	char why[PATH_MAX + 160];
-	int current;
 
-	if (access(d->conf->database, F_OK) != 0) {
-		snprintf(why, sizeof(why), "database '%s' does not exist yet",
-		    d->conf->database);
+	if (open_existing(d, STORE_READONLY, why, sizeof(why)) == -1) {
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why),
+			    "cannot read database '%s' (the reason is on stderr)",
+			    d->conf->database);
 		return status_unknown(why, d->json, stdout);
 	}
-	d->store = store_open(d->conf->database, STORE_READONLY);
-	if (d->store == NULL ||
-	    (current = store_schema_current(d->store, why, sizeof(why))) < 0) {
-		snprintf(why, sizeof(why),
-		    "cannot read database '%s' (the reason is on stderr)",
-		    d->conf->database);
-		return status_unknown(why, d->json, stdout);
-	}
-	if (!current)
-		return status_unknown(why, d->json, stdout);
 	return status_print(d->store, d->conf, d->conf->database, d->json,
 	    stdout);
 }
