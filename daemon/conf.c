@@ -301,6 +301,19 @@ conf_key_default(const struct conf_key *k, const struct source_type *t,
 	return 1;
 }
 
+const struct conf_source *
+conf_source_find(const struct conf *conf, const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < conf->nsources; i++)
+		if (strcmp(conf->sources[i].name, name) == 0)
+			return &conf->sources[i];
+	return NULL;
+}
+
 /* Remember a section header (inih does not call the handler for a
  * section without keys, and a repeated header would merge silently). */
 static void

@@ -182,4 +182,8 @@ int conf_source_name_ok(const char *name);
 /* The adapter's name: "codegen", "cotool", ... */
 const char *conf_type_name(const struct conf_source *src);
 
+/* The section of conf named name, or NULL (also for a NULL name). */
+const struct conf_source *conf_source_find(const struct conf *conf,
+    const char *name);
+
 #endif

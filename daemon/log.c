@@ -230,6 +230,34 @@ log_sanitize(char *s)
 	}
 }
 
+void
+log_duration(double secs, int parts, char *buf, size_t len)
+{
+	static const struct {
+		long secs;
+		char name;
+	} unit[] = { { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+	size_t i = 0;
+	long s;
+
+	if (parts == 1) {
+		while (i < 2 && !(secs >= 2.0 * (double)unit[i].secs))
+			i++;
+		snprintf(buf, len, "%.0f%c", secs / (double)unit[i].secs,
+		    unit[i].name);
+		return;
+	}
+	s = secs > 0 && secs < 1e9 ? (long)(secs + 0.5) : 0;
+	while (i < 2 && s < unit[i].secs)
+		i++;
+	if (i == 2)
+		snprintf(buf, len, "%lds", s);
+	else
+		snprintf(buf, len, "%ld%c%02ld%c", s / unit[i].secs,
+		    unit[i].name, s % unit[i].secs / unit[i + 1].secs,
+		    unit[i + 1].name);
+}
+
 static void __attribute__((format(printf, 2, 0)))
 log_vwrite(enum log_level level, const char *fmt, va_list ap,
     const char *suffix)

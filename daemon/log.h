@@ -58,6 +58,14 @@ void log_redact(char *buf);
 void log_sanitize(char *s);
 void log_excerpt(const char *p, size_t len, size_t max, char *out,
     size_t outlen);
+/*
+ * A span of secs as a person reads it, in buf (at most len bytes).  With
+ * parts 1, rounded in the largest unit it holds twice: "3h", "45m", "90s"
+ * (--status); with parts 2, in whole seconds, in the largest unit it
+ * reaches and the next: "1h02m", "3m40s", "12s", and "0s" for a negative
+ * span or one of 1e9 s or more (an ETA in a progress line).
+ */
+void log_duration(double secs, int parts, char *buf, size_t len);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -521,41 +521,39 @@ cmd_migrate(struct daemon *d)
 	return EX_OK;
 }
 
-/* The configuration's section named name, or NULL. */
-static const struct conf_source *
-configured(const struct conf *conf, const char *name)
+/*
+ * Open the existing mirror with flags, at the schema this binary knows: 0,
+ * or -1 with why saying what is wrong ("" when the store logged it).
+ */
+static int
+open_existing(struct daemon *d, int flags, char *why, size_t len)
 {
-	size_t i;
+	int current;
 
-	for (i = 0; i < conf->nsources; i++)
-		if (strcmp(conf->sources[i].name, name) == 0)
-			return &conf->sources[i];
-	return NULL;
+	if (access(d->conf->database, F_OK) != 0) {
+		snprintf(why, len, "database '%s' does not exist yet",
+		    d->conf->database);
+		return -1;
+	}
+	d->store = store_open(d->conf->database, flags);
+	if (d->store == NULL ||
+	    (current = store_schema_current(d->store, why, len)) < 0) {
+		why[0] = '\0';
+		return -1;
+	}
+	return current ? 0 : -1;
 }
 
-/* Open the existing mirror at the schema this binary knows, or say why. */
+/* The mirror for --rename-source and --forget-source, or say why not. */
 static int
 open_current(struct daemon *d)
 {
-	int v;
+	char why[PATH_MAX + 160];
 
-	if (access(d->conf->database, F_OK) != 0) {
-		fprintf(stderr,
-		    "%sagentsyncd: database '%s' does not exist yet\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database);
-		return -1;
-	}
-	d->store = store_open(d->conf->database, STORE_NOMIGRATE);
-	if (d->store == NULL || (v = store_version(d->store)) < 0)
-		return -1;
-	if (v != store_known_version()) {
-		fprintf(stderr,
-		    "%sagentsyncd: database '%s' is at schema version %d, this "
-		    "agentsyncd knows %d%s\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), d->conf->database, v,
-		    store_known_version(),
-		    v < store_known_version() ? " (run agentsyncd --migrate)" :
-						"");
+	if (open_existing(d, STORE_NOMIGRATE, why, sizeof(why)) == -1) {
+		if (why[0] != '\0')
+			fprintf(stderr, "%sagentsyncd: %s\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR), why);
 		return -1;
 	}
 	return 0;
@@ -585,7 +583,7 @@ cmd_source(struct daemon *d, enum mode mode)
 		    log_journal_prefix(LOG_LEVEL_ERROR));
 		return EX_USAGE;
 	}
-	if (configured(d->conf, name) != NULL) {
+	if (conf_source_find(d->conf, name) != NULL) {
 		fprintf(stderr,
 		    "%sagentsyncd: [source %s] is still in %s: %s\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR), name, p,
@@ -618,7 +616,7 @@ cmd_source(struct daemon *d, enum mode mode)
 		printf("source '%s' renamed to '%s' with its runs, pull "
 		       "requests, history and cursor\n",
 		    name, d->new_name);
-		if (configured(d->conf, d->new_name) == NULL)
+		if (conf_source_find(d->conf, d->new_name) == NULL)
 			printf("note: %s has no [source %s] yet\n", p,
 			    d->new_name);
 		printf("now reload the daemon (systemctl reload agentsyncd): "
@@ -650,28 +648,13 @@ cmd_source(struct daemon *d, enum mode mode)
 static int
 cmd_status(struct daemon *d)
 {
-	char why[PATH_MAX + 128];
-	int v;
+	char why[PATH_MAX + 160];
 
-	if (access(d->conf->database, F_OK) != 0) {
-		snprintf(why, sizeof(why), "database '%s' does not exist yet",
-		    d->conf->database);
-		return status_unknown(why, d->json, stdout);
-	}
-	d->store = store_open(d->conf->database, STORE_READONLY);
-	if (d->store == NULL || (v = store_version(d->store)) < 0) {
-		snprintf(why, sizeof(why),
-		    "cannot read database '%s' (the reason is on stderr)",
-		    d->conf->database);
-		return status_unknown(why, d->json, stdout);
-	}
-	if (v != store_known_version()) {
-		snprintf(why, sizeof(why),
-		    "database '%s' is at schema version %d, this agentsyncd "
-		    "knows %d%s",
-		    d->conf->database, v, store_known_version(),
-		    v < store_known_version() ? " (run agentsyncd --migrate)" :
-						"");
+	if (open_existing(d, STORE_READONLY, why, sizeof(why)) == -1) {
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why),
+			    "cannot read database '%s' (the reason is on stderr)",
+			    d->conf->database);
 		return status_unknown(why, d->json, stdout);
 	}
 	return status_print(d->store, d->conf, d->conf->database, d->json,

@@ -33,6 +33,15 @@ run_state_name(enum run_state state)
 	return state_names[state];
 }
 
+int
+run_state_terminal(enum run_state state)
+{
+	char quoted[16];
+
+	snprintf(quoted, sizeof(quoted), "'%s'", run_state_name(state));
+	return strstr(RUN_TERMINAL_SQL, quoted) != NULL;
+}
+
 const struct source_type *
 source_type_find(const char *name)
 {

@@ -63,6 +63,13 @@ enum run_state {
 
 /* "pending", "running", ... */
 const char *run_state_name(enum run_state state);
+/*
+ * The states a run does not leave once in (it has finished), as the list
+ * SQL's IN takes; the one statement of them: run_state_terminal() reads it.
+ */
+#define RUN_TERMINAL_SQL "('succeeded', 'failed', 'cancelled')"
+/* 1 when a run in state has finished (RUN_TERMINAL_SQL names it), else 0. */
+int run_state_terminal(enum run_state state);
 
 /*
  * One convention for a value upstream left out or sent as null: a pointer

@@ -48,19 +48,6 @@ tty_safe(const char *s, char *buf, size_t n)
 	return buf;
 }
 
-static const struct conf_source *
-conf_named(const struct conf *conf, const char *name, size_t *idx)
-{
-	size_t i;
-
-	for (i = 0; i < conf->nsources; i++)
-		if (name != NULL && strcmp(conf->sources[i].name, name) == 0) {
-			*idx = i;
-			return &conf->sources[i];
-		}
-	return NULL;
-}
-
 /* Seconds since a stored time (0 for one in the future: another host's
  * clock), or -1 when there is none. */
 static double
@@ -71,17 +58,6 @@ age(const char *ts, double now)
 	if (ts == NULL || time_to_unix(ts, &t) == -1)
 		return -1;
 	return now > t ? now - t : 0;
-}
-
-static void
-fmt_age(double secs, char *buf, size_t len)
-{
-	if (secs >= 7200)
-		snprintf(buf, len, "%.0fh", secs / 3600);
-	else if (secs >= 120)
-		snprintf(buf, len, "%.0fm", secs / 60);
-	else
-		snprintf(buf, len, "%.0fs", secs);
 }
 
 /* The health of a configured source, and why (status.h). */
@@ -107,7 +83,7 @@ judge(const struct source_status *ss, const struct conf_source *c, double now,
 	if (ss->last_outcome != NULL &&
 	    strcmp(ss->last_outcome, "failed") == 0) {
 		if (ok_age >= 0 && ok_age <= stale) {
-			fmt_age(ok_age, a, sizeof(a));
+			log_duration(ok_age, 1, a, sizeof(a));
 			snprintf(why, len,
 			    "last pass failed (last success %s ago): %.300s", a,
 			    ss->last_error != NULL ? ss->last_error : "?");
@@ -124,7 +100,7 @@ judge(const struct source_status *ss, const struct conf_source *c, double now,
 		return STATUS_WARNING;
 	}
 	if (act > stale) {
-		fmt_age(stale, a, sizeof(a));
+		log_duration(stale, 1, a, sizeof(a));
 		snprintf(why, len,
 		    "no success and no page written for more than %s", a);
 		return STATUS_CRITICAL;
@@ -305,12 +281,11 @@ status_cb(const struct source_status *ss, void *arg)
 	const struct conf_source *c;
 	char why[512];
 	const char *health;
-	size_t idx = 0;
 	int h = -1;
 
-	c = conf_named(x->conf, ss->source, &idx);
+	c = conf_source_find(x->conf, ss->source);
 	if (c != NULL)
-		x->seen[idx] = 1;
+		x->seen[c - x->conf->sources] = 1;
 	if (ss->forgetting_since != NULL) {
 		h = STATUS_WARNING;
 		snprintf(why, sizeof(why),

@@ -100,8 +100,7 @@ enum {
 };
 /* finished_seen_at: the first time the run is seen in a terminal state
  * (?4 is state, ?39 I_NOW). */
-#define FINISHED_NOW \
-	"CASE WHEN ?4 IN ('succeeded', 'failed', 'cancelled') THEN ?39 END"
+#define FINISHED_NOW "CASE WHEN ?4 IN " RUN_TERMINAL_SQL " THEN ?39 END"
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
@@ -352,6 +351,66 @@ store_known_version(void)
 	return NMIGRATIONS;
 }
 
+/* When a schema version is judged: what passes and how a refusal reads. */
+enum schema_moment {
+	SCHEMA_BEFORE_WRITE, /* an older file passes: it will be migrated */
+	SCHEMA_MIGRATED,     /* after the migrations ran */
+	SCHEMA_IN_USE,	     /* a command that uses the file as it is */
+};
+
+/*
+ * The one judgement of a file's schema version v against this binary's:
+ * 1 when the file passes at that moment, else 0 with the refusal in why.
+ */
+static int
+schema_judge(const char *path, int v, enum schema_moment m, char *why,
+    size_t len)
+{
+	if (len > 0)
+		why[0] = '\0';
+	if (v == NMIGRATIONS || (m == SCHEMA_BEFORE_WRITE && v < NMIGRATIONS))
+		return 1;
+	if (m == SCHEMA_BEFORE_WRITE)
+		snprintf(why, len,
+		    "database '%s' has schema version %d, newer than this agentsyncd knows (%d): refusing to touch it",
+		    path, v, NMIGRATIONS);
+	else if (m == SCHEMA_MIGRATED)
+		snprintf(why, len,
+		    "database '%s' is at schema version %d, expected %d", path,
+		    v, NMIGRATIONS);
+	else
+		snprintf(why, len,
+		    "database '%s' is at schema version %d, this agentsyncd knows %d%s",
+		    path, v, NMIGRATIONS,
+		    v < NMIGRATIONS ? " (run agentsyncd --migrate)" : "");
+	return 0;
+}
+
+/* schema_judge() on the file's version, logging a refusal: 0 or -1. */
+static int
+store_schema_ok(struct store *store, enum schema_moment m)
+{
+	char why[PATH_MAX + 160];
+	int v;
+
+	if ((v = store_user_version(store)) < 0)
+		return -1;
+	if (schema_judge(store->path, v, m, why, sizeof(why)) == 1)
+		return 0;
+	log_error("%s", why);
+	return -1;
+}
+
+int
+store_schema_current(struct store *store, char *why, size_t len)
+{
+	int v;
+
+	if ((v = store_user_version(store)) < 0)
+		return -1;
+	return schema_judge(store->path, v, SCHEMA_IN_USE, why, len);
+}
+
 static int store_migrate_from(struct store *store, int v);
 
 int
@@ -359,15 +418,9 @@ store_migrate(struct store *store)
 {
 	int v, applied;
 
-	v = store_user_version(store);
-	if (v < 0)
+	if (store_schema_ok(store, SCHEMA_BEFORE_WRITE) == -1 ||
+	    (v = store_user_version(store)) < 0)
 		return -1;
-	if (v > NMIGRATIONS) {
-		log_error("database '%s' has schema version %d, newer than "
-			  "this agentsyncd knows (%d): refusing to touch it",
-		    store->path, v, NMIGRATIONS);
-		return -1;
-	}
 	/* A migration may rebuild a table that others reference (0003):
 	 * with foreign keys on, dropping the old one would cascade.  So
 	 * they run with foreign keys off (a no-op inside a transaction,
@@ -713,12 +766,8 @@ store_open(const char *path, int flags)
 		return store;
 	}
 	/* Refuse a newer schema before changing anything of the file. */
-	if (store_user_version(store) > NMIGRATIONS) {
-		log_error("database '%s' has schema version %d, newer than "
-			  "this agentsyncd knows (%d): refusing to touch it",
-		    path, store_user_version(store), NMIGRATIONS);
+	if (store_schema_ok(store, SCHEMA_BEFORE_WRITE) == -1)
 		goto fail;
-	}
 	if (store_persist_wal(store) == -1)
 		goto fail;
 	if (store_exec(store,
@@ -726,16 +775,13 @@ store_open(const char *path, int flags)
 		"PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
 		"PRAGMA journal_size_limit = 67108864") == -1)
 		goto fail;
-	if (!(flags & STORE_NOMIGRATE) && store_migrate(store) == -1)
+	if (flags & STORE_NOMIGRATE) {
+		/* Left as it is, unprepared: the caller says why. */
+		if (store_schema_current(store, NULL, 0) != 1)
+			return store;
+	} else if (store_migrate(store) == -1 ||
+	    store_schema_ok(store, SCHEMA_MIGRATED) == -1) {
 		goto fail;
-	if (store_user_version(store) != NMIGRATIONS) {
-		if (!(flags & STORE_NOMIGRATE))
-			log_error("database '%s' is at schema version %d, "
-				  "expected %d",
-			    path, store_user_version(store), NMIGRATIONS);
-		if (!(flags & STORE_NOMIGRATE))
-			goto fail;
-		return store;
 	}
 	if (store_prepare(store) == -1)
 		goto fail;
@@ -1569,8 +1615,8 @@ store_runs_since(struct store *store, const char *source, const char *since,
 	if (sqlite3_prepare_v2(store->db,
 		"SELECT external_id, created_at FROM runs "
 		"WHERE source = ?1 AND created_at >= ?2 AND "
-		"deleted_upstream_at IS NULL AND (?3 = 0 OR state NOT IN "
-		"('succeeded', 'failed', 'cancelled')) "
+		"deleted_upstream_at IS NULL AND "
+		"(?3 = 0 OR state NOT IN " RUN_TERMINAL_SQL ") "
 		"ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
 		"external_id DESC",
 		-1, &st, NULL) != SQLITE_OK)

@@ -37,6 +37,13 @@ int store_migrate(struct store *store) __attribute__((warn_unused_result));
 /* The schema version of the file, and the newest this binary knows. */
 int store_version(struct store *store);
 int store_known_version(void);
+/*
+ * Whether the file is at the schema this binary knows: 1 if so; 0 if not,
+ * with why (at most len bytes; why may be NULL when len is 0) saying so
+ * ("database 'PATH' is at schema version 3, this agentsyncd knows 9 (run
+ * agentsyncd --migrate)"); -1 when the version cannot be read (logged).
+ */
+int store_schema_current(struct store *store, char *why, size_t len);
 
 /* Counters of one pass; what store_page adds is written with the page. */
 struct pass_counts {

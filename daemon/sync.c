@@ -346,13 +346,6 @@ src_refresh_since(const struct src *s, char *since)
 	    since);
 }
 
-static int
-run_unfinished(const struct run *r)
-{
-	return r->state != RUN_SUCCEEDED && r->state != RUN_FAILED &&
-	    r->state != RUN_CANCELLED;
-}
-
 /* A listing by creation only: note when each unfinished run in the
  * re-check window was fetched (any page of any walk). */
 static void
@@ -368,7 +361,7 @@ src_note_seen(struct src *s, const struct page *p)
 	for (i = 0; i < p->nruns; i++) {
 		const struct run *r = &p->runs[i];
 
-		if (run_unfinished(r) && r->created_at != NULL &&
+		if (!run_state_terminal(r->state) && r->created_at != NULL &&
 		    strcmp(r->created_at, since) >= 0 &&
 		    recheck_seen_note(&s->seen, r->external_id, now) == -1)
 			return; /* out of memory: it is due again, no harm */
@@ -637,20 +630,6 @@ sync_batch_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)sync_batch_commit(w->data, 1);
 }
 
-/* "1h02m", "3m40s", "12s" */
-static void
-fmt_duration(double secs, char *buf, size_t len)
-{
-	long s = secs > 0 && secs < 1e9 ? (long)(secs + 0.5) : 0;
-
-	if (s >= 3600)
-		snprintf(buf, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
-	else if (s >= 60)
-		snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
-	else
-		snprintf(buf, len, "%lds", s);
-}
-
 /* A long backfill or full resync says, every PROGRESS_INTERVAL, how far it
  * is: runs so far, upstream's total, the share, the rate and an ETA. */
 static void
@@ -667,8 +646,8 @@ src_report_progress(struct src *s)
 	sync_write_metrics(s->sync);
 	rate = (double)(st->walk_offset - s->pass.off0) / (now - s->pass.t0);
 	if (rate > 0 && st->walk_total > st->walk_offset)
-		fmt_duration((double)(st->walk_total - st->walk_offset) / rate,
-		    eta, sizeof(eta));
+		log_duration((double)(st->walk_total - st->walk_offset) / rate,
+		    2, eta, sizeof(eta));
 	log_info("source '%s': %s: %lld of %lld runs (%.0f%%), %.0f runs/s, "
 		 "about %s left",
 	    s->conf->name, walk_mode_name(s->pass.walk.mode),
@@ -1481,18 +1460,6 @@ sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 	return sync;
 }
 
-/* The section of conf named name, or NULL. */
-static const struct conf_source *
-conf_source_named(const struct conf *conf, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < conf->nsources; i++)
-		if (strcmp(conf->sources[i].name, name) == 0)
-			return &conf->sources[i];
-	return NULL;
-}
-
 /* The running source of section c when c leaves it as it is, or NULL. */
 static struct src *
 src_unchanged(const struct sync *sync, const struct conf_source *c)
@@ -1606,7 +1573,7 @@ sync_configure(struct sync *sync, const struct conf *conf)
 	 * what changed or went (its progress is in the database). */
 	for (s = sync->srcs; s != NULL; s = next) {
 		next = s->next;
-		c = conf_source_named(conf, s->conf->name);
+		c = conf_source_find(conf, s->conf->name);
 		if (c != NULL && conf_source_same(c, s->conf)) {
 			/* Everything that points into the old file now
 			 * points into the new one: the caller frees the old. */

@@ -194,6 +194,23 @@ test_cotool_status(void **state)
 	assert_int_equal(state_of(&source_cotool, NULL), RUN_UNKNOWN);
 }
 
+/* A run has finished in exactly three states; the SQL list says the same. */
+static void
+test_terminal_states(void **state)
+{
+	(void)state;
+	assert_false(run_state_terminal(RUN_PENDING));
+	assert_false(run_state_terminal(RUN_RUNNING));
+	assert_false(run_state_terminal(RUN_WAITING));
+	assert_true(run_state_terminal(RUN_SUCCEEDED));
+	assert_true(run_state_terminal(RUN_FAILED));
+	assert_true(run_state_terminal(RUN_CANCELLED));
+	assert_false(run_state_terminal(RUN_UNKNOWN));
+	assert_false(run_state_terminal((enum run_state)99));
+	assert_string_equal(RUN_TERMINAL_SQL,
+	    "('succeeded', 'failed', 'cancelled')");
+}
+
 static void
 test_urls(void **state)
 {
@@ -884,6 +901,7 @@ main(void)
 		cmocka_unit_test(test_time_format),
 		cmocka_unit_test(test_codegen_status),
 		cmocka_unit_test(test_cotool_status),
+		cmocka_unit_test(test_terminal_states),
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_codegen_page),
 		cmocka_unit_test(test_cotool_page),

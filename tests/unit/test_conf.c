@@ -407,6 +407,29 @@ test_no_source_loads(void **state)
 	conf_free(c);
 }
 
+/* conf_source_find(): the section of that name, by exact name; none for an
+ * unknown name, a prefix, another case or NULL. */
+static void
+test_source_find(void **state)
+{
+	struct conf *c;
+
+	(void)state;
+	c = load(HEAD CG CT, 0600);
+	assert_non_null(c);
+	assert_ptr_equal(conf_source_find(c, "cg"), &c->sources[0]);
+	assert_ptr_equal(conf_source_find(c, "ct"), &c->sources[1]);
+	assert_null(conf_source_find(c, "c"));
+	assert_null(conf_source_find(c, "CT"));
+	assert_null(conf_source_find(c, "ct2"));
+	assert_null(conf_source_find(c, NULL));
+	conf_free(c);
+	c = load(HEAD, 0600);
+	assert_non_null(c);
+	assert_null(conf_source_find(c, "cg"));
+	conf_free(c);
+}
+
 /* --check-config from an operator's shell: a credential or an environment
  * variable only the service has is a note naming the line, not an error;
  * the daemon itself (no CONF_CHECK_ONLY) still refuses it. */
@@ -579,6 +602,7 @@ main(void)
 		cmocka_unit_test(test_careless_files),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_no_source_loads),
+		cmocka_unit_test(test_source_find),
 		cmocka_unit_test(test_check_only_notes_unreachable_tokens),
 		cmocka_unit_test(test_check_database),
 		cmocka_unit_test(test_inline_token_mode_of_the_file_read),

@@ -241,6 +241,51 @@ test_level_parse(void **state)
 	assert_int_equal(log_level_parse("loud"), -1);
 }
 
+/*
+ * log_duration(): one part as --status words an age ("last success 5m
+ * ago"), rounded in the largest unit held twice; two parts as a progress
+ * line's ETA, in whole seconds.  The rows are the outputs of status.c's
+ * fmt_age and sync.c's fmt_duration, which it replaced.
+ */
+static void
+test_duration(void **state)
+{
+	static const struct {
+		double secs;
+		const char *one, *two;
+	} t[] = {
+		{ -3, "-3s", "0s" },
+		{ 0, "0s", "0s" },
+		{ 0.4, "0s", "0s" },
+		{ 0.5, "0s", "1s" },
+		{ 12, "12s", "12s" },
+		{ 59.6, "60s", "1m00s" },
+		{ 60, "60s", "1m00s" },
+		{ 119, "119s", "1m59s" },
+		{ 120, "2m", "2m00s" },
+		{ 220, "4m", "3m40s" },
+		{ 3599.5, "60m", "1h00m" },
+		{ 3720, "62m", "1h02m" },
+		{ 7199, "120m", "1h59m" },
+		{ 7200, "2h", "2h00m" },
+		{ 9000, "2h", "2h30m" },
+		{ 86400, "24h", "24h00m" },
+		{ 1e9, "277778h", "0s" },
+	};
+	char buf[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		log_duration(t[i].secs, 1, buf, sizeof(buf));
+		assert_string_equal(buf, t[i].one);
+		log_duration(t[i].secs, 2, buf, sizeof(buf));
+		assert_string_equal(buf, t[i].two);
+	}
+	log_duration(3720, 2, buf, 4);
+	assert_string_equal(buf, "1h0");
+}
+
 int
 main(void)
 {
@@ -252,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_many_secrets),
 		cmocka_unit_test(test_level_parse),
 		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_duration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

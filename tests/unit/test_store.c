@@ -241,6 +241,57 @@ test_too_new_database_refused_untouched(void **state)
 	assert_string_equal(mode, "delete");
 }
 
+/* Set the file's user_version behind the store's back. */
+static void
+set_user_version(const char *path, int v)
+{
+	char sql[64];
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v);
+	exec(db, sql);
+	sqlite3_close(db);
+}
+
+/* store_schema_current(): 1 at this binary's version; else 0 and the
+ * words --status and --rename-source print, the hint only for an older
+ * file. */
+static void
+test_schema_current(void **state)
+{
+	struct fixture *f = *state;
+	char why[512], want[512];
+	int known = store_known_version();
+
+	f->store = store_open(f->path, 0);
+	assert_non_null(f->store);
+	assert_int_equal(store_schema_current(f->store, why, sizeof(why)), 1);
+	assert_string_equal(why, "");
+	store_close(f->store);
+	set_user_version(f->path, known - 1);
+	f->store = store_open(f->path, STORE_READONLY);
+	assert_non_null(f->store);
+	assert_int_equal(store_schema_current(f->store, why, sizeof(why)), 0);
+	snprintf(want, sizeof(want),
+	    "database '%s' is at schema version %d, this agentsyncd knows %d (run agentsyncd --migrate)",
+	    f->path, known - 1, known);
+	assert_string_equal(why, want);
+	store_close(f->store);
+	set_user_version(f->path, known + 1);
+	f->store = store_open(f->path, STORE_READONLY);
+	assert_non_null(f->store);
+	assert_int_equal(store_schema_current(f->store, why, sizeof(why)), 0);
+	snprintf(want, sizeof(want),
+	    "database '%s' is at schema version %d, this agentsyncd knows %d",
+	    f->path, known + 1, known);
+	assert_string_equal(why, want);
+	/* the newer file is refused by every opening that may write */
+	store_close(f->store);
+	f->store = store_open(f->path, STORE_NOMIGRATE);
+	assert_null(f->store);
+}
+
 static void
 test_wal_and_views(void **state)
 {
@@ -714,6 +765,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_too_new_database_refused_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_current, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_wal_and_views, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
