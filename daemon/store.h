@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "source.h"
+#include "verdict.h" /* enum pass_outcome */
 #include "walk.h"
 
 struct store;
@@ -114,12 +115,6 @@ int store_batch_begin(struct store *store) __attribute__((warn_unused_result));
 int store_batch_commit(struct store *store);
 int store_batch_lost(const struct store *store);
 void store_set_batch_hook(struct store *store, void (*fn)(void *), void *arg);
-
-enum pass_outcome {
-	PASS_SUCCEEDED,
-	PASS_FAILED,
-	PASS_INTERRUPTED,
-};
 
 /*
  * End a pass with its outcome: save *state and the counters, and error

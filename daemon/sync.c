@@ -31,6 +31,7 @@
 #include "source.h"
 #include "store.h"
 #include "sync.h"
+#include "verdict.h"
 #include "walk.h"
 
 /* "TYPE BASE_URL org N" */
@@ -153,7 +154,7 @@ struct src {
 	} first;
 	/* For the metrics file: since this source was started. */
 	struct {
-		int64_t passes[3]; /* succeeded, failed, interrupted */
+		int64_t passes[NPASS_OUTCOMES];
 		int64_t requests[NREQ_OUTCOMES];
 		int64_t retries, rejected;
 		int last_pass_ok; /* -1: none yet */
@@ -1402,7 +1403,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		    now + 11, error != NULL ? error : "?");
 	}
 	free(safe);
-	s->m.passes[ok ? 0 : 1]++;
+	s->m.passes[ok ? PASS_SUCCEEDED : PASS_FAILED]++;
 	s->m.last_pass_ok = ok;
 	s->m.next_poll = sync->once ? 0 : ev_time() + next_delay;
 	sync_write_metrics(sync);
@@ -1501,7 +1502,7 @@ src_stop(struct src *s)
 				  "recorded",
 			    s->conf->name);
 		s->pass.active = 0;
-		s->m.passes[2]++;
+		s->m.passes[PASS_INTERRUPTED]++;
 	}
 	s->pass.rechecking = 0;
 	recheck_free(&s->pass.rc);
