@@ -117,6 +117,12 @@ $(BUILD)/tests/test_writer: tests/unit/test_writer.c $(BUILD)/writer.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
 
+# A pure module: linked alone, without libev, libcurl or SQLite.
+$(BUILD)/tests/test_verdict: tests/unit/test_verdict.c $(BUILD)/verdict.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
+
 # Allocation failures injected by wrapping calloc (a reload that runs out
 # of memory must leave the running configuration whole).
 $(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)

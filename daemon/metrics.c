@@ -23,9 +23,6 @@ static const char *const req_names[NREQ_OUTCOMES] = {
 	[REQ_TRANSPORT] = "transport_error",
 };
 
-static const char *const pass_names[3] = { "succeeded", "failed",
-	"interrupted" };
-
 /* A label value: source names are [A-Za-z0-9_.-] and kinds adapter
  * names, but escape as the format says all the same. */
 static void
@@ -99,9 +96,9 @@ write_all(FILE *f, const struct metrics_source *s, size_t n)
 	head(f, "agentsyncd_passes_total", "counter",
 	    "Passes since the daemon started, by outcome.");
 	for (i = 0; i < n; i++)
-		for (k = 0; k < 3; k++)
+		for (k = 0; k < NPASS_OUTCOMES; k++)
 			sample(f, "agentsyncd_passes_total", &s[i], "outcome",
-			    pass_names[k], (double)s[i].passes[k]);
+			    verdict_pass_name(k), (double)s[i].passes[k]);
 	head(f, "agentsyncd_requests_total", "counter",
 	    "Requests since the daemon started, by outcome.");
 	for (i = 0; i < n; i++)

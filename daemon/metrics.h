@@ -16,16 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* How a request ended, for agentsyncd_requests_total{outcome}. */
-enum req_outcome {
-	REQ_OK,		  /* 2xx and a page */
-	REQ_RATE_LIMITED, /* 429 */
-	REQ_CLIENT_ERROR, /* other 4xx */
-	REQ_SERVER_ERROR, /* 5xx, 408 */
-	REQ_BAD_PAGE,	  /* 2xx, but not a page of the spec */
-	REQ_TRANSPORT,	  /* no response: connect, TLS, timeout, reset */
-	NREQ_OUTCOMES
-};
+#include "verdict.h" /* enum req_outcome, enum pass_outcome */
 
 /* What one source says about itself. */
 struct metrics_source {
@@ -37,7 +28,7 @@ struct metrics_source {
 	double last_progress;	  /* the last page written, or < 0 */
 	int last_pass_ok;	  /* 1, 0, or -1: no pass yet */
 	double last_pass_seconds; /* or < 0 */
-	int64_t passes[3];	  /* succeeded, failed, interrupted */
+	int64_t passes[NPASS_OUTCOMES];
 	int64_t requests[NREQ_OUTCOMES];
 	int64_t http_429;
 	int64_t retries;

@@ -1544,11 +1544,6 @@ store_pass_end(struct store *store, const struct store_pass *pass,
     const struct sync_state *state, enum pass_outcome outcome,
     const char *error, const char *now)
 {
-	static const char *const names[] = {
-		[PASS_SUCCEEDED] = "succeeded",
-		[PASS_FAILED] = "failed",
-		[PASS_INTERRUPTED] = "interrupted",
-	};
 	const char *source = pass->source;
 
 	store_end_batch(store);
@@ -1576,7 +1571,7 @@ store_pass_end(struct store *store, const struct store_pass *pass,
 		"UPDATE sync_runs SET outcome = ?2, error = ?3, finished_at = "
 		"?4 "
 		"WHERE id = ?1",
-		"ittt", pass->id, names[outcome], error, now) == -1)
+		"ittt", pass->id, verdict_pass_name(outcome), error, now) == -1)
 		goto rollback;
 	if (error != NULL &&
 	    exec_bound(store, "cannot record pass",

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "source.h"
+#include "verdict.h" /* enum pass_outcome */
 #include "walk.h"
 
 struct store;
@@ -133,12 +134,6 @@ enum store_rc {
  */
 int store_batch_begin(struct store *store) __attribute__((warn_unused_result));
 int store_batch_commit(struct store *store);
-
-enum pass_outcome {
-	PASS_SUCCEEDED,
-	PASS_FAILED,
-	PASS_INTERRUPTED,
-};
 
 /*
  * End a pass with its outcome: save *state and the counters, and error

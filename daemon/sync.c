@@ -32,6 +32,7 @@
 #include "source.h"
 #include "store.h"
 #include "sync.h"
+#include "verdict.h"
 #include "walk.h"
 #include "writer.h"
 
@@ -89,6 +90,7 @@ struct slot {
 	double decided; /* http_mono_now() the limiter counted it at */
 	char url[SOURCE_MAX_PAGE_URL];
 	int answered; /* the answer below is kept */
+	int unread;   /* ... a 2xx not parsed yet: its outcome not counted */
 	long status;
 	char *body; /* NUL-terminated */
 	size_t len;
@@ -142,7 +144,7 @@ struct src {
 	} first;
 	/* For the metrics file: since this source was started. */
 	struct {
-		int64_t passes[3]; /* succeeded, failed, interrupted */
+		int64_t passes[NPASS_OUTCOMES];
 		int64_t requests[NREQ_OUTCOMES];
 		int64_t retries, rejected;
 		int last_pass_ok; /* -1: none yet */
@@ -214,9 +216,37 @@ src_slot(struct src *s, int i)
 	return &s->ring[(s->ring_head + i) % RING];
 }
 
+static struct verdict
+slot_verdict(const struct slot *sl, enum verdict_body body)
+{
+	return verdict_of(sl->status, sl->too_large, sl->retry_after >= 0,
+	    body);
+}
+
+/* Count an answer's outcome once, when its verdict is final: on arrival,
+ * or for a 2xx when its body is parsed or dropped unread (verdict.h). */
+static void
+src_count(struct src *s, struct verdict v)
+{
+	s->m.requests[v.outcome]++;
+}
+
+/* The final verdict on sl's 2xx, now that body says what it is. */
+static struct verdict
+slot_settle(struct slot *sl, enum verdict_body body)
+{
+	struct verdict v = slot_verdict(sl, body);
+
+	src_count(sl->src, v);
+	sl->unread = 0;
+	return v;
+}
+
 static void
 slot_clear(struct slot *sl)
 {
+	if (sl->unread)
+		(void)slot_settle(sl, VERDICT_UNREAD);
 	http_cancel(sl->req);
 	free(sl->body);
 	free(sl->content_type);
@@ -244,7 +274,7 @@ slot_hole(struct slot *sl)
 	struct slot keep = *sl;
 
 	keep.req = NULL;
-	keep.answered = 0;
+	keep.answered = keep.unread = 0;
 	keep.body = keep.content_type = keep.error = NULL;
 	slot_clear(sl);
 	*sl = keep;
@@ -849,24 +879,25 @@ src_rate_limited(struct src *s, struct slot *sl, double retry_after)
 
 /* Parse a 2xx answer; a bad page is said and retried (-1). */
 static int
-src_parse(struct src *s, const struct slot *sl, struct page *page)
+src_parse(struct src *s, struct slot *sl, struct page *page)
 {
 	char reason[4096], err[200], head[600], ctype[400];
+	struct verdict v;
+	int rc;
 
 	memset(page, 0, sizeof(*page));
-	if (s->type->parse_page(sl->body, sl->len, (size_t)sl->limit, page, err,
-		sizeof(err)) == 0)
+	rc = s->type->parse_page(sl->body, sl->len, (size_t)sl->limit, page,
+	    err, sizeof(err));
+	v = slot_settle(sl, rc == 0 ? VERDICT_PAGE_OK : VERDICT_NOT_A_PAGE);
+	if (v.action == VERDICT_PAGE)
 		return 0;
-	s->m.requests[REQ_OK]--;
-	s->m.requests[REQ_BAD_PAGE]++;
 	log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
 	/* upstream's bytes, like the body's: escaped */
 	if (sl->content_type != NULL)
 		log_excerpt(sl->content_type, strlen(sl->content_type), 80,
 		    ctype, sizeof(ctype));
 	snprintf(reason, sizeof(reason),
-	    "bad page from %s (HTTP %ld, "
-	    "%zu bytes, %s): %s; body starts: %s",
+	    "bad page from %s (HTTP %ld, %zu bytes, %s): %s; body starts: %s",
 	    sl->url, sl->status, sl->len,
 	    sl->content_type != NULL ? ctype : "no content type", err, head);
 	page_free(page);
@@ -874,53 +905,33 @@ src_parse(struct src *s, const struct slot *sl, struct page *page)
 	return -1;
 }
 
-/* Handle the answer to the request for the page at the cursor. */
+/* A 401 or 403: the pass fails and the source waits auth_backoff. */
 static void
-src_process(struct src *s, const struct slot *sl)
+src_auth_refused(struct src *s, const struct slot *sl)
+{
+	const struct conf_source *c = s->conf;
+	char reason[4096], wait[64];
+
+	snprintf(reason, sizeof(reason),
+	    "HTTP %ld: the %s refused the token from %s", sl->status,
+	    c->type->name, c->token_origin);
+	snprintf(wait, sizeof(wait), "retrying in %.0fs", c->auth_backoff);
+	log_error(
+	    "source '%s': HTTP %ld from %s: %s; check that the token is valid and %s; %s",
+	    c->name, sl->status, sl->url,
+	    sl->status == 401 ? "authentication failed" : "access denied",
+	    c->type->auth_hint, s->sync->once ? "this pass fails" : wait);
+	src_pass_end(s, 0, reason, c->auth_backoff);
+}
+
+/* A 2xx at the cursor: parse it and handle the page. */
+static void
+src_read(struct src *s, struct slot *sl)
 {
 	const struct conf_source *c = s->conf;
 	struct page page;
-	char reason[4096], head[600];
 	int first;
 
-	if (sl->status == 0 || sl->too_large) {
-		snprintf(reason, sizeof(reason), "request to %s failed: %s",
-		    sl->url, sl->error != NULL ? sl->error : "no response");
-		src_retry(s, reason);
-		return;
-	}
-	if (sl->status == 401 || sl->status == 403) {
-		snprintf(reason, sizeof(reason),
-		    "HTTP %ld: the %s refused the "
-		    "token from %s",
-		    sl->status, c->type->name, c->token_origin);
-		snprintf(head, sizeof(head), "retrying in %.0fs",
-		    c->auth_backoff);
-		log_error("source '%s': HTTP %ld from %s: %s; check that the "
-			  "token is valid and %s; %s",
-		    c->name, sl->status, sl->url,
-		    sl->status == 401 ? "authentication failed" :
-					"access denied",
-		    c->type->auth_hint,
-		    s->sync->once ? "this pass fails" : head);
-		src_pass_end(s, 0, reason, c->auth_backoff);
-		return;
-	}
-	if (sl->status >= 500 || sl->status == 408) {
-		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
-		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
-		    sl->status, sl->url, head);
-		src_retry(s, reason);
-		return;
-	}
-	if (sl->status < 200 || sl->status > 299) {
-		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
-		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
-		    sl->status, sl->url, head);
-		log_error("source '%s': %s", c->name, reason);
-		src_pass_end(s, 0, reason, c->poll_interval);
-		return;
-	}
 	/* The first page of an incremental pass (an idle poll, mostly) is
 	 * kept parsed for the next one; see struct src. */
 	first = sl->offset == 0 && s->pass.walk.mode == WALK_INCREMENTAL &&
@@ -928,9 +939,10 @@ src_process(struct src *s, const struct slot *sl)
 	if (first && s->first.set && s->first.len == sl->len &&
 	    s->first.limit == sl->limit &&
 	    memcmp(s->first.page.text, sl->body, sl->len) == 0) {
-		log_debug("source '%s': the first page is the bytes of "
-			  "the last pass's; not parsed again",
+		log_debug(
+		    "source '%s': the first page is the bytes of the last pass's; not parsed again",
 		    c->name);
+		(void)slot_settle(sl, VERDICT_PAGE_OK); /* the same parse */
 		page = s->first.page; /* taken; kept again below */
 		s->first.set = 0;
 	} else if (src_parse(s, sl, &page) == -1)
@@ -944,6 +956,45 @@ src_process(struct src *s, const struct slot *sl)
 		s->first.set = 1;
 	} else
 		page_free(&page);
+}
+
+/* Handle the answer to the request for the page at the cursor. */
+static void
+src_process(struct src *s, struct slot *sl)
+{
+	const struct verdict v = slot_verdict(sl, VERDICT_UNREAD);
+	char reason[4096], head[600];
+
+	switch (v.action) {
+	case VERDICT_PARSE:
+		src_read(s, sl);
+		break;
+	case VERDICT_NO_ANSWER:
+		snprintf(reason, sizeof(reason), "request to %s failed: %s",
+		    sl->url, sl->error != NULL ? sl->error : "no response");
+		src_retry(s, reason);
+		break;
+	case VERDICT_AUTH:
+		src_auth_refused(s, sl);
+		break;
+	case VERDICT_UPSTREAM:
+	case VERDICT_FAIL:
+		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
+		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
+		    sl->status, sl->url, head);
+		if (v.action == VERDICT_UPSTREAM) {
+			src_retry(s, reason);
+			break;
+		}
+		log_error("source '%s': %s", s->conf->name, reason);
+		src_pass_end(s, 0, reason, s->conf->poll_interval);
+		break;
+	case VERDICT_PAGE:	   /* src_read()'s, after the parse */
+	case VERDICT_BAD_PAGE:	   /* ... */
+	case VERDICT_RETRY_AFTER:  /* a 429 waits on arrival: no turn */
+	case VERDICT_RATE_LIMITED: /* ... */
+		break;
+	}
 }
 
 static char *
@@ -979,39 +1030,27 @@ slot_keep(struct slot *sl, const struct http_response *resp)
 	return oom ? -1 : 0;
 }
 
-/* How a response ended, before its body is read (a 2xx is REQ_OK until
- * its parse says otherwise). */
-static enum req_outcome
-req_outcome(const struct http_response *resp)
-{
-	if (resp->too_large)
-		return REQ_BAD_PAGE;
-	if (resp->status == 0)
-		return REQ_TRANSPORT;
-	if (resp->status == 429)
-		return REQ_RATE_LIMITED;
-	if (resp->status >= 500 || resp->status == 408)
-		return REQ_SERVER_ERROR;
-	if (resp->status < 200 || resp->status > 299)
-		return REQ_CLIENT_ERROR;
-	return REQ_OK;
-}
-
 /* http_done_cb of a page request: keep the answer, handle what is due. */
 static void
 src_answer_cb(void *arg, const struct http_response *resp)
 {
 	struct slot *sl = arg;
 	struct src *s = sl->src;
+	const struct verdict v = verdict_of(resp->status, resp->too_large,
+	    resp->retry_after >= 0, VERDICT_UNREAD);
 
 	sl->req = NULL;
 	s->pass.rec.counts.requests++;
 	src_note_clock(s, resp);
-	s->m.requests[req_outcome(resp)]++;
-	if (resp->status == 429 && !resp->too_large) {
-		src_rate_limited(s, sl, resp->retry_after);
+	if (v.action != VERDICT_PARSE)
+		src_count(s, v);
+	if (v.action == VERDICT_RETRY_AFTER ||
+	    v.action == VERDICT_RATE_LIMITED) {
+		src_rate_limited(s, sl,
+		    v.action == VERDICT_RETRY_AFTER ? resp->retry_after : -1);
 		return;
 	}
+	sl->unread = v.action == VERDICT_PARSE; /* counted when dropped */
 	if (slot_keep(sl, resp) == -1) {
 		/* asked for again: at once ahead of the cursor, after a
 		 * retry's wait at it */
@@ -1180,7 +1219,7 @@ src_pump(struct src *s)
 		/* take its answer; the slot stays, a hole, until the page is
 		 * stored (a retry asks for it there again) */
 		cur = *h;
-		h->answered = 0;
+		h->answered = h->unread = 0;
 		h->body = h->content_type = h->error = NULL;
 		stored = s->stored;
 		src_process(s, &cur);
@@ -1319,7 +1358,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		    now + 11, error != NULL ? error : "?");
 	}
 	free(safe);
-	s->m.passes[ok ? 0 : 1]++;
+	s->m.passes[ok ? PASS_SUCCEEDED : PASS_FAILED]++;
 	s->m.last_pass_ok = ok;
 	s->m.next_poll = sync->once ? 0 : ev_time() + next_delay;
 	sync_write_metrics(sync);
@@ -1419,7 +1458,7 @@ src_stop(struct src *s)
 				  "recorded",
 			    s->conf->name);
 		s->pass.active = 0;
-		s->m.passes[2]++;
+		s->m.passes[PASS_INTERRUPTED]++;
 	}
 	s->pass.rechecking = 0;
 	recheck_free(&s->pass.rc);
