@@ -139,10 +139,32 @@ def c_strings(text):
     return out
 
 
+# A macro that stands for string literals ("#define RUN_TERMINAL_SQL
+# \"('succeeded', ...)\"" in daemon/source.h) is part of the SQL text
+# where the daemon writes it between literals.
+C_STRING_MACRO = re.compile(r'^#define\s+([A-Z_][A-Z0-9_]*)\s+((?:"(?:[^"\\\n]|\\.)*"\s*)+)$',
+                            re.M)
+
+
+def expand_string_macros(text, *headers):
+    """text with each string-literal macro of headers (and of text) written
+    out where it is used."""
+    macros = {}
+    for h in headers:
+        with open(os.path.join(ROOT, "daemon", h)) as f:
+            macros.update(C_STRING_MACRO.findall(f.read()))
+    macros.update(C_STRING_MACRO.findall(text))
+    text = C_STRING_MACRO.sub("", text)
+    for name, value in macros.items():
+        text = re.sub(r"\b%s\b" % name, lambda m: value, text)
+    return text
+
+
 def store_sql(start):
     """The one SQL text of daemon/store.c that begins with start."""
     with open(os.path.join(ROOT, "daemon", "store.c")) as f:
-        hits = [t for t in c_strings(f.read()) if t.startswith(start)]
+        text = expand_string_macros(f.read(), "source.h")
+        hits = [t for t in c_strings(text) if t.startswith(start)]
     if len(hits) != 1:
         raise SystemExit(f"daemon/store.c: {len(hits)} SQL texts begin "
                          f"with {start!r} (want 1)")
