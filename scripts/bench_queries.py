@@ -43,6 +43,7 @@ AGENTSYNCD_BIN (default ./agentsyncd of the checkout),
 BENCH_QUERY_KEEP=1 (keep the mirror, print its path).
 """
 import datetime as dt
+import glob
 import json
 import os
 import random
@@ -125,16 +126,40 @@ VIEW_QUERIES = [
 # is the text the daemon runs.
 C_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 C_GAP = re.compile(r'(?:\s|/\*.*?\*/)*', re.S)
+# A macro that is one string literal (RUN_TERMINAL_SQL in source.h), named
+# between the literals of a text: its literal stands in its place.
+C_STRING_MACRO = re.compile(r'^#define\s+(\w+)\s+"((?:[^"\\\n]|\\.)*)"\s*$',
+                            re.M)
+C_NAME = re.compile(r'\w+')
 
 
-def c_strings(text):
-    """Each run of adjacent C string literals of text, concatenated."""
-    out, i = [], 0
+def string_macros():
+    """Name -> literal of each one-literal macro of daemon/*.h."""
+    out = {}
+    for path in glob.glob(os.path.join(ROOT, "daemon", "*.h")):
+        with open(path) as f:
+            out.update(C_STRING_MACRO.findall(f.read()))
+    return out
+
+
+def c_strings(text, macros=None):
+    """Each run of adjacent C string literals of text (and macros named
+    between two of them), concatenated."""
+    out, i, macros = [], 0, macros or {}
+
+    def part(j):
+        j = C_GAP.match(text, j).end()
+        if (n := C_LITERAL.match(text, j)):
+            return n.group(1), n.end()
+        if (n := C_NAME.match(text, j)) and n.group(0) in macros:
+            return macros[n.group(0)], n.end()
+        return None, j
+
     while (m := C_LITERAL.search(text, i)) is not None:
         parts, i = [m.group(1)], m.end()
-        while (n := C_LITERAL.match(text, C_GAP.match(text, i).end())):
-            parts.append(n.group(1))
-            i = n.end()
+        while (p := part(i))[0] is not None:
+            parts.append(p[0])
+            i = p[1]
         out.append("".join(parts).encode().decode("unicode_escape"))
     return out
 
@@ -142,7 +167,8 @@ def c_strings(text):
 def store_sql(start):
     """The one SQL text of daemon/store.c that begins with start."""
     with open(os.path.join(ROOT, "daemon", "store.c")) as f:
-        hits = [t for t in c_strings(f.read()) if t.startswith(start)]
+        hits = [t for t in c_strings(f.read(), string_macros())
+                if t.startswith(start)]
     if len(hits) != 1:
         raise SystemExit(f"daemon/store.c: {len(hits)} SQL texts begin "
                          f"with {start!r} (want 1)")
