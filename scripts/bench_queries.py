@@ -21,9 +21,9 @@ for 1% left hanging; the last day has fakeapi's mix.
 
 Then, for every ```sql block of README.md (the Cookbook and "When did a
 run finish?"), a typical query on each view, and the daemon's own queries
-on `runs` (store.c), it prints the wall time (best of 3, in a fresh
-read-only connection; the file has just been written and read, so the
-cache is warm) and how the plan reads `runs`: "index NAME" (a SEARCH:
+on `runs` (daemon/store_sqlite*.c), it prints the wall time (best of 3,
+in a fresh read-only connection; the file has just been written and read,
+so the cache is warm) and how the plan reads `runs`: "index NAME" (a SEARCH:
 only the rows a range of the index holds), "FULL SCAN of runs" (every
 row, no index), "FULL SCAN of runs, in NAME order" (every entry of an
 index, walked for its order, a row read for each entry the filters
@@ -122,8 +122,8 @@ VIEW_QUERIES = [
 # The daemon's SQL on runs (the upserts' lookup, the stop rule's, the
 # re-check of unfinished runs, the counts of --status and the metrics
 # file, the marks of a full walk, --forget-source, --rename-source), read
-# from daemon/store.c itself, so that what is timed and held to its plan
-# is the text the daemon runs.
+# from the SQLite engine's files (daemon/store_sqlite*.c) themselves, so
+# that what is timed and held to its plan is the text the daemon runs.
 C_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 C_GAP = re.compile(r'(?:\s|/\*.*?\*/)*', re.S)
 # A macro that is one string literal (RUN_TERMINAL_SQL in source.h), named
@@ -164,13 +164,18 @@ def c_strings(text, macros=None):
     return out
 
 
+STORE_ENGINE = "daemon/store_sqlite*.c"
+
+
 def store_sql(start):
-    """The one SQL text of daemon/store.c that begins with start."""
-    with open(os.path.join(ROOT, "daemon", "store.c")) as f:
-        hits = [t for t in c_strings(f.read(), string_macros())
-                if t.startswith(start)]
+    """The one SQL text of the SQLite engine that begins with start."""
+    hits, macros = [], string_macros()
+    for path in sorted(glob.glob(os.path.join(ROOT, STORE_ENGINE))):
+        with open(path) as f:
+            hits += [t for t in c_strings(f.read(), macros)
+                     if t.startswith(start)]
     if len(hits) != 1:
-        raise SystemExit(f"daemon/store.c: {len(hits)} SQL texts begin "
+        raise SystemExit(f"{STORE_ENGINE}: {len(hits)} SQL texts begin "
                          f"with {start!r} (want 1)")
     return hits[0]
 
