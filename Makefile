@@ -123,6 +123,14 @@ $(BUILD)/tests/test_verdict: tests/unit/test_verdict.c $(BUILD)/verdict.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
 
+# What every storage engine decides alike: store_rules.o alone (the test
+# defines log_warnx), without SQLite, libev or libcurl.
+$(BUILD)/tests/test_store_rules: tests/unit/test_store_rules.c \
+    $(BUILD)/store_rules.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
+
 # Allocation failures injected by wrapping calloc (a reload that runs out
 # of memory must leave the running configuration whole).
 $(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * store.h: the SQLite mirror.
+ * store.h: the mirror's contract.  Each call says what it does to the
+ * database in terms of the public schema (doc/agentsyncd-schema.7: runs,
+ * their child rows, pull_requests, rejected_records, sync_state,
+ * sync_runs, sources); an engine implements it (store_engine.h: SQLite's
+ * is store_sqlite*.c), and nothing here names an engine's type.
  *
- * The store knows SQLite and the normalized record (source.h) and nothing of
- * HTTP or of either API's JSON.  Its unit of work is one page: every run of
- * the page, their pull requests and child rows, the rejected items, the
- * source's walk cursor and the pass counters commit in ONE transaction, or
- * nothing does.  A backfill commits several pages a transaction (a
- * batch), each page still whole with its cursor.
+ * The store knows the normalized record (source.h) and nothing of HTTP or
+ * of either API's JSON.  Its unit of work is one page: every run of the
+ * page, their pull requests and child rows, the rejected items, the
+ * source's walk cursor and the pass counters commit in ONE transaction,
+ * or nothing does.  A backfill commits several pages a transaction (a
+ * batch), each page still whole with its cursor.  The writer (writer.h)
+ * is the daemon's only caller of the writes.
  */
 #ifndef AGENTSYNCD_STORE_H
 #define AGENTSYNCD_STORE_H
@@ -24,9 +29,11 @@ struct store;
 #define STORE_NOMIGRATE 0x2 /* open read-write, do not migrate */
 
 /*
- * Open (creating with mode 0640 if missing) the database at path, in WAL
- * mode with foreign keys on, and apply pending migrations unless flags say
- * otherwise.  A database newer than this binary is refused untouched.
+ * Open the database that path (the `database` setting) names, with the
+ * engine that claims it (SQLite for a file's path: created with mode 0640
+ * if missing, in WAL mode with foreign keys on), and apply pending
+ * migrations unless flags say otherwise.  A database newer than this
+ * binary, or not a mirror of agentsyncd's, is refused untouched.
  * Returns NULL after logging why.  Caller frees with store_close().
  */
 struct store *store_open(const char *path, int flags)

@@ -21,9 +21,9 @@ for 1% left hanging; the last day has fakeapi's mix.
 
 Then, for every ```sql block of README.md (the Cookbook and "When did a
 run finish?"), a typical query on each view, and the daemon's own queries
-on `runs` (store.c), it prints the wall time (best of 3, in a fresh
-read-only connection; the file has just been written and read, so the
-cache is warm) and how the plan reads `runs`: "index NAME" (a SEARCH:
+on `runs` (daemon/store_sqlite*.c), it prints the wall time (best of 3,
+in a fresh read-only connection; the file has just been written and read,
+so the cache is warm) and how the plan reads `runs`: "index NAME" (a SEARCH:
 only the rows a range of the index holds), "FULL SCAN of runs" (every
 row, no index), "FULL SCAN of runs, in NAME order" (every entry of an
 index, walked for its order, a row read for each entry the filters
@@ -43,6 +43,7 @@ AGENTSYNCD_BIN (default ./agentsyncd of the checkout),
 BENCH_QUERY_KEEP=1 (keep the mirror, print its path).
 """
 import datetime as dt
+import glob
 import json
 import os
 import random
@@ -121,52 +122,60 @@ VIEW_QUERIES = [
 # The daemon's SQL on runs (the upserts' lookup, the stop rule's, the
 # re-check of unfinished runs, the counts of --status and the metrics
 # file, the marks of a full walk, --forget-source, --rename-source), read
-# from daemon/store.c itself, so that what is timed and held to its plan
-# is the text the daemon runs.
+# from the SQLite engine's files (daemon/store_sqlite*.c) themselves, so
+# that what is timed and held to its plan is the text the daemon runs.
 C_LITERAL = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 C_GAP = re.compile(r'(?:\s|/\*.*?\*/)*', re.S)
+# A macro that is one string literal (RUN_TERMINAL_SQL in source.h), named
+# between the literals of a text: its literal stands in its place.
+C_STRING_MACRO = re.compile(r'^#define\s+(\w+)\s+"((?:[^"\\\n]|\\.)*)"\s*$',
+                            re.M)
+C_NAME = re.compile(r'\w+')
 
 
-def c_strings(text):
-    """Each run of adjacent C string literals of text, concatenated."""
-    out, i = [], 0
+def string_macros():
+    """Name -> literal of each one-literal macro of daemon/*.h."""
+    out = {}
+    for path in glob.glob(os.path.join(ROOT, "daemon", "*.h")):
+        with open(path) as f:
+            out.update(C_STRING_MACRO.findall(f.read()))
+    return out
+
+
+def c_strings(text, macros=None):
+    """Each run of adjacent C string literals of text (and macros named
+    between two of them), concatenated."""
+    out, i, macros = [], 0, macros or {}
+
+    def part(j):
+        j = C_GAP.match(text, j).end()
+        if (n := C_LITERAL.match(text, j)):
+            return n.group(1), n.end()
+        if (n := C_NAME.match(text, j)) and n.group(0) in macros:
+            return macros[n.group(0)], n.end()
+        return None, j
+
     while (m := C_LITERAL.search(text, i)) is not None:
         parts, i = [m.group(1)], m.end()
-        while (n := C_LITERAL.match(text, C_GAP.match(text, i).end())):
-            parts.append(n.group(1))
-            i = n.end()
+        while (p := part(i))[0] is not None:
+            parts.append(p[0])
+            i = p[1]
         out.append("".join(parts).encode().decode("unicode_escape"))
     return out
 
 
-# A macro that stands for string literals ("#define RUN_TERMINAL_SQL
-# \"('succeeded', ...)\"" in daemon/source.h) is part of the SQL text
-# where the daemon writes it between literals.
-C_STRING_MACRO = re.compile(r'^#define\s+([A-Z_][A-Z0-9_]*)\s+((?:"(?:[^"\\\n]|\\.)*"\s*)+)$',
-                            re.M)
-
-
-def expand_string_macros(text, *headers):
-    """text with each string-literal macro of headers (and of text) written
-    out where it is used."""
-    macros = {}
-    for h in headers:
-        with open(os.path.join(ROOT, "daemon", h)) as f:
-            macros.update(C_STRING_MACRO.findall(f.read()))
-    macros.update(C_STRING_MACRO.findall(text))
-    text = C_STRING_MACRO.sub("", text)
-    for name, value in macros.items():
-        text = re.sub(r"\b%s\b" % name, lambda m: value, text)
-    return text
+STORE_ENGINE = "daemon/store_sqlite*.c"
 
 
 def store_sql(start):
-    """The one SQL text of daemon/store.c that begins with start."""
-    with open(os.path.join(ROOT, "daemon", "store.c")) as f:
-        text = expand_string_macros(f.read(), "source.h")
-        hits = [t for t in c_strings(text) if t.startswith(start)]
+    """The one SQL text of the SQLite engine that begins with start."""
+    hits, macros = [], string_macros()
+    for path in sorted(glob.glob(os.path.join(ROOT, STORE_ENGINE))):
+        with open(path) as f:
+            hits += [t for t in c_strings(f.read(), macros)
+                     if t.startswith(start)]
     if len(hits) != 1:
-        raise SystemExit(f"daemon/store.c: {len(hits)} SQL texts begin "
+        raise SystemExit(f"{STORE_ENGINE}: {len(hits)} SQL texts begin "
                          f"with {start!r} (want 1)")
     return hits[0]
 
