@@ -40,11 +40,13 @@ enum {
 	I_KIND = 38,
 	I_NOW = 39,
 	I_ROWID = 40,
-	I_WALK = 41 /* the walk_generation of the sighting */
+	I_WALK = 41,	/* the walk_generation of the sighting */
+	I_TERMINAL = 42 /* run_state_terminal() of its state: the C
+			 * statement of the terminal set, not a list here */
 };
 /* finished_seen_at: the first time the run is seen in a terminal state
- * (?4 is state, ?39 I_NOW). */
-#define FINISHED_NOW "CASE WHEN ?4 IN " RUN_TERMINAL_SQL " THEN ?39 END"
+ * (?42 I_TERMINAL, ?39 I_NOW). */
+#define FINISHED_NOW "CASE WHEN ?42 THEN ?39 END"
 
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
@@ -469,6 +471,7 @@ write_run(struct sqlite_store *store, const char *source, const char *kind,
 	sq_bind_text(store, st, I_KIND, kind);
 	sq_bind_text(store, st, I_NOW, now);
 	sq_bind_i64(store, st, I_WALK, walk);
+	sq_bind_i64(store, st, I_TERMINAL, run_state_terminal(r->state));
 	if (h.found)
 		sq_bind_i64(store, st, I_ROWID, h.id);
 	if (sq_step_done(store, st) == -1)

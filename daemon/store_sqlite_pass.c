@@ -257,6 +257,33 @@ sqlite_set_next_poll(struct store *base, const char *source, const char *when)
 	    source, when != NULL && *when != '\0' ? when : NULL);
 }
 
+/*
+ * Bind the names of the terminal states (run_state_terminal(), the one
+ * statement of the set) to the n parameters from first on: -1 (logged)
+ * when the set does not have n states, as the SQL that lists n expects.
+ */
+static int
+bind_terminal(struct sqlite_store *store, sqlite3_stmt *st, int first, int n)
+{
+	int s, k = 0;
+
+	for (s = 0; s <= (int)RUN_UNKNOWN; s++) {
+		if (!run_state_terminal((enum run_state)s))
+			continue;
+		if (k < n)
+			sq_bind_text(store, st, first + k,
+			    run_state_name((enum run_state)s));
+		k++;
+	}
+	if (k != n) {
+		log_error(
+		    "database '%s': %d terminal states, the re-check query lists %d",
+		    store->path, k, n);
+		return -1;
+	}
+	return 0;
+}
+
 int64_t
 sqlite_runs_since(struct store *base, const char *source, const char *since,
     int unfinished, struct store_run_key **out)
@@ -272,7 +299,7 @@ sqlite_runs_since(struct store *base, const char *source, const char *since,
 		"SELECT external_id, created_at FROM runs "
 		"WHERE source = ?1 AND created_at >= ?2 AND "
 		"deleted_upstream_at IS NULL AND "
-		"(?3 = 0 OR state NOT IN " RUN_TERMINAL_SQL ") "
+		"(?3 = 0 OR state NOT IN (?4, ?5, ?6)) "
 		"ORDER BY created_at DESC, CAST(external_id AS INTEGER) DESC, "
 		"external_id DESC",
 		-1, &st, NULL) != SQLITE_OK)
@@ -280,6 +307,10 @@ sqlite_runs_since(struct store *base, const char *source, const char *since,
 	sq_bind_text(store, st, 1, source);
 	sq_bind_text(store, st, 2, since);
 	sq_bind_i64(store, st, 3, unfinished);
+	if (bind_terminal(store, st, 4, 3) == -1) {
+		sqlite3_finalize(st);
+		return -1;
+	}
 	while ((rc = sq_step(store, st)) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap ? 2 * cap : 256;

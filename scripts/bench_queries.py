@@ -191,7 +191,9 @@ DAEMON_QUERIES = [
                        "external_id = ?2"),
          params=["codegen", "1234"]),
     # store_runs_since(), with unfinished 1 and 0
-    *(dict(name=name, sql=RUNS_SINCE, params=["codegen", "@1 day", flag])
+    *(dict(name=name, sql=RUNS_SINCE, params=["codegen", "@1 day", flag,
+                                              "succeeded", "failed",
+                                              "cancelled"])
       for name, flag in (("daemon: unfinished runs to re-check", 1),
                          ("daemon: live runs from the oldest due one", 0))),
     dict(name="daemon: live runs of a source (metrics)",
