@@ -182,8 +182,8 @@ conf_source_name_ok(const char *name)
 {
 	return *name != '\0' && strlen(name) <= 64 &&
 	    strspn(name,
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		"0123456789_.-") == strlen(name);
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+	    strlen(name);
 }
 
 const char *
@@ -368,9 +368,8 @@ set_value(struct ctx *ctx, char **slot, int *lslot, const char *section,
 {
 	if (*slot != NULL) {
 		conf_problem(ctx, ctx->lineno,
-		    "'%s' given twice in [%s] (first at "
-		    "line %d)",
-		    name, section, *lslot);
+		    "'%s' given twice in [%s] (first at line %d)", name,
+		    section, *lslot);
 		return 1;
 	}
 	*slot = strdup(value);

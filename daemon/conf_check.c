@@ -36,9 +36,7 @@ conf_check_metrics_file(struct ctx *ctx, const char *v, int line)
 	if (v[0] != '/' || len < 6 || strcmp(v + len - 5, ".prom") != 0 ||
 	    len >= sizeof(dir) - 16) {
 		conf_problem(ctx, line,
-		    "metrics_file '%s' must be an absolute path ending in "
-		    ".prom (node_exporter's textfile collector reads only "
-		    "those)",
+		    "metrics_file '%s' must be an absolute path ending in .prom (node_exporter's textfile collector reads only those)",
 		    v);
 		return NULL;
 	}
@@ -74,8 +72,7 @@ conf_check_mode(struct ctx *ctx)
 	ctx->mode = sb.st_mode;
 	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 		conf_problem(ctx, 0,
-		    "refused: mode %04o lets group or others write it "
-		    "(run: chmod go-w %s)",
+		    "refused: mode %04o lets group or others write it (run: chmod go-w %s)",
 		    (unsigned)(sb.st_mode & 07777), ctx->path);
 }
 
@@ -107,14 +104,55 @@ loopback_host(const char *host)
 	return 0;
 }
 
+/* The host of base_url url, whose authority starts at rest, into host
+ * (without the port): 0, or -1 with a problem reported. */
+static int
+url_host(struct ctx *ctx, int line, const char *url, const char *rest,
+    char *host, size_t size)
+{
+	const char *slash = strchr(rest, '/');
+	size_t hlen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+	char *rb, *colon;
+	long long port;
+
+	if (hlen == 0 || hlen >= size) {
+		conf_problem(ctx, line, "base_url '%s' has no host", url);
+		return -1;
+	}
+	memcpy(host, rest, hlen);
+	host[hlen] = '\0';
+	if (strchr(host, '@') != NULL) {
+		conf_problem(ctx, line,
+		    "base_url must not hold credentials (user@host); use a token_* key");
+		return -1;
+	}
+	/* drop the port */
+	if (host[0] == '[') {
+		if ((rb = strchr(host, ']')) == NULL) {
+			conf_problem(ctx, line, "base_url '%s' has a bad host",
+			    url);
+			return -1;
+		}
+		rb[1] = '\0';
+	} else if ((colon = strchr(host, ':')) != NULL) {
+		if (conf_parse_int(colon + 1, 1, 65535, &port) == -1) {
+			conf_problem(ctx, line, "base_url '%s' has a bad port",
+			    url);
+			return -1;
+		}
+		*colon = '\0';
+	}
+	return 0;
+}
+
 /* Check base_url; returns a new string without trailing slashes, or NULL.
  * *loopback says whether its host is a loopback one. */
 char *
 conf_check_url(struct ctx *ctx, int line, const char *url, int *loopback)
 {
-	const char *rest, *slash;
+	const char *rest;
 	char host[256], *out;
-	size_t len, hlen;
+	size_t len;
 	int https;
 
 	if (strlen(url) > SOURCE_MAX_BASE_URL) {
@@ -122,66 +160,26 @@ conf_check_url(struct ctx *ctx, int line, const char *url, int *loopback)
 		    SOURCE_MAX_BASE_URL);
 		return NULL;
 	}
-	if (strncasecmp(url, "https://", 8) == 0) {
-		https = 1;
-		rest = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		https = 0;
-		rest = url + 7;
-	} else {
+	https = strncasecmp(url, "https://", 8) == 0;
+	if (!https && strncasecmp(url, "http://", 7) != 0) {
 		conf_problem(ctx, line,
-		    "base_url '%s' must start with https:// "
-		    "(http:// only for loopback hosts)",
+		    "base_url '%s' must start with https:// (http:// only for loopback hosts)",
 		    url);
 		return NULL;
 	}
+	rest = url + (https ? 8 : 7);
 	if (strpbrk(url, "?# \t") != NULL) {
 		conf_problem(ctx, line,
-		    "base_url '%s' must have no query, "
-		    "fragment or spaces",
+		    "base_url '%s' must have no query, fragment or spaces",
 		    url);
 		return NULL;
 	}
-	slash = strchr(rest, '/');
-	hlen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		conf_problem(ctx, line, "base_url '%s' has no host", url);
+	if (url_host(ctx, line, url, rest, host, sizeof(host)) == -1)
 		return NULL;
-	}
-	memcpy(host, rest, hlen);
-	host[hlen] = '\0';
-	if (strchr(host, '@') != NULL) {
-		conf_problem(ctx, line,
-		    "base_url must not hold credentials "
-		    "(user@host); use a token_* key");
-		return NULL;
-	}
-	/* drop the port */
-	if (host[0] == '[') {
-		char *rb = strchr(host, ']');
-
-		if (rb == NULL) {
-			conf_problem(ctx, line, "base_url '%s' has a bad host",
-			    url);
-			return NULL;
-		}
-		rb[1] = '\0';
-	} else if (strchr(host, ':') != NULL) {
-		char *colon = strchr(host, ':');
-		long long port;
-
-		if (conf_parse_int(colon + 1, 1, 65535, &port) == -1) {
-			conf_problem(ctx, line, "base_url '%s' has a bad port",
-			    url);
-			return NULL;
-		}
-		*colon = '\0';
-	}
 	*loopback = loopback_host(host);
 	if (!https && !*loopback) {
 		conf_problem(ctx, line,
-		    "base_url '%s': http:// is only allowed "
-		    "for loopback hosts; use https://",
+		    "base_url '%s': http:// is only allowed for loopback hosts; use https://",
 		    url);
 		return NULL;
 	}
@@ -225,8 +223,7 @@ conf_check_proxy(struct ctx *ctx, const struct kv *kv, int loopback,
 			break;
 	if (i == sizeof(schemes) / sizeof(schemes[0])) {
 		conf_problem(ctx, line,
-		    "proxy '%s' must be none, env, or a URL starting with "
-		    "http://, https://, socks5:// or socks5h://",
+		    "proxy '%s' must be none, env, or a URL starting with http://, https://, socks5:// or socks5h://",
 		    v);
 		return;
 	}
@@ -238,8 +235,7 @@ conf_check_proxy(struct ctx *ctx, const struct kv *kv, int loopback,
 	}
 	if (strchr(host, '@') != NULL) {
 		conf_problem(ctx, line,
-		    "proxy URL must not hold credentials (user@host): "
-		    "agentsyncd does not support proxy authentication");
+		    "proxy URL must not hold credentials (user@host): agentsyncd does not support proxy authentication");
 		return;
 	}
 	s->proxy = strdup(v);

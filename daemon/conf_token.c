@@ -36,23 +36,20 @@ token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
 	}
 	if (strlen(tok) < MIN_TOKEN) {
 		conf_problem(ctx, line,
-		    "the token from %s is shorter than %d bytes: not an API "
-		    "token",
+		    "the token from %s is shorter than %d bytes: not an API token",
 		    origin, MIN_TOKEN);
 		return -1;
 	}
 	if (strlen(tok) > MAX_TOKEN) {
 		conf_problem(ctx, line,
-		    "the token from %s is longer than %d "
-		    "bytes",
-		    origin, MAX_TOKEN);
+		    "the token from %s is longer than %d bytes", origin,
+		    MAX_TOKEN);
 		return -1;
 	}
 	for (p = (const unsigned char *)tok; *p != '\0'; p++)
 		if (*p <= ' ' || *p == 0x7f) {
 			conf_problem(ctx, line,
-			    "the token from %s holds spaces or "
-			    "control characters",
+			    "the token from %s holds spaces or control characters",
 			    origin);
 			return -1;
 		}
@@ -89,8 +86,7 @@ read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
 	}
 	if (private && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		conf_problem(ctx, line,
-		    "%s refused: its mode %04o lets group or others at it "
-		    "(run: chmod 600 %s)",
+		    "%s refused: its mode %04o lets group or others at it (run: chmod 600 %s)",
 		    origin, (unsigned)(sb.st_mode & 07777), path);
 		fclose(f);
 		return NULL;
@@ -117,16 +113,13 @@ token_from_env(struct ctx *ctx, const char *section, int line, const char *v,
 
 	if ((t == NULL || *t == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
 		conf_note(ctx, line,
-		    "token of [%s] not checked: environment "
-		    "variable '%s' (token_env) is not set here; the service "
-		    "must have it",
+		    "token of [%s] not checked: environment variable '%s' (token_env) is not set here; the service must have it",
 		    section, v);
 		return strdup("");
 	}
 	if (t == NULL || *t == '\0') {
 		conf_problem(ctx, line,
-		    "environment variable '%s' (token_env) is "
-		    "not set or empty",
+		    "environment variable '%s' (token_env) is not set or empty",
 		    v);
 		return NULL;
 	}
@@ -145,32 +138,25 @@ token_from_credential(struct ctx *ctx, const char *section, int line,
 	if (strchr(v, '/') != NULL || *v == '\0' || strcmp(v, ".") == 0 ||
 	    strcmp(v, "..") == 0) {
 		conf_problem(ctx, line,
-		    "token_credential '%s' must be a plain "
-		    "name",
-		    v);
+		    "token_credential '%s' must be a plain name", v);
 		return NULL;
 	}
 	if ((dir == NULL || *dir == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
 		conf_note(ctx, line,
-		    "token of [%s] not checked: token_credential "
-		    "'%s' is read from $CREDENTIALS_DIRECTORY, which only the "
-		    "service has (LoadCredential=)",
+		    "token of [%s] not checked: token_credential '%s' is read from $CREDENTIALS_DIRECTORY, which only the service has (LoadCredential=)",
 		    section, v);
 		return strdup("");
 	}
 	if (dir == NULL || *dir == '\0') {
 		conf_problem(ctx, line,
-		    "token_credential '%s': "
-		    "CREDENTIALS_DIRECTORY is not set (use LoadCredential= in "
-		    "the unit)",
+		    "token_credential '%s': CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)",
 		    v);
 		return NULL;
 	}
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, v) >=
 	    sizeof(path)) {
 		conf_problem(ctx, line,
-		    "token_credential '%s': the path in "
-		    "$CREDENTIALS_DIRECTORY is too long",
+		    "token_credential '%s': the path in $CREDENTIALS_DIRECTORY is too long",
 		    v);
 		return NULL;
 	}
@@ -185,9 +171,7 @@ token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
 {
 	if ((ctx->mode & (S_IRGRP | S_IROTH)) != 0) {
 		conf_problem(ctx, line,
-		    "inline token refused: '%s' is readable by "
-		    "group or others (chmod 600 it, or use token_credential / "
-		    "token_file)",
+		    "inline token refused: '%s' is readable by group or others (chmod 600 it, or use token_credential / token_file)",
 		    ctx->path);
 		return NULL;
 	}

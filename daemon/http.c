@@ -329,8 +329,7 @@ http_finish(struct http_request *req, CURLcode result)
 		resp.status = req->too_large ? resp.status : 0;
 		if (req->stalled)
 			snprintf(req->errbuf, sizeof(req->errbuf),
-			    "no data "
-			    "for %.0f s (request_timeout)",
+			    "no data for %.0f s (request_timeout)",
 			    req->idle_timeout);
 		else if (result == CURLE_OPERATION_TIMEDOUT)
 			snprintf(req->errbuf, sizeof(req->errbuf),

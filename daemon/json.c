@@ -176,8 +176,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 				in_str = 0;
 			if (i - start > SOURCE_MAX_STRING) {
 				snprintf(err, errlen,
-				    "string longer than %d "
-				    "bytes at byte %zu",
+				    "string longer than %d bytes at byte %zu",
 				    SOURCE_MAX_STRING, start);
 				return -1;
 			}
@@ -192,8 +191,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 			values += 2; /* the container and its first value */
 			if (++depth > SOURCE_MAX_DEPTH) {
 				snprintf(err, errlen,
-				    "nesting deeper than %d "
-				    "at byte %zu",
+				    "nesting deeper than %d at byte %zu",
 				    SOURCE_MAX_DEPTH, i);
 				return -1;
 			}
@@ -206,8 +204,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 	max_values = len / SOURCE_MIN_VALUE_BYTES + SOURCE_FREE_VALUES;
 	if (values > max_values) {
 		snprintf(err, errlen,
-		    "too dense: up to %zu JSON values in %zu bytes, more than "
-		    "one per %d bytes (pages of runs hold one per 20 or so)",
+		    "too dense: up to %zu JSON values in %zu bytes, more than one per %d bytes (pages of runs hold one per 20 or so)",
 		    values, len, SOURCE_MIN_VALUE_BYTES);
 		return -1;
 	}

@@ -72,22 +72,17 @@ usage(FILE *f)
 	    "                   --forget-source NAME --yes]\n"
 	    "                  [-v] [--version] [--help]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
-	    "      --once          one complete pass over every source, then "
-	    "exit\n"
+	    "      --once          one complete pass over every source, then exit\n"
 	    "  -t, --check-config  validate the configuration and exit\n"
 	    "      --migrate       apply pending database migrations and exit\n"
-	    "      --status        print each source's sync state and health; "
-	    "exit 0 OK,\n"
+	    "      --status        print each source's sync state and health; exit 0 OK,\n"
 	    "                      1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
 	    "      --json          (with --status) one JSON document\n"
-	    "      --reload        (ExecReload=) signal the daemon, wait for "
-	    "its answer\n"
+	    "      --reload        (ExecReload=) signal the daemon, wait for its answer\n"
 	    "      --rename-source OLD NEW\n"
-	    "                      rename a source in the database, keeping "
-	    "its history\n"
+	    "                      rename a source in the database, keeping its history\n"
 	    "      --forget-source NAME --yes\n"
-	    "                      delete the rows of a source no longer "
-	    "configured\n"
+	    "                      delete the rows of a source no longer configured\n"
 	    "  -v, --verbose       log at debug level\n"
 	    "      --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
@@ -105,8 +100,8 @@ apply_log_settings(const struct daemon *d)
 	/* No redaction, no run: a token must never reach a log line. */
 	for (i = 0; i < d->conf->nsources; i++)
 		if (log_add_secret(d->conf->sources[i].token) == -1)
-			fatalx("out of memory: cannot register the token of "
-			       "source '%s' for redaction",
+			fatalx(
+			    "out of memory: cannot register the token of source '%s' for redaction",
 			    d->conf->sources[i].name);
 }
 
@@ -117,8 +112,7 @@ send_status(struct daemon *d)
 
 	if (d->conf->nsources == 0)
 		snprintf(buf, sizeof(buf),
-		    "idle: no [source NAME] in %s "
-		    "(add one, then systemctl reload agentsyncd)",
+		    "idle: no [source NAME] in %s (add one, then systemctl reload agentsyncd)",
 		    d->conf->path);
 	else
 		sync_status(d->sync, buf, sizeof(buf));
@@ -134,9 +128,8 @@ static void
 warn_no_source(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
-		log_warnx("'%s' has no [source NAME] section: nothing to sync; "
-			  "idling until one is added and the configuration "
-			  "reloaded",
+		log_warnx(
+		    "'%s' has no [source NAME] section: nothing to sync; idling until one is added and the configuration reloaded",
 		    d->conf->path);
 }
 
@@ -173,8 +166,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	d->reloads++;
 	conf = conf_load(d->conf_path, stderr, CONF_CHECK_DATABASE);
 	if (conf == NULL) {
-		why = "the configuration has errors (journalctl -u "
-		      "agentsyncd -p err)";
+		why =
+		    "the configuration has errors (journalctl -u agentsyncd -p err)";
 	} else if ((fixed = conf_reload_refused(d->conf, conf)) != NULL) {
 		snprintf(buf, sizeof(buf),
 		    "%s cannot change while running (restart instead)", fixed);
@@ -191,8 +184,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		warn_no_source(d);
 	}
 	if (why != NULL)
-		log_error("reload of '%s' refused: %s; keeping the running "
-			  "configuration",
+		log_error(
+		    "reload of '%s' refused: %s; keeping the running configuration",
 		    d->conf_path, why);
 	reload_answer(d->reloads, why == NULL, why);
 	notify_send("READY=1");
@@ -237,8 +230,8 @@ prune_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	 * below is armed from a fresh time */
 	http_loop_was_busy(d->http, http_mono_now() - t0);
 	if (n > 0)
-		log_info("pruned %lld rows of sync_runs finished before %s "
-			 "(history_retention)",
+		log_info(
+		    "pruned %lld rows of sync_runs finished before %s (history_retention)",
 		    (long long)n, cutoff);
 	if (n == (int64_t)PRUNE_BATCH * PRUNE_BATCHES) {
 		/* more to go: again soon, the loop turning in between */
@@ -290,9 +283,9 @@ run(struct daemon *d, int once)
 	 * take a while (0008: 4.3 s for 200,000 runs, measured): systemd's
 	 * start timeout (90 s by default) must not kill one, roll it back
 	 * and do the same on every restart. */
-	notify_send("EXTEND_TIMEOUT_USEC=1800000000\n"
-		    "STATUS=opening the database (migrations may take "
-		    "minutes)");
+	notify_send(
+	    "EXTEND_TIMEOUT_USEC=1800000000\n"
+	    "STATUS=opening the database (migrations may take minutes)");
 	d->store = store_open(d->conf->database, 0);
 	if (d->store == NULL)
 		return EX_FAIL;
@@ -449,16 +442,13 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 		d->new_name = argv[optind++];
 	if (*mode == MODE_RENAME && d->new_name == NULL)
 		fprintf(stderr,
-		    "agentsyncd: --rename-source OLD NEW: NEW "
-		    "is missing\n");
+		    "agentsyncd: --rename-source OLD NEW: NEW is missing\n");
 	else if (optind != argc)
 		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
 		    argv[optind]);
 	else if (nmodes > 1)
 		fprintf(stderr,
-		    "agentsyncd: --once, --check-config, --migrate, "
-		    "--status, --reload, --rename-source and --forget-source "
-		    "exclude each other\n");
+		    "agentsyncd: --once, --check-config, --migrate, --status, --reload, --rename-source and --forget-source exclude each other\n");
 	else if (d->yes && *mode != MODE_FORGET)
 		fprintf(stderr,
 		    "agentsyncd: --yes goes with --forget-source\n");
@@ -497,8 +487,7 @@ cmd_check(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
 		fprintf(stderr,
-		    "%s%s:0: note: no [source NAME] section: the daemon will "
-		    "start and idle until one is added\n",
+		    "%s%s:0: note: no [source NAME] section: the daemon will start and idle until one is added\n",
 		    log_journal_prefix(LOG_LEVEL_NOTICE), d->conf_path);
 	printf("configuration OK\n");
 	return EX_OK;
@@ -578,8 +567,7 @@ cmd_source(struct daemon *d, enum mode mode)
 	if (!conf_source_name_ok(name) ||
 	    (d->new_name != NULL && !conf_source_name_ok(d->new_name))) {
 		fprintf(stderr,
-		    "%sagentsyncd: a source name is 1-64 of A-Z a-z 0-9 _ . "
-		    "-\n",
+		    "%sagentsyncd: a source name is 1-64 of A-Z a-z 0-9 _ . -\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR));
 		return EX_USAGE;
 	}
@@ -587,17 +575,14 @@ cmd_source(struct daemon *d, enum mode mode)
 		fprintf(stderr,
 		    "%sagentsyncd: [source %s] is still in %s: %s\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR), name, p,
-		    mode == MODE_RENAME ? "rename the section first, then run "
-					  "this, then "
-					  "reload" :
-					  "remove the section and reload "
-					  "first");
+		    mode == MODE_RENAME ?
+			"rename the section first, then run this, then reload" :
+			"remove the section and reload first");
 		return EX_CONFIG;
 	}
 	if (mode == MODE_FORGET && !d->yes) {
 		fprintf(stderr,
-		    "%sagentsyncd: --forget-source deletes every row of "
-		    "source '%s' for good: add --yes\n",
+		    "%sagentsyncd: --forget-source deletes every row of source '%s' for good: add --yes\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR), name);
 		return EX_USAGE;
 	}
@@ -613,14 +598,14 @@ cmd_source(struct daemon *d, enum mode mode)
 				    log_journal_prefix(LOG_LEVEL_ERROR), why);
 			return EX_FAIL;
 		}
-		printf("source '%s' renamed to '%s' with its runs, pull "
-		       "requests, history and cursor\n",
+		printf(
+		    "source '%s' renamed to '%s' with its runs, pull requests, history and cursor\n",
 		    name, d->new_name);
 		if (conf_source_find(d->conf, d->new_name) == NULL)
 			printf("note: %s has no [source %s] yet\n", p,
 			    d->new_name);
-		printf("now reload the daemon (systemctl reload agentsyncd): "
-		       "it goes on where '%s' was\n",
+		printf(
+		    "now reload the daemon (systemctl reload agentsyncd): it goes on where '%s' was\n",
 		    name);
 		return EX_OK;
 	}
@@ -632,14 +617,13 @@ cmd_source(struct daemon *d, enum mode mode)
 			    log_journal_prefix(LOG_LEVEL_ERROR), why);
 		else
 			fprintf(stderr,
-			    "%sagentsyncd: interrupted after %lld runs: run "
-			    "the same command again to finish\n",
+			    "%sagentsyncd: interrupted after %lld runs: run the same command again to finish\n",
 			    log_journal_prefix(LOG_LEVEL_ERROR),
 			    (long long)deleted);
 		return EX_FAIL;
 	}
-	printf("source '%s' forgotten: %lld runs deleted, at most %d a "
-	       "transaction (%.2f s of CPU)\n",
+	printf(
+	    "source '%s' forgotten: %lld runs deleted, at most %d a transaction (%.2f s of CPU)\n",
 	    name, (long long)deleted, FORGET_BATCH,
 	    (double)clock() / CLOCKS_PER_SEC - t0);
 	return EX_OK;
@@ -689,8 +673,7 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	if (mode == MODE_ONCE && d.conf->nsources == 0) {
 		fprintf(stderr,
-		    "%s%s:0: no [source NAME] section: nothing to "
-		    "sync\n",
+		    "%s%s:0: no [source NAME] section: nothing to sync\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR), d.conf_path);
 		conf_free(d.conf);
 		return EX_CONFIG;

@@ -216,17 +216,14 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
 	    strcmp(why, "ok") != 0 ? why : "");
 	if (ss->forgetting_since != NULL)
 		fprintf(f,
-		    "  configured:      no; --forget-source interrupted "
-		    "(started %s): run it again to finish\n",
+		    "  configured:      no; --forget-source interrupted (started %s): run it again to finish\n",
 		    ss->forgetting_since);
 	else if (!ss->configured)
 		fprintf(f,
-		    "  configured:      no (retired %s): the analysis views "
-		    "leave its runs out\n",
+		    "  configured:      no (retired %s): the analysis views leave its runs out\n",
 		    ss->retired_at != NULL ? ss->retired_at : "?");
 	fprintf(f,
-	    "  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
-	    "items)\n",
+	    "  runs mirrored:   %lld (%lld gone upstream, %lld rejected items)\n",
 	    (long long)ss->runs, (long long)ss->runs_gone,
 	    (long long)ss->rejected);
 	if (ss->backfill_done)
@@ -251,8 +248,7 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
 		fprintf(f, "  last error:      none\n");
 	if (ss->clock_skew.set)
 		fprintf(f,
-		    "  clock:           this host is %.0f s %s upstream's "
-		    "(Date header)\n",
+		    "  clock:           this host is %.0f s %s upstream's (Date header)\n",
 		    fabs(ss->clock_skew.v),
 		    ss->clock_skew.v >= 0 ? "ahead of" : "behind");
 	fprintf(f, "  next poll:       %s\n",
