@@ -495,18 +495,17 @@ mask_lone_surrogates(struct page *page, size_t len)
 	return orig;
 }
 
-int
-json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
-    struct page *page, cJSON **items, struct json_span **spans, char *err,
+/* body into page->text and page->tree: 0, or -1 with err set (what page
+ * holds by then is freed with page_free()). */
+static int
+parse_body(const char *body, size_t len, struct page *page, char *err,
     size_t errlen)
 {
-	const char *parse_end = NULL, *dup;
+	const char *parse_end = NULL;
 	char *orig;
-	int n, rc, open = 0, oom = 0;
+	int open = 0;
+	size_t at;
 
-	memset(page, 0, sizeof(*page));
-	*items = NULL;
-	*spans = NULL;
 	if (len > SOURCE_MAX_BODY) {
 		snprintf(err, errlen, "body larger than %u bytes",
 		    SOURCE_MAX_BODY);
@@ -530,35 +529,45 @@ json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
 	page->tree = parse_in_arena(page, len, &parse_end);
 	if (orig != NULL)
 		memcpy(page->text, orig, len); /* raw_json stays verbatim */
-	if (page->tree == NULL) {
-		size_t at = parse_end != NULL && parse_end >= page->text ?
-		    (size_t)(parse_end - page->text) :
-		    0;
+	if (page->tree != NULL)
+		return 0;
+	at = parse_end != NULL && parse_end >= page->text ?
+	    (size_t)(parse_end - page->text) :
+	    0;
+	snprintf(err, errlen, "not JSON at byte %zu%s", at,
+	    open || at >= len ? " (truncated)" : "");
+	return -1;
+}
 
-		snprintf(err, errlen, "not JSON at byte %zu%s", at,
-		    open || at >= len ? " (truncated)" : "");
-		goto fail;
-	}
+/* The array key of the parsed page's envelope into *items, and where each
+ * of its len-byte text's items is into *spans: 0, or -1 with err set. */
+static int
+envelope_items(struct page *page, size_t len, const char *key, size_t max_items,
+    cJSON **items, struct json_span **spans, char *err, size_t errlen)
+{
+	const char *dup;
+	int n, rc, oom = 0;
+
 	if (!cJSON_IsObject((cJSON *)page->tree)) {
 		snprintf(err, errlen, "top level is not an object");
-		goto fail;
+		return -1;
 	}
 	/* One envelope, read one way: the members cJSON finds by name must
 	 * be the ones whose bytes become raw_json. */
 	dup = json_ambiguous_member(page->tree, 0, &oom);
 	if (oom) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		return -1;
 	}
 	if (dup != NULL) {
 		snprintf(err, errlen,
 		    "ambiguous page: member \"%.40s\" given twice", dup);
-		goto fail;
+		return -1;
 	}
 	*items = cJSON_GetObjectItemCaseSensitive(page->tree, key);
 	if (!cJSON_IsArray(*items)) {
 		snprintf(err, errlen, "missing \"%s\" array", key);
-		goto fail;
+		return -1;
 	}
 	n = cJSON_GetArraySize(*items);
 	/* Out of both specs, and a page that outgrows the request would
@@ -566,25 +575,38 @@ json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
 	if ((size_t)n > max_items) {
 		snprintf(err, errlen, "%d items, more than the %zu asked for",
 		    n, max_items);
-		goto fail;
+		return -1;
 	}
 	*spans = json_alloc(page, sizeof(**spans) * (size_t)(n > 0 ? n : 1));
 	if (*spans == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		return -1;
 	}
 	rc = find_spans(page->text, len, key, *spans, n);
 	if (rc == -2) {
 		snprintf(err, errlen,
 		    "ambiguous page: a top-level member name holds an escape");
-		goto fail;
+		return -1;
 	}
 	if (rc != n) {
 		snprintf(err, errlen, "cannot locate the items of \"%s\"", key);
-		goto fail;
+		return -1;
 	}
 	return 0;
-fail:
+}
+
+int
+json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
+    struct page *page, cJSON **items, struct json_span **spans, char *err,
+    size_t errlen)
+{
+	memset(page, 0, sizeof(*page));
+	*items = NULL;
+	*spans = NULL;
+	if (parse_body(body, len, page, err, errlen) == 0 &&
+	    envelope_items(page, len, key, max_items, items, spans, err,
+		errlen) == 0)
+		return 0;
 	page_free(page);
 	*items = NULL;
 	*spans = NULL;

@@ -237,16 +237,37 @@ fill_run(struct page *page, const cJSON *item, struct run *r, json_item_fn *fn,
 	return -1;
 }
 
+/* Item pos of the page (its text at span), refused for why, into
+ * page->rejects, with its id when it has one. */
+static void
+add_reject(struct page *page, const cJSON *item, const struct json_span *span,
+    size_t pos, const char *why)
+{
+	struct reject *rj = &page->rejects[page->nrejects++];
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+	char num[24];
+	int64_t t;
+
+	rj->raw = span->p;
+	rj->raw_len = span->len;
+	rj->pos = pos;
+	snprintf(rj->reason, sizeof(rj->reason), "%s", why);
+	if (cJSON_IsString(id))
+		rj->external_id = id->valuestring;
+	else if (cJSON_IsNumber(id) && json_integral(id->valuedouble, &t) == 0)
+		rj->external_id = json_strdup(page, num,
+		    (size_t)snprintf(num, sizeof(num), "%lld", (long long)t));
+}
+
 int
 json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
     const char *total_key, json_item_fn *fn, char *err, size_t errlen)
 {
 	cJSON *e;
-	const cJSON *total, *id;
+	const cJSON *total;
 	const char *bad;
 	size_t i = 0, n;
 	int64_t t;
-	char num[24];
 
 	total = cJSON_GetObjectItemCaseSensitive(page->tree, total_key);
 	if (!cJSON_IsNumber(total) ||
@@ -267,7 +288,6 @@ json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
 	cJSON_ArrayForEach(e, items)
 	{
 		struct run *r = &page->runs[page->nruns];
-		struct reject *rj;
 		char why[160];
 
 		r->raw = spans[i].p;
@@ -283,19 +303,7 @@ json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
-		rj = &page->rejects[page->nrejects++];
-		rj->raw = spans[i].p;
-		rj->raw_len = spans[i].len;
-		rj->pos = i;
-		snprintf(rj->reason, sizeof(rj->reason), "%s", why);
-		id = cJSON_GetObjectItemCaseSensitive(e, "id");
-		if (cJSON_IsString(id))
-			rj->external_id = id->valuestring;
-		else if (cJSON_IsNumber(id) &&
-		    json_integral(id->valuedouble, &t) == 0)
-			rj->external_id = json_strdup(page, num,
-			    (size_t)snprintf(num, sizeof(num), "%lld",
-				(long long)t));
+		add_reject(page, e, &spans[i], i, why);
 		memset(r, 0, sizeof(*r));
 		i++;
 	}

@@ -257,11 +257,49 @@ checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	http_loop_was_busy(d->http, http_mono_now() - t0);
 }
 
+/* The signal watchers and the timers of the daemon's loop (libev). */
+static void
+start_watchers(struct daemon *d, int once)
+{
+	double wd;
+
+	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&d->sigint, stop_cb, SIGINT);
+	ev_signal_init(&d->sighup, reload_cb, SIGHUP);
+	d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_start(d->loop, &d->sigint);
+	if (!once)
+		ev_signal_start(d->loop, &d->sighup);
+
+	ev_timer_init(&d->checkpoint, checkpoint_cb, CHECKPOINT_INTERVAL,
+	    CHECKPOINT_INTERVAL);
+	d->checkpoint.data = d;
+	ev_timer_start(d->loop, &d->checkpoint);
+	if (!once) {
+		ev_timer_init(&d->prune, prune_cb, 2., PRUNE_INTERVAL);
+		d->prune.data = d;
+		ev_timer_start(d->loop, &d->prune);
+	}
+	if (notify_enabled()) {
+		ev_timer_init(&d->status, status_cb, STATUS_INTERVAL,
+		    STATUS_INTERVAL);
+		d->status.data = d;
+		ev_timer_start(d->loop, &d->status);
+		wd = notify_watchdog_interval();
+		if (wd > 0) {
+			ev_timer_init(&d->watchdog, watchdog_cb, wd / 2,
+			    wd / 2);
+			ev_timer_start(d->loop, &d->watchdog);
+		}
+	}
+}
+
 static int
 run(struct daemon *d, int once)
 {
 	int rc = EX_OK;
-	double wd;
 
 	/* Keep freed memory up to 8 MiB instead of trimming the heap after
 	 * every page: glibc's trim and regrow was two brk calls and fresh
@@ -296,37 +334,7 @@ run(struct daemon *d, int once)
 	if (d->sync == NULL || sync_configure(d->sync, d->conf) == -1)
 		return EX_FAIL;
 
-	signal(SIGPIPE, SIG_IGN);
-	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
-	ev_signal_init(&d->sigint, stop_cb, SIGINT);
-	ev_signal_init(&d->sighup, reload_cb, SIGHUP);
-	d->sigterm.data = d->sigint.data = d->sighup.data = d;
-	ev_signal_start(d->loop, &d->sigterm);
-	ev_signal_start(d->loop, &d->sigint);
-	if (!once)
-		ev_signal_start(d->loop, &d->sighup);
-
-	ev_timer_init(&d->checkpoint, checkpoint_cb, CHECKPOINT_INTERVAL,
-	    CHECKPOINT_INTERVAL);
-	d->checkpoint.data = d;
-	ev_timer_start(d->loop, &d->checkpoint);
-	if (!once) {
-		ev_timer_init(&d->prune, prune_cb, 2., PRUNE_INTERVAL);
-		d->prune.data = d;
-		ev_timer_start(d->loop, &d->prune);
-	}
-	if (notify_enabled()) {
-		ev_timer_init(&d->status, status_cb, STATUS_INTERVAL,
-		    STATUS_INTERVAL);
-		d->status.data = d;
-		ev_timer_start(d->loop, &d->status);
-		wd = notify_watchdog_interval();
-		if (wd > 0) {
-			ev_timer_init(&d->watchdog, watchdog_cb, wd / 2,
-			    wd / 2);
-			ev_timer_start(d->loop, &d->watchdog);
-		}
-	}
+	start_watchers(d, once);
 	log_info("agentsyncd %s started: %zu sources, database '%s'",
 	    AGENTSYNCD_VERSION, d->conf->nsources, d->conf->database);
 	warn_no_source(d);
@@ -376,6 +384,46 @@ enum mode {
 /* Runs a --forget-source transaction deletes at most (measured: README). */
 #define FORGET_BATCH 1000
 
+static const struct option longopts[] = { { "config", required_argument, NULL,
+					      'c' },
+	{ "once", no_argument, NULL, MODE_ONCE },
+	{ "check-config", no_argument, NULL, 't' },
+	{ "migrate", no_argument, NULL, MODE_MIGRATE },
+	{ "status", no_argument, NULL, MODE_STATUS },
+	{ "reload", no_argument, NULL, MODE_RELOAD },
+	{ "rename-source", required_argument, NULL, MODE_RENAME },
+	{ "forget-source", required_argument, NULL, MODE_FORGET },
+	{ "yes", no_argument, NULL, OPT_YES },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+
+/* What follows the options, and the options that go together: -1 when
+ * the command line is good, else EX_USAGE (said on stderr). */
+static int
+args_rest(int argc, char *argv[], struct daemon *d, enum mode mode, int nmodes)
+{
+	if (mode == MODE_RENAME && optind + 1 == argc)
+		d->new_name = argv[optind++];
+	if (mode == MODE_RENAME && d->new_name == NULL)
+		fprintf(stderr,
+		    "agentsyncd: --rename-source OLD NEW: NEW is missing\n");
+	else if (optind != argc)
+		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
+		    argv[optind]);
+	else if (nmodes > 1)
+		fprintf(stderr,
+		    "agentsyncd: --once, --check-config, --migrate, --status, --reload, --rename-source and --forget-source exclude each other\n");
+	else if (d->yes && mode != MODE_FORGET)
+		fprintf(stderr,
+		    "agentsyncd: --yes goes with --forget-source\n");
+	else
+		return -1;
+	usage(stderr);
+	return EX_USAGE;
+}
+
 /*
  * Read the command line into d and *mode.  Returns -1 to go on, or the
  * exit status (--help, --version, a usage error).
@@ -383,20 +431,6 @@ enum mode {
 static int
 parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 {
-	static const struct option longopts[] = { { "config", required_argument,
-						      NULL, 'c' },
-		{ "once", no_argument, NULL, MODE_ONCE },
-		{ "check-config", no_argument, NULL, 't' },
-		{ "migrate", no_argument, NULL, MODE_MIGRATE },
-		{ "status", no_argument, NULL, MODE_STATUS },
-		{ "reload", no_argument, NULL, MODE_RELOAD },
-		{ "rename-source", required_argument, NULL, MODE_RENAME },
-		{ "forget-source", required_argument, NULL, MODE_FORGET },
-		{ "yes", no_argument, NULL, OPT_YES },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	int ch, nmodes = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
@@ -438,24 +472,7 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 			return EX_USAGE;
 		}
 	}
-	if (*mode == MODE_RENAME && optind + 1 == argc)
-		d->new_name = argv[optind++];
-	if (*mode == MODE_RENAME && d->new_name == NULL)
-		fprintf(stderr,
-		    "agentsyncd: --rename-source OLD NEW: NEW is missing\n");
-	else if (optind != argc)
-		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
-		    argv[optind]);
-	else if (nmodes > 1)
-		fprintf(stderr,
-		    "agentsyncd: --once, --check-config, --migrate, --status, --reload, --rename-source and --forget-source exclude each other\n");
-	else if (d->yes && *mode != MODE_FORGET)
-		fprintf(stderr,
-		    "agentsyncd: --yes goes with --forget-source\n");
-	else
-		return -1;
-	usage(stderr);
-	return EX_USAGE;
+	return args_rest(argc, argv, d, *mode, nmodes);
 }
 
 /*
@@ -548,21 +565,12 @@ open_current(struct daemon *d)
 	return 0;
 }
 
-/*
- * --rename-source OLD NEW and --forget-source NAME --yes.  Both work on the
- * database only, and refuse a name the configuration file still has: the
- * file is edited first, the daemon reloaded after (README "Operations").
- * A daemon still syncing the old name stops that source when it finds its
- * rows gone, and writes nothing under it.
- */
+/* Why --rename-source or --forget-source cannot go on, as its exit
+ * status (said on stderr), or 0. */
 static int
-cmd_source(struct daemon *d, enum mode mode)
+source_refused(const struct daemon *d, enum mode mode)
 {
-	const char *name = d->source_arg, *p = d->conf_path;
-	char why[256], now[TS_LEN];
-	struct writer w;
-	int64_t deleted;
-	double t0;
+	const char *name = d->source_arg;
 
 	if (!conf_source_name_ok(name) ||
 	    (d->new_name != NULL && !conf_source_name_ok(d->new_name))) {
@@ -574,7 +582,7 @@ cmd_source(struct daemon *d, enum mode mode)
 	if (conf_source_find(d->conf, name) != NULL) {
 		fprintf(stderr,
 		    "%sagentsyncd: [source %s] is still in %s: %s\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), name, p,
+		    log_journal_prefix(LOG_LEVEL_ERROR), name, d->conf_path,
 		    mode == MODE_RENAME ?
 			"rename the section first, then run this, then reload" :
 			"remove the section and reload first");
@@ -586,31 +594,45 @@ cmd_source(struct daemon *d, enum mode mode)
 		    log_journal_prefix(LOG_LEVEL_ERROR), name);
 		return EX_USAGE;
 	}
-	if (open_current(d) == -1)
+	return 0;
+}
+
+/* --rename-source OLD NEW, through the writer w. */
+static int
+cmd_rename(const struct daemon *d, struct writer *w)
+{
+	const char *name = d->source_arg;
+	char why[256];
+
+	if (writer_rename_source(w, name, d->new_name, why, sizeof(why)) ==
+	    -1) {
+		if (why[0] != '\0')
+			fprintf(stderr, "%sagentsyncd: %s\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR), why);
 		return EX_FAIL;
-	writer_init(&w, d->store);
-	time_format((double)time(NULL), now);
-	if (mode == MODE_RENAME) {
-		if (writer_rename_source(&w, name, d->new_name, why,
-			sizeof(why)) == -1) {
-			if (why[0] != '\0')
-				fprintf(stderr, "%sagentsyncd: %s\n",
-				    log_journal_prefix(LOG_LEVEL_ERROR), why);
-			return EX_FAIL;
-		}
-		printf(
-		    "source '%s' renamed to '%s' with its runs, pull requests, history and cursor\n",
-		    name, d->new_name);
-		if (conf_source_find(d->conf, d->new_name) == NULL)
-			printf("note: %s has no [source %s] yet\n", p,
-			    d->new_name);
-		printf(
-		    "now reload the daemon (systemctl reload agentsyncd): it goes on where '%s' was\n",
-		    name);
-		return EX_OK;
 	}
-	t0 = (double)clock() / CLOCKS_PER_SEC;
-	if (writer_forget_source(&w, name, FORGET_BATCH, now, &deleted, why,
+	printf(
+	    "source '%s' renamed to '%s' with its runs, pull requests, history and cursor\n",
+	    name, d->new_name);
+	if (conf_source_find(d->conf, d->new_name) == NULL)
+		printf("note: %s has no [source %s] yet\n", d->conf_path,
+		    d->new_name);
+	printf(
+	    "now reload the daemon (systemctl reload agentsyncd): it goes on where '%s' was\n",
+	    name);
+	return EX_OK;
+}
+
+/* --forget-source NAME --yes, through the writer w, at time now. */
+static int
+cmd_forget(const struct daemon *d, struct writer *w, const char *now)
+{
+	const char *name = d->source_arg;
+	char why[256];
+	int64_t deleted;
+	double t0 = (double)clock() / CLOCKS_PER_SEC;
+
+	if (writer_forget_source(w, name, FORGET_BATCH, now, &deleted, why,
 		sizeof(why)) == -1) {
 		if (why[0] != '\0')
 			fprintf(stderr, "%sagentsyncd: %s\n",
@@ -627,6 +649,31 @@ cmd_source(struct daemon *d, enum mode mode)
 	    name, (long long)deleted, FORGET_BATCH,
 	    (double)clock() / CLOCKS_PER_SEC - t0);
 	return EX_OK;
+}
+
+/*
+ * --rename-source OLD NEW and --forget-source NAME --yes.  Both work on the
+ * database only, and refuse a name the configuration file still has: the
+ * file is edited first, the daemon reloaded after (README "Operations").
+ * A daemon still syncing the old name stops that source when it finds its
+ * rows gone, and writes nothing under it.
+ */
+static int
+cmd_source(struct daemon *d, enum mode mode)
+{
+	char now[TS_LEN];
+	struct writer w;
+	int rc = source_refused(d, mode);
+
+	if (rc != 0)
+		return rc;
+	if (open_current(d) == -1)
+		return EX_FAIL;
+	writer_init(&w, d->store);
+	time_format((double)time(NULL), now);
+	if (mode == MODE_RENAME)
+		return cmd_rename(d, &w);
+	return cmd_forget(d, &w, now);
 }
 
 static int
