@@ -9,19 +9,19 @@
  * without keys, and a repeated header would otherwise merge silently.
  * Values are collected first and checked once the whole file is read, when
  * each source's type (and so its defaults) is known.
+ *
+ * This file holds the table of keys, the reading of the file and what is
+ * answered from the table (reload equality, defaults).  A value into its
+ * typed place is conf_value.c; what a value names outside the file (URLs,
+ * directories, the file's mode) is checked in conf_check.c; the token_*
+ * keys are read in conf_token.c.  They share conf_int.h.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <ini.h>
 
@@ -121,12 +121,6 @@ struct raw_source {
 };
 
 /* The value of key in the struct at base (struct conf or conf_source). */
-static void *
-key_at(void *base, const struct conf_key *key)
-{
-	return (char *)base + key->offset;
-}
-
 static const void *
 key_at_c(const void *base, const struct conf_key *key)
 {
@@ -449,57 +443,6 @@ conf_handler(void *user, const char *section, const char *name,
 	return set_key(ctx, r, CONF_SECTION_SOURCE, section, name, value);
 }
 
-int
-conf_parse_duration(const char *text, double *seconds)
-{
-	char *end;
-	double v, mult;
-
-	if (text == NULL || !isdigit((unsigned char)*text))
-		return -1;
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno != 0 || !isfinite(v) || v < 0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1;
-	else if (strcmp(end, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(end, "m") == 0)
-		mult = 60;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400;
-	else
-		return -1;
-	v *= mult;
-	if (v > 366.0 * 86400 * 100) /* a century is plenty */
-		return -1;
-	*seconds = v;
-	return 0;
-}
-
-/* A duration key at its offset in base: the default, or the value. */
-static void
-duration_key(struct ctx *ctx, const struct kv *kv, void *base)
-{
-	const struct conf_key *k = kv->key;
-	double v;
-
-	if (conf_parse_duration(k->dflt, &v) == -1)
-		v = 0; /* not reached: every default is a duration */
-	if (kv->val != NULL && conf_parse_duration(kv->val, &v) == -1)
-		conf_problem(ctx, kv->line, "%s '%s' is not a duration (%s)",
-		    k->name, kv->val,
-		    k->hint != NULL ? k->hint :
-				      "like 45, 45s, 250ms, 5m, 2h, 1d");
-	else if (kv->val != NULL && v < k->min)
-		conf_problem(ctx, kv->line, "%s must be at least %gs", k->name,
-		    k->min);
-	memcpy(key_at(base, k), &v, sizeof(v));
-}
-
 /* Exactly one token_* key, read into s->token (never logged). */
 static void
 finish_token(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
@@ -530,83 +473,6 @@ finish_token(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 	    r->vline[k], s);
 	if (s->token == NULL && ctx->errors == errors)
 		conf_problem(ctx, r->vline[k], "out of memory");
-}
-
-/* An integer key from min to the key's max at its offset in base: the
- * default, or the value. */
-static void
-int_key(struct ctx *ctx, const struct kv *kv, long long min, void *base)
-{
-	const struct conf_key *k = kv->key;
-	long long v;
-	int out;
-
-	if (conf_parse_int(k->dflt, min, (long long)k->max, &v) == -1)
-		v = 0; /* not reached: every default is within its bounds */
-	if (kv->val != NULL &&
-	    conf_parse_int(kv->val, min, (long long)k->max, &v) == -1)
-		conf_problem(ctx, kv->line,
-		    "%s '%s' must be an integer from %lld to %lld", k->name,
-		    kv->val, min, (long long)k->max);
-	out = (int)v;
-	memcpy(key_at(base, k), &out, sizeof(out));
-}
-
-/*
- * page_size: 1..100, but at least 2 where the adapter takes any offset:
- * there each page after the first starts with the previous page's last
- * item (the drift check), so a page of one would hold only that item and
- * the walk would never move.
- */
-static void
-page_size_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
-{
-	const struct kv dflt = { kv->key, NULL, kv->line };
-	long long v, min = (long long)kv->key->min;
-
-	if (!s->type->any_offset) {
-		int_key(ctx, kv, min, s);
-	} else if (conf_parse_int(kv->val, 1, 1, &v) == 0) {
-		int_key(ctx, &dflt, min, s);
-		conf_problem(ctx, kv->line,
-		    "page_size '%s' must be an integer from 2 to %lld for %s sources: each page repeats the last run of the page before it, so a page of 1 would never move on",
-		    kv->val, (long long)kv->key->max, s->type->name);
-	} else {
-		int_key(ctx, kv, min > 2 ? min : 2, s);
-	}
-}
-
-/* rate_limit = N/DURATION or off; the adapter's default otherwise. */
-static void
-rate_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
-{
-	const char *p = kv->val, *slash;
-	char num[32];
-	long long v;
-	double win;
-
-	s->rate_requests = s->type->rate_requests;
-	s->rate_window = s->type->rate_window;
-	if (p == NULL)
-		return;
-	if (strcmp(p, "0") == 0 || strcmp(p, "off") == 0) {
-		s->rate_requests = 0;
-		s->rate_window = 0;
-		return;
-	}
-	slash = strchr(p, '/');
-	if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
-	    (memcpy(num, p, (size_t)(slash - p)), num[slash - p] = '\0',
-		conf_parse_int(num, (long long)kv->key->min,
-		    (long long)kv->key->max, &v)) == -1 ||
-	    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
-		conf_problem(ctx, kv->line,
-		    "rate_limit '%s' must be REQUESTS/DURATION (like 60/30s) or off",
-		    p);
-		return;
-	}
-	s->rate_requests = (int)v;
-	s->rate_window = win;
 }
 
 /* type: an adapter.  Returns -1 when there is none. */
@@ -679,16 +545,16 @@ source_key(struct ctx *ctx, const struct raw_source *r, size_t i,
 		org_id_key(ctx, r, &kv, s);
 		break;
 	case CONF_KIND_DURATION:
-		duration_key(ctx, &kv, s);
+		conf_duration_key(ctx, &kv, s);
 		break;
 	case CONF_KIND_INT:
-		int_key(ctx, &kv, (long long)kv.key->min, s);
+		conf_int_key(ctx, &kv, (long long)kv.key->min, s);
 		break;
 	case CONF_KIND_PAGE_SIZE:
-		page_size_key(ctx, &kv, s);
+		conf_page_size_key(ctx, &kv, s);
 		break;
 	case CONF_KIND_RATE:
-		rate_key(ctx, &kv, s);
+		conf_rate_key(ctx, &kv, s);
 		break;
 	default: /* the token_* keys, read as one at the first of them */
 		if (conf_is_token_kind(kv.key->kind) &&
@@ -789,7 +655,7 @@ daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 		str = strdup(v);
 		if (*v == '\0')
 			conf_problem(ctx, kv.line, "%s is empty", kv.key->name);
-		memcpy(key_at(conf, kv.key), &str, sizeof(str));
+		memcpy(conf_key_at(conf, kv.key), &str, sizeof(str));
 		break;
 	case CONF_KIND_LOG_LEVEL:
 		lvl = log_level_parse(v);
@@ -799,15 +665,15 @@ daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 			    kv.key->name, v);
 			lvl = log_level_parse(kv.key->dflt);
 		}
-		memcpy(key_at(conf, kv.key), &lvl, sizeof(lvl));
+		memcpy(conf_key_at(conf, kv.key), &lvl, sizeof(lvl));
 		break;
 	case CONF_KIND_METRICS:
 		if (kv.val != NULL)
 			str = conf_check_metrics_file(ctx, kv.val, kv.line);
-		memcpy(key_at(conf, kv.key), &str, sizeof(str));
+		memcpy(conf_key_at(conf, kv.key), &str, sizeof(str));
 		break;
 	default:
-		duration_key(ctx, &kv, conf);
+		conf_duration_key(ctx, &kv, conf);
 		break;
 	}
 }
@@ -898,7 +764,8 @@ conf_free(struct conf *conf)
 
 	if (conf == NULL)
 		return;
-	for (i = 0; i < conf->nsources; i++) {
+	/* sources is NULL when its calloc failed (nsources then 0) */
+	for (i = 0; conf->sources != NULL && i < conf->nsources; i++) {
 		struct conf_source *s = &conf->sources[i];
 
 		if (s->token != NULL) {

@@ -76,22 +76,6 @@ conf_check_mode(struct ctx *ctx)
 		    (unsigned)(sb.st_mode & 07777), ctx->path);
 }
 
-int
-conf_parse_int(const char *text, long long min, long long max, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (text == NULL || !(isdigit((unsigned char)*text) || *text == '-'))
-		return -1;
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int
 loopback_host(const char *host)
 {

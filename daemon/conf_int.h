@@ -54,10 +54,25 @@ void conf_problem(struct ctx *ctx, int line, const char *fmt, ...)
 void conf_note(struct ctx *ctx, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* conf_check.c */
+/* conf_value.c */
+/* The value of key in the struct at base (struct conf or conf_source). */
+void *conf_key_at(void *base, const struct conf_key *key);
 /* text as an integer from min to max into *out: 0, or -1. */
 int conf_parse_int(const char *text, long long min, long long max,
     long long *out);
+/* A duration key at its offset in base: the default, or the value. */
+void conf_duration_key(struct ctx *ctx, const struct kv *kv, void *base);
+/* An integer key from min to the key's max at its offset in base: the
+ * default, or the value. */
+void conf_int_key(struct ctx *ctx, const struct kv *kv, long long min,
+    void *base);
+/* page_size into s, as s's adapter allows it. */
+void conf_page_size_key(struct ctx *ctx, const struct kv *kv,
+    struct conf_source *s);
+/* rate_limit = N/DURATION or off into s; the adapter's default otherwise. */
+void conf_rate_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s);
+
+/* conf_check.c */
 /* base_url checked: a new string without trailing slashes, or NULL (a
  * problem reported, or out of memory); *loopback says whether its host is
  * a loopback one. */
