@@ -231,14 +231,8 @@ static int
 codegen_parse_page(const char *body, size_t len, size_t max_items,
     struct page *page, char *err, size_t errlen)
 {
-	struct json_span *spans;
-	cJSON *items;
-
-	if (json_parse_page(body, len, "items", max_items, page, &items, &spans,
-		err, errlen) == -1)
-		return -1;
-	return json_fill_page(page, items, spans, "total", codegen_run, err,
-	    errlen);
+	return json_read_page(body, len, "items", "total", max_items,
+	    codegen_run, page, err, errlen);
 }
 
 const struct source_type source_codegen = {

@@ -148,14 +148,8 @@ static int
 cotool_parse_page(const char *body, size_t len, size_t max_items,
     struct page *page, char *err, size_t errlen)
 {
-	struct json_span *spans;
-	cJSON *items;
-
-	if (json_parse_page(body, len, "runs", max_items, page, &items, &spans,
-		err, errlen) == -1)
-		return -1;
-	return json_fill_page(page, items, spans, "totalCount", cotool_run, err,
-	    errlen);
+	return json_read_page(body, len, "runs", "totalCount", max_items,
+	    cotool_run, page, err, errlen);
 }
 
 const struct source_type source_cotool = {

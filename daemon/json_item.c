@@ -312,3 +312,17 @@ fail:
 	page_free(page);
 	return -1;
 }
+
+int
+json_read_page(const char *body, size_t len, const char *items_key,
+    const char *total_key, size_t max_items, json_item_fn *fn,
+    struct page *page, char *err, size_t errlen)
+{
+	struct json_span *spans;
+	cJSON *items;
+
+	if (json_parse_page(body, len, items_key, max_items, page, &items,
+		&spans, err, errlen) == -1)
+		return -1;
+	return json_fill_page(page, items, spans, total_key, fn, err, errlen);
+}
