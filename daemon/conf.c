@@ -694,6 +694,23 @@ finish_daemon(struct ctx *ctx, struct conf *conf)
 			    ctx->top->vline[i]);
 }
 
+/* Every [source NAME] into conf->sources.  No source is not an error: a
+ * fresh install idles until one is added (main.c says so); --once refuses
+ * it. */
+static void
+finish_sources(struct ctx *ctx, struct conf *conf)
+{
+	conf->sources = calloc(ctx->nraw ? ctx->nraw : 1,
+	    sizeof(*conf->sources));
+	if (conf->sources == NULL) {
+		conf_problem(ctx, 0, "out of memory");
+		return;
+	}
+	for (; conf->nsources < ctx->nraw; conf->nsources++)
+		finish_source(ctx, &ctx->raw[conf->nsources],
+		    &conf->sources[conf->nsources]);
+}
+
 struct conf *
 conf_load(const char *path, FILE *errf, int flags)
 {
@@ -739,16 +756,7 @@ conf_load(const char *path, FILE *errf, int flags)
 	check_sections(&ctx);
 	conf->path = strdup(path);
 	finish_daemon(&ctx, conf);
-	/* No source is not an error: a fresh install idles until one is
-	 * added (main.c says so); --once refuses it. */
-	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1, sizeof(*conf->sources));
-	if (conf->sources == NULL) {
-		conf_problem(&ctx, 0, "out of memory");
-	} else {
-		for (; conf->nsources < ctx.nraw; conf->nsources++)
-			finish_source(&ctx, &ctx.raw[conf->nsources],
-			    &conf->sources[conf->nsources]);
-	}
+	finish_sources(&ctx, conf);
 	ctx_release(&ctx);
 	if (ctx.errors > 0) {
 		conf_free(conf);

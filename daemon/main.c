@@ -384,8 +384,9 @@ enum mode {
 /* Runs a --forget-source transaction deletes at most (measured: README). */
 #define FORGET_BATCH 1000
 
-static const struct option longopts[] = { { "config", required_argument, NULL,
-					      'c' },
+/* getopt_long(3)'s table of the long options */
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
 	{ "once", no_argument, NULL, MODE_ONCE },
 	{ "check-config", no_argument, NULL, 't' },
 	{ "migrate", no_argument, NULL, MODE_MIGRATE },
@@ -397,7 +398,9 @@ static const struct option longopts[] = { { "config", required_argument, NULL,
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
 /* What follows the options, and the options that go together: -1 when
  * the command line is good, else EX_USAGE (said on stderr). */
