@@ -131,6 +131,16 @@ $(BUILD)/tests/test_store_rules: tests/unit/test_store_rules.c \
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
 
+# The page parser and the adapters: linked with cJSON alone, without
+# libev, libcurl or SQLite.
+JSON_OBJ := $(addprefix $(BUILD)/,json.o json_fields.o json_item.o source.o \
+              adapters.o codegen.o cotool.o)
+$(BUILD)/tests/test_json_fields: tests/unit/test_json_fields.c $(JSON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ \
+	    $(shell pkg-config --libs libcjson) -lm -lcmocka
+
 # Allocation failures injected by wrapping calloc (a reload that runs out
 # of memory must leave the running configuration whole).
 $(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)

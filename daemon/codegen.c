@@ -22,8 +22,7 @@ codegen_page_url(const struct conf_source *src, int64_t offset, int limit,
 
 	(void)order; /* creation order is all Codegen offers */
 	n = snprintf(buf, len,
-	    "%s/v1/organizations/%lld/agent/runs?skip=%lld"
-	    "&limit=%d",
+	    "%s/v1/organizations/%lld/agent/runs?skip=%lld&limit=%d",
 	    src->base_url, (long long)src->org_id, (long long)offset, limit);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -165,8 +164,7 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r)
 			sizeof(p->external_id), &id) == -1) {
 			run_problem(page, r, dot, "id",
 			    cJSON_GetObjectItemCaseSensitive(e, "id"),
-			    "is not a non-negative integer below 2^53 (pull "
-			    "request left out)");
+			    "is not a non-negative integer below 2^53 (pull request left out)");
 			continue;
 		}
 		/* listed twice: one link, at its first position */
@@ -198,8 +196,7 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	if (codegen_id(page, r, item, "", r->idbuf, sizeof(r->idbuf), &id) ==
 	    -1) {
 		snprintf(err, errlen,
-		    "\"id\" is not a non-negative integer "
-		    "below 2^53");
+		    "\"id\" is not a non-negative integer below 2^53");
 		return -1;
 	}
 	r->external_id = r->idbuf;
@@ -234,14 +231,8 @@ static int
 codegen_parse_page(const char *body, size_t len, size_t max_items,
     struct page *page, char *err, size_t errlen)
 {
-	struct json_span *spans;
-	cJSON *items;
-
-	if (json_parse_page(body, len, "items", max_items, page, &items, &spans,
-		err, errlen) == -1)
-		return -1;
-	return json_fill_page(page, items, spans, "total", codegen_run, err,
-	    errlen);
+	return json_read_page(body, len, "items", "total", max_items,
+	    codegen_run, page, err, errlen);
 }
 
 const struct source_type source_codegen = {

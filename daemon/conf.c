@@ -9,33 +9,30 @@
  * without keys, and a repeated header would otherwise merge silently.
  * Values are collected first and checked once the whole file is read, when
  * each source's type (and so its defaults) is known.
+ *
+ * This file holds the table of keys, the reading of the file and what is
+ * answered from the table (reload equality, defaults).  A value into its
+ * typed place is conf_value.c; what a value names outside the file (URLs,
+ * directories, the file's mode) is checked in conf_check.c; the token_*
+ * keys are read in conf_token.c.  They share conf_int.h.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <limits.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <ini.h>
 
 #include "buf.h"
 #include "conf.h"
+#include "conf_int.h"
 #include "log.h"
 #include "source.h"
 
 #define MAX_SOURCES  1024		/* [source NAME] sections in one file */
 #define MAX_SECTIONS (MAX_SOURCES + 64) /* headers of any kind */
-#define MAX_TOKEN    LOG_SECRET_MAX	/* log.c redacts up to this */
-/* No API token is this short; a very short one would also turn every log
- * line's matching letters into '*' (log_redact), revealing it. */
-#define MIN_TOKEN 16
 
 #define SRC(m) offsetof(struct conf_source, m)
 #define TOP(m) offsetof(struct conf, m)
@@ -123,43 +120,7 @@ struct raw_source {
 	int vline[NKEYS];
 };
 
-struct section {
-	char name[128];
-	int line;
-};
-
-struct ctx {
-	const char *path;
-	int flags; /* CONF_* */
-	FILE *errf;
-	FILE *in;
-	char inbuf[4096]; /* in's stdio buffer: ours, to wipe */
-	mode_t mode;	  /* of the file read (fstat), 0 when unknown */
-	int lineno;
-	int errors;
-	struct section *sections; /* every header, in file order */
-	size_t nsections, sections_cap;
-	int too_many_sections;
-	struct raw_source top; /* [agentsyncd] */
-	struct raw_source *raw;
-	size_t nraw, raw_cap;
-	int loopback; /* the base_url of the source being finished */
-};
-
-/* One key of a section, as its parser sees it. */
-struct kv {
-	const struct conf_key *key;
-	const char *val; /* as written, or NULL when not given */
-	int line;	 /* of val, or of the section's header */
-};
-
 /* The value of key in the struct at base (struct conf or conf_source). */
-static void *
-key_at(void *base, const struct conf_key *key)
-{
-	return (char *)base + key->offset;
-}
-
 static const void *
 key_at_c(const void *base, const struct conf_key *key)
 {
@@ -187,8 +148,8 @@ static void __attribute__((format(printf, 4, 0))) report(struct ctx *ctx,
 }
 
 /* A problem: the file is refused. */
-static void __attribute__((format(printf, 3, 4)))
-problem(struct ctx *ctx, int line, const char *fmt, ...)
+void
+conf_problem(struct ctx *ctx, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -200,8 +161,8 @@ problem(struct ctx *ctx, int line, const char *fmt, ...)
 
 /* Something --check-config cannot see from where it runs: said, not
  * counted as a problem. */
-static void __attribute__((format(printf, 3, 4)))
-note(struct ctx *ctx, int line, const char *fmt, ...)
+void
+conf_note(struct ctx *ctx, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -215,8 +176,8 @@ conf_source_name_ok(const char *name)
 {
 	return *name != '\0' && strlen(name) <= 64 &&
 	    strspn(name,
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		"0123456789_.-") == strlen(name);
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+	    strlen(name);
 }
 
 const char *
@@ -331,7 +292,7 @@ note_section(struct ctx *ctx, const char *line)
 		ctx->nsections + 1, sizeof(*ctx->sections),
 		MAX_SECTIONS) == -1) {
 		if (!ctx->too_many_sections)
-			problem(ctx, ctx->lineno,
+			conf_problem(ctx, ctx->lineno,
 			    errno == E2BIG ? "more than %d sections" :
 					     "out of memory (%d sections)",
 			    MAX_SECTIONS);
@@ -390,7 +351,7 @@ conf_reader(char *str, int num, void *stream)
 		return str;
 	}
 	explicit_bzero(str, len);
-	problem(ctx, ctx->lineno, "line too long (%zu bytes, at most %d)",
+	conf_problem(ctx, ctx->lineno, "line too long (%zu bytes, at most %d)",
 	    total, num - 1);
 	return str; /* "" */
 }
@@ -400,16 +361,15 @@ set_value(struct ctx *ctx, char **slot, int *lslot, const char *section,
     const char *name, const char *value)
 {
 	if (*slot != NULL) {
-		problem(ctx, ctx->lineno,
-		    "'%s' given twice in [%s] (first at "
-		    "line %d)",
-		    name, section, *lslot);
+		conf_problem(ctx, ctx->lineno,
+		    "'%s' given twice in [%s] (first at line %d)", name,
+		    section, *lslot);
 		return 1;
 	}
 	*slot = strdup(value);
 	*lslot = ctx->lineno;
 	if (*slot == NULL)
-		problem(ctx, ctx->lineno, "out of memory");
+		conf_problem(ctx, ctx->lineno, "out of memory");
 	return 1;
 }
 
@@ -440,62 +400,6 @@ raw_for(struct ctx *ctx, const char *section)
 	return r;
 }
 
-/* metrics_file: an absolute path of a *.prom file (node_exporter's
- * textfile collector reads only those) in a directory that exists. */
-static char *
-check_metrics_file(struct ctx *ctx, const char *v, int line)
-{
-	const char *slash = strrchr(v, '/');
-	size_t len = strlen(v);
-	char dir[PATH_MAX];
-	struct stat sb;
-
-	if (v[0] != '/' || len < 6 || strcmp(v + len - 5, ".prom") != 0 ||
-	    len >= sizeof(dir) - 16) {
-		problem(ctx, line,
-		    "metrics_file '%s' must be an absolute path ending in "
-		    ".prom (node_exporter's textfile collector reads only "
-		    "those)",
-		    v);
-		return NULL;
-	}
-	memcpy(dir, v, (size_t)(slash - v));
-	dir[slash == v ? 1 : slash - v] = '\0';
-	if (slash == v)
-		dir[0] = '/';
-	if (stat(dir, &sb) == -1) {
-		problem(ctx, line, "metrics_file '%s': directory '%s': %s", v,
-		    dir, strerror(errno));
-		return NULL;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, line, "metrics_file '%s': '%s' is not a directory",
-		    v, dir);
-		return NULL;
-	}
-	return strdup(v);
-}
-
-/* A file that group or others may write lets them choose the database,
- * the hosts that get the tokens, and which tokens are read.  Its mode is
- * kept for token_inline(): that of the descriptor read, race-free. */
-static void
-check_conf_mode(struct ctx *ctx)
-{
-	struct stat sb;
-
-	if (fstat(fileno(ctx->in), &sb) == -1) {
-		problem(ctx, 0, "cannot stat: %s", strerror(errno));
-		return;
-	}
-	ctx->mode = sb.st_mode;
-	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-		problem(ctx, 0,
-		    "refused: mode %04o lets group or others write it "
-		    "(run: chmod go-w %s)",
-		    (unsigned)(sb.st_mode & 07777), ctx->path);
-}
-
 /* name = value in section r, a key of the table's section sec. */
 static int
 set_key(struct ctx *ctx, struct raw_source *r, enum conf_section sec,
@@ -508,7 +412,8 @@ set_key(struct ctx *ctx, struct raw_source *r, enum conf_section sec,
 		    strcmp(name, conf_keys[k].name) == 0)
 			return set_value(ctx, &r->val[k], &r->vline[k], section,
 			    name, value);
-	problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name, section);
+	conf_problem(ctx, ctx->lineno, "unknown key '%s' in [%s]", name,
+	    section);
 	return 1;
 }
 
@@ -521,448 +426,21 @@ conf_handler(void *user, const char *section, const char *name,
 	struct raw_source *r;
 
 	if (strcmp(section, "agentsyncd") == 0)
-		return set_key(ctx, &ctx->top, CONF_SECTION_DAEMON, section,
+		return set_key(ctx, ctx->top, CONF_SECTION_DAEMON, section,
 		    name, value);
 	if (strncmp(section, "source ", 7) != 0)
 		return 1; /* reported once, at its header */
 	r = raw_for(ctx, section);
 	if (r == NULL && errno == E2BIG) {
-		problem(ctx, ctx->lineno, "more than %d [source NAME] sections",
-		    MAX_SOURCES);
+		conf_problem(ctx, ctx->lineno,
+		    "more than %d [source NAME] sections", MAX_SOURCES);
 		return 1;
 	}
 	if (r == NULL) {
-		problem(ctx, ctx->lineno, "out of memory");
+		conf_problem(ctx, ctx->lineno, "out of memory");
 		return 1;
 	}
 	return set_key(ctx, r, CONF_SECTION_SOURCE, section, name, value);
-}
-
-int
-conf_parse_duration(const char *text, double *seconds)
-{
-	char *end;
-	double v, mult;
-
-	if (text == NULL || !isdigit((unsigned char)*text))
-		return -1;
-	errno = 0;
-	v = strtod(text, &end);
-	if (errno != 0 || !isfinite(v) || v < 0)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1;
-	else if (strcmp(end, "ms") == 0)
-		mult = 0.001;
-	else if (strcmp(end, "m") == 0)
-		mult = 60;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400;
-	else
-		return -1;
-	v *= mult;
-	if (v > 366.0 * 86400 * 100) /* a century is plenty */
-		return -1;
-	*seconds = v;
-	return 0;
-}
-
-static int
-parse_int(const char *text, long long min, long long max, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (text == NULL || !(isdigit((unsigned char)*text) || *text == '-'))
-		return -1;
-	errno = 0;
-	v = strtoll(text, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
-loopback_host(const char *host)
-{
-	struct in_addr a4;
-
-	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	return 0;
-}
-
-/* Check base_url; returns a new string without trailing slashes, or NULL.
- * *loopback says whether its host is a loopback one. */
-static char *
-check_url(struct ctx *ctx, int line, const char *url, int *loopback)
-{
-	const char *rest, *slash;
-	char host[256], *out;
-	size_t len, hlen;
-	int https;
-
-	if (strlen(url) > SOURCE_MAX_BASE_URL) {
-		problem(ctx, line, "base_url is longer than %d bytes",
-		    SOURCE_MAX_BASE_URL);
-		return NULL;
-	}
-	if (strncasecmp(url, "https://", 8) == 0) {
-		https = 1;
-		rest = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		https = 0;
-		rest = url + 7;
-	} else {
-		problem(ctx, line,
-		    "base_url '%s' must start with https:// "
-		    "(http:// only for loopback hosts)",
-		    url);
-		return NULL;
-	}
-	if (strpbrk(url, "?# \t") != NULL) {
-		problem(ctx, line,
-		    "base_url '%s' must have no query, "
-		    "fragment or spaces",
-		    url);
-		return NULL;
-	}
-	slash = strchr(rest, '/');
-	hlen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		problem(ctx, line, "base_url '%s' has no host", url);
-		return NULL;
-	}
-	memcpy(host, rest, hlen);
-	host[hlen] = '\0';
-	if (strchr(host, '@') != NULL) {
-		problem(ctx, line,
-		    "base_url must not hold credentials "
-		    "(user@host); use a token_* key");
-		return NULL;
-	}
-	/* drop the port */
-	if (host[0] == '[') {
-		char *rb = strchr(host, ']');
-
-		if (rb == NULL) {
-			problem(ctx, line, "base_url '%s' has a bad host", url);
-			return NULL;
-		}
-		rb[1] = '\0';
-	} else if (strchr(host, ':') != NULL) {
-		char *colon = strchr(host, ':');
-		long long port;
-
-		if (parse_int(colon + 1, 1, 65535, &port) == -1) {
-			problem(ctx, line, "base_url '%s' has a bad port", url);
-			return NULL;
-		}
-		*colon = '\0';
-	}
-	*loopback = loopback_host(host);
-	if (!https && !*loopback) {
-		problem(ctx, line,
-		    "base_url '%s': http:// is only allowed "
-		    "for loopback hosts; use https://",
-		    url);
-		return NULL;
-	}
-	out = strdup(url);
-	if (out == NULL)
-		return NULL;
-	len = strlen(out);
-	while (len > 0 && out[len - 1] == '/')
-		out[--len] = '\0';
-	return out;
-}
-
-/*
- * proxy = none | env | URL.  The default is none: libcurl would otherwise
- * take http_proxy, HTTPS_PROXY, ALL_PROXY from whatever environment the
- * daemon was started in, and hand the Authorization header to that host.
- * A loopback base_url is never proxied.  Through any proxy, an https://
- * base_url is tunnelled (CONNECT), so the token only travels inside TLS;
- * http:// base URLs are loopback ones, never proxied: no plain-text hop
- * carries a token.  Sets s->proxy_mode and, for PROXY_URL, s->proxy.
- */
-static void
-check_proxy(struct ctx *ctx, const struct kv *kv, int loopback,
-    struct conf_source *s)
-{
-	static const char *const schemes[] = { "http://", "https://",
-		"socks5://", "socks5h://" };
-	const char *v = kv->val != NULL ? kv->val : kv->key->dflt, *host;
-	int line = kv->line;
-	size_t i;
-
-	s->proxy_mode = PROXY_NONE;
-	if (strcmp(v, "none") == 0 || loopback)
-		return;
-	if (strcmp(v, "env") == 0) {
-		s->proxy_mode = PROXY_ENV;
-		return;
-	}
-	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		if (strncasecmp(v, schemes[i], strlen(schemes[i])) == 0)
-			break;
-	if (i == sizeof(schemes) / sizeof(schemes[0])) {
-		problem(ctx, line,
-		    "proxy '%s' must be none, env, or a URL starting with "
-		    "http://, https://, socks5:// or socks5h://",
-		    v);
-		return;
-	}
-	host = v + strlen(schemes[i]);
-	if (*host == '\0' || *host == '/' || strpbrk(v, " \t?#") != NULL ||
-	    strlen(v) > SOURCE_MAX_BASE_URL) {
-		problem(ctx, line, "proxy '%s' is not a proxy URL", v);
-		return;
-	}
-	if (strchr(host, '@') != NULL) {
-		problem(ctx, line,
-		    "proxy URL must not hold credentials (user@host): "
-		    "agentsyncd does not support proxy authentication");
-		return;
-	}
-	s->proxy = strdup(v);
-	if (s->proxy == NULL)
-		problem(ctx, line, "out of memory");
-	else
-		s->proxy_mode = PROXY_URL;
-}
-
-static int
-token_ok(struct ctx *ctx, int line, const char *tok, const char *origin)
-{
-	const unsigned char *p;
-
-	if (tok == NULL || *tok == '\0') {
-		problem(ctx, line, "the token from %s is empty", origin);
-		return -1;
-	}
-	if (strlen(tok) < MIN_TOKEN) {
-		problem(ctx, line,
-		    "the token from %s is shorter than %d bytes: not an API "
-		    "token",
-		    origin, MIN_TOKEN);
-		return -1;
-	}
-	if (strlen(tok) > MAX_TOKEN) {
-		problem(ctx, line,
-		    "the token from %s is longer than %d "
-		    "bytes",
-		    origin, MAX_TOKEN);
-		return -1;
-	}
-	for (p = (const unsigned char *)tok; *p != '\0'; p++)
-		if (*p <= ' ' || *p == 0x7f) {
-			problem(ctx, line,
-			    "the token from %s holds spaces or "
-			    "control characters",
-			    origin);
-			return -1;
-		}
-	return 0;
-}
-
-/*
- * Read the first line of a token file.  A token_file must be private to its
- * owner (a credential's mode is systemd's business): a token that group or
- * others can read is refused like an inline token in a readable file.
- */
-static char *
-read_token_file(struct ctx *ctx, int line, const char *path, const char *origin,
-    int private)
-{
-	char buf[MAX_TOKEN + 2], iobuf[4096], *tok;
-	struct stat sb;
-	FILE *f;
-	size_t len;
-
-	f = fopen(path, "re");
-	if (f == NULL) {
-		problem(ctx, line, "cannot read %s: %s", origin,
-		    strerror(errno));
-		return NULL;
-	}
-	/* stdio's buffer would be malloc'ed and freed unwiped: ours is
-	 * wiped below (nothing has been read into it before a return) */
-	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
-	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		problem(ctx, line, "%s is not a regular file", origin);
-		fclose(f);
-		return NULL;
-	}
-	if (private && (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		problem(ctx, line,
-		    "%s refused: its mode %04o lets group or others at it "
-		    "(run: chmod 600 %s)",
-		    origin, (unsigned)(sb.st_mode & 07777), path);
-		fclose(f);
-		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	explicit_bzero(iobuf, sizeof(iobuf));
-	len = strlen(buf);
-	while (len > 0 && isspace((unsigned char)buf[len - 1]))
-		buf[--len] = '\0';
-	tok = token_ok(ctx, line, buf, origin) == 0 ? strdup(buf) : NULL;
-	explicit_bzero(buf, sizeof(buf)); /* either way */
-	return tok;
-}
-
-/* A duration key at its offset in base: the default, or the value. */
-static void
-duration_key(struct ctx *ctx, const struct kv *kv, void *base)
-{
-	const struct conf_key *k = kv->key;
-	double v;
-
-	if (conf_parse_duration(k->dflt, &v) == -1)
-		v = 0; /* not reached: every default is a duration */
-	if (kv->val != NULL && conf_parse_duration(kv->val, &v) == -1)
-		problem(ctx, kv->line, "%s '%s' is not a duration (%s)",
-		    k->name, kv->val,
-		    k->hint != NULL ? k->hint :
-				      "like 45, 45s, 250ms, 5m, 2h, 1d");
-	else if (kv->val != NULL && v < k->min)
-		problem(ctx, kv->line, "%s must be at least %gs", k->name,
-		    k->min);
-	memcpy(key_at(base, k), &v, sizeof(v));
-}
-
-/* token_env: the variable's value, or "" (noted) where it is not set
- * here and only --check-config is asked. */
-static char *
-token_from_env(struct ctx *ctx, const struct raw_source *r, int line,
-    const char *v, const char *origin)
-{
-	const char *t = getenv(v);
-
-	if ((t == NULL || *t == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
-		note(ctx, line,
-		    "token of [%s] not checked: environment "
-		    "variable '%s' (token_env) is not set here; the service "
-		    "must have it",
-		    r->section, v);
-		return strdup("");
-	}
-	if (t == NULL || *t == '\0') {
-		problem(ctx, line,
-		    "environment variable '%s' (token_env) is "
-		    "not set or empty",
-		    v);
-		return NULL;
-	}
-	return token_ok(ctx, line, t, origin) == 0 ? strdup(t) : NULL;
-}
-
-/* token_credential: $CREDENTIALS_DIRECTORY/NAME, or "" (noted) outside
- * the service when only --check-config is asked. */
-static char *
-token_from_credential(struct ctx *ctx, const struct raw_source *r, int line,
-    const char *v, const char *origin)
-{
-	const char *dir = getenv("CREDENTIALS_DIRECTORY");
-	char path[PATH_MAX];
-
-	if (strchr(v, '/') != NULL || *v == '\0' || strcmp(v, ".") == 0 ||
-	    strcmp(v, "..") == 0) {
-		problem(ctx, line,
-		    "token_credential '%s' must be a plain "
-		    "name",
-		    v);
-		return NULL;
-	}
-	if ((dir == NULL || *dir == '\0') && (ctx->flags & CONF_CHECK_ONLY)) {
-		note(ctx, line,
-		    "token of [%s] not checked: token_credential "
-		    "'%s' is read from $CREDENTIALS_DIRECTORY, which only the "
-		    "service has (LoadCredential=)",
-		    r->section, v);
-		return strdup("");
-	}
-	if (dir == NULL || *dir == '\0') {
-		problem(ctx, line,
-		    "token_credential '%s': "
-		    "CREDENTIALS_DIRECTORY is not set (use LoadCredential= in "
-		    "the unit)",
-		    v);
-		return NULL;
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, v) >=
-	    sizeof(path)) {
-		problem(ctx, line,
-		    "token_credential '%s': the path in "
-		    "$CREDENTIALS_DIRECTORY is too long",
-		    v);
-		return NULL;
-	}
-	return read_token_file(ctx, line, path, origin, 0);
-}
-
-/* token: the value itself, only from a file nobody else can read.  The
- * mode is the one of the file the token was read from (fstat before the
- * read), not whatever the path names by now. */
-static char *
-token_inline(struct ctx *ctx, int line, const char *v, const char *origin)
-{
-	if ((ctx->mode & (S_IRGRP | S_IROTH)) != 0) {
-		problem(ctx, line,
-		    "inline token refused: '%s' is readable by "
-		    "group or others (chmod 600 it, or use token_credential / "
-		    "token_file)",
-		    ctx->path);
-		return NULL;
-	}
-	return token_ok(ctx, line, v, origin) == 0 ? strdup(v) : NULL;
-}
-
-static int
-is_token_kind(enum conf_kind kind)
-{
-	return kind == CONF_KIND_TOKEN_ENV || kind == CONF_KIND_TOKEN_FILE ||
-	    kind == CONF_KIND_TOKEN_CREDENTIAL || kind == CONF_KIND_TOKEN;
-}
-
-/* Read the token of the token_* key k into s (its origin too). */
-static void
-read_token(struct ctx *ctx, const struct raw_source *r, size_t k,
-    struct conf_source *s)
-{
-	char origin[PATH_MAX + 64];
-	const char *v = r->val[k];
-	int line = r->vline[k];
-
-	switch (conf_keys[k].kind) {
-	case CONF_KIND_TOKEN_ENV:
-		snprintf(origin, sizeof(origin), "environment variable %s", v);
-		s->token = token_from_env(ctx, r, line, v, origin);
-		break;
-	case CONF_KIND_TOKEN_FILE:
-		snprintf(origin, sizeof(origin), "token_file '%s'", v);
-		s->token = read_token_file(ctx, line, v, origin, 1);
-		break;
-	case CONF_KIND_TOKEN_CREDENTIAL:
-		snprintf(origin, sizeof(origin), "credential '%s'", v);
-		s->token = token_from_credential(ctx, r, line, v, origin);
-		break;
-	default:
-		snprintf(origin, sizeof(origin), "the inline token of [%s]",
-		    r->section);
-		s->token = token_inline(ctx, line, v, origin);
-		break;
-	}
-	if (s->token != NULL)
-		s->token_origin = strdup(origin);
 }
 
 /* Exactly one token_* key, read into s->token (never logged). */
@@ -973,12 +451,13 @@ finish_token(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 	size_t i, k = 0;
 
 	for (i = 0; i < NKEYS; i++)
-		if (is_token_kind(conf_keys[i].kind) && r->val[i] != NULL) {
+		if (conf_is_token_kind(conf_keys[i].kind) &&
+		    r->val[i] != NULL) {
 			n++;
 			k = i;
 		}
 	if (n != 1) {
-		problem(ctx, n == 0 ? r->line : r->vline[k],
+		conf_problem(ctx, n == 0 ? r->line : r->vline[k],
 		    n == 0 ?
 			"[%s] needs a token: token_env, token_file, token_credential or token" :
 			"[%s] has more than one token_* key",
@@ -990,86 +469,10 @@ finish_token(struct ctx *ctx, const struct raw_source *r, struct conf_source *s)
 		s->token_origin = strdup("(not read)");
 		return;
 	}
-	read_token(ctx, r, k, s);
+	conf_read_token(ctx, r->section, conf_keys[k].kind, r->val[k],
+	    r->vline[k], s);
 	if (s->token == NULL && ctx->errors == errors)
-		problem(ctx, r->vline[k], "out of memory");
-}
-
-/* An integer key from min to the key's max at its offset in base: the
- * default, or the value. */
-static void
-int_key(struct ctx *ctx, const struct kv *kv, long long min, void *base)
-{
-	const struct conf_key *k = kv->key;
-	long long v;
-	int out;
-
-	if (parse_int(k->dflt, min, (long long)k->max, &v) == -1)
-		v = 0; /* not reached: every default is within its bounds */
-	if (kv->val != NULL &&
-	    parse_int(kv->val, min, (long long)k->max, &v) == -1)
-		problem(ctx, kv->line,
-		    "%s '%s' must be an integer from %lld to %lld", k->name,
-		    kv->val, min, (long long)k->max);
-	out = (int)v;
-	memcpy(key_at(base, k), &out, sizeof(out));
-}
-
-/*
- * page_size: 1..100, but at least 2 where the adapter takes any offset:
- * there each page after the first starts with the previous page's last
- * item (the drift check), so a page of one would hold only that item and
- * the walk would never move.
- */
-static void
-page_size_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
-{
-	const struct kv dflt = { kv->key, NULL, kv->line };
-	long long v, min = (long long)kv->key->min;
-
-	if (!s->type->any_offset) {
-		int_key(ctx, kv, min, s);
-	} else if (parse_int(kv->val, 1, 1, &v) == 0) {
-		int_key(ctx, &dflt, min, s);
-		problem(ctx, kv->line,
-		    "page_size '%s' must be an integer from 2 to %lld for %s sources: each page repeats the last run of the page before it, so a page of 1 would never move on",
-		    kv->val, (long long)kv->key->max, s->type->name);
-	} else {
-		int_key(ctx, kv, min > 2 ? min : 2, s);
-	}
-}
-
-/* rate_limit = N/DURATION or off; the adapter's default otherwise. */
-static void
-rate_key(struct ctx *ctx, const struct kv *kv, struct conf_source *s)
-{
-	const char *p = kv->val, *slash;
-	char num[32];
-	long long v;
-	double win;
-
-	s->rate_requests = s->type->rate_requests;
-	s->rate_window = s->type->rate_window;
-	if (p == NULL)
-		return;
-	if (strcmp(p, "0") == 0 || strcmp(p, "off") == 0) {
-		s->rate_requests = 0;
-		s->rate_window = 0;
-		return;
-	}
-	slash = strchr(p, '/');
-	if (slash == NULL || (size_t)(slash - p) >= sizeof(num) ||
-	    (memcpy(num, p, (size_t)(slash - p)), num[slash - p] = '\0',
-		parse_int(num, (long long)kv->key->min, (long long)kv->key->max,
-		    &v)) == -1 ||
-	    conf_parse_duration(slash + 1, &win) == -1 || win <= 0) {
-		problem(ctx, kv->line,
-		    "rate_limit '%s' must be REQUESTS/DURATION (like 60/30s) or off",
-		    p);
-		return;
-	}
-	s->rate_requests = (int)v;
-	s->rate_window = win;
+		conf_problem(ctx, r->vline[k], "out of memory");
 }
 
 /* type: an adapter.  Returns -1 when there is none. */
@@ -1081,13 +484,13 @@ type_key(struct ctx *ctx, const struct raw_source *r, const struct kv *kv,
 
 	source_type_names(names, sizeof(names));
 	if (kv->val == NULL) {
-		problem(ctx, r->line, "[%s] has no 'type' (%s)", r->section,
-		    names);
+		conf_problem(ctx, r->line, "[%s] has no 'type' (%s)",
+		    r->section, names);
 		return -1;
 	}
 	s->type = source_type_find(kv->val);
 	if (s->type == NULL) {
-		problem(ctx, kv->line, "unknown type '%s' (%s)", kv->val,
+		conf_problem(ctx, kv->line, "unknown type '%s' (%s)", kv->val,
 		    names);
 		return -1;
 	}
@@ -1103,15 +506,16 @@ org_id_key(struct ctx *ctx, const struct raw_source *r, const struct kv *kv,
 
 	if (!s->type->needs_org_id) {
 		if (kv->val != NULL)
-			problem(ctx, kv->line,
+			conf_problem(ctx, kv->line,
 			    "org_id is not a key of %s sources", s->type->name);
 	} else if (kv->val == NULL) {
-		problem(ctx, r->line, "[%s] is a %s source and needs org_id",
-		    r->section, s->type->name);
-	} else if (parse_int(kv->val, (long long)kv->key->min, INT64_MAX, &v) ==
-	    -1) {
-		problem(ctx, kv->line, "org_id '%s' is not a positive integer",
-		    kv->val);
+		conf_problem(ctx, r->line,
+		    "[%s] is a %s source and needs org_id", r->section,
+		    s->type->name);
+	} else if (conf_parse_int(kv->val, (long long)kv->key->min, INT64_MAX,
+		       &v) == -1) {
+		conf_problem(ctx, kv->line,
+		    "org_id '%s' is not a positive integer", kv->val);
 	} else {
 		s->org_id = v;
 	}
@@ -1130,31 +534,31 @@ source_key(struct ctx *ctx, const struct raw_source *r, size_t i,
 	case CONF_KIND_TYPE:
 		return type_key(ctx, r, &kv, s);
 	case CONF_KIND_URL:
-		s->base_url = check_url(ctx, kv.line,
+		s->base_url = conf_check_url(ctx, kv.line,
 		    kv.val != NULL ? kv.val : s->type->default_base_url,
 		    &ctx->loopback);
 		break;
 	case CONF_KIND_PROXY:
-		check_proxy(ctx, &kv, ctx->loopback, s);
+		conf_check_proxy(ctx, &kv, ctx->loopback, s);
 		break;
 	case CONF_KIND_ORG_ID:
 		org_id_key(ctx, r, &kv, s);
 		break;
 	case CONF_KIND_DURATION:
-		duration_key(ctx, &kv, s);
+		conf_duration_key(ctx, &kv, s);
 		break;
 	case CONF_KIND_INT:
-		int_key(ctx, &kv, (long long)kv.key->min, s);
+		conf_int_key(ctx, &kv, (long long)kv.key->min, s);
 		break;
 	case CONF_KIND_PAGE_SIZE:
-		page_size_key(ctx, &kv, s);
+		conf_page_size_key(ctx, &kv, s);
 		break;
 	case CONF_KIND_RATE:
-		rate_key(ctx, &kv, s);
+		conf_rate_key(ctx, &kv, s);
 		break;
 	default: /* the token_* keys, read as one at the first of them */
-		if (is_token_kind(kv.key->kind) &&
-		    (i == 0 || !is_token_kind(conf_keys[i - 1].kind)))
+		if (conf_is_token_kind(kv.key->kind) &&
+		    (i == 0 || !conf_is_token_kind(conf_keys[i - 1].kind)))
 			finish_token(ctx, r, s);
 		break;
 	}
@@ -1171,7 +575,7 @@ finish_source(struct ctx *ctx, const struct raw_source *r,
 	s->line = r->line;
 	s->org_id = -1;
 	if (!conf_source_name_ok(name))
-		problem(ctx, r->line,
+		conf_problem(ctx, r->line,
 		    "source name '%s' must be 1-64 of A-Z a-z 0-9 _ . -", name);
 	s->name = strdup(name);
 	ctx->loopback = 0;
@@ -1204,62 +608,9 @@ ctx_release(struct ctx *ctx)
 
 	for (i = 0; i < ctx->nraw; i++)
 		raw_release(&ctx->raw[i]);
-	raw_release(&ctx->top);
+	raw_release(ctx->top);
 	free(ctx->raw);
 	free(ctx->sections);
-}
-
-/*
- * What can be known of the database before opening it: its directory
- * exists, an existing file is a regular file, and (when not root, e.g. as
- * the service's user under ExecReload=) both are writable.  Root can write
- * anything, so as root writability is left to the daemon's start.
- */
-static void
-check_database(struct ctx *ctx, const char *path, int line)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	struct stat sb;
-	size_t n;
-
-	if (*path == '\0')
-		return;
-	if (slash == NULL) {
-		snprintf(dir, sizeof(dir), ".");
-	} else {
-		n = slash == path ? 1 : (size_t)(slash - path);
-		if (n >= sizeof(dir)) {
-			problem(ctx, line, "database path is too long");
-			return;
-		}
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	if (stat(dir, &sb) == -1) {
-		problem(ctx, line, "database '%s': directory '%s': %s", path,
-		    dir, errno == ENOENT ? "does not exist" : strerror(errno));
-		return;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		problem(ctx, line, "database '%s': '%s' is not a directory",
-		    path, dir);
-		return;
-	}
-	if (stat(path, &sb) == 0) {
-		if (!S_ISREG(sb.st_mode))
-			problem(ctx, line,
-			    "database '%s' is not a regular file", path);
-		else if (geteuid() != 0 && access(path, R_OK | W_OK) == -1)
-			problem(ctx, line,
-			    "database '%s' is not writable by this user: %s",
-			    path, strerror(errno));
-		return;
-	}
-	if (geteuid() != 0 && access(dir, W_OK | X_OK) == -1)
-		problem(ctx, line,
-		    "database '%s': directory '%s' is not writable by this user: %s",
-		    path, dir, strerror(errno));
 }
 
 /* Sections: known names, each once. */
@@ -1273,12 +624,12 @@ check_sections(struct ctx *ctx)
 
 		if (strcmp(name, "agentsyncd") != 0 &&
 		    strncmp(name, "source ", 7) != 0)
-			problem(ctx, ctx->sections[i].line,
+			conf_problem(ctx, ctx->sections[i].line,
 			    "unknown section [%s] (expected [agentsyncd] or [source NAME])",
 			    name);
 		for (j = 0; j < i; j++)
 			if (strcmp(ctx->sections[j].name, name) == 0) {
-				problem(ctx, ctx->sections[i].line,
+				conf_problem(ctx, ctx->sections[i].line,
 				    "section [%s] repeats the one at line %d",
 				    name, ctx->sections[j].line);
 				break;
@@ -1293,8 +644,8 @@ check_sections(struct ctx *ctx)
 static void
 daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 {
-	const struct kv kv = { &conf_keys[i], ctx->top.val[i],
-		ctx->top.vline[i] };
+	const struct kv kv = { &conf_keys[i], ctx->top->val[i],
+		ctx->top->vline[i] };
 	const char *v = kv.val != NULL ? kv.val : kv.key->dflt;
 	char *str = NULL;
 	int lvl;
@@ -1303,26 +654,26 @@ daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 	case CONF_KIND_PATH:
 		str = strdup(v);
 		if (*v == '\0')
-			problem(ctx, kv.line, "%s is empty", kv.key->name);
-		memcpy(key_at(conf, kv.key), &str, sizeof(str));
+			conf_problem(ctx, kv.line, "%s is empty", kv.key->name);
+		memcpy(conf_key_at(conf, kv.key), &str, sizeof(str));
 		break;
 	case CONF_KIND_LOG_LEVEL:
 		lvl = log_level_parse(v);
 		if (lvl == -1) {
-			problem(ctx, kv.line,
+			conf_problem(ctx, kv.line,
 			    "%s '%s' must be error, warning, info or debug",
 			    kv.key->name, v);
 			lvl = log_level_parse(kv.key->dflt);
 		}
-		memcpy(key_at(conf, kv.key), &lvl, sizeof(lvl));
+		memcpy(conf_key_at(conf, kv.key), &lvl, sizeof(lvl));
 		break;
 	case CONF_KIND_METRICS:
 		if (kv.val != NULL)
-			str = check_metrics_file(ctx, kv.val, kv.line);
-		memcpy(key_at(conf, kv.key), &str, sizeof(str));
+			str = conf_check_metrics_file(ctx, kv.val, kv.line);
+		memcpy(conf_key_at(conf, kv.key), &str, sizeof(str));
 		break;
 	default:
-		duration_key(ctx, &kv, conf);
+		conf_duration_key(ctx, &kv, conf);
 		break;
 	}
 }
@@ -1339,17 +690,36 @@ finish_daemon(struct ctx *ctx, struct conf *conf)
 	for (i = 0; i < NKEYS; i++)
 		if (conf_keys[i].kind == CONF_KIND_PATH &&
 		    (ctx->flags & CONF_CHECK_DATABASE))
-			check_database(ctx, conf->database, ctx->top.vline[i]);
+			conf_check_database(ctx, conf->database,
+			    ctx->top->vline[i]);
+}
+
+/* Every [source NAME] into conf->sources.  No source is not an error: a
+ * fresh install idles until one is added (main.c says so); --once refuses
+ * it. */
+static void
+finish_sources(struct ctx *ctx, struct conf *conf)
+{
+	conf->sources = calloc(ctx->nraw ? ctx->nraw : 1,
+	    sizeof(*conf->sources));
+	if (conf->sources == NULL) {
+		conf_problem(ctx, 0, "out of memory");
+		return;
+	}
+	for (; conf->nsources < ctx->nraw; conf->nsources++)
+		finish_source(ctx, &ctx->raw[conf->nsources],
+		    &conf->sources[conf->nsources]);
 }
 
 struct conf *
 conf_load(const char *path, FILE *errf, int flags)
 {
-	struct ctx ctx;
+	struct raw_source top = { 0 };
+	struct ctx ctx = { 0 };
 	struct conf *conf;
 	int rc;
 
-	memset(&ctx, 0, sizeof(ctx));
+	ctx.top = &top;
 	ctx.path = path;
 	ctx.flags = flags;
 	ctx.errf = errf;
@@ -1365,7 +735,7 @@ conf_load(const char *path, FILE *errf, int flags)
 	setvbuf(ctx.in, ctx.inbuf, _IOFBF, sizeof(ctx.inbuf));
 	conf = calloc(1, sizeof(*conf));
 	if (conf != NULL)
-		check_conf_mode(&ctx);
+		conf_check_mode(&ctx);
 	if (conf == NULL) {
 		fclose(ctx.in);
 		explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
@@ -1378,24 +748,15 @@ conf_load(const char *path, FILE *errf, int flags)
 	fclose(ctx.in);
 	explicit_bzero(ctx.inbuf, sizeof(ctx.inbuf));
 	if (rc > 0)
-		problem(&ctx, rc,
+		conf_problem(&ctx, rc,
 		    "syntax error (expected [section], key = value, or a comment)");
 	else if (rc < 0)
-		problem(&ctx, 0, "cannot parse the file");
+		conf_problem(&ctx, 0, "cannot parse the file");
 
 	check_sections(&ctx);
 	conf->path = strdup(path);
 	finish_daemon(&ctx, conf);
-	/* No source is not an error: a fresh install idles until one is
-	 * added (main.c says so); --once refuses it. */
-	conf->sources = calloc(ctx.nraw ? ctx.nraw : 1, sizeof(*conf->sources));
-	if (conf->sources == NULL) {
-		problem(&ctx, 0, "out of memory");
-	} else {
-		for (; conf->nsources < ctx.nraw; conf->nsources++)
-			finish_source(&ctx, &ctx.raw[conf->nsources],
-			    &conf->sources[conf->nsources]);
-	}
+	finish_sources(&ctx, conf);
 	ctx_release(&ctx);
 	if (ctx.errors > 0) {
 		conf_free(conf);
@@ -1411,7 +772,8 @@ conf_free(struct conf *conf)
 
 	if (conf == NULL)
 		return;
-	for (i = 0; i < conf->nsources; i++) {
+	/* sources is NULL when its calloc failed (nsources then 0) */
+	for (i = 0; conf->sources != NULL && i < conf->nsources; i++) {
 		struct conf_source *s = &conf->sources[i];
 
 		if (s->token != NULL) {

@@ -20,8 +20,7 @@ cotool_page_url(const struct conf_source *src, int64_t offset, int limit,
 	int n;
 
 	n = snprintf(buf, len,
-	    "%s/api/agent-runs?page=%lld&pageSize=%d"
-	    "&sortField=%s&sortDirection=desc",
+	    "%s/api/agent-runs?page=%lld&pageSize=%d&sortField=%s&sortDirection=desc",
 	    src->base_url, (long long)(offset / limit), limit,
 	    order == ORDER_UPDATED ? "updatedAt" : "createdAt");
 	return n < 0 || (size_t)n >= len ? -1 : 0;
@@ -99,8 +98,7 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 	    r->external_id == NULL || r->external_id[0] == '\0' ||
 	    strlen(r->external_id) > SOURCE_MAX_ID) {
 		snprintf(err, errlen,
-		    "\"id\" is not a non-empty string of at "
-		    "most %d bytes",
+		    "\"id\" is not a non-empty string of at most %d bytes",
 		    SOURCE_MAX_ID);
 		r->external_id = NULL;
 		return -1;
@@ -150,14 +148,8 @@ static int
 cotool_parse_page(const char *body, size_t len, size_t max_items,
     struct page *page, char *err, size_t errlen)
 {
-	struct json_span *spans;
-	cJSON *items;
-
-	if (json_parse_page(body, len, "runs", max_items, page, &items, &spans,
-		err, errlen) == -1)
-		return -1;
-	return json_fill_page(page, items, spans, "totalCount", cotool_run, err,
-	    errlen);
+	return json_read_page(body, len, "runs", "totalCount", max_items,
+	    cotool_run, page, err, errlen);
 }
 
 const struct source_type source_cotool = {

@@ -329,8 +329,7 @@ http_finish(struct http_request *req, CURLcode result)
 		resp.status = req->too_large ? resp.status : 0;
 		if (req->stalled)
 			snprintf(req->errbuf, sizeof(req->errbuf),
-			    "no data "
-			    "for %.0f s (request_timeout)",
+			    "no data for %.0f s (request_timeout)",
 			    req->idle_timeout);
 		else if (result == CURLE_OPERATION_TIMEDOUT)
 			snprintf(req->errbuf, sizeof(req->errbuf),
@@ -444,35 +443,17 @@ http_free(struct http *http)
 		}                                                              \
 	} while (0)
 
-struct http_request *
-http_get(struct http *http, const char *url, const struct http_options *opt,
-    http_done_cb *cb, void *arg)
+/* The request's headers (the token's, wiped from the stack): 0, or -1
+ * when out of memory. */
+static int
+set_headers(struct http_request *req, const struct http_options *opt)
 {
-	struct http_request *req;
 	struct curl_slist *h;
 	char auth[HTTP_AUTH_MAX];
-	long timeout;
 
-	req = calloc(1, sizeof(*req));
-	if (req == NULL) {
-		log_error("http: out of memory");
-		return NULL;
-	}
-	req->http = http;
-	req->cb = cb;
-	req->arg = arg;
-	buf_init(&req->body, opt->max_body);
-	req->date = -1;
-	req->easy = curl_easy_init();
-	if (req->easy == NULL) {
-		log_error("http: curl_easy_init failed");
-		free(req);
-		return NULL;
-	}
-	timeout = (long)ceil(opt->timeout > 1 ? opt->timeout : 1);
 	h = curl_slist_append(NULL, "Accept: application/json");
 	if (h == NULL)
-		goto nomem;
+		return -1;
 	req->headers = h;
 	if (opt->token != NULL) {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
@@ -480,9 +461,17 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 		h = curl_slist_append(req->headers, auth);
 		explicit_bzero(auth, sizeof(auth));
 		if (h == NULL)
-			goto nomem;
+			return -1;
 		req->headers = h;
 	}
+	return 0;
+}
+
+/* Every libcurl option of req: 0, or -1 (logged). */
+static int
+set_options(struct http_request *req, const char *url,
+    const struct http_options *opt, long timeout)
+{
 	SETOPT(req, CURLOPT_URL, url);
 	SETOPT(req, CURLOPT_PRIVATE, req);
 	SETOPT(req, CURLOPT_HTTPHEADER, req->headers);
@@ -522,6 +511,39 @@ http_get(struct http *http, const char *url, const struct http_options *opt,
 		SETOPT(req, CURLOPT_PREREQFUNCTION, http_prereq_cb);
 		SETOPT(req, CURLOPT_PREREQDATA, req);
 	}
+	return 0;
+fail:
+	return -1;
+}
+
+struct http_request *
+http_get(struct http *http, const char *url, const struct http_options *opt,
+    http_done_cb *cb, void *arg)
+{
+	struct http_request *req;
+	long timeout;
+
+	req = calloc(1, sizeof(*req));
+	if (req == NULL) {
+		log_error("http: out of memory");
+		return NULL;
+	}
+	req->http = http;
+	req->cb = cb;
+	req->arg = arg;
+	buf_init(&req->body, opt->max_body);
+	req->date = -1;
+	req->easy = curl_easy_init();
+	if (req->easy == NULL) {
+		log_error("http: curl_easy_init failed");
+		free(req);
+		return NULL;
+	}
+	timeout = (long)ceil(opt->timeout > 1 ? opt->timeout : 1);
+	if (set_headers(req, opt) == -1)
+		goto nomem;
+	if (set_options(req, url, opt, timeout) == -1)
+		goto fail;
 	if (curl_multi_add_handle(http->multi, req->easy) != CURLM_OK) {
 		log_error("http: cannot start request");
 		goto fail;

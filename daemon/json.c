@@ -10,18 +10,22 @@
  * accepted the text; it still checks that it found as many elements as
  * cJSON did, else the body is refused.
  *
- * What follows per item is linear too (n log n in its members where names
- * given twice are sought): a page one source serves holds the event loop,
+ * What follows per item (json_item.c, and the typed readers of
+ * json_fields.c) is linear too (n log n in its members where names given
+ * twice are sought): a page one source serves holds the event loop,
  * and so every other source, for as long as it takes.  A loop over the
  * members, problems or pull requests of one run for each of them made a
  * 1.2 MB run stop the other sources for 59 s (test_hostile_item.py).
+ *
+ * It is not the reading of an item: this file ends where the items and
+ * their bytes are found.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
+#include "json_int.h"
 #include "log.h"
 
 #define ARENA_CHUNK (64 * 1024)
@@ -176,8 +180,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 				in_str = 0;
 			if (i - start > SOURCE_MAX_STRING) {
 				snprintf(err, errlen,
-				    "string longer than %d "
-				    "bytes at byte %zu",
+				    "string longer than %d bytes at byte %zu",
 				    SOURCE_MAX_STRING, start);
 				return -1;
 			}
@@ -192,8 +195,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 			values += 2; /* the container and its first value */
 			if (++depth > SOURCE_MAX_DEPTH) {
 				snprintf(err, errlen,
-				    "nesting deeper than %d "
-				    "at byte %zu",
+				    "nesting deeper than %d at byte %zu",
 				    SOURCE_MAX_DEPTH, i);
 				return -1;
 			}
@@ -206,8 +208,7 @@ prescan(const char *s, size_t len, int *open, char *err, size_t errlen)
 	max_values = len / SOURCE_MIN_VALUE_BYTES + SOURCE_FREE_VALUES;
 	if (values > max_values) {
 		snprintf(err, errlen,
-		    "too dense: up to %zu JSON values in %zu bytes, more than "
-		    "one per %d bytes (pages of runs hold one per 20 or so)",
+		    "too dense: up to %zu JSON values in %zu bytes, more than one per %d bytes (pages of runs hold one per 20 or so)",
 		    values, len, SOURCE_MIN_VALUE_BYTES);
 		return -1;
 	}
@@ -228,8 +229,8 @@ cmp_names(const void *a, const void *b)
  * checked too (at most SOURCE_MAX_DEPTH deep: the pre-scan's limit).  *oom
  * is set when out of memory.
  */
-static const char *
-ambiguous_member(const cJSON *obj, int recurse, int *oom)
+const char *
+json_ambiguous_member(const cJSON *obj, int recurse, int *oom)
 {
 	const cJSON *c;
 	const char **names, *bad = NULL;
@@ -239,7 +240,7 @@ ambiguous_member(const cJSON *obj, int recurse, int *oom)
 		return NULL;
 	for (c = obj->child; c != NULL && bad == NULL; c = c->next) {
 		if (recurse)
-			bad = ambiguous_member(c, 1, oom);
+			bad = json_ambiguous_member(c, 1, oom);
 		n++;
 	}
 	if (bad != NULL || *oom || !cJSON_IsObject(obj) || n < 2)
@@ -260,8 +261,8 @@ ambiguous_member(const cJSON *obj, int recurse, int *oom)
 	return bad;
 }
 
-static const char *
-skip_ws(const char *p, const char *end)
+const char *
+json_skip_ws(const char *p, const char *end)
 {
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
@@ -269,8 +270,8 @@ skip_ws(const char *p, const char *end)
 }
 
 /* Past the string starting at p (on its opening quote). */
-static const char *
-skip_string(const char *p, const char *end)
+const char *
+json_skip_string(const char *p, const char *end)
 {
 	for (p++; p < end; p++) {
 		if (*p == '\\')
@@ -282,17 +283,17 @@ skip_string(const char *p, const char *end)
 }
 
 /* Past one value starting at p (text already validated by cJSON). */
-static const char *
-skip_value(const char *p, const char *end)
+const char *
+json_skip_value(const char *p, const char *end)
 {
 	int depth = 0;
 
 	if (p < end && *p == '"')
-		return skip_string(p, end);
+		return json_skip_string(p, end);
 	if (p < end && (*p == '[' || *p == '{')) {
 		for (; p < end; p++) {
 			if (*p == '"') {
-				p = skip_string(p, end) - 1;
+				p = json_skip_string(p, end) - 1;
 			} else if (*p == '[' || *p == '{') {
 				depth++;
 			} else if (*p == ']' || *p == '}') {
@@ -313,7 +314,7 @@ skip_value(const char *p, const char *end)
 static int
 name_has_escape(const char *p, const char *end)
 {
-	const char *q = skip_string(p, end);
+	const char *q = json_skip_string(p, end);
 
 	return memchr(p, '\\', (size_t)(q - p)) != NULL;
 }
@@ -327,51 +328,51 @@ find_spans(const char *text, size_t len, const char *key,
 	size_t klen = strlen(key);
 	int i = 0;
 
-	p = skip_ws(p, end);
+	p = json_skip_ws(p, end);
 	if (p == end || *p != '{')
 		return -1;
 	p++;
 	for (;;) {
-		p = skip_ws(p, end);
+		p = json_skip_ws(p, end);
 		if (p == end || *p != '"')
 			return -1;
 		if (name_has_escape(p, end))
 			return -2;
 		k = p + 1;
-		p = skip_string(p, end);
+		p = json_skip_string(p, end);
 		if (p == end)
 			return -1;
-		v = skip_ws(p, end);
+		v = json_skip_ws(p, end);
 		if (v == end || *v != ':')
 			return -1;
-		v = skip_ws(v + 1, end);
+		v = json_skip_ws(v + 1, end);
 		if ((size_t)(p - 1 - k) == klen && memcmp(k, key, klen) == 0)
 			break;
-		p = skip_ws(skip_value(v, end), end);
+		p = json_skip_ws(json_skip_value(v, end), end);
 		if (p == end || *p != ',')
 			return -1;
 		p++;
 	}
 	if (*v != '[')
 		return -1;
-	p = skip_ws(v + 1, end);
+	p = json_skip_ws(v + 1, end);
 	if (p < end && *p == ']')
 		return 0;
 	for (;;) {
-		v = skip_value(p, end);
+		v = json_skip_value(p, end);
 		if (i >= n)
 			return -1;
 		spans[i].p = p;
 		spans[i].len = (size_t)(v - p);
 		i++;
-		p = skip_ws(v, end);
+		p = json_skip_ws(v, end);
 		if (p == end)
 			return -1;
 		if (*p == ']')
 			return i;
 		if (*p != ',')
 			return -1;
-		p = skip_ws(p + 1, end);
+		p = json_skip_ws(p + 1, end);
 	}
 }
 
@@ -423,14 +424,8 @@ hex4(const char *p, unsigned *out)
  * surrogate without its other half (cJSON refuses the whole body).  Sets
  * *i to its backslash and returns its kind, or ESC_NONE at the end.
  */
-enum bad_escape {
-	ESC_NONE,
-	ESC_NUL,
-	ESC_LONE
-};
-
-static enum bad_escape
-next_bad_escape(const char *p, size_t len, size_t *i)
+enum bad_escape
+json_next_bad_escape(const char *p, size_t len, size_t *i)
 {
 	unsigned u, lo;
 	size_t j;
@@ -460,12 +455,12 @@ next_bad_escape(const char *p, size_t len, size_t *i)
 	return ESC_NONE;
 }
 
-static const char *
+const char *
 json_bad_escape(const char *p, size_t len)
 {
 	size_t i = 0;
 
-	switch (next_bad_escape(p, len, &i)) {
+	switch (json_next_bad_escape(p, len, &i)) {
 	case ESC_NUL:
 		return "a string holds \\u0000";
 	case ESC_LONE:
@@ -490,7 +485,7 @@ mask_lone_surrogates(struct page *page, size_t len)
 	size_t i = 0;
 	enum bad_escape e;
 
-	while ((e = next_bad_escape(t, len, &i)) != ESC_NONE) {
+	while ((e = json_next_bad_escape(t, len, &i)) != ESC_NONE) {
 		if (e == ESC_LONE) {
 			if (orig == NULL) {
 				if ((orig = arena_alloc(page, len)) == NULL)
@@ -504,18 +499,17 @@ mask_lone_surrogates(struct page *page, size_t len)
 	return orig;
 }
 
-int
-json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
-    struct page *page, cJSON **items, struct json_span **spans, char *err,
+/* body into page->text and page->tree: 0, or -1 with err set (what page
+ * holds by then is freed with page_free()). */
+static int
+parse_body(const char *body, size_t len, struct page *page, char *err,
     size_t errlen)
 {
-	const char *parse_end = NULL, *dup;
+	const char *parse_end = NULL;
 	char *orig;
-	int n, rc, open = 0, oom = 0;
+	int open = 0;
+	size_t at;
 
-	memset(page, 0, sizeof(*page));
-	*items = NULL;
-	*spans = NULL;
 	if (len > SOURCE_MAX_BODY) {
 		snprintf(err, errlen, "body larger than %u bytes",
 		    SOURCE_MAX_BODY);
@@ -539,35 +533,45 @@ json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
 	page->tree = parse_in_arena(page, len, &parse_end);
 	if (orig != NULL)
 		memcpy(page->text, orig, len); /* raw_json stays verbatim */
-	if (page->tree == NULL) {
-		size_t at = parse_end != NULL && parse_end >= page->text ?
-		    (size_t)(parse_end - page->text) :
-		    0;
+	if (page->tree != NULL)
+		return 0;
+	at = parse_end != NULL && parse_end >= page->text ?
+	    (size_t)(parse_end - page->text) :
+	    0;
+	snprintf(err, errlen, "not JSON at byte %zu%s", at,
+	    open || at >= len ? " (truncated)" : "");
+	return -1;
+}
 
-		snprintf(err, errlen, "not JSON at byte %zu%s", at,
-		    open || at >= len ? " (truncated)" : "");
-		goto fail;
-	}
+/* The array key of the parsed page's envelope into *items, and where each
+ * of its len-byte text's items is into *spans: 0, or -1 with err set. */
+static int
+envelope_items(struct page *page, size_t len, const char *key, size_t max_items,
+    cJSON **items, struct json_span **spans, char *err, size_t errlen)
+{
+	const char *dup;
+	int n, rc, oom = 0;
+
 	if (!cJSON_IsObject((cJSON *)page->tree)) {
 		snprintf(err, errlen, "top level is not an object");
-		goto fail;
+		return -1;
 	}
 	/* One envelope, read one way: the members cJSON finds by name must
 	 * be the ones whose bytes become raw_json. */
-	dup = ambiguous_member(page->tree, 0, &oom);
+	dup = json_ambiguous_member(page->tree, 0, &oom);
 	if (oom) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		return -1;
 	}
 	if (dup != NULL) {
 		snprintf(err, errlen,
 		    "ambiguous page: member \"%.40s\" given twice", dup);
-		goto fail;
+		return -1;
 	}
 	*items = cJSON_GetObjectItemCaseSensitive(page->tree, key);
 	if (!cJSON_IsArray(*items)) {
 		snprintf(err, errlen, "missing \"%s\" array", key);
-		goto fail;
+		return -1;
 	}
 	n = cJSON_GetArraySize(*items);
 	/* Out of both specs, and a page that outgrows the request would
@@ -575,695 +579,40 @@ json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
 	if ((size_t)n > max_items) {
 		snprintf(err, errlen, "%d items, more than the %zu asked for",
 		    n, max_items);
-		goto fail;
+		return -1;
 	}
 	*spans = json_alloc(page, sizeof(**spans) * (size_t)(n > 0 ? n : 1));
 	if (*spans == NULL) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		return -1;
 	}
 	rc = find_spans(page->text, len, key, *spans, n);
 	if (rc == -2) {
 		snprintf(err, errlen,
 		    "ambiguous page: a top-level member name holds an escape");
-		goto fail;
+		return -1;
 	}
 	if (rc != n) {
 		snprintf(err, errlen, "cannot locate the items of \"%s\"", key);
-		goto fail;
+		return -1;
 	}
 	return 0;
-fail:
+}
+
+int
+json_parse_page(const char *body, size_t len, const char *key, size_t max_items,
+    struct page *page, cJSON **items, struct json_span **spans, char *err,
+    size_t errlen)
+{
+	memset(page, 0, sizeof(*page));
+	*items = NULL;
+	*spans = NULL;
+	if (parse_body(body, len, page, err, errlen) == 0 &&
+	    envelope_items(page, len, key, max_items, items, spans, err,
+		errlen) == 0)
+		return 0;
 	page_free(page);
 	*items = NULL;
 	*spans = NULL;
-	return -1;
-}
-
-static int
-wrong_type(const char *key, const char *want, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "\"%s\" is not %s", key, want);
-	return -1;
-}
-
-int
-json_str(const cJSON *obj, const char *key, const char **out, char *err,
-    size_t errlen)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	*out = NULL;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsString(v))
-		return wrong_type(key, "a string", err, errlen);
-	*out = v->valuestring;
-	return 0;
-}
-
-int
-json_integral(double v, int64_t *out)
-{
-	/* below 2^53 every integer is exact in a double */
-	if (!isfinite(v) || floor(v) != v || fabs(v) >= 9007199254740992.0)
-		return -1;
-	*out = (int64_t)v;
-	return 0;
-}
-
-/* Copy of what printed, cut at SOURCE_MAX_PROBLEM_VALUE bytes on a UTF-8
- * character boundary (then "..." follows). */
-static const char *
-problem_value(struct page *page, const cJSON *value)
-{
-	const char *out;
-	char *text, *o;
-	size_t len;
-	int cut;
-
-	if (value == NULL)
-		return NULL;
-	/* not parsing: cJSON's allocations are plain malloc here */
-	if ((text = cJSON_PrintUnformatted(value)) == NULL) {
-		page->oom = 1;
-		return NULL;
-	}
-	len = strlen(text);
-	cut = len > SOURCE_MAX_PROBLEM_VALUE;
-	if (cut) {
-		len = SOURCE_MAX_PROBLEM_VALUE;
-		while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
-			len--;
-	}
-	/* cJSON's buffer is exactly its text: "..." goes in the copy */
-	if ((o = json_alloc(page, len + 4)) != NULL) {
-		memcpy(o, text, len);
-		memcpy(o + len, cut ? "..." : "", cut ? 4 : 1);
-	}
-	out = o;
-	cJSON_free(text);
-	if (out == NULL)
-		page->oom = 1;
-	return out;
-}
-
-/*
- * A run's problems are found one field at a time, and one field may be
- * found twice (a member taken out by drop_ambiguous() and then read): the
- * first is kept.  A small hash index of the kept fields answers "found
- * already?" in constant time; a scan of every earlier problem made a run
- * with 400,000 bad array elements cost 10^11 string compares.  Slots hold
- * a problem's index + 1 (0: free); at most half of them are ever used.
- */
-#define PROBLEM_SLOTS 256
-_Static_assert(PROBLEM_SLOTS >= 2 * (SOURCE_MAX_PROBLEMS + 1) &&
-	SOURCE_MAX_PROBLEMS < 255 && (PROBLEM_SLOTS & (PROBLEM_SLOTS - 1)) == 0,
-    "the problem index must stay at most half full");
-
-static size_t
-field_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return (size_t)h;
-}
-
-/* The slot of field in r's index: the one that holds it, or the free
- * one where it goes. */
-static size_t
-problem_slot(const struct run *r, const char *field)
-{
-	size_t i = field_hash(field) & (PROBLEM_SLOTS - 1);
-
-	while (r->problem_ix[i] != 0 &&
-	    strcmp(r->problems[r->problem_ix[i] - 1].field, field) != 0)
-		i = (i + 1) & (PROBLEM_SLOTS - 1);
-	return i;
-}
-
-/* Append a problem (value already in the arena, or NULL); -1 when out
- * of memory (page->oom set). */
-static int
-problem_push(struct page *page, struct run *r, const char *field,
-    const char *problem, const char *value)
-{
-	struct field_problem *fp;
-	size_t cap;
-
-	if (r->nproblems == r->problems_cap) {
-		cap = r->problems_cap ? 2 * r->problems_cap : 4;
-		if (cap > SOURCE_MAX_PROBLEMS + 1)
-			cap = SOURCE_MAX_PROBLEMS + 1; /* + the "more" row */
-		if ((fp = json_alloc(page, cap * sizeof(*fp))) == NULL) {
-			page->oom = 1;
-			return -1;
-		}
-		if (r->nproblems > 0)
-			memcpy(fp, r->problems, r->nproblems * sizeof(*fp));
-		r->problems = fp;
-		r->problems_cap = cap;
-	}
-	fp = &r->problems[r->nproblems];
-	fp->field = json_strdup(page, field, strlen(field));
-	fp->problem = json_strdup(page, problem, strlen(problem));
-	fp->value = value;
-	if (fp->field == NULL || fp->problem == NULL) {
-		page->oom = 1;
-		return -1;
-	}
-	r->nproblems++;
-	return 0;
-}
-
-/* prefix and key into path, cut as snprintf() would: a run past its
- * cap finds 400,000 problems, and snprintf() was half of their cost. */
-static void
-field_path(char *path, size_t size, const char *prefix, const char *key)
-{
-	size_t a = strnlen(prefix, size - 1);
-	size_t b = strnlen(key, size - 1 - a);
-
-	memcpy(path, prefix, a);
-	memcpy(path + a, key, b);
-	path[a + b] = '\0';
-}
-
-void
-run_problem(struct page *page, struct run *r, const char *prefix,
-    const char *key, const cJSON *value, const char *problem)
-{
-	char path[160];
-	const char *text;
-	size_t slot;
-
-	/* taken out by drop_ambiguous(), which found its problem */
-	if (value != NULL && (value->type & 0xff) == cJSON_Invalid)
-		return;
-	if (r->problem_ix == NULL &&
-	    (r->problem_ix = json_alloc(page, PROBLEM_SLOTS)) == NULL) {
-		page->oom = 1;
-		return;
-	}
-	field_path(path, sizeof(path), prefix, key);
-	slot = problem_slot(r, path);
-	if (r->problem_ix[slot] != 0)
-		return; /* one problem per field: the first */
-	if (r->nproblems >= SOURCE_MAX_PROBLEMS) {
-		r->problems_more++; /* counted, not printed nor kept */
-		return;
-	}
-	text = problem_value(page, value);
-	if (problem_push(page, r, path, problem, text) == 0)
-		r->problem_ix[slot] = (unsigned char)r->nproblems;
-}
-
-/* The row that says how many problems past SOURCE_MAX_PROBLEMS were not
- * kept; its value is the count, as JSON. */
-static void
-problems_more_row(struct page *page, struct run *r)
-{
-	char n[24], why[96];
-	const char *value;
-
-	snprintf(n, sizeof(n), "%zu", r->problems_more);
-	snprintf(why, sizeof(why),
-	    "and %zu more problems not recorded (a run keeps its first %d)",
-	    r->problems_more, SOURCE_MAX_PROBLEMS);
-	if ((value = json_strdup(page, n, strlen(n))) == NULL)
-		page->oom = 1;
-	else
-		(void)problem_push(page, r, SOURCE_MORE_FIELD, why, value);
-}
-
-/* The member key of obj, or NULL when absent or null. */
-static const cJSON *
-member(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return v == NULL || cJSON_IsNull(v) ? NULL : v;
-}
-
-void
-run_str(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
-    const char *key, const char **out)
-{
-	const cJSON *v = member(obj, key);
-
-	*out = NULL;
-	if (v == NULL)
-		return;
-	if (cJSON_IsString(v))
-		*out = v->valuestring;
-	else
-		run_problem(page, r, prefix, key, v, "is not a string");
-}
-
-void
-run_int(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
-    const char *key, struct opt_int *out)
-{
-	const cJSON *v = member(obj, key);
-
-	out->set = 0;
-	out->v = 0;
-	if (v == NULL)
-		return;
-	if (cJSON_IsNumber(v) && json_integral(v->valuedouble, &out->v) == 0)
-		out->set = 1;
-	else
-		run_problem(page, r, prefix, key, v,
-		    "is not an integer (below 2^53)");
-}
-
-void
-run_num(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
-    const char *key, struct opt_num *out)
-{
-	const cJSON *v = member(obj, key);
-
-	out->set = 0;
-	out->v = 0;
-	if (v == NULL)
-		return;
-	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
-		out->set = 1;
-		out->v = v->valuedouble;
-	} else {
-		run_problem(page, r, prefix, key, v, "is not a number");
-	}
-}
-
-void
-run_bool(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
-    const char *key, struct opt_bool *out)
-{
-	const cJSON *v = member(obj, key);
-
-	out->set = 0;
-	out->v = 0;
-	if (v == NULL)
-		return;
-	if (cJSON_IsBool(v)) {
-		out->set = 1;
-		out->v = cJSON_IsTrue(v) ? 1 : 0;
-	} else {
-		run_problem(page, r, prefix, key, v, "is not a boolean");
-	}
-}
-
-void
-run_time(struct page *page, struct run *r, const cJSON *obj, const char *prefix,
-    const char *key, const char **out)
-{
-	const char *s;
-	char *t;
-
-	run_str(page, r, obj, prefix, key, &s);
-	*out = NULL;
-	if (s == NULL)
-		return;
-	if ((t = json_alloc(page, TS_LEN)) == NULL) {
-		page->oom = 1;
-		return;
-	}
-	if (time_normalize(s, t) == 0)
-		*out = t;
-	else
-		run_problem(page, r, prefix, key, member(obj, key),
-		    "is not a time this daemon can read");
-}
-
-const cJSON *
-run_array(struct page *page, struct run *r, const cJSON *obj, const char *key)
-{
-	const cJSON *v = member(obj, key);
-
-	if (v == NULL || cJSON_IsArray(v))
-		return v;
-	run_problem(page, r, "", key, v, "is not an array");
-	return NULL;
-}
-
-void
-run_str_array(struct page *page, struct run *r, const cJSON *obj,
-    const char *key, const char ***out, size_t *n, int *sent)
-{
-	const cJSON *v = run_array(page, r, obj, key), *e;
-	size_t i = 0, keep = 0;
-	char at[160];
-
-	*out = NULL;
-	*n = 0;
-	*sent = v != NULL;
-	if (v == NULL || v->child == NULL)
-		return;
-	cJSON_ArrayForEach(e, v)
-	{
-		keep += cJSON_IsNull(e) || cJSON_IsString(e);
-	}
-	/* room for the keepers only: 400,000 numbers are no strings */
-	*out = json_alloc(page, sizeof(**out) * (keep ? keep : 1));
-	if (*out == NULL) {
-		page->oom = 1;
-		return;
-	}
-	cJSON_ArrayForEach(e, v)
-	{
-		if (cJSON_IsNull(e) || cJSON_IsString(e)) {
-			(*out)[(*n)++] = cJSON_IsNull(e) ? NULL :
-							   e->valuestring;
-		} else {
-			snprintf(at, sizeof(at), "[%zu]", i);
-			run_problem(page, r, key, at, e, "is not a string");
-		}
-		i++;
-	}
-}
-
-size_t
-json_objects(const cJSON *arr)
-{
-	const cJSON *e;
-	size_t n = 0;
-
-	cJSON_ArrayForEach(e, arr)
-	{
-		n += cJSON_IsObject(e) != 0;
-	}
-	return n;
-}
-
-void
-run_object(struct page *page, struct run *r, const cJSON *obj, const char *key,
-    const cJSON **out, struct opt_bool *has)
-{
-	const cJSON *v = member(obj, key);
-
-	*out = NULL;
-	has->set = 1;
-	has->v = 0;
-	if (v == NULL)
-		return;
-	if (cJSON_IsObject(v)) {
-		*out = v;
-		has->v = 1;
-	} else {
-		has->set = 0;
-		run_problem(page, r, "", key, v, "is not an object");
-	}
-}
-
-/* The problem of a member whose value holds the escape e. */
-static const char *
-escape_problem(enum bad_escape e)
-{
-	if (e == ESC_NUL)
-		return "holds \\u0000";
-	return "holds a lone UTF-16 surrogate escape";
-}
-
-/*
- * Poison every top-level member of item whose value holds \u0000 or a lone
- * surrogate escape (cJSON's text of it is not what upstream sent), each
- * recorded with the kind of its first such escape.  One scan for escapes
- * and one walk of the item's bytes beside its members (cJSON keeps them in
- * order, duplicates included); a walk from the item's start for each
- * escape made 40,000 of them cost 10 s.  Returns NULL, or why the item
- * cannot be kept at all: such an escape in a member's name (or bytes and
- * members that disagree, which cJSON's acceptance rules out).
- */
-static const char *
-drop_bad_escapes(struct page *page, cJSON *item, struct run *r)
-{
-	const char *raw = r->raw, *end = raw + r->raw_len, *p, *v;
-	cJSON *c = item->child;
-	size_t i = 0;
-	enum bad_escape e, first;
-
-	if ((e = next_bad_escape(raw, r->raw_len, &i)) == ESC_NONE)
-		return NULL;
-	p = skip_ws(raw, end);
-	if (p == end || *p++ != '{')
-		return json_bad_escape(raw, r->raw_len);
-	for (; e != ESC_NONE; c = c->next) {
-		p = skip_ws(p, end);
-		if (c == NULL || p == end || *p != '"')
-			return json_bad_escape(raw, r->raw_len);
-		p = skip_string(p, end);
-		v = skip_ws(p, end);
-		if (raw + i < p || v == end || *v != ':')
-			return json_bad_escape(raw, r->raw_len); /* name */
-		p = skip_value(skip_ws(v + 1, end), end);
-		if (raw + i < p) { /* in this member's value */
-			for (first = e; e != ESC_NONE && raw + i < p;
-			     e = next_bad_escape(raw, r->raw_len, &i))
-				i += 6;
-			run_problem(page, r, "", c->string ? c->string : "",
-			    NULL, escape_problem(first));
-			c->type = cJSON_Invalid;
-		}
-		p = skip_ws(p, end);
-		if (e != ESC_NONE && (p == end || *p++ != ','))
-			return json_bad_escape(raw, r->raw_len);
-	}
-	return NULL;
-}
-
-/* By member name. */
-static int
-cmp_nodes(const void *a, const void *b)
-{
-	return strcmp((*(cJSON *const *)a)->string,
-	    (*(cJSON *const *)b)->string);
-}
-
-/* The first index of m[0..n) (sorted by name) whose name is not below
- * name. */
-static size_t
-first_named(cJSON *const *m, size_t n, const char *name)
-{
-	size_t lo = 0, hi = n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (strcmp(m[mid]->string, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
- * Of each name that m (item's n members, sorted by name) holds more than
- * once, keep the first copy in item's order as cJSON_Invalid, which every
- * reader takes for a value of the wrong type (run_problem() then adds
- * nothing), and take the later copies out (their memory stays in the
- * arena until page_free).  One walk of the members, each finding its
- * name's copies in m by binary search.  -1 when out of memory.
- */
-static int
-poison_duplicates(cJSON *item, cJSON *const *m, size_t n)
-{
-	unsigned char *kept = calloc(n, 1); /* by the index of a name's
-					     * first copy in m */
-	cJSON *c, *next;
-	size_t g;
-
-	if (kept == NULL)
-		return -1;
-	for (c = item->child; c != NULL; c = next) {
-		next = c->next;
-		if (c->string == NULL)
-			continue;
-		g = first_named(m, n, c->string);
-		if (g + 1 >= n || strcmp(m[g + 1]->string, c->string) != 0)
-			continue; /* given once */
-		if (!kept[g]) {
-			kept[g] = 1;
-			c->type = cJSON_Invalid;
-		} else {
-			cJSON_DetachItemViaPointer(item, c);
-		}
-	}
-	free(kept);
-	return 0;
-}
-
-/*
- * Record every name given more than once among item's members, in strcmp
- * order, each once (not when drop_bad_escapes() recorded one of its
- * copies), then poison them.  One sort of the members (8 bytes each, and
- * glibc's merge sort as much again while it runs): a sort per name given
- * twice made 13,000 of them cost 29 s.  -1 when out of memory.
- */
-static int
-drop_duplicates(struct page *page, cJSON *item, struct run *r)
-{
-	cJSON **m, *c;
-	size_t n = 0, i, j, dups = 0;
-	int found, rc = 0;
-
-	for (c = item->child; c != NULL; c = c->next)
-		n += c->string != NULL;
-	if (n < 2)
-		return 0;
-	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers, on purpose */
-	if ((m = malloc(n * sizeof(*m))) == NULL)
-		return -1;
-	n = 0;
-	for (c = item->child; c != NULL; c = c->next)
-		if (c->string != NULL)
-			m[n++] = c;
-	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
-	qsort(m, n, sizeof(*m), cmp_nodes);
-	for (i = 0; i < n; i = j) {
-		found = (m[i]->type & 0xff) == cJSON_Invalid;
-		for (j = i + 1;
-		     j < n && strcmp(m[j]->string, m[i]->string) == 0; j++)
-			found |= (m[j]->type & 0xff) == cJSON_Invalid;
-		if (j - i < 2)
-			continue;
-		dups++;
-		if (!found)
-			run_problem(page, r, "", m[i]->string, NULL,
-			    "given twice");
-	}
-	if (dups > 0)
-		rc = poison_duplicates(item, m, n);
-	free(m);
-	return rc;
-}
-
-/*
- * Poison every top-level member of item that cannot be read one way, each
- * recorded as a problem of r: one whose value holds \u0000 or a lone
- * surrogate escape, one given twice, one holding a member given twice (at
- * any depth).  Each pass is linear in the item (the sort, n log n).
- * Returns NULL, or why the item cannot be kept at all (such an escape in a
- * member's name).
- */
-static const char *
-drop_ambiguous(struct page *page, cJSON *item, struct run *r)
-{
-	const char *bad, *dup;
-	cJSON *c;
-	char why[160];
-	int oom = 0;
-
-	if (!cJSON_IsObject(item))
-		return NULL;
-	if ((bad = drop_bad_escapes(page, item, r)) != NULL)
-		return bad;
-	if (drop_duplicates(page, item, r) == -1)
-		oom = 1;
-	for (c = item->child; c != NULL && !oom; c = c->next) {
-		if ((dup = ambiguous_member(c, 1, &oom)) == NULL)
-			continue;
-		snprintf(why, sizeof(why), "holds member \"%.40s\" given twice",
-		    dup);
-		run_problem(page, r, "", c->string ? c->string : "", NULL, why);
-		c->type = cJSON_Invalid;
-	}
-	if (oom)
-		page->oom = 1;
-	return NULL;
-}
-
-/*
- * fn over one item, then the row that counts the problems past the cap.
- * 0, or -1 when fn refused the item (why says why, and names its first
- * problem: e.g. an "id" given twice) or memory ran out (page->oom).
- */
-static int
-fill_run(struct page *page, const cJSON *item, struct run *r, json_item_fn *fn,
-    char *why, size_t whylen)
-{
-	size_t used;
-
-	if (fn(page, item, r, why, whylen) == 0) {
-		if (r->problems_more > 0 && !page->oom)
-			problems_more_row(page, r);
-		return page->oom ? -1 : 0;
-	}
-	if (r->nproblems > 0 && !page->oom) {
-		used = strlen(why);
-		snprintf(why + used, whylen - used, " (\"%.40s\" %.60s)",
-		    r->problems[0].field, r->problems[0].problem);
-	}
-	return -1;
-}
-
-int
-json_fill_page(struct page *page, cJSON *items, const struct json_span *spans,
-    const char *total_key, json_item_fn *fn, char *err, size_t errlen)
-{
-	cJSON *e;
-	const cJSON *total, *id;
-	const char *bad;
-	size_t i = 0, n;
-	int64_t t;
-	char num[24];
-
-	total = cJSON_GetObjectItemCaseSensitive(page->tree, total_key);
-	if (!cJSON_IsNumber(total) ||
-	    json_integral(total->valuedouble, &t) == -1 || t < 0) {
-		snprintf(err, errlen, "\"%s\" is not a non-negative integer",
-		    total_key);
-		goto fail;
-	}
-	page->total = t;
-	n = (size_t)cJSON_GetArraySize(items);
-	page->nitems = n;
-	page->runs = json_alloc(page, sizeof(*page->runs) * (n ? n : 1));
-	page->rejects = json_alloc(page, sizeof(*page->rejects) * (n ? n : 1));
-	if (page->runs == NULL || page->rejects == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	cJSON_ArrayForEach(e, items)
-	{
-		struct run *r = &page->runs[page->nruns];
-		struct reject *rj;
-		char why[160];
-
-		r->raw = spans[i].p;
-		r->raw_len = spans[i].len;
-		if ((bad = drop_ambiguous(page, e, r)) != NULL) {
-			snprintf(why, sizeof(why), "%s in a member name", bad);
-		} else if (fill_run(page, e, r, fn, why, sizeof(why)) == 0) {
-			page->nruns++;
-			i++;
-			continue;
-		}
-		if (page->oom) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		rj = &page->rejects[page->nrejects++];
-		rj->raw = spans[i].p;
-		rj->raw_len = spans[i].len;
-		rj->pos = i;
-		snprintf(rj->reason, sizeof(rj->reason), "%s", why);
-		id = cJSON_GetObjectItemCaseSensitive(e, "id");
-		if (cJSON_IsString(id))
-			rj->external_id = id->valuestring;
-		else if (cJSON_IsNumber(id) &&
-		    json_integral(id->valuedouble, &t) == 0)
-			rj->external_id = json_strdup(page, num,
-			    (size_t)snprintf(num, sizeof(num), "%lld",
-				(long long)t));
-		memset(r, 0, sizeof(*r));
-		i++;
-	}
-	return 0;
-fail:
-	page_free(page);
 	return -1;
 }

@@ -56,6 +56,16 @@ int json_fill_page(struct page *page, cJSON *items,
     const struct json_span *spans, const char *total_key, json_item_fn *fn,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * json_parse_page() then json_fill_page(): what an adapter's parse_page
+ * does, for a body whose items are the array items_key and whose count is
+ * the member total_key, each item through fn.
+ */
+int json_read_page(const char *body, size_t len, const char *items_key,
+    const char *total_key, size_t max_items, json_item_fn *fn,
+    struct page *page, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* Bump allocation in page->arena, zeroed; NULL when out of memory. */
 void *json_alloc(struct page *page, size_t size);
 /* Give p (from malloc, e.g. a text cJSON printed) to the page, which

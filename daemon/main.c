@@ -72,22 +72,17 @@ usage(FILE *f)
 	    "                   --forget-source NAME --yes]\n"
 	    "                  [-v] [--version] [--help]\n"
 	    "  -c, --config FILE   configuration (default %s)\n"
-	    "      --once          one complete pass over every source, then "
-	    "exit\n"
+	    "      --once          one complete pass over every source, then exit\n"
 	    "  -t, --check-config  validate the configuration and exit\n"
 	    "      --migrate       apply pending database migrations and exit\n"
-	    "      --status        print each source's sync state and health; "
-	    "exit 0 OK,\n"
+	    "      --status        print each source's sync state and health; exit 0 OK,\n"
 	    "                      1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
 	    "      --json          (with --status) one JSON document\n"
-	    "      --reload        (ExecReload=) signal the daemon, wait for "
-	    "its answer\n"
+	    "      --reload        (ExecReload=) signal the daemon, wait for its answer\n"
 	    "      --rename-source OLD NEW\n"
-	    "                      rename a source in the database, keeping "
-	    "its history\n"
+	    "                      rename a source in the database, keeping its history\n"
 	    "      --forget-source NAME --yes\n"
-	    "                      delete the rows of a source no longer "
-	    "configured\n"
+	    "                      delete the rows of a source no longer configured\n"
 	    "  -v, --verbose       log at debug level\n"
 	    "      --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
@@ -105,8 +100,8 @@ apply_log_settings(const struct daemon *d)
 	/* No redaction, no run: a token must never reach a log line. */
 	for (i = 0; i < d->conf->nsources; i++)
 		if (log_add_secret(d->conf->sources[i].token) == -1)
-			fatalx("out of memory: cannot register the token of "
-			       "source '%s' for redaction",
+			fatalx(
+			    "out of memory: cannot register the token of source '%s' for redaction",
 			    d->conf->sources[i].name);
 }
 
@@ -117,8 +112,7 @@ send_status(struct daemon *d)
 
 	if (d->conf->nsources == 0)
 		snprintf(buf, sizeof(buf),
-		    "idle: no [source NAME] in %s "
-		    "(add one, then systemctl reload agentsyncd)",
+		    "idle: no [source NAME] in %s (add one, then systemctl reload agentsyncd)",
 		    d->conf->path);
 	else
 		sync_status(d->sync, buf, sizeof(buf));
@@ -134,9 +128,8 @@ static void
 warn_no_source(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
-		log_warnx("'%s' has no [source NAME] section: nothing to sync; "
-			  "idling until one is added and the configuration "
-			  "reloaded",
+		log_warnx(
+		    "'%s' has no [source NAME] section: nothing to sync; idling until one is added and the configuration reloaded",
 		    d->conf->path);
 }
 
@@ -173,8 +166,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	d->reloads++;
 	conf = conf_load(d->conf_path, stderr, CONF_CHECK_DATABASE);
 	if (conf == NULL) {
-		why = "the configuration has errors (journalctl -u "
-		      "agentsyncd -p err)";
+		why =
+		    "the configuration has errors (journalctl -u agentsyncd -p err)";
 	} else if ((fixed = conf_reload_refused(d->conf, conf)) != NULL) {
 		snprintf(buf, sizeof(buf),
 		    "%s cannot change while running (restart instead)", fixed);
@@ -191,8 +184,8 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		warn_no_source(d);
 	}
 	if (why != NULL)
-		log_error("reload of '%s' refused: %s; keeping the running "
-			  "configuration",
+		log_error(
+		    "reload of '%s' refused: %s; keeping the running configuration",
 		    d->conf_path, why);
 	reload_answer(d->reloads, why == NULL, why);
 	notify_send("READY=1");
@@ -237,8 +230,8 @@ prune_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	 * below is armed from a fresh time */
 	http_loop_was_busy(d->http, http_mono_now() - t0);
 	if (n > 0)
-		log_info("pruned %lld rows of sync_runs finished before %s "
-			 "(history_retention)",
+		log_info(
+		    "pruned %lld rows of sync_runs finished before %s (history_retention)",
 		    (long long)n, cutoff);
 	if (n == (int64_t)PRUNE_BATCH * PRUNE_BATCHES) {
 		/* more to go: again soon, the loop turning in between */
@@ -264,44 +257,11 @@ checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	http_loop_was_busy(d->http, http_mono_now() - t0);
 }
 
-static int
-run(struct daemon *d, int once)
+/* The signal watchers and the timers of the daemon's loop (libev). */
+static void
+start_watchers(struct daemon *d, int once)
 {
-	int rc = EX_OK;
 	double wd;
-
-	/* Keep freed memory up to 8 MiB instead of trimming the heap after
-	 * every page: glibc's trim and regrow was two brk calls and fresh
-	 * zeroed pages per poll, 38% of an idle daemon's system-call time
-	 * (strace).  Fixing the trim threshold also fixes the mmap threshold,
-	 * so it is set too: page bodies below 4 MiB stay on the heap. */
-	(void)mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
-	(void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("cannot initialize libcurl");
-		return EX_FAIL;
-	}
-	d->loop = ev_default_loop(EVFLAG_AUTO);
-	if (d->loop == NULL) {
-		log_error("cannot initialize libev");
-		return EX_FAIL;
-	}
-	/* Pending migrations run before READY=1, and on a large mirror they
-	 * take a while (0008: 4.3 s for 200,000 runs, measured): systemd's
-	 * start timeout (90 s by default) must not kill one, roll it back
-	 * and do the same on every restart. */
-	notify_send("EXTEND_TIMEOUT_USEC=1800000000\n"
-		    "STATUS=opening the database (migrations may take "
-		    "minutes)");
-	d->store = store_open(d->conf->database, 0);
-	if (d->store == NULL)
-		return EX_FAIL;
-	d->http = http_new(d->loop);
-	if (d->http == NULL)
-		return EX_FAIL;
-	d->sync = sync_new(d->loop, d->store, d->http, once);
-	if (d->sync == NULL || sync_configure(d->sync, d->conf) == -1)
-		return EX_FAIL;
 
 	signal(SIGPIPE, SIG_IGN);
 	ev_signal_init(&d->sigterm, stop_cb, SIGTERM);
@@ -334,6 +294,47 @@ run(struct daemon *d, int once)
 			ev_timer_start(d->loop, &d->watchdog);
 		}
 	}
+}
+
+static int
+run(struct daemon *d, int once)
+{
+	int rc = EX_OK;
+
+	/* Keep freed memory up to 8 MiB instead of trimming the heap after
+	 * every page: glibc's trim and regrow was two brk calls and fresh
+	 * zeroed pages per poll, 38% of an idle daemon's system-call time
+	 * (strace).  Fixing the trim threshold also fixes the mmap threshold,
+	 * so it is set too: page bodies below 4 MiB stay on the heap. */
+	(void)mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+	(void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialize libcurl");
+		return EX_FAIL;
+	}
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (d->loop == NULL) {
+		log_error("cannot initialize libev");
+		return EX_FAIL;
+	}
+	/* Pending migrations run before READY=1, and on a large mirror they
+	 * take a while (0008: 4.3 s for 200,000 runs, measured): systemd's
+	 * start timeout (90 s by default) must not kill one, roll it back
+	 * and do the same on every restart. */
+	notify_send(
+	    "EXTEND_TIMEOUT_USEC=1800000000\n"
+	    "STATUS=opening the database (migrations may take minutes)");
+	d->store = store_open(d->conf->database, 0);
+	if (d->store == NULL)
+		return EX_FAIL;
+	d->http = http_new(d->loop);
+	if (d->http == NULL)
+		return EX_FAIL;
+	d->sync = sync_new(d->loop, d->store, d->http, once);
+	if (d->sync == NULL || sync_configure(d->sync, d->conf) == -1)
+		return EX_FAIL;
+
+	start_watchers(d, once);
 	log_info("agentsyncd %s started: %zu sources, database '%s'",
 	    AGENTSYNCD_VERSION, d->conf->nsources, d->conf->database);
 	warn_no_source(d);
@@ -383,6 +384,49 @@ enum mode {
 /* Runs a --forget-source transaction deletes at most (measured: README). */
 #define FORGET_BATCH 1000
 
+/* getopt_long(3)'s table of the long options */
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "once", no_argument, NULL, MODE_ONCE },
+	{ "check-config", no_argument, NULL, 't' },
+	{ "migrate", no_argument, NULL, MODE_MIGRATE },
+	{ "status", no_argument, NULL, MODE_STATUS },
+	{ "reload", no_argument, NULL, MODE_RELOAD },
+	{ "rename-source", required_argument, NULL, MODE_RENAME },
+	{ "forget-source", required_argument, NULL, MODE_FORGET },
+	{ "yes", no_argument, NULL, OPT_YES },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* What follows the options, and the options that go together: -1 when
+ * the command line is good, else EX_USAGE (said on stderr). */
+static int
+args_rest(int argc, char *argv[], struct daemon *d, enum mode mode, int nmodes)
+{
+	if (mode == MODE_RENAME && optind + 1 == argc)
+		d->new_name = argv[optind++];
+	if (mode == MODE_RENAME && d->new_name == NULL)
+		fprintf(stderr,
+		    "agentsyncd: --rename-source OLD NEW: NEW is missing\n");
+	else if (optind != argc)
+		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
+		    argv[optind]);
+	else if (nmodes > 1)
+		fprintf(stderr,
+		    "agentsyncd: --once, --check-config, --migrate, --status, --reload, --rename-source and --forget-source exclude each other\n");
+	else if (d->yes && mode != MODE_FORGET)
+		fprintf(stderr,
+		    "agentsyncd: --yes goes with --forget-source\n");
+	else
+		return -1;
+	usage(stderr);
+	return EX_USAGE;
+}
+
 /*
  * Read the command line into d and *mode.  Returns -1 to go on, or the
  * exit status (--help, --version, a usage error).
@@ -390,20 +434,6 @@ enum mode {
 static int
 parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 {
-	static const struct option longopts[] = { { "config", required_argument,
-						      NULL, 'c' },
-		{ "once", no_argument, NULL, MODE_ONCE },
-		{ "check-config", no_argument, NULL, 't' },
-		{ "migrate", no_argument, NULL, MODE_MIGRATE },
-		{ "status", no_argument, NULL, MODE_STATUS },
-		{ "reload", no_argument, NULL, MODE_RELOAD },
-		{ "rename-source", required_argument, NULL, MODE_RENAME },
-		{ "forget-source", required_argument, NULL, MODE_FORGET },
-		{ "yes", no_argument, NULL, OPT_YES },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	int ch, nmodes = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
@@ -445,27 +475,7 @@ parse_args(int argc, char *argv[], struct daemon *d, enum mode *mode)
 			return EX_USAGE;
 		}
 	}
-	if (*mode == MODE_RENAME && optind + 1 == argc)
-		d->new_name = argv[optind++];
-	if (*mode == MODE_RENAME && d->new_name == NULL)
-		fprintf(stderr,
-		    "agentsyncd: --rename-source OLD NEW: NEW "
-		    "is missing\n");
-	else if (optind != argc)
-		fprintf(stderr, "agentsyncd: unexpected argument '%s'\n",
-		    argv[optind]);
-	else if (nmodes > 1)
-		fprintf(stderr,
-		    "agentsyncd: --once, --check-config, --migrate, "
-		    "--status, --reload, --rename-source and --forget-source "
-		    "exclude each other\n");
-	else if (d->yes && *mode != MODE_FORGET)
-		fprintf(stderr,
-		    "agentsyncd: --yes goes with --forget-source\n");
-	else
-		return -1;
-	usage(stderr);
-	return EX_USAGE;
+	return args_rest(argc, argv, d, *mode, nmodes);
 }
 
 /*
@@ -497,8 +507,7 @@ cmd_check(const struct daemon *d)
 {
 	if (d->conf->nsources == 0)
 		fprintf(stderr,
-		    "%s%s:0: note: no [source NAME] section: the daemon will "
-		    "start and idle until one is added\n",
+		    "%s%s:0: note: no [source NAME] section: the daemon will start and idle until one is added\n",
 		    log_journal_prefix(LOG_LEVEL_NOTICE), d->conf_path);
 	printf("configuration OK\n");
 	return EX_OK;
@@ -559,6 +568,92 @@ open_current(struct daemon *d)
 	return 0;
 }
 
+/* Why --rename-source or --forget-source cannot go on, as its exit
+ * status (said on stderr), or 0. */
+static int
+source_refused(const struct daemon *d, enum mode mode)
+{
+	const char *name = d->source_arg;
+
+	if (!conf_source_name_ok(name) ||
+	    (d->new_name != NULL && !conf_source_name_ok(d->new_name))) {
+		fprintf(stderr,
+		    "%sagentsyncd: a source name is 1-64 of A-Z a-z 0-9 _ . -\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR));
+		return EX_USAGE;
+	}
+	if (conf_source_find(d->conf, name) != NULL) {
+		fprintf(stderr,
+		    "%sagentsyncd: [source %s] is still in %s: %s\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), name, d->conf_path,
+		    mode == MODE_RENAME ?
+			"rename the section first, then run this, then reload" :
+			"remove the section and reload first");
+		return EX_CONFIG;
+	}
+	if (mode == MODE_FORGET && !d->yes) {
+		fprintf(stderr,
+		    "%sagentsyncd: --forget-source deletes every row of source '%s' for good: add --yes\n",
+		    log_journal_prefix(LOG_LEVEL_ERROR), name);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+/* --rename-source OLD NEW, through the writer w. */
+static int
+cmd_rename(const struct daemon *d, struct writer *w)
+{
+	const char *name = d->source_arg;
+	char why[256];
+
+	if (writer_rename_source(w, name, d->new_name, why, sizeof(why)) ==
+	    -1) {
+		if (why[0] != '\0')
+			fprintf(stderr, "%sagentsyncd: %s\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR), why);
+		return EX_FAIL;
+	}
+	printf(
+	    "source '%s' renamed to '%s' with its runs, pull requests, history and cursor\n",
+	    name, d->new_name);
+	if (conf_source_find(d->conf, d->new_name) == NULL)
+		printf("note: %s has no [source %s] yet\n", d->conf_path,
+		    d->new_name);
+	printf(
+	    "now reload the daemon (systemctl reload agentsyncd): it goes on where '%s' was\n",
+	    name);
+	return EX_OK;
+}
+
+/* --forget-source NAME --yes, through the writer w, at time now. */
+static int
+cmd_forget(const struct daemon *d, struct writer *w, const char *now)
+{
+	const char *name = d->source_arg;
+	char why[256];
+	int64_t deleted;
+	double t0 = (double)clock() / CLOCKS_PER_SEC;
+
+	if (writer_forget_source(w, name, FORGET_BATCH, now, &deleted, why,
+		sizeof(why)) == -1) {
+		if (why[0] != '\0')
+			fprintf(stderr, "%sagentsyncd: %s\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR), why);
+		else
+			fprintf(stderr,
+			    "%sagentsyncd: interrupted after %lld runs: run the same command again to finish\n",
+			    log_journal_prefix(LOG_LEVEL_ERROR),
+			    (long long)deleted);
+		return EX_FAIL;
+	}
+	printf(
+	    "source '%s' forgotten: %lld runs deleted, at most %d a transaction (%.2f s of CPU)\n",
+	    name, (long long)deleted, FORGET_BATCH,
+	    (double)clock() / CLOCKS_PER_SEC - t0);
+	return EX_OK;
+}
+
 /*
  * --rename-source OLD NEW and --forget-source NAME --yes.  Both work on the
  * database only, and refuse a name the configuration file still has: the
@@ -569,80 +664,19 @@ open_current(struct daemon *d)
 static int
 cmd_source(struct daemon *d, enum mode mode)
 {
-	const char *name = d->source_arg, *p = d->conf_path;
-	char why[256], now[TS_LEN];
+	char now[TS_LEN];
 	struct writer w;
-	int64_t deleted;
-	double t0;
+	int rc = source_refused(d, mode);
 
-	if (!conf_source_name_ok(name) ||
-	    (d->new_name != NULL && !conf_source_name_ok(d->new_name))) {
-		fprintf(stderr,
-		    "%sagentsyncd: a source name is 1-64 of A-Z a-z 0-9 _ . "
-		    "-\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR));
-		return EX_USAGE;
-	}
-	if (conf_source_find(d->conf, name) != NULL) {
-		fprintf(stderr,
-		    "%sagentsyncd: [source %s] is still in %s: %s\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), name, p,
-		    mode == MODE_RENAME ? "rename the section first, then run "
-					  "this, then "
-					  "reload" :
-					  "remove the section and reload "
-					  "first");
-		return EX_CONFIG;
-	}
-	if (mode == MODE_FORGET && !d->yes) {
-		fprintf(stderr,
-		    "%sagentsyncd: --forget-source deletes every row of "
-		    "source '%s' for good: add --yes\n",
-		    log_journal_prefix(LOG_LEVEL_ERROR), name);
-		return EX_USAGE;
-	}
+	if (rc != 0)
+		return rc;
 	if (open_current(d) == -1)
 		return EX_FAIL;
 	writer_init(&w, d->store);
 	time_format((double)time(NULL), now);
-	if (mode == MODE_RENAME) {
-		if (writer_rename_source(&w, name, d->new_name, why,
-			sizeof(why)) == -1) {
-			if (why[0] != '\0')
-				fprintf(stderr, "%sagentsyncd: %s\n",
-				    log_journal_prefix(LOG_LEVEL_ERROR), why);
-			return EX_FAIL;
-		}
-		printf("source '%s' renamed to '%s' with its runs, pull "
-		       "requests, history and cursor\n",
-		    name, d->new_name);
-		if (conf_source_find(d->conf, d->new_name) == NULL)
-			printf("note: %s has no [source %s] yet\n", p,
-			    d->new_name);
-		printf("now reload the daemon (systemctl reload agentsyncd): "
-		       "it goes on where '%s' was\n",
-		    name);
-		return EX_OK;
-	}
-	t0 = (double)clock() / CLOCKS_PER_SEC;
-	if (writer_forget_source(&w, name, FORGET_BATCH, now, &deleted, why,
-		sizeof(why)) == -1) {
-		if (why[0] != '\0')
-			fprintf(stderr, "%sagentsyncd: %s\n",
-			    log_journal_prefix(LOG_LEVEL_ERROR), why);
-		else
-			fprintf(stderr,
-			    "%sagentsyncd: interrupted after %lld runs: run "
-			    "the same command again to finish\n",
-			    log_journal_prefix(LOG_LEVEL_ERROR),
-			    (long long)deleted);
-		return EX_FAIL;
-	}
-	printf("source '%s' forgotten: %lld runs deleted, at most %d a "
-	       "transaction (%.2f s of CPU)\n",
-	    name, (long long)deleted, FORGET_BATCH,
-	    (double)clock() / CLOCKS_PER_SEC - t0);
-	return EX_OK;
+	if (mode == MODE_RENAME)
+		return cmd_rename(d, &w);
+	return cmd_forget(d, &w, now);
 }
 
 static int
@@ -689,8 +723,7 @@ main(int argc, char *argv[])
 		return EX_CONFIG;
 	if (mode == MODE_ONCE && d.conf->nsources == 0) {
 		fprintf(stderr,
-		    "%s%s:0: no [source NAME] section: nothing to "
-		    "sync\n",
+		    "%s%s:0: no [source NAME] section: nothing to sync\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR), d.conf_path);
 		conf_free(d.conf);
 		return EX_CONFIG;

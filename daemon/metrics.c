@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,97 +59,147 @@ sample(FILE *f, const char *name, const struct metrics_source *m,
 	fprintf(f, "\"} %.17g\n", v);
 }
 
+static const char *
+req_name(int k)
+{
+	return req_names[k];
+}
+
+static const char *
+pass_name(int k)
+{
+	return verdict_pass_name((enum pass_outcome)k);
+}
+
+/* Where a metric's value is in struct metrics_source, and its type. */
+enum field {
+	FIELD_DOUBLE,
+	FIELD_INT,
+	FIELD_INT64
+};
+
+/* When a source has a sample of the metric. */
+enum when {
+	ALWAYS,
+	NOT_NEGATIVE, /* a value below 0 means none yet */
+	SKEW_SET      /* clock_skew_set */
+};
+
+/*
+ * Every metric once, in the order of the file: name, type, help, its
+ * value's place in struct metrics_source, when a source has one, and for
+ * a counter by outcome how many there are (int64_t from off on) and
+ * their names.
+ */
+struct metric {
+	const char *name, *type, *help;
+	size_t off;
+	enum field field;
+	enum when when;
+	int by_kind; /* labelled kind="the source's adapter" */
+	int noutcomes;
+	const char *(*outcome)(int k);
+};
+
+#define OFF(m) offsetof(struct metrics_source, m)
+static const struct metric metrics[] = {
+	{ "agentsyncd_runs", "gauge", "Runs mirrored (not gone upstream).",
+	    OFF(runs), FIELD_INT64, NOT_NEGATIVE, 1, 0, NULL },
+	{ "agentsyncd_last_success_timestamp_seconds", "gauge",
+	    "When the last pass succeeded (unix time); absent before one did.",
+	    OFF(last_success), FIELD_DOUBLE, NOT_NEGATIVE, 0, 0, NULL },
+	{ "agentsyncd_last_progress_timestamp_seconds", "gauge",
+	    "When the last page was written (unix time).", OFF(last_progress),
+	    FIELD_DOUBLE, NOT_NEGATIVE, 0, 0, NULL },
+	{ "agentsyncd_last_pass_success", "gauge",
+	    "1 when the last pass succeeded, 0 when it failed.",
+	    OFF(last_pass_ok), FIELD_INT, NOT_NEGATIVE, 0, 0, NULL },
+	{ "agentsyncd_last_pass_duration_seconds", "gauge",
+	    "How long the last pass took.", OFF(last_pass_seconds),
+	    FIELD_DOUBLE, NOT_NEGATIVE, 0, 0, NULL },
+	{ "agentsyncd_passes_total", "counter",
+	    "Passes since the daemon started, by outcome.", OFF(passes),
+	    FIELD_INT64, ALWAYS, 0, NPASS_OUTCOMES, pass_name },
+	{ "agentsyncd_requests_total", "counter",
+	    "Requests since the daemon started, by outcome.", OFF(requests),
+	    FIELD_INT64, ALWAYS, 0, NREQ_OUTCOMES, req_name },
+	{ "agentsyncd_http_429_total", "counter",
+	    "HTTP 429 answers since the daemon started.", OFF(http_429),
+	    FIELD_INT64, ALWAYS, 0, 0, NULL },
+	{ "agentsyncd_retries_total", "counter",
+	    "Pages fetched again since the daemon started.", OFF(retries),
+	    FIELD_INT64, ALWAYS, 0, 0, NULL },
+	{ "agentsyncd_rejected_records_total", "counter",
+	    "Items set aside in rejected_records since the daemon started.",
+	    OFF(rejected), FIELD_INT64, ALWAYS, 0, 0, NULL },
+	{ "agentsyncd_backfill_progress_ratio", "gauge",
+	    "Share of the first backfill done (1 when complete).",
+	    OFF(backfill_ratio), FIELD_DOUBLE, ALWAYS, 0, 0, NULL },
+	{ "agentsyncd_upstream_runs", "gauge",
+	    "The run count upstream reported last.", OFF(upstream_total),
+	    FIELD_INT64, NOT_NEGATIVE, 0, 0, NULL },
+	{ "agentsyncd_next_poll_seconds", "gauge",
+	    "Seconds from this file's writing to the next poll.",
+	    OFF(next_poll_seconds), FIELD_DOUBLE, NOT_NEGATIVE, 0, 0, NULL },
+	{ "agentsyncd_poll_interval_seconds", "gauge",
+	    "The source's poll_interval.", OFF(poll_interval), FIELD_DOUBLE,
+	    ALWAYS, 0, 0, NULL },
+	{ "agentsyncd_clock_skew_seconds", "gauge",
+	    "How far this host's clock is ahead of upstream's (Date header).",
+	    OFF(clock_skew), FIELD_DOUBLE, SKEW_SET, 0, 0, NULL },
+};
+#undef OFF
+
+/* The value of metric m (its k-th outcome) for source s. */
+static double
+value(const struct metric *m, const struct metrics_source *s, int k)
+{
+	const char *p = (const char *)s + m->off;
+	double d;
+	int64_t i64;
+	int i;
+
+	switch (m->field) {
+	case FIELD_DOUBLE:
+		memcpy(&d, p, sizeof(d));
+		return d;
+	case FIELD_INT:
+		memcpy(&i, p, sizeof(i));
+		return i;
+	default:
+		memcpy(&i64, p + (size_t)k * sizeof(i64), sizeof(i64));
+		return (double)i64;
+	}
+}
+
 static void
-write_all(FILE *f, const struct metrics_source *s, size_t n)
+write_metric(FILE *f, const struct metric *m, const struct metrics_source *s,
+    size_t n)
 {
 	size_t i;
 	int k;
 
-	head(f, "agentsyncd_runs", "gauge",
-	    "Runs mirrored (not gone upstream).");
-	for (i = 0; i < n; i++)
-		if (s[i].runs >= 0)
-			sample(f, "agentsyncd_runs", &s[i], "kind", s[i].kind,
-			    (double)s[i].runs);
-	head(f, "agentsyncd_last_success_timestamp_seconds", "gauge",
-	    "When the last pass succeeded (unix time); absent before one did.");
-	for (i = 0; i < n; i++)
-		if (s[i].last_success >= 0)
-			sample(f, "agentsyncd_last_success_timestamp_seconds",
-			    &s[i], NULL, NULL, s[i].last_success);
-	head(f, "agentsyncd_last_progress_timestamp_seconds", "gauge",
-	    "When the last page was written (unix time).");
-	for (i = 0; i < n; i++)
-		if (s[i].last_progress >= 0)
-			sample(f, "agentsyncd_last_progress_timestamp_seconds",
-			    &s[i], NULL, NULL, s[i].last_progress);
-	head(f, "agentsyncd_last_pass_success", "gauge",
-	    "1 when the last pass succeeded, 0 when it failed.");
-	for (i = 0; i < n; i++)
-		if (s[i].last_pass_ok >= 0)
-			sample(f, "agentsyncd_last_pass_success", &s[i], NULL,
-			    NULL, s[i].last_pass_ok);
-	head(f, "agentsyncd_last_pass_duration_seconds", "gauge",
-	    "How long the last pass took.");
-	for (i = 0; i < n; i++)
-		if (s[i].last_pass_seconds >= 0)
-			sample(f, "agentsyncd_last_pass_duration_seconds",
-			    &s[i], NULL, NULL, s[i].last_pass_seconds);
-	head(f, "agentsyncd_passes_total", "counter",
-	    "Passes since the daemon started, by outcome.");
-	for (i = 0; i < n; i++)
-		for (k = 0; k < NPASS_OUTCOMES; k++)
-			sample(f, "agentsyncd_passes_total", &s[i], "outcome",
-			    verdict_pass_name(k), (double)s[i].passes[k]);
-	head(f, "agentsyncd_requests_total", "counter",
-	    "Requests since the daemon started, by outcome.");
-	for (i = 0; i < n; i++)
-		for (k = 0; k < NREQ_OUTCOMES; k++)
-			sample(f, "agentsyncd_requests_total", &s[i], "outcome",
-			    req_names[k], (double)s[i].requests[k]);
-	head(f, "agentsyncd_http_429_total", "counter",
-	    "HTTP 429 answers since the daemon started.");
-	for (i = 0; i < n; i++)
-		sample(f, "agentsyncd_http_429_total", &s[i], NULL, NULL,
-		    (double)s[i].http_429);
-	head(f, "agentsyncd_retries_total", "counter",
-	    "Pages fetched again since the daemon started.");
-	for (i = 0; i < n; i++)
-		sample(f, "agentsyncd_retries_total", &s[i], NULL, NULL,
-		    (double)s[i].retries);
-	head(f, "agentsyncd_rejected_records_total", "counter",
-	    "Items set aside in rejected_records since the daemon started.");
-	for (i = 0; i < n; i++)
-		sample(f, "agentsyncd_rejected_records_total", &s[i], NULL,
-		    NULL, (double)s[i].rejected);
-	head(f, "agentsyncd_backfill_progress_ratio", "gauge",
-	    "Share of the first backfill done (1 when complete).");
-	for (i = 0; i < n; i++)
-		sample(f, "agentsyncd_backfill_progress_ratio", &s[i], NULL,
-		    NULL, s[i].backfill_ratio);
-	head(f, "agentsyncd_upstream_runs", "gauge",
-	    "The run count upstream reported last.");
-	for (i = 0; i < n; i++)
-		if (s[i].upstream_total >= 0)
-			sample(f, "agentsyncd_upstream_runs", &s[i], NULL, NULL,
-			    (double)s[i].upstream_total);
-	head(f, "agentsyncd_next_poll_seconds", "gauge",
-	    "Seconds from this file's writing to the next poll.");
-	for (i = 0; i < n; i++)
-		if (s[i].next_poll_seconds >= 0)
-			sample(f, "agentsyncd_next_poll_seconds", &s[i], NULL,
-			    NULL, s[i].next_poll_seconds);
-	head(f, "agentsyncd_poll_interval_seconds", "gauge",
-	    "The source's poll_interval.");
-	for (i = 0; i < n; i++)
-		sample(f, "agentsyncd_poll_interval_seconds", &s[i], NULL, NULL,
-		    s[i].poll_interval);
-	head(f, "agentsyncd_clock_skew_seconds", "gauge",
-	    "How far this host's clock is ahead of upstream's (Date header).");
-	for (i = 0; i < n; i++)
-		if (s[i].clock_skew_set)
-			sample(f, "agentsyncd_clock_skew_seconds", &s[i], NULL,
-			    NULL, s[i].clock_skew);
+	head(f, m->name, m->type, m->help);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < m->noutcomes; k++)
+			sample(f, m->name, &s[i], "outcome", m->outcome(k),
+			    value(m, &s[i], k));
+		if (m->noutcomes > 0 ||
+		    (m->when == NOT_NEGATIVE && value(m, &s[i], 0) < 0) ||
+		    (m->when == SKEW_SET && !s[i].clock_skew_set))
+			continue;
+		sample(f, m->name, &s[i], m->by_kind ? "kind" : NULL, s[i].kind,
+		    value(m, &s[i], 0));
+	}
+}
+
+static void
+write_all(FILE *f, const struct metrics_source *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
+		write_metric(f, &metrics[i], s, n);
 }
 
 /* The metrics into fd, made 0644 and fsync'ed; fd is closed either way.

@@ -227,28 +227,78 @@ listing_cmp(const struct run *r, const struct recheck_run *d)
 	return -c; /* ties: the higher id first */
 }
 
+/* The first run of group g still sought, or NULL when the group is
+ * done. */
+static struct recheck_run *
+first_due(struct recheck *rc, const struct recheck_group *g)
+{
+	size_t i;
+
+	for (i = g->first; i <= g->last; i++)
+		if (!rc->due[i].found && !rc->due[i].given_up)
+			return &rc->due[i];
+	return NULL;
+}
+
+/* Page p of group g does not hold d: move the group a page forward or
+ * back (1), or give d up (0). */
+static int
+slide(struct recheck *rc, struct recheck_group *g, const struct page *p,
+    struct recheck_run *d)
+{
+	size_t j, newer = 0;
+
+	for (j = 0; j < p->nruns; j++)
+		newer += listing_cmp(&p->runs[j], d) < 0;
+	if (g->steps < RECHECK_MAX_STEPS && p->nruns > 0 && newer == p->nruns &&
+	    p->nitems > 1) {
+		/* only newer runs: it slid forward (runs were
+		 * created); the next page, overlapping by one */
+		g->start += (int64_t)p->nitems - 1;
+		g->limit = rc->page_size;
+		g->steps++;
+		rc->steps++;
+		return 1;
+	}
+	if (g->steps < RECHECK_MAX_STEPS && g->start > 0 &&
+	    ((p->nruns > 0 && newer == 0) || p->nitems == 0)) {
+		/* only older runs, or past the end: it slid back
+		 * (runs were deleted); the page before, overlapping
+		 * by one, and not past the end */
+		g->start -= rc->page_size > 1 ? rc->page_size - 1 : 1;
+		if (p->total > 0 && g->start > p->total - 1)
+			g->start = p->total - 1;
+		if (g->start < 0)
+			g->start = 0;
+		g->limit = rc->page_size;
+		g->steps++;
+		rc->steps++;
+		return 1;
+	}
+	/* inside the page's span and absent, or out of steps: gone
+	 * or moved upstream */
+	d->given_up = 1;
+	rc->not_found++;
+	return 0;
+}
+
 int
 recheck_next(struct recheck *rc, const struct page *p, int64_t *off, int *limit)
 {
 	struct recheck_group *g;
 	struct recheck_run *d;
-	size_t i, j, newer;
 
 	while (rc->cur < rc->ngroups) {
 		g = &rc->groups[rc->cur];
-		d = NULL;
-		for (i = g->first; i <= g->last; i++)
-			if (!rc->due[i].found && !rc->due[i].given_up) {
-				d = &rc->due[i];
-				break;
-			}
-		if (d == NULL || p == NULL) {
-			/* this group is done (or not fetched yet) */
-			if (d == NULL) {
-				rc->cur++;
-				p = NULL; /* the next group has not been fetched */
-				continue;
-			}
+		d = first_due(rc, g);
+		if (d == NULL) {
+			/* this group is done */
+			rc->cur++;
+			p = NULL; /* the next group has not been fetched */
+			continue;
+		}
+		if (p == NULL) {
+			/* this group is not fetched yet */
 			if (!g->shifted) {
 				g->shifted = 1;
 				g->start += rc->shift;
@@ -257,38 +307,8 @@ recheck_next(struct recheck *rc, const struct page *p, int64_t *off, int *limit)
 			}
 			break;
 		}
-		newer = 0;
-		for (j = 0; j < p->nruns; j++)
-			newer += listing_cmp(&p->runs[j], d) < 0;
-		if (g->steps < RECHECK_MAX_STEPS && p->nruns > 0 &&
-		    newer == p->nruns && p->nitems > 1) {
-			/* only newer runs: it slid forward (runs were
-			 * created); the next page, overlapping by one */
-			g->start += (int64_t)p->nitems - 1;
-			g->limit = rc->page_size;
-			g->steps++;
-			rc->steps++;
+		if (slide(rc, g, p, d))
 			break;
-		}
-		if (g->steps < RECHECK_MAX_STEPS && g->start > 0 &&
-		    ((p->nruns > 0 && newer == 0) || p->nitems == 0)) {
-			/* only older runs, or past the end: it slid back
-			 * (runs were deleted); the page before, overlapping
-			 * by one, and not past the end */
-			g->start -= rc->page_size > 1 ? rc->page_size - 1 : 1;
-			if (p->total > 0 && g->start > p->total - 1)
-				g->start = p->total - 1;
-			if (g->start < 0)
-				g->start = 0;
-			g->limit = rc->page_size;
-			g->steps++;
-			rc->steps++;
-			break;
-		}
-		/* inside the page's span and absent, or out of steps: gone
-		 * or moved upstream */
-		d->given_up = 1;
-		rc->not_found++;
 	}
 	if (rc->cur >= rc->ngroups)
 		return 0;

@@ -90,9 +90,7 @@ reload_request(void)
 	if (mainpid == NULL || errno != 0 || *end != '\0' || pid <= 1 ||
 	    answer_path(path, sizeof(path), "") == -1) {
 		fprintf(stderr,
-		    "%sagentsyncd: --reload is run by systemd "
-		    "(ExecReload=), which sets $MAINPID and "
-		    "$RUNTIME_DIRECTORY; use: systemctl reload agentsyncd\n",
+		    "%sagentsyncd: --reload is run by systemd (ExecReload=), which sets $MAINPID and $RUNTIME_DIRECTORY; use: systemctl reload agentsyncd\n",
 		    log_journal_prefix(LOG_LEVEL_ERROR));
 		return 64;
 	}
@@ -118,8 +116,7 @@ reload_request(void)
 		return 1;
 	}
 	fprintf(stderr,
-	    "%sagentsyncd: no answer to the reload from PID %ld "
-	    "in %d s\n",
+	    "%sagentsyncd: no answer to the reload from PID %ld in %d s\n",
 	    log_journal_prefix(LOG_LEVEL_ERROR), pid, RELOAD_WAIT);
 	return 1;
 }

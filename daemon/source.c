@@ -157,6 +157,71 @@ format_ms(int64_t ms, char *out)
 	out[TS_LEN - 1] = '\0';
 }
 
+/* ":SS" and an optional fraction at *pp, if any (else 0 and 0), into *s
+ * and *ms: 0, or -1. */
+static int
+parse_seconds(const char **pp, int *s, int *ms)
+{
+	const char *p = *pp;
+	int n;
+
+	*s = 0;
+	*ms = 0;
+	if (*p != ':')
+		return 0;
+	p++;
+	if (digits(&p, 2, s))
+		return -1;
+	if (*p == '.' || *p == ',') {
+		p++;
+		for (n = 0; *p >= '0' && *p <= '9'; n++, p++) {
+			if (n >= 9)
+				return -1;
+			if (n < 3)
+				*ms = *ms * 10 + (*p - '0');
+		}
+		if (n == 0)
+			return -1;
+		for (; n < 3; n++)
+			*ms *= 10;
+	}
+	*pp = p;
+	return 0;
+}
+
+/* "Z", "+HH:MM", "-HHMM", "+HH" or nothing at *pp into *oh and *om (signed
+ * hours and minutes east of UTC): 0, or -1. */
+static int
+parse_zone(const char **pp, int *oh, int *om)
+{
+	const char *p = *pp;
+	int sign;
+
+	*oh = 0;
+	*om = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '-' ? -1 : 1;
+		if (digits(&p, 2, oh))
+			return -1;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, om))
+				return -1;
+		} else if (*p >= '0' && *p <= '9') {
+			if (digits(&p, 2, om))
+				return -1;
+		}
+		if (*oh > 23 || *om > 59)
+			return -1;
+		*oh *= sign;
+		*om *= sign;
+	}
+	*pp = p;
+	return 0;
+}
+
 /* Parse as time_normalize() does, into milliseconds since the epoch. */
 static int
 time_parse_ms(const char *text, int64_t *ms_out)
@@ -164,7 +229,7 @@ time_parse_ms(const char *text, int64_t *ms_out)
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
 		31 };
 	const char *p = text;
-	int y, mo, d, h, mi, s = 0, ms = 0, n, oh = 0, om = 0, sign, leap;
+	int y, mo, d, h, mi, s, ms, oh, om, leap;
 	int64_t t;
 
 	if (text == NULL)
@@ -175,45 +240,9 @@ time_parse_ms(const char *text, int64_t *ms_out)
 	if (*p != 'T' && *p != 't' && *p != ' ')
 		return -1;
 	p++;
-	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
+	    parse_seconds(&p, &s, &ms) || parse_zone(&p, &oh, &om))
 		return -1;
-	if (*p == ':') {
-		p++;
-		if (digits(&p, 2, &s))
-			return -1;
-		if (*p == '.' || *p == ',') {
-			p++;
-			for (n = 0; *p >= '0' && *p <= '9'; n++, p++) {
-				if (n >= 9)
-					return -1;
-				if (n < 3)
-					ms = ms * 10 + (*p - '0');
-			}
-			if (n == 0)
-				return -1;
-			for (; n < 3; n++)
-				ms *= 10;
-		}
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p++ == '-' ? -1 : 1;
-		if (digits(&p, 2, &oh))
-			return -1;
-		if (*p == ':') {
-			p++;
-			if (digits(&p, 2, &om))
-				return -1;
-		} else if (*p >= '0' && *p <= '9') {
-			if (digits(&p, 2, &om))
-				return -1;
-		}
-		if (oh > 23 || om > 59)
-			return -1;
-		oh *= sign;
-		om *= sign;
-	}
 	if (*p != '\0')
 		return -1;
 	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;

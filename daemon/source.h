@@ -197,7 +197,7 @@ struct run {
 	size_t nproblems;
 	size_t problems_cap;
 	size_t problems_more;	   /* found past SOURCE_MAX_PROBLEMS */
-	unsigned char *problem_ix; /* json.c: problems by field (hash) */
+	unsigned char *problem_ix; /* json_fields.c: problems by field */
 };
 
 /* An item of a good page that could not be normalized. */

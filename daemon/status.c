@@ -190,13 +190,11 @@ print_walk(FILE *f, const char *what, const struct source_status *ss)
 		    (long long)ss->walk_offset, (long long)ss->walk_total);
 }
 
+/* orig's texts made safe for a terminal into ss, kept in b[0..9). */
 static void
-text_source(FILE *f, const struct source_status *orig, const char *health,
-    const char *why)
+safe_status(const struct source_status *orig, struct source_status *ss,
+    char (*b)[4096])
 {
-	struct source_status safe = *orig, *ss = &safe;
-	char b[10][4096];
-
 	ss->source = tty_safe(orig->source, b[0], sizeof(b[0]));
 	ss->kind = tty_safe(orig->kind, b[1], sizeof(b[1]));
 	ss->high_water = tty_safe(orig->high_water, b[2], sizeof(b[2]));
@@ -208,6 +206,16 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
 	ss->retired_at = tty_safe(orig->retired_at, b[7], sizeof(b[7]));
 	ss->forgetting_since = tty_safe(orig->forgetting_since, b[8],
 	    sizeof(b[8]));
+}
+
+static void
+text_source(FILE *f, const struct source_status *orig, const char *health,
+    const char *why)
+{
+	struct source_status safe = *orig, *ss = &safe;
+	char b[10][4096];
+
+	safe_status(orig, ss, b);
 	why = tty_safe(why, b[9], sizeof(b[9]));
 	fprintf(f, "source '%s' (%s)\n", ss->source != NULL ? ss->source : "?",
 	    ss->kind != NULL ? ss->kind : "?");
@@ -216,17 +224,14 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
 	    strcmp(why, "ok") != 0 ? why : "");
 	if (ss->forgetting_since != NULL)
 		fprintf(f,
-		    "  configured:      no; --forget-source interrupted "
-		    "(started %s): run it again to finish\n",
+		    "  configured:      no; --forget-source interrupted (started %s): run it again to finish\n",
 		    ss->forgetting_since);
 	else if (!ss->configured)
 		fprintf(f,
-		    "  configured:      no (retired %s): the analysis views "
-		    "leave its runs out\n",
+		    "  configured:      no (retired %s): the analysis views leave its runs out\n",
 		    ss->retired_at != NULL ? ss->retired_at : "?");
 	fprintf(f,
-	    "  runs mirrored:   %lld (%lld gone upstream, %lld rejected "
-	    "items)\n",
+	    "  runs mirrored:   %lld (%lld gone upstream, %lld rejected items)\n",
 	    (long long)ss->runs, (long long)ss->runs_gone,
 	    (long long)ss->rejected);
 	if (ss->backfill_done)
@@ -251,8 +256,7 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
 		fprintf(f, "  last error:      none\n");
 	if (ss->clock_skew.set)
 		fprintf(f,
-		    "  clock:           this host is %.0f s %s upstream's "
-		    "(Date header)\n",
+		    "  clock:           this host is %.0f s %s upstream's (Date header)\n",
 		    fabs(ss->clock_skew.v),
 		    ss->clock_skew.v >= 0 ? "ahead of" : "behind");
 	fprintf(f, "  next poll:       %s\n",
@@ -341,12 +345,40 @@ verdict(struct status_ctx *x, char *buf, size_t len)
 		snprintf(buf, len, "%.500s", x->reason);
 }
 
+/* The --status --json document: root, whose "sources" are x's, with
+ * the verdict summary.  Returns the exit status. */
+static int
+print_json(const struct status_ctx *x, cJSON *root, const char *summary,
+    const char *database, FILE *out)
+{
+	char now[TS_LEN], *doc;
+
+	time_format(x->now, now);
+	add_str(root, "status", health_names[x->worst]);
+	cJSON_AddNumberToObject(root, "exit_code", x->worst);
+	add_str(root, "summary", summary);
+	add_str(root, "database", database);
+	add_str(root, "generated_at", now);
+	cJSON_AddNumberToObject(root, "stale_after_poll_intervals",
+	    STATUS_STALE_POLLS);
+	cJSON_AddNumberToObject(root, "stale_after_at_least_seconds",
+	    STATUS_STALE_MIN);
+	cJSON_AddItemToObject(root, "sources", x->sources);
+	doc = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (doc == NULL)
+		return status_unknown("out of memory", 1, out);
+	fprintf(out, "%s\n", doc);
+	cJSON_free(doc);
+	return x->worst;
+}
+
 int
 status_print(struct store *store, const struct conf *conf, const char *database,
     int json, FILE *out)
 {
 	struct status_ctx x;
-	char summary[700], now[TS_LEN], *text = NULL, *doc;
+	char summary[700], *text = NULL;
 	size_t textlen = 0, i;
 	cJSON *root = NULL;
 	struct timespec ts;
@@ -395,24 +427,7 @@ status_print(struct store *store, const struct conf *conf, const char *database,
 		free(text);
 		return x.worst;
 	}
-	time_format(x.now, now);
-	add_str(root, "status", health_names[x.worst]);
-	cJSON_AddNumberToObject(root, "exit_code", x.worst);
-	add_str(root, "summary", summary);
-	add_str(root, "database", database);
-	add_str(root, "generated_at", now);
-	cJSON_AddNumberToObject(root, "stale_after_poll_intervals",
-	    STATUS_STALE_POLLS);
-	cJSON_AddNumberToObject(root, "stale_after_at_least_seconds",
-	    STATUS_STALE_MIN);
-	cJSON_AddItemToObject(root, "sources", x.sources);
-	doc = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (doc == NULL)
-		return status_unknown("out of memory", json, out);
-	fprintf(out, "%s\n", doc);
-	cJSON_free(doc);
-	return x.worst;
+	return print_json(&x, root, summary, database, out);
 }
 
 int
