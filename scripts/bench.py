@@ -10,7 +10,10 @@ rate limiter off, except the rate-limit row.  Environment:
   BENCH_RUNS=100000         runs per source for the comparison rows
   BENCH_SCALES="10000 100000"  the scale rows (add 1000000 for 1M)
   BENCH_IDLE_SECONDS=60     the idle-CPU measurement
-  BENCH_IDLE_BEFORE=409ce5a the binary it is compared with ("" for none)
+  BENCH_IDLE_BEFORE=83eca89 the binary it is compared with ("" for none):
+                            the daemon before the redesign (issue 26), whose
+                            idle instructions and backfill runs/s the
+                            redesign keeps within 5%
   BENCH_RECHECK_*           see scripts/bench_recheck.py
   BENCH_LATENCY_*, BENCH_ALLOW_*, BENCH_WRITE_RUNS, BENCH_IN_FLIGHT
                             see scripts/bench_latency.py
@@ -32,8 +35,9 @@ import fakeapi  # noqa: E402
 import bench_recheck  # noqa: E402  (build_before)
 
 BIN = os.path.join(ROOT, "agentsyncd")
-# The daemon before the first page of a poll was kept parsed.
-IDLE_BEFORE = "409ce5a"
+# The daemon before the redesign into writer, verdict, engine (issue 26):
+# its backfill and its idle polls are measured beside this binary's.
+IDLE_BEFORE = "83eca89"
 TOKENS = {"CODEGEN_API_TOKEN": "codegen-test-token",
           "COTOOL_API_KEY": "cotool-test-token"}
 
@@ -99,14 +103,15 @@ def db_bytes(path):
     return sum(os.path.getsize(p) for p in glob.glob(path + "*"))
 
 
-def backfill(api, d):
+def backfill(api, d, binary=BIN, warm=True):
     """Warm the render cache with a throwaway walk, then measure one."""
-    scratch = tempfile.mkdtemp(prefix="bench-warm-", dir=d)
-    run([BIN, "-c", conf(scratch, api), "--once"], TOKENS)
-    shutil.rmtree(scratch)
+    if warm:
+        scratch = tempfile.mkdtemp(prefix="bench-warm-", dir=d)
+        run([binary, "-c", conf(scratch, api), "--once"], TOKENS)
+        shutil.rmtree(scratch)
     api.clear_log()
     c = conf(d, api)
-    wall, cpu, rss, rc = run([BIN, "-c", c, "--once"], TOKENS)
+    wall, cpu, rss, rc = run([binary, "-c", c, "--once"], TOKENS)
     assert rc == 0, "backfill failed"
     return {"wall": wall, "cpu": cpu, "rss": rss, "requests":
             len(api.requests()), "db": db_bytes(os.path.join(d,
@@ -154,6 +159,37 @@ def main():
     row("daemon backfill: peak RSS", fmt(b["rss"] // 1024, " MiB"))
     row("daemon backfill: database bytes per 1,000 runs",
         fmt(int(b["db"] / (total / 1000))))
+
+    # 1b. The same backfill by this binary and by the one before the
+    # redesign (IDLE_BEFORE, built from git), in turns on fresh mirrors,
+    # the pages already rendered: runs per second and peak RSS side by
+    # side (the machine's speed drifts; the median of the turns is read).
+    before = None
+    rev = os.environ.get("BENCH_IDLE_BEFORE", IDLE_BEFORE).strip()
+    if rev:
+        before = bench_recheck.build_before(rev, work)
+    if before is not None:
+        turns = {"": [], " (before)": []}
+        for t in range(3):
+            for label, binary in (("", BIN), (" (before)", before)):
+                td = os.path.join(work, f"turn{t}{label.strip(' ()')}")
+                os.makedirs(td)
+                turns[label].append(backfill(api, td, binary, warm=False))
+                shutil.rmtree(td)
+        med = {k: sorted(v, key=lambda x: x["wall"])[1]
+               for k, v in turns.items()}
+        for label in ("", " (before)"):
+            row(f"backfill{label}, median of 3 turns: runs per second",
+                fmt(int(total / med[label]["wall"])))
+            row(f"backfill{label}: peak RSS (largest of 3 turns)",
+                fmt(max(x["rss"] for x in turns[label]) // 1024, " MiB"),
+                "target <= 16 MiB" if not label else "")
+        row("backfill runs/s, this binary / before",
+            f"{med[' (before)']['wall'] / med['']['wall']:.3f}",
+            "target >= 0.95")
+    else:
+        row("backfill before the redesign", "not built",
+            f"git archive {rev} failed")
 
     # 2. Baseline: sqlite-utils.
     bdir = os.path.join(work, "baseline")
@@ -233,12 +269,8 @@ def main():
             sapi.stop()
             shutil.rmtree(sd)
 
-    # 6. Idle daemon CPU, this binary and the one before the kept first
-    # page (IDLE_BEFORE, built from git), side by side on the same mirror.
-    before = None
-    if os.environ.get("BENCH_IDLE_BEFORE", IDLE_BEFORE).strip():
-        before = bench_recheck.build_before(
-            os.environ.get("BENCH_IDLE_BEFORE", IDLE_BEFORE).strip(), work)
+    # 6. Idle daemon CPU, this binary and the one before the redesign
+    # (IDLE_BEFORE, built in 1b), side by side on the same mirror.
     for label, binary in (("", BIN), (" (before)", before)):
         if binary is None:
             continue
@@ -292,6 +324,7 @@ def main():
         # The daemon's idle polls alone: what its loop runs (start-up and
         # exit left out), per request (one a source-poll).
         c = conf(cd, capi, "poll_interval = 1s\n")
+        per_poll = {}
         for label, binary in (("", BIN), (" (before)", before)):
             if binary is None:
                 continue
@@ -308,8 +341,13 @@ def main():
             got = [int(line.split(":")[-1].replace(",", ""))
                    for line in err.splitlines() if "Collected :" in line]
             if got and polls > 0:
+                per_poll[label] = got[0] // polls
                 row(f"callgrind: instructions per idle source-poll{label}",
                     fmt(got[0] // polls), f"{polls} polls, daemon")
+        if len(per_poll) == 2:
+            row("idle instructions per source-poll, this binary / before",
+                f"{per_poll[''] / per_poll[' (before)']:.3f}",
+                "target <= 1.05")
         capi.stop()
 
     # 8. Rate-limited backfill against a server enforcing 60 per 3 s
