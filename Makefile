@@ -123,6 +123,12 @@ $(BUILD)/tests/test_verdict: tests/unit/test_verdict.c $(BUILD)/verdict.o
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
 
+# The request pipeline: pure, linked alone.
+$(BUILD)/tests/test_pipeline: tests/unit/test_pipeline.c $(BUILD)/pipeline.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
+
 # Allocation failures injected by wrapping calloc (a reload that runs out
 # of memory must leave the running configuration whole).
 $(BUILD)/tests/test_sync: tests/unit/test_sync.c $(DAEMON_OBJ)

@@ -28,8 +28,10 @@
 #include "limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipeline.h"
 #include "recheck.h"
 #include "source.h"
+#include "stats.h"
 #include "store.h"
 #include "sync.h"
 #include "verdict.h"
@@ -44,11 +46,6 @@
 /* Seconds between the host's clock and upstream's worth a warning. */
 #define CLOCK_WARN_SKEW	     60.0
 #define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
-/* A backfill or full resync says how far it is this often (seconds). */
-#define PROGRESS_INTERVAL 30.0
-/* Page requests of one source: those in flight, and the answers waiting
- * for the page before them to be written. */
-#define RING CONF_MAX_IN_FLIGHT
 /* The largest first page kept parsed for the next poll (struct src). */
 #define FIRST_KEEP_MAX (1024 * 1024)
 
@@ -78,28 +75,6 @@ struct attempt {
 	int busy_waits; /* database locked by another */
 };
 
-/*
- * A page request: in flight, or answered and waiting for its turn (pages
- * are handled in the order of the walk, one at the cursor at a time).
- */
-struct slot {
-	struct src *src;
-	struct http_request *req; /* in flight, or NULL */
-	int64_t offset;		  /* the request's offset */
-	int limit;		  /* and the items it asked for */
-	double decided; /* http_mono_now() the limiter counted it at */
-	char url[SOURCE_MAX_PAGE_URL];
-	int answered; /* the answer below is kept */
-	int unread;   /* ... a 2xx not parsed yet: its outcome not counted */
-	long status;
-	char *body; /* NUL-terminated */
-	size_t len;
-	double retry_after;
-	char *content_type;
-	int too_large;
-	char *error;
-};
-
 struct src {
 	struct sync *sync;
 	const struct conf_source *conf;
@@ -113,15 +88,11 @@ struct src {
 	struct sync_state st;	  /* as last committed (and the clock skew) */
 	struct recheck_seen seen; /* unfinished runs: when last fetched */
 	int loaded;
-	double warned_skew; /* the clock skew last warned about */
 	struct pass pass;
 	struct attempt at;
-	/* The pass's requests in the order of the walk: ring[head] is the
-	 * page at the cursor, the others were asked for ahead of it. */
-	struct slot ring[RING];
-	int ring_head, ring_n;
-	int waiting;	/* a retry or a 429's wait: ask for nothing */
-	int64_t stored; /* pages stored: src_pump() sees one was */
+	struct pipeline pipe; /* the pass's requests */
+	int waiting;	      /* a retry or a 429's wait: ask for nothing */
+	int64_t stored;	      /* pages stored: src_pump() sees one was */
 	/* Its part of the writer's open batch; past max_retries batches
 	 * lost in a row (wpart.losses) the timer ends the pass. */
 	struct writer_part wpart;
@@ -142,19 +113,7 @@ struct src {
 		size_t len;
 		int limit;
 	} first;
-	/* For the metrics file: since this source was started. */
-	struct {
-		int64_t passes[NPASS_OUTCOMES];
-		int64_t requests[NREQ_OUTCOMES];
-		int64_t retries, rejected;
-		int last_pass_ok; /* -1: none yet */
-		double last_pass_seconds;
-		int64_t upstream_total; /* -1: none yet */
-		double last_page;	/* ev_time() of the last page */
-		double next_poll;	/* ev_time() of the next, or 0 */
-	} m;
-	int failing; /* passes failed in a row (for "recovered") */
-	char state_text[160];
+	struct stats m; /* counters, status text */
 };
 
 struct sync {
@@ -209,15 +168,8 @@ src_arm(struct src *s, double delay)
 	ev_timer_start(s->sync->loop, &s->timer);
 }
 
-/* The i-th request of the pass, 0 being the page at the cursor. */
-static struct slot *
-src_slot(struct src *s, int i)
-{
-	return &s->ring[(s->ring_head + i) % RING];
-}
-
 static struct verdict
-slot_verdict(const struct slot *sl, enum verdict_body body)
+slot_verdict(const struct pipe_slot *sl, enum verdict_body body)
 {
 	return verdict_of(sl->status, sl->too_large, sl->retry_after >= 0,
 	    body);
@@ -228,56 +180,27 @@ slot_verdict(const struct slot *sl, enum verdict_body body)
 static void
 src_count(struct src *s, struct verdict v)
 {
-	s->m.requests[v.outcome]++;
+	stats_request(&s->m, v.outcome);
 }
 
 /* The final verdict on sl's 2xx, now that body says what it is. */
 static struct verdict
-slot_settle(struct slot *sl, enum verdict_body body)
+slot_settle(struct pipe_slot *sl, enum verdict_body body)
 {
 	struct verdict v = slot_verdict(sl, body);
 
-	src_count(sl->src, v);
+	src_count(sl->pl->owner, v);
 	sl->unread = 0;
 	return v;
 }
 
+/* pipe_release: a slot let go (pipeline.h). */
 static void
-slot_clear(struct slot *sl)
+slot_release(struct pipe_slot *sl)
 {
 	if (sl->unread)
 		(void)slot_settle(sl, VERDICT_UNREAD);
 	http_cancel(sl->req);
-	free(sl->body);
-	free(sl->content_type);
-	free(sl->error);
-	memset(sl, 0, sizeof(*sl));
-}
-
-/* Drop the requests from the i-th on: cancel those in flight, forget the
- * answers kept.  Their requests stay counted by the limiter. */
-static void
-src_drop(struct src *s, int i)
-{
-	int j;
-
-	for (j = i; j < s->ring_n; j++)
-		slot_clear(src_slot(s, j));
-	if (i < s->ring_n)
-		s->ring_n = i;
-}
-
-/* Make slot sl a hole: asked for again when the source may ask. */
-static void
-slot_hole(struct slot *sl)
-{
-	struct slot keep = *sl;
-
-	keep.req = NULL;
-	keep.answered = keep.unread = 0;
-	keep.body = keep.content_type = keep.error = NULL;
-	slot_clear(sl);
-	*sl = keep;
 }
 
 /*
@@ -290,13 +213,10 @@ slot_hole(struct slot *sl)
 static void
 src_wait(struct src *s, double delay, int cancel)
 {
-	int i;
-
 	if (s->wpart.in_batch && writer_commit(s->sync->writer) == WRITE_LOST)
 		return; /* lost: it waits already, from the cursor before */
-	for (i = 0; cancel && i < s->ring_n; i++)
-		if (src_slot(s, i)->req != NULL)
-			slot_hole(src_slot(s, i));
+	if (cancel)
+		pipe_holes_in_flight(&s->pipe);
 	/* already waiting longer (a retry, a 429 before): keep that */
 	if (s->waiting && ev_is_active(&s->timer) &&
 	    ev_timer_remaining(s->sync->loop, &s->timer) > delay)
@@ -500,15 +420,7 @@ src_note_clock(struct src *s, const struct http_response *resp)
 	skew = ev_time() - (resp->date + 0.5);
 	s->st.clock_skew.set = 1;
 	s->st.clock_skew.v = skew;
-	if (fabs(skew) > CLOCK_WARN_SKEW &&
-	    fabs(skew - s->warned_skew) > CLOCK_WARN_SKEW) {
-		log_warnx("source '%s': this host's clock is %.0f s %s "
-			  "upstream's (its Date header); upstream's clock is "
-			  "used for its times",
-		    s->conf->name, fabs(skew),
-		    skew > 0 ? "ahead of" : "behind");
-		s->warned_skew = skew;
-	}
+	stats_skew(&s->m, s->conf->name, skew, CLOCK_WARN_SKEW);
 }
 
 static void
@@ -616,7 +528,7 @@ src_batch_lost(void *arg)
 	    (long long)s->st.walk_offset, giving_up ? "" : " after a wait",
 	    s->wpart.losses, s->conf->max_retries);
 	s->pass.rec.counts.retries++;
-	src_drop(s, 0);
+	pipe_drop(&s->pipe, 0);
 	s->waiting = 1;
 	src_arm(s, delay);
 }
@@ -660,32 +572,20 @@ sync_batch_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)sync_batch_commit(w->data, 1);
 }
 
-/* A long backfill or full resync says, every PROGRESS_INTERVAL, how far it
- * is: runs so far, upstream's total, the share, the rate and an ETA. */
+/* A long backfill or full resync says how far it is, every
+ * STATS_PROGRESS_INTERVAL. */
 static void
 src_report_progress(struct src *s)
 {
-	const struct sync_state *st = &s->st;
-	double now = http_mono_now(), rate;
-	char eta[32] = "?";
+	double now = http_mono_now();
 
 	if (s->pass.walk.mode == WALK_INCREMENTAL ||
-	    now - s->pass.last_report < PROGRESS_INTERVAL)
+	    now - s->pass.last_report < STATS_PROGRESS_INTERVAL)
 		return;
 	s->pass.last_report = now;
 	sync_write_metrics(s->sync);
-	rate = (double)(st->walk_offset - s->pass.off0) / (now - s->pass.t0);
-	if (rate > 0 && st->walk_total > st->walk_offset)
-		log_duration((double)(st->walk_total - st->walk_offset) / rate,
-		    2, eta, sizeof(eta));
-	log_info("source '%s': %s: %lld of %lld runs (%.0f%%), %.0f runs/s, "
-		 "about %s left",
-	    s->conf->name, walk_mode_name(s->pass.walk.mode),
-	    (long long)st->walk_offset, (long long)st->walk_total,
-	    st->walk_total > 0 ?
-		100.0 * (double)st->walk_offset / (double)st->walk_total :
-		0.0,
-	    rate, eta);
+	stats_progress(s->conf->name, s->pass.walk.mode, &s->st, s->pass.off0,
+	    s->pass.t0, now);
 }
 
 /* A page of the re-check: store it (the walk's cursor is not moved),
@@ -714,8 +614,7 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 	s->stored++;
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
-	s->m.last_page = ev_time();
-	s->m.upstream_total = p->total;
+	stats_page(&s->m, p->total, ev_time());
 	recheck_found(rc, p, off);
 	if (recheck_next(rc, p, &noff, &nlimit) == 1) {
 		/* src_pump() asks for it */
@@ -804,8 +703,7 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	s->stored++;
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
-	s->m.upstream_total = p->total;
-	s->m.last_page = ev_time();
+	stats_page(&s->m, p->total, ev_time());
 	if (batched &&
 	    sync_batch_commit(s->sync, step.action != WALK_FETCH) == WRITE_LOST)
 		return; /* lost: back at its start, waiting */
@@ -856,7 +754,7 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 /* A 429 pauses the whole source: nothing in flight, nothing asked for
  * until the wait is over, then the page at the cursor again. */
 static void
-src_rate_limited(struct src *s, struct slot *sl, double retry_after)
+src_rate_limited(struct src *s, struct pipe_slot *sl, double retry_after)
 {
 	const struct conf_source *c = s->conf;
 	double delay;
@@ -873,13 +771,13 @@ src_rate_limited(struct src *s, struct slot *sl, double retry_after)
 		delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': HTTP 429 from %s; waiting %.1fs%s", c->name,
 	    sl->url, delay, retry_after >= 0 ? " as Retry-After asks" : "");
-	slot_hole(sl);
+	pipe_hole(sl);
 	src_wait(s, delay, 1);
 }
 
 /* Parse a 2xx answer; a bad page is said and retried (-1). */
 static int
-src_parse(struct src *s, struct slot *sl, struct page *page)
+src_parse(struct src *s, struct pipe_slot *sl, struct page *page)
 {
 	char reason[4096], err[200], head[600], ctype[400];
 	struct verdict v;
@@ -907,7 +805,7 @@ src_parse(struct src *s, struct slot *sl, struct page *page)
 
 /* A 401 or 403: the pass fails and the source waits auth_backoff. */
 static void
-src_auth_refused(struct src *s, const struct slot *sl)
+src_auth_refused(struct src *s, const struct pipe_slot *sl)
 {
 	const struct conf_source *c = s->conf;
 	char reason[4096], wait[64];
@@ -926,7 +824,7 @@ src_auth_refused(struct src *s, const struct slot *sl)
 
 /* A 2xx at the cursor: parse it and handle the page. */
 static void
-src_read(struct src *s, struct slot *sl)
+src_read(struct src *s, struct pipe_slot *sl)
 {
 	const struct conf_source *c = s->conf;
 	struct page page;
@@ -960,7 +858,7 @@ src_read(struct src *s, struct slot *sl)
 
 /* Handle the answer to the request for the page at the cursor. */
 static void
-src_process(struct src *s, struct slot *sl)
+src_process(struct src *s, struct pipe_slot *sl)
 {
 	const struct verdict v = slot_verdict(sl, VERDICT_UNREAD);
 	char reason[4096], head[600];
@@ -1011,7 +909,7 @@ dup_or_null(const char *p, int *oom)
 
 /* Keep an answer until its page's turn. */
 static int
-slot_keep(struct slot *sl, const struct http_response *resp)
+slot_keep(struct pipe_slot *sl, const struct http_response *resp)
 {
 	int oom = 0;
 
@@ -1034,8 +932,8 @@ slot_keep(struct slot *sl, const struct http_response *resp)
 static void
 src_answer_cb(void *arg, const struct http_response *resp)
 {
-	struct slot *sl = arg;
-	struct src *s = sl->src;
+	struct pipe_slot *sl = arg;
+	struct src *s = sl->pl->owner;
 	const struct verdict v = verdict_of(resp->status, resp->too_large,
 	    resp->retry_after >= 0, VERDICT_UNREAD);
 
@@ -1054,8 +952,8 @@ src_answer_cb(void *arg, const struct http_response *resp)
 	if (slot_keep(sl, resp) == -1) {
 		/* asked for again: at once ahead of the cursor, after a
 		 * retry's wait at it */
-		slot_hole(sl);
-		if (sl == src_slot(s, 0))
+		pipe_hole(sl);
+		if (sl == pipe_slot(&s->pipe, 0))
 			src_retry(s, "out of memory keeping a page");
 		else
 			src_pump(s);
@@ -1064,105 +962,67 @@ src_answer_cb(void *arg, const struct http_response *resp)
 	src_pump(s); /* takes the time it spends off the idle clocks */
 }
 
-/* Requests this source may have in flight now: one for the first page of
- * a pass (an idle poll costs one request) and for re-checks (each request
- * depends on the last), then requests_in_flight; an incremental walk
- * opens up one more a page, since it may stop at any page. */
-static int
-src_window(const struct src *s)
+/* What the pass's walk lets the pipeline ask for. */
+static struct pipe_walk
+src_pipe_walk(const struct src *s)
 {
-	int64_t n = s->conf->requests_in_flight;
+	const struct recheck *rc = &s->pass.rc;
 
-	if (s->pass.rechecking || s->pass.walk.pages == 0)
-		return 1;
-	if (s->pass.walk.mode == WALK_INCREMENTAL && s->pass.walk.pages < n)
-		n = s->pass.walk.pages + 1;
-	return (int)n;
-}
-
-/* The page the cursor needs: *off and *limit. */
-static void
-src_want(const struct src *s, int64_t *off, int *limit)
-{
-	int64_t pos = s->st.walk_offset;
-
-	*limit = s->pass.walk.page_limit;
-	if (s->pass.rechecking) {
-		const struct recheck_group *g =
-		    &s->pass.rc.groups[s->pass.rc.cur];
-
-		*off = g->start;
-		*limit = g->limit;
-	} else if (s->type->any_offset) {
-		*off = pos > 0 ? pos - 1 : 0; /* one early: the anchor */
-	} else {
-		*off = pos - pos % *limit;
-	}
-}
-
-/* The page after request sl if its page is full and the walk goes on,
- * as far as upstream's last total and max_pass_pages say: 1, else 0. */
-static int
-src_ahead(const struct src *s, const struct slot *sl, int64_t *off, int *limit)
-{
-	const struct walk *w = &s->pass.walk;
-	int64_t end = sl->offset + sl->limit;
-
-	if (s->pass.rechecking || sl->limit != w->page_limit ||
-	    (s->st.walk_total >= 0 && end >= s->st.walk_total) ||
-	    w->pages + s->ring_n >= w->pass_cap ||
-	    w->pages + s->ring_n >= w->max_pages)
-		return 0;
-	*off = end - (s->type->any_offset ? 1 : 0);
-	*limit = w->page_limit;
-	return 1;
+	return (struct pipe_walk){
+		.walk = &s->pass.walk,
+		.recheck = s->pass.rechecking ? &rc->groups[rc->cur] : NULL,
+		.offset = s->st.walk_offset,
+		.total = s->st.walk_total,
+		.any_offset = s->type->any_offset,
+		.in_flight = s->conf->requests_in_flight,
+	};
 }
 
 /* http sent_cb: the limiter counts the request from when it left. */
 static void
 slot_sent(void *arg)
 {
-	struct slot *sl = arg;
+	struct pipe_slot *sl = arg;
+	struct src *s = sl->pl->owner;
 
-	limit_sent(&sl->src->limit, sl->decided, http_mono_now());
+	limit_sent(&s->limit, sl->decided, http_mono_now());
 }
 
-/* Ask for the pages the window allows, as soon as the limiter does. */
+/* The options of every request of source c. */
+static void
+src_http_options(const struct conf_source *c, struct http_options *opt)
+{
+	opt->token = c->token;
+	opt->timeout = c->request_timeout;
+	opt->deadline = c->request_deadline;
+	opt->proxy = c->proxy_mode == PROXY_ENV ? NULL :
+	    c->proxy_mode == PROXY_URL		? c->proxy :
+						  "";
+	opt->max_body = SOURCE_MAX_BODY;
+	opt->sent_cb = slot_sent;
+}
+
+/* Ask for the pages the window allows (pipe_next()), as soon as the
+ * limiter does. */
 static void
 src_fill(struct src *s)
 {
 	const struct conf_source *c = s->conf;
+	const struct pipe_walk pw = src_pipe_walk(s);
 	struct http_options opt;
-	struct slot *sl, *last;
+	struct pipe_slot *sl;
+	enum pipe_next next;
 	int64_t off;
-	int i, limit, window = src_window(s);
+	int i, limit, window = pipe_window(&pw);
 	double delay, now;
 
-	opt.token = c->token;
-	opt.timeout = c->request_timeout;
-	opt.deadline = c->request_deadline;
-	opt.proxy = c->proxy_mode == PROXY_ENV ? NULL :
-	    c->proxy_mode == PROXY_URL	       ? c->proxy :
-						 "";
-	opt.max_body = SOURCE_MAX_BODY;
-	opt.sent_cb = slot_sent;
-	/* Holes first (pages to ask for again, the cursor's first), then
-	 * new pages: in flight or answered, at most window bodies are held. */
+	src_http_options(c, &opt);
 	for (i = 0; s->pass.active && !s->waiting && i < window; i++) {
-		if (i < s->ring_n) {
-			sl = src_slot(s, i);
-			if (sl->req != NULL || sl->answered)
-				continue;
-			off = sl->offset;
-			limit = sl->limit;
-		} else {
-			last = i > 0 ? src_slot(s, i - 1) : NULL;
-			if (last == NULL)
-				src_want(s, &off, &limit);
-			else if (!src_ahead(s, last, &off, &limit))
-				break;
-			sl = src_slot(s, i);
-		}
+		if ((next = pipe_next(&s->pipe, &pw, i, &off, &limit, &sl)) ==
+		    PIPE_SKIP)
+			continue;
+		if (next == PIPE_STOP)
+			break;
 		now = http_mono_now();
 		if ((delay = limit_delay(&s->limit, now)) > 0) {
 			src_arm(s, delay);
@@ -1176,7 +1036,6 @@ src_fill(struct src *s)
 			break;
 		}
 		limit_record(&s->limit, now);
-		sl->src = s;
 		sl->offset = off;
 		sl->limit = limit;
 		sl->decided = now;
@@ -1187,8 +1046,7 @@ src_fill(struct src *s)
 				src_retry(s, "cannot start a request");
 			break;
 		}
-		if (i == s->ring_n)
-			s->ring_n++;
+		pipe_asked(&s->pipe, i);
 		log_debug("source '%s': GET %s", c->name, sl->url);
 	}
 }
@@ -1202,33 +1060,24 @@ src_fill(struct src *s)
 static void
 src_pump(struct src *s)
 {
-	struct slot *h, cur;
-	int64_t off, stored;
-	int limit;
+	struct pipe_slot cur;
+	int64_t stored;
 	double t0 = http_mono_now();
 
-	while (s->pass.active && !s->waiting && s->ring_n > 0) {
-		h = src_slot(s, 0);
-		src_want(s, &off, &limit);
-		if (h->offset != off || h->limit != limit) {
-			src_drop(s, 0);
-			break;
-		}
-		if (!h->answered)
+	while (s->pass.active && !s->waiting && s->pipe.n > 0) {
+		const struct pipe_walk pw = src_pipe_walk(s);
+
+		if (!pipe_head_wanted(&s->pipe, &pw) ||
+		    !pipe_slot(&s->pipe, 0)->answered)
 			break;
 		/* take its answer; the slot stays, a hole, until the page is
 		 * stored (a retry asks for it there again) */
-		cur = *h;
-		h->answered = h->unread = 0;
-		h->body = h->content_type = h->error = NULL;
+		pipe_take(&s->pipe, &cur);
 		stored = s->stored;
 		src_process(s, &cur);
-		slot_clear(&cur);
-		if (s->stored != stored && s->ring_n > 0) {
-			slot_clear(src_slot(s, 0));
-			s->ring_head = (s->ring_head + 1) % RING;
-			s->ring_n--;
-		}
+		pipe_clear(&cur);
+		if (s->stored != stored)
+			pipe_advance(&s->pipe);
 	}
 	/* Parsing and writing pages blocks the loop: the requests in flight
 	 * were not silent meanwhile, and the limiter's timer is armed next. */
@@ -1268,14 +1117,13 @@ src_orphaned(struct src *s)
 	/* Its rows went before the batch began (the batch holds the write
 	 * lock): its page there was rolled back, nothing else is in it. */
 	writer_part_leave(s->sync->writer, &s->wpart);
-	src_drop(s, 0);
+	pipe_drop(&s->pipe, 0);
 	s->waiting = 0;
 	s->pass.active = 0;
 	s->pass.rechecking = 0;
 	recheck_free(&s->pass.rc);
 	s->orphaned = 1;
-	snprintf(s->state_text, sizeof(s->state_text),
-	    "stopped: renamed or forgotten in the database, reload");
+	stats_orphaned(&s->m);
 	ev_timer_stop(s->sync->loop, &s->timer);
 	if (s->sync->once)
 		src_finished(s, 0);
@@ -1286,7 +1134,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 {
 	const struct conf_source *c = s->conf;
 	struct sync *sync = s->sync;
-	char now[TS_LEN], when[TS_LEN], msg[512], *safe = NULL;
+	struct stats_pass end = { .rec = &s->pass.rec };
+	char now[TS_LEN], when[TS_LEN], *safe = NULL;
 
 	wall_ts(now, 0);
 	/* The error goes to the database and STATUS=: redact it there too,
@@ -1301,7 +1150,7 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		ok = 0;
 		error = "cannot write the pages to the database";
 	}
-	src_drop(s, 0);
+	pipe_drop(&s->pipe, 0);
 	s->waiting = 0;
 	/* this pass ends here anyway: the timer gives up nothing more, and
 	 * the next loss in a row is past max_retries again */
@@ -1312,9 +1161,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 			ok ? PASS_SUCCEEDED : PASS_FAILED, error,
 			now) != WRITE_OK)
 			ok = 0;
-		s->m.last_pass_seconds = http_mono_now() - s->pass.t0;
-		s->m.retries += s->pass.rec.counts.retries;
-		s->m.rejected += s->pass.rec.counts.runs_rejected;
+		end.was_active = 1;
+		end.seconds = http_mono_now() - s->pass.t0;
 		s->pass.active = 0;
 		s->pass.rechecking = 0;
 		recheck_free(&s->pass.rc);
@@ -1323,43 +1171,12 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		 * Not after every idle poll: a checkpoint costs fsyncs. */
 		writer_checkpoint_over(sync->writer, WAL_CHECKPOINT_BYTES);
 	}
-	if (ok) {
-		/* An idle poll that found nothing is debug; what changed,
-		 * failures and recoveries are info and above. */
-		if (s->failing > 0)
-			log_info("source '%s': recovered after %d failed "
-				 "pass%s",
-			    c->name, s->failing, s->failing == 1 ? "" : "es");
-		snprintf(msg, sizeof(msg),
-		    "source '%s': %s pass done: %lld requests, %lld pages, "
-		    "%lld new, %lld changed, %lld deleted, %lld rejected",
-		    c->name, walk_mode_name(s->pass.walk.mode),
-		    (long long)s->pass.rec.counts.requests,
-		    (long long)s->pass.rec.counts.pages,
-		    (long long)s->pass.rec.counts.runs_new,
-		    (long long)s->pass.rec.counts.runs_changed,
-		    (long long)s->pass.rec.counts.runs_deleted,
-		    (long long)s->pass.rec.counts.runs_rejected);
-		if (store_pass_idle(&s->pass.rec))
-			log_debug("%s", msg);
-		else
-			log_info("%s", msg);
-		s->failing = 0;
-		snprintf(s->state_text, sizeof(s->state_text),
-		    "idle, %lld "
-		    "runs new, %lld changed, last sync %.8s",
-		    (long long)s->pass.rec.counts.runs_new,
-		    (long long)s->pass.rec.counts.runs_changed, now + 11);
-	} else {
-		s->failing++;
-		snprintf(s->state_text, sizeof(s->state_text),
-		    "failed at "
-		    "%.8s: %.100s",
-		    now + 11, error != NULL ? error : "?");
-	}
+	end.mode = s->pass.walk.mode;
+	end.outcome = ok ? PASS_SUCCEEDED : PASS_FAILED;
+	end.error = error;
+	end.now = now;
+	stats_pass_end(&s->m, c->name, &end);
 	free(safe);
-	s->m.passes[ok ? PASS_SUCCEEDED : PASS_FAILED]++;
-	s->m.last_pass_ok = ok;
 	s->m.next_poll = sync->once ? 0 : ev_time() + next_delay;
 	sync_write_metrics(sync);
 	if (sync->once) {
@@ -1428,12 +1245,10 @@ src_new(struct sync *sync, const struct conf_source *c)
 	s->backoff.max = c->backoff_max;
 	ev_init(&s->timer, src_timer_cb);
 	s->timer.data = s;
+	pipe_init(&s->pipe, slot_release, s);
 	writer_part_init(&s->wpart, &s->st, &s->pass.walk, &s->pass.rec.counts,
 	    src_batch_lost, s);
-	snprintf(s->state_text, sizeof(s->state_text), "starting");
-	s->m.last_pass_ok = -1;
-	s->m.last_pass_seconds = -1;
-	s->m.upstream_total = -1;
+	stats_init(&s->m);
 	return s;
 }
 
@@ -1448,7 +1263,7 @@ src_stop(struct src *s)
 	if (s->wpart.in_batch)
 		(void)sync_batch_commit(s->sync, 1);
 	ev_timer_stop(s->sync->loop, &s->timer);
-	src_drop(s, 0);
+	pipe_drop(&s->pipe, 0);
 	s->waiting = 0;
 	if (s->pass.active) {
 		wall_ts(now, 0);
@@ -1458,7 +1273,9 @@ src_stop(struct src *s)
 				  "recorded",
 			    s->conf->name);
 		s->pass.active = 0;
-		s->m.passes[PASS_INTERRUPTED]++;
+		stats_pass_end(&s->m, s->conf->name,
+		    &(struct stats_pass){ .outcome = PASS_INTERRUPTED,
+			.was_active = 1 });
 	}
 	s->pass.rechecking = 0;
 	recheck_free(&s->pass.rc);
@@ -1468,7 +1285,7 @@ static void
 src_free(struct src *s)
 {
 	writer_part_leave(s->sync->writer, &s->wpart);
-	src_drop(s, 0);
+	pipe_drop(&s->pipe, 0);
 	src_first_drop(s);
 	recheck_free(&s->pass.rc);
 	recheck_seen_free(&s->seen);
@@ -1653,9 +1470,8 @@ sync_write_metrics(struct sync *sync)
 {
 	struct metrics_source *m;
 	const struct src *s;
-	const struct sync_state *st;
 	size_t n = 0, i = 0;
-	double now = ev_time(), t;
+	double now = ev_time();
 
 	if (sync->metrics_file == NULL)
 		return;
@@ -1666,39 +1482,10 @@ sync_write_metrics(struct sync *sync)
 		log_error("out of memory for the metrics");
 		return;
 	}
-	for (s = sync->srcs; s != NULL; s = s->next, i++) {
-		st = &s->st;
-		m[i].name = s->conf->name;
-		m[i].kind = s->type->name;
-		m[i].poll_interval = s->conf->poll_interval;
-		m[i].runs = store_live_runs(sync->store, s->conf->name);
-		m[i].last_success = st->last_success_at[0] != '\0' &&
-			time_to_unix(st->last_success_at, &t) == 0 ?
-		    t :
-		    -1;
-		m[i].last_progress = s->m.last_page > 0 ? s->m.last_page : -1;
-		m[i].last_pass_ok = s->m.last_pass_ok;
-		m[i].last_pass_seconds = s->m.last_pass_seconds;
-		memcpy(m[i].passes, s->m.passes, sizeof(m[i].passes));
-		memcpy(m[i].requests, s->m.requests, sizeof(m[i].requests));
-		m[i].http_429 = s->m.requests[REQ_RATE_LIMITED];
-		m[i].retries = s->m.retries +
-		    s->pass.rec.counts.retries * s->pass.active;
-		m[i].rejected = s->m.rejected +
-		    s->pass.rec.counts.runs_rejected * s->pass.active;
-		m[i].backfill_ratio = st->backfill_done ?
-		    1.0 :
-		    st->walk_mode == WALK_BACKFILL && st->walk_total > 0 ?
-		    fmin(1.0,
-			(double)st->walk_offset / (double)st->walk_total) :
-		    0.0;
-		m[i].upstream_total = s->m.upstream_total;
-		m[i].next_poll_seconds = s->m.next_poll > 0 ?
-		    fmax(0, s->m.next_poll - now) :
-		    -1;
-		m[i].clock_skew_set = st->clock_skew.set;
-		m[i].clock_skew = st->clock_skew.v;
-	}
+	for (s = sync->srcs; s != NULL; s = s->next, i++)
+		stats_metrics(&s->m, &m[i], s->conf, &s->st,
+		    s->pass.active ? &s->pass.rec.counts : NULL,
+		    store_live_runs(sync->store, s->conf->name), now);
 	if (metrics_write(sync->metrics_file, m, n) == -1) {
 		if (errno != sync->metrics_errno)
 			log_warn("cannot write metrics_file '%s'",
@@ -1752,26 +1539,9 @@ sync_status(const struct sync *sync, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (s = sync->srcs; s != NULL && off < len; s = s->next) {
-		if (s->pass.active && s->st.walk_total > 0 &&
-		    s->pass.walk.mode != WALK_INCREMENTAL)
-			n = snprintf(buf + off, len - off,
-			    "%s%s: %s %lld of %lld runs (%.0f%%)",
-			    off ? "; " : "", s->conf->name,
-			    walk_mode_name(s->pass.walk.mode),
-			    (long long)s->st.walk_offset,
-			    (long long)s->st.walk_total,
-			    100.0 * (double)s->st.walk_offset /
-				(double)s->st.walk_total);
-		else if (s->pass.active)
-			n = snprintf(buf + off, len - off,
-			    "%s%s: %s %lld "
-			    "runs",
-			    off ? "; " : "", s->conf->name,
-			    walk_mode_name(s->pass.walk.mode),
-			    (long long)s->st.walk_offset);
-		else
-			n = snprintf(buf + off, len - off, "%s%s: %s",
-			    off ? "; " : "", s->conf->name, s->state_text);
+		n = stats_status(&s->m, buf + off, len - off, off ? "; " : "",
+		    s->conf->name, s->pass.active ? (int)s->pass.walk.mode : -1,
+		    &s->st);
 		if (n < 0)
 			break;
 		off += (size_t)n;
