@@ -52,67 +52,89 @@
 struct sync;
 
 /*
- * One configured source.  Three lifetimes: the configuration (set by
- * src_new), the pass under way (started by src_pass_begin with one
- * assignment of struct pass), and the attempt at the current page (reset
- * when a page is stored).
+ * The lifecycle of a source: one state, and every transition.
+ *
+ *   state          what it does                  leaves for
+ *   SRC_NEW        its cursor not read yet       IDLE (read), FINISHED
+ *   SRC_IDLE       between passes, timer armed   PASS (begun), ORPHANED,
+ *                                                FINISHED (--once)
+ *   SRC_PASS       walking: asks for pages       WAITING, RECHECK, IDLE,
+ *                                                FINISHED, ORPHANED
+ *   SRC_RECHECK    fetching the runs due for a   WAITING, IDLE, FINISHED,
+ *                  re-check (pass.rc)            ORPHANED
+ *   SRC_WAITING    in a pass, a retry's or a     PASS or RECHECK (its timer:
+ *                  429's wait: asks for nothing  pass.rc has groups or not),
+ *                                                IDLE, FINISHED, ORPHANED
+ *   SRC_FINISHED   --once: its pass is over      (none)
+ *   SRC_ORPHANED   renamed or forgotten in the   NEW (a reload that still
+ *                  database: stopped             configures it)
+ *
+ * A pass begins in src_pass_begin() (NEW or IDLE to PASS) and is closed in
+ * one place, src_pass_close(), whatever ends it: done or failed
+ * (src_pass_end()), stopped (src_stop()) or orphaned (src_orphaned()).
  */
-struct pass {
-	int active;
-	int rechecking;	    /* fetching the runs due for a re-check */
-	struct recheck rc;  /* ... their requests */
-	double t0;	    /* http_mono_now() at its start */
-	int64_t off0;	    /* the walk's offset then (a resumed walk) */
-	double last_report; /* http_mono_now() of the last progress line */
-	struct walk walk;
-	struct store_pass rec; /* its sync_runs row and counters */
+enum src_state {
+	SRC_NEW,
+	SRC_IDLE,
+	SRC_PASS,
+	SRC_RECHECK,
+	SRC_WAITING,
+	SRC_FINISHED,
+	SRC_ORPHANED
 };
 
-/* The page at the cursor: what its failures have cost so far. */
+/* The page at the cursor: what its failures have cost so far (reset when
+ * a page is stored). */
 struct attempt {
 	int retries; /* failures of this page */
 	int retries_429;
 	int busy_waits; /* database locked by another */
 };
 
+/* The pass under way: begun by src_pass_begin() with one assignment. */
+struct pass {
+	struct recheck rc;  /* the requests of the re-check, if any */
+	double t0;	    /* http_mono_now() at its start */
+	int64_t off0;	    /* the walk's offset then (a resumed walk) */
+	double last_report; /* http_mono_now() of the last progress line */
+	struct walk walk;
+	struct store_pass rec; /* its sync_runs row and counters */
+	struct attempt at;
+	int64_t stored; /* pages stored: src_pump() sees one was */
+};
+
+/* The first page of the last incremental pass, parsed.  A parse is a
+ * function of the body's bytes and the limit asked for alone, so the next
+ * poll that gets the same bytes for the same limit handles this page
+ * instead of parsing them again: an idle poll's parse is three quarters of
+ * its instructions.  Everything after the parse (the walk, the comparison
+ * with the mirror, the re-checks) is done as for any page. */
+struct first_page {
+	int set;
+	struct page page; /* page.text: the body's bytes, verbatim */
+	size_t len;
+	int limit;
+};
+
+/* One configured source (src_new()). */
 struct src {
 	struct sync *sync;
 	const struct conf_source *conf;
-	const struct source_type *type;
-	char identity[SRC_MAX_IDENTITY];
+	struct src *next;
+	enum src_state state;
+	/* Its pace: the limiter, the backoff and its one timer (the next
+	 * poll, the limiter's next slot, a wait). */
 	struct limit limit;
 	struct backoff backoff;
 	ev_timer timer;
-	struct src *next;
-
 	struct sync_state st;	  /* as last committed (and the clock skew) */
 	struct recheck_seen seen; /* unfinished runs: when last fetched */
-	int loaded;
 	struct pass pass;
-	struct attempt at;
 	struct pipeline pipe; /* the pass's requests */
-	int waiting;	      /* a retry or a 429's wait: ask for nothing */
-	int64_t stored;	      /* pages stored: src_pump() sees one was */
 	/* Its part of the writer's open batch; past max_retries batches
 	 * lost in a row (wpart.losses) the timer ends the pass. */
 	struct writer_part wpart;
-	int finished; /* once mode: pass done */
-	int orphaned; /* renamed or forgotten in the database: stopped */
-	/*
-	 * The first page of the last incremental pass, parsed.  A parse is a
-	 * function of the body's bytes and the limit asked for alone, so the
-	 * next poll that gets the same bytes for the same limit handles this
-	 * page instead of parsing them again: an idle poll's parse is three
-	 * quarters of its instructions.  Everything after the parse (the walk,
-	 * the comparison with the mirror, the re-checks) is done as for any
-	 * page.
-	 */
-	struct {
-		int set;
-		struct page page; /* page.text: the body's bytes, verbatim */
-		size_t len;
-		int limit;
-	} first;
+	struct first_page first;
 	struct stats m; /* counters, status text */
 };
 
@@ -168,6 +190,21 @@ src_arm(struct src *s, double delay)
 	ev_timer_start(s->sync->loop, &s->timer);
 }
 
+/* A pass is under way (asking, or waiting). */
+static int
+src_in_pass(const struct src *s)
+{
+	return s->state == SRC_PASS || s->state == SRC_RECHECK ||
+	    s->state == SRC_WAITING;
+}
+
+/* The pass may ask for pages and handle their answers. */
+static int
+src_may_ask(const struct src *s)
+{
+	return s->state == SRC_PASS || s->state == SRC_RECHECK;
+}
+
 static struct verdict
 slot_verdict(const struct pipe_slot *sl, enum verdict_body body)
 {
@@ -218,10 +255,10 @@ src_wait(struct src *s, double delay, int cancel)
 	if (cancel)
 		pipe_holes_in_flight(&s->pipe);
 	/* already waiting longer (a retry, a 429 before): keep that */
-	if (s->waiting && ev_is_active(&s->timer) &&
+	if (s->state == SRC_WAITING && ev_is_active(&s->timer) &&
 	    ev_timer_remaining(s->sync->loop, &s->timer) > delay)
 		return;
-	s->waiting = 1;
+	s->state = SRC_WAITING;
 	src_arm(s, delay);
 }
 
@@ -249,20 +286,21 @@ static int
 src_pass_begin(struct src *s)
 {
 	const struct conf_source *c = s->conf;
-	char now[TS_LEN], due[TS_LEN] = "";
-	struct pass pass = { .active = 1 };
+	char now[TS_LEN], due[TS_LEN] = "", identity[SRC_MAX_IDENTITY];
+	struct pass pass = { .t0 = 0 };
 
 	wall_ts(now, 0);
-	if (!s->loaded) {
+	if (s->state == SRC_NEW) {
+		src_identity(c, identity, sizeof(identity));
 		if (writer_state_load(s->sync->writer, c->name, c->type->name,
-			s->identity, &s->st) == -1)
+			identity, &s->st) == -1)
 			return -1;
-		s->loaded = 1;
+		s->state = SRC_IDLE;
 	}
 	if (c->full_resync_interval > 0)
 		wall_ts(due, -c->full_resync_interval);
-	if (walk_begin(&pass.walk, &s->st, s->type->any_offset,
-		s->type->can_order_updated, c->page_size, now, due))
+	if (walk_begin(&pass.walk, &s->st, s->conf->type->any_offset,
+		s->conf->type->can_order_updated, c->page_size, now, due))
 		log_info("source '%s': resuming %s walk at offset %lld",
 		    c->name, walk_mode_name(pass.walk.mode),
 		    (long long)s->st.walk_offset);
@@ -277,7 +315,7 @@ src_pass_begin(struct src *s)
 		now) == -1)
 		return -1;
 	s->pass = pass;
-	memset(&s->at, 0, sizeof(s->at));
+	s->state = SRC_PASS;
 	log_debug("source '%s': %s pass begins (stop key %s)", c->name,
 	    walk_mode_name(pass.walk.mode),
 	    pass.walk.stop_key[0] ? pass.walk.stop_key : "none");
@@ -305,7 +343,7 @@ src_note_seen(struct src *s, const struct page *p)
 	double now = http_mono_now();
 	size_t i;
 
-	if (s->type->can_order_updated)
+	if (s->conf->type->can_order_updated)
 		return;
 	src_refresh_since(s, since);
 	for (i = 0; i < p->nruns; i++) {
@@ -336,7 +374,7 @@ src_recheck_begin(struct src *s)
 	int rc = -1, oom = 0;
 
 	/* targeted requests need any offset (skip), not page numbers */
-	if (s->type->can_order_updated || !s->type->any_offset ||
+	if (s->conf->type->can_order_updated || !s->conf->type->any_offset ||
 	    s->pass.walk.mode != WALK_INCREMENTAL)
 		return 0;
 	src_refresh_since(s, since);
@@ -389,7 +427,7 @@ src_recheck_begin(struct src *s)
 	    s->pass.walk.page_limit);
 	oom = rc < 0;
 	if (rc > 0) {
-		s->pass.rechecking = 1;
+		s->state = SRC_RECHECK;
 		log_debug("source '%s': %zu unfinished runs due for a re-check "
 			  "in %d requests",
 		    c->name, s->pass.rc.ndue, rc);
@@ -428,18 +466,18 @@ src_retry(struct src *s, const char *reason)
 {
 	double delay;
 
-	if (s->at.retries >= s->conf->max_retries) {
+	if (s->pass.at.retries >= s->conf->max_retries) {
 		log_error("source '%s': giving up on this pass after %d "
 			  "retries: %s",
-		    s->conf->name, s->at.retries, reason);
+		    s->conf->name, s->pass.at.retries, reason);
 		src_pass_end(s, 0, reason, s->conf->poll_interval);
 		return;
 	}
-	s->at.retries++;
+	s->pass.at.retries++;
 	s->pass.rec.counts.retries++;
 	delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': %s; retry %d of %d in %.1fs", s->conf->name,
-	    reason, s->at.retries, s->conf->max_retries, delay);
+	    reason, s->pass.at.retries, s->conf->max_retries, delay);
 	src_wait(s, delay, 0);
 }
 
@@ -485,8 +523,8 @@ src_store_failed(struct src *s, enum write_rc rc)
 		src_orphaned(s);
 		return;
 	}
-	if (rc == WRITE_BUSY && s->at.busy_waits < MAX_BUSY_WAITS) {
-		s->at.busy_waits++;
+	if (rc == WRITE_BUSY && s->pass.at.busy_waits < MAX_BUSY_WAITS) {
+		s->pass.at.busy_waits++;
 		s->pass.rec.counts.retries++; /* the page is fetched again */
 		delay = backoff_next(&s->backoff);
 		log_warnx("source '%s': the database is locked by another "
@@ -529,7 +567,7 @@ src_batch_lost(void *arg)
 	    s->wpart.losses, s->conf->max_retries);
 	s->pass.rec.counts.retries++;
 	pipe_drop(&s->pipe, 0);
-	s->waiting = 1;
+	s->state = SRC_WAITING;
 	src_arm(s, delay);
 }
 
@@ -610,8 +648,8 @@ src_handle_recheck(struct src *s, const struct page *p, int64_t off)
 		src_store_failed(s, wrc);
 		return;
 	}
-	memset(&s->at, 0, sizeof(s->at));
-	s->stored++;
+	memset(&s->pass.at, 0, sizeof(s->pass.at));
+	s->pass.stored++;
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
 	stats_page(&s->m, p->total, ev_time());
@@ -670,7 +708,7 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	enum write_rc wrc;
 	int batched;
 
-	if (s->pass.rechecking) {
+	if (s->state == SRC_RECHECK) {
 		src_handle_recheck(s, p, off);
 		return;
 	}
@@ -699,8 +737,8 @@ src_handle_page(struct src *s, const struct page *p, int64_t off)
 	}
 	src_log_step(s, &step, p, &next);
 	s->st = next;
-	memset(&s->at, 0, sizeof(s->at));
-	s->stored++;
+	memset(&s->pass.at, 0, sizeof(s->pass.at));
+	s->pass.stored++;
 	backoff_reset(&s->backoff);
 	src_note_seen(s, p);
 	stats_page(&s->m, p->total, ev_time());
@@ -760,7 +798,7 @@ src_rate_limited(struct src *s, struct pipe_slot *sl, double retry_after)
 	double delay;
 
 	s->pass.rec.counts.http_429++;
-	if (++s->at.retries_429 > MAX_429_RETRIES) {
+	if (++s->pass.at.retries_429 > MAX_429_RETRIES) {
 		src_pass_end(s, 0, "HTTP 429: rate limited too long",
 		    c->poll_interval);
 		return;
@@ -784,8 +822,8 @@ src_parse(struct src *s, struct pipe_slot *sl, struct page *page)
 	int rc;
 
 	memset(page, 0, sizeof(*page));
-	rc = s->type->parse_page(sl->body, sl->len, (size_t)sl->limit, page,
-	    err, sizeof(err));
+	rc = s->conf->type->parse_page(sl->body, sl->len, (size_t)sl->limit,
+	    page, err, sizeof(err));
 	v = slot_settle(sl, rc == 0 ? VERDICT_PAGE_OK : VERDICT_NOT_A_PAGE);
 	if (v.action == VERDICT_PAGE)
 		return 0;
@@ -833,7 +871,7 @@ src_read(struct src *s, struct pipe_slot *sl)
 	/* The first page of an incremental pass (an idle poll, mostly) is
 	 * kept parsed for the next one; see struct src. */
 	first = sl->offset == 0 && s->pass.walk.mode == WALK_INCREMENTAL &&
-	    !s->pass.rechecking && sl->len <= FIRST_KEEP_MAX;
+	    s->state != SRC_RECHECK && sl->len <= FIRST_KEEP_MAX;
 	if (first && s->first.set && s->first.len == sl->len &&
 	    s->first.limit == sl->limit &&
 	    memcmp(s->first.page.text, sl->body, sl->len) == 0) {
@@ -970,10 +1008,11 @@ src_pipe_walk(const struct src *s)
 
 	return (struct pipe_walk){
 		.walk = &s->pass.walk,
-		.recheck = s->pass.rechecking ? &rc->groups[rc->cur] : NULL,
+		.recheck = s->state == SRC_RECHECK ? &rc->groups[rc->cur] :
+						     NULL,
 		.offset = s->st.walk_offset,
 		.total = s->st.walk_total,
-		.any_offset = s->type->any_offset,
+		.any_offset = s->conf->type->any_offset,
 		.in_flight = s->conf->requests_in_flight,
 	};
 }
@@ -1017,7 +1056,7 @@ src_fill(struct src *s)
 	double delay, now;
 
 	src_http_options(c, &opt);
-	for (i = 0; s->pass.active && !s->waiting && i < window; i++) {
+	for (i = 0; src_may_ask(s) && i < window; i++) {
 		if ((next = pipe_next(&s->pipe, &pw, i, &off, &limit, &sl)) ==
 		    PIPE_SKIP)
 			continue;
@@ -1028,7 +1067,7 @@ src_fill(struct src *s)
 			src_arm(s, delay);
 			break;
 		}
-		if (s->type->page_url(c, off, limit, s->pass.walk.order,
+		if (s->conf->type->page_url(c, off, limit, s->pass.walk.order,
 			sl->url, sizeof(sl->url)) == -1) {
 			if (i == 0)
 				src_pass_end(s, 0, "page URL too long",
@@ -1064,7 +1103,7 @@ src_pump(struct src *s)
 	int64_t stored;
 	double t0 = http_mono_now();
 
-	while (s->pass.active && !s->waiting && s->pipe.n > 0) {
+	while (src_may_ask(s) && s->pipe.n > 0) {
 		const struct pipe_walk pw = src_pipe_walk(s);
 
 		if (!pipe_head_wanted(&s->pipe, &pw) ||
@@ -1073,10 +1112,10 @@ src_pump(struct src *s)
 		/* take its answer; the slot stays, a hole, until the page is
 		 * stored (a retry asks for it there again) */
 		pipe_take(&s->pipe, &cur);
-		stored = s->stored;
+		stored = s->pass.stored;
 		src_process(s, &cur);
 		pipe_clear(&cur);
-		if (s->stored != stored)
+		if (s->pass.stored != stored)
 			pipe_advance(&s->pipe);
 	}
 	/* Parsing and writing pages blocks the loop: the requests in flight
@@ -1092,13 +1131,66 @@ src_finished(struct src *s, int ok)
 	struct sync *sync = s->sync;
 	struct src *o;
 
-	s->finished = 1;
 	if (!ok)
 		sync->failed = 1;
 	for (o = sync->srcs; o != NULL; o = o->next)
-		if (!o->finished)
+		if (o->state != SRC_FINISHED && o->state != SRC_ORPHANED)
 			return;
 	ev_break(sync->loop, EVBREAK_ALL);
+}
+
+/* Record the end of the pass under way as end->outcome; a failure to
+ * record it fails a pass that was to succeed. */
+static void
+src_pass_record(struct src *s, struct stats_pass *end)
+{
+	struct writer *w = s->sync->writer;
+
+	if (writer_pass_end(w, &s->pass.rec, &s->st, end->outcome, end->error,
+		end->now) != WRITE_OK) {
+		if (end->outcome == PASS_INTERRUPTED)
+			log_warnx(
+			    "source '%s': the interrupted pass was not recorded",
+			    s->conf->name);
+		else
+			end->outcome = PASS_FAILED;
+	}
+	end->seconds = http_mono_now() - s->pass.t0;
+	/* A reader that held the WAL open through the pass may have let go:
+	 * shrink a grown WAL now rather than at the next tick.  Not after
+	 * every idle poll: a checkpoint costs fsyncs. */
+	if (end->outcome != PASS_INTERRUPTED)
+		writer_checkpoint_over(w, WAL_CHECKPOINT_BYTES);
+}
+
+/*
+ * Close the pass under way, whatever ends it; the source is then in state
+ * to.  Its pages in the writer's batch are committed (a lost batch fails a
+ * pass that was to succeed), or left when orphaned (its rows went before
+ * the batch began: the batch holds the write lock).  Its requests are
+ * dropped and its re-check plan freed; a pass that was under way is
+ * recorded as end->outcome, unless orphaned.  end says how it ended.
+ */
+static void
+src_pass_close(struct src *s, struct stats_pass *end, enum src_state to)
+{
+	end->rec = &s->pass.rec;
+	end->mode = s->pass.walk.mode;
+	end->was_active = src_in_pass(s);
+	if (to == SRC_ORPHANED)
+		writer_part_leave(s->sync->writer, &s->wpart);
+	else if (s->wpart.in_batch &&
+	    sync_batch_commit(s->sync, 1) == WRITE_LOST &&
+	    end->outcome != PASS_INTERRUPTED) {
+		/* back at the cursor before the batch: that is saved */
+		end->outcome = PASS_FAILED;
+		end->error = "cannot write the pages to the database";
+	}
+	pipe_drop(&s->pipe, 0);
+	if (end->was_active && to != SRC_ORPHANED)
+		src_pass_record(s, end);
+	recheck_free(&s->pass.rc);
+	s->state = to;
 }
 
 /*
@@ -1110,31 +1202,27 @@ src_finished(struct src *s, int ok)
 static void
 src_orphaned(struct src *s)
 {
-	log_error("source '%s': no longer in the database (renamed or "
-		  "forgotten by agentsyncd --rename-source / --forget-source): "
-		  "stopped until the configuration is reloaded",
+	struct stats_pass end = { .outcome = PASS_FAILED };
+
+	log_error(
+	    "source '%s': no longer in the database (renamed or forgotten by agentsyncd --rename-source / --forget-source): stopped until the configuration is reloaded",
 	    s->conf->name);
-	/* Its rows went before the batch began (the batch holds the write
-	 * lock): its page there was rolled back, nothing else is in it. */
-	writer_part_leave(s->sync->writer, &s->wpart);
-	pipe_drop(&s->pipe, 0);
-	s->waiting = 0;
-	s->pass.active = 0;
-	s->pass.rechecking = 0;
-	recheck_free(&s->pass.rc);
-	s->orphaned = 1;
+	src_pass_close(s, &end, SRC_ORPHANED);
 	stats_orphaned(&s->m);
 	ev_timer_stop(s->sync->loop, &s->timer);
 	if (s->sync->once)
 		src_finished(s, 0);
 }
 
+/* The pass is done (ok) or failed with error; the next in next_delay
+ * seconds (--once: none). */
 static void
 src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 {
 	const struct conf_source *c = s->conf;
 	struct sync *sync = s->sync;
-	struct stats_pass end = { .rec = &s->pass.rec };
+	struct stats_pass end = { .outcome = ok ? PASS_SUCCEEDED :
+						  PASS_FAILED };
 	char now[TS_LEN], when[TS_LEN], *safe = NULL;
 
 	wall_ts(now, 0);
@@ -1145,42 +1233,23 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		error = safe;
 	} else if (error != NULL)
 		error = "out of memory";
-	if (s->wpart.in_batch && sync_batch_commit(sync, 1) == WRITE_LOST) {
-		/* back at the cursor before the batch: that is saved */
-		ok = 0;
-		error = "cannot write the pages to the database";
-	}
-	pipe_drop(&s->pipe, 0);
-	s->waiting = 0;
+	end.error = error;
+	end.now = now;
+	/* a source whose cursor could not be read stays to read it */
+	src_pass_close(s, &end,
+	    sync->once		    ? SRC_FINISHED :
+		s->state == SRC_NEW ? SRC_NEW :
+				      SRC_IDLE);
 	/* this pass ends here anyway: the timer gives up nothing more, and
 	 * the next loss in a row is past max_retries again */
 	if (s->wpart.losses > c->max_retries)
 		s->wpart.losses = c->max_retries;
-	if (s->pass.active) {
-		if (writer_pass_end(sync->writer, &s->pass.rec, &s->st,
-			ok ? PASS_SUCCEEDED : PASS_FAILED, error,
-			now) != WRITE_OK)
-			ok = 0;
-		end.was_active = 1;
-		end.seconds = http_mono_now() - s->pass.t0;
-		s->pass.active = 0;
-		s->pass.rechecking = 0;
-		recheck_free(&s->pass.rc);
-		/* A reader that held the WAL open through the pass may have
-		 * let go: shrink a grown WAL now rather than at the next tick.
-		 * Not after every idle poll: a checkpoint costs fsyncs. */
-		writer_checkpoint_over(sync->writer, WAL_CHECKPOINT_BYTES);
-	}
-	end.mode = s->pass.walk.mode;
-	end.outcome = ok ? PASS_SUCCEEDED : PASS_FAILED;
-	end.error = error;
-	end.now = now;
 	stats_pass_end(&s->m, c->name, &end);
 	free(safe);
 	s->m.next_poll = sync->once ? 0 : ev_time() + next_delay;
 	sync_write_metrics(sync);
 	if (sync->once) {
-		src_finished(s, ok);
+		src_finished(s, end.outcome == PASS_SUCCEEDED);
 		return;
 	}
 	wall_ts(when, next_delay);
@@ -1188,7 +1257,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	src_arm(s, next_delay);
 }
 
-/* ev_timer of a source: the next poll, a limiter slot or a retry. */
+/* ev_timer of a source: the next poll, a limiter slot or the end of a
+ * wait. */
 static void
 src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1196,7 +1266,7 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (s->orphaned)
+	if (s->state == SRC_ORPHANED || s->state == SRC_FINISHED)
 		return;
 	if (s->wpart.losses > s->conf->max_retries) {
 		s->wpart.losses = 0;
@@ -1207,18 +1277,18 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    s->conf->poll_interval);
 		return;
 	}
-	if (!s->pass.active && s->loaded &&
+	if (s->state == SRC_IDLE &&
 	    store_source_present(s->sync->store, s->conf->name) == 0) {
 		src_orphaned(s);
 		return;
 	}
-	if (!s->pass.active && src_pass_begin(s) == -1) {
-		s->pass.active = 0;
+	if (!src_in_pass(s) && src_pass_begin(s) == -1) {
 		src_pass_end(s, 0, "cannot begin a pass (database)",
 		    s->conf->poll_interval);
 		return;
 	}
-	s->waiting = 0;
+	if (s->state == SRC_WAITING) /* over: on with the pass's phase */
+		s->state = s->pass.rc.ngroups > 0 ? SRC_RECHECK : SRC_PASS;
 	src_pump(s);
 }
 
@@ -1234,8 +1304,6 @@ src_new(struct sync *sync, const struct conf_source *c)
 	}
 	s->sync = sync;
 	s->conf = c;
-	s->type = c->type;
-	src_identity(c, s->identity, sizeof(s->identity));
 	if (limit_init(&s->limit, c->rate_requests, c->rate_window) == -1) {
 		log_error("out of memory");
 		free(s);
@@ -1252,33 +1320,20 @@ src_new(struct sync *sync, const struct conf_source *c)
 	return s;
 }
 
-/* Stop a source; its cursor is already in the database. */
+/* Stop a source; its cursor is already in the database.  What the batch
+ * holds is saved with its cursor (first: a lost batch arms the timer and
+ * asks for its pages again, stopped next). */
 static void
 src_stop(struct src *s)
 {
+	struct stats_pass end = { .outcome = PASS_INTERRUPTED };
 	char now[TS_LEN];
 
-	/* what the batch holds is saved with its cursor (first: a lost batch
-	 * arms the timer and asks for its pages again) */
-	if (s->wpart.in_batch)
-		(void)sync_batch_commit(s->sync, 1);
+	wall_ts(now, 0);
+	end.now = now;
+	src_pass_close(s, &end, src_in_pass(s) ? SRC_IDLE : s->state);
 	ev_timer_stop(s->sync->loop, &s->timer);
-	pipe_drop(&s->pipe, 0);
-	s->waiting = 0;
-	if (s->pass.active) {
-		wall_ts(now, 0);
-		if (writer_pass_end(s->sync->writer, &s->pass.rec, &s->st,
-			PASS_INTERRUPTED, NULL, now) != WRITE_OK)
-			log_warnx("source '%s': the interrupted pass was not "
-				  "recorded",
-			    s->conf->name);
-		s->pass.active = 0;
-		stats_pass_end(&s->m, s->conf->name,
-		    &(struct stats_pass){ .outcome = PASS_INTERRUPTED,
-			.was_active = 1 });
-	}
-	s->pass.rechecking = 0;
-	recheck_free(&s->pass.rc);
+	stats_pass_end(&s->m, s->conf->name, &end);
 }
 
 static void
@@ -1437,11 +1492,10 @@ sync_configure(struct sync *sync, const struct conf *conf)
 			s->pass.rec.source = c->name;
 			s->pass.rec.kind = c->type->name;
 			s->next = NULL;
-			if (s->orphaned) {
+			if (s->state == SRC_ORPHANED) {
 				/* still configured under the name whose rows
 				 * went: it starts over, as a new source */
-				s->orphaned = 0;
-				s->loaded = 0;
+				s->state = SRC_NEW;
 				src_arm(s, 0);
 			}
 			*ktail = s;
@@ -1484,7 +1538,7 @@ sync_write_metrics(struct sync *sync)
 	}
 	for (s = sync->srcs; s != NULL; s = s->next, i++)
 		stats_metrics(&s->m, &m[i], s->conf, &s->st,
-		    s->pass.active ? &s->pass.rec.counts : NULL,
+		    src_in_pass(s) ? &s->pass.rec.counts : NULL,
 		    store_live_runs(sync->store, s->conf->name), now);
 	if (metrics_write(sync->metrics_file, m, n) == -1) {
 		if (errno != sync->metrics_errno)
@@ -1540,7 +1594,7 @@ sync_status(const struct sync *sync, char *buf, size_t len)
 	buf[0] = '\0';
 	for (s = sync->srcs; s != NULL && off < len; s = s->next) {
 		n = stats_status(&s->m, buf + off, len - off, off ? "; " : "",
-		    s->conf->name, s->pass.active ? (int)s->pass.walk.mode : -1,
+		    s->conf->name, src_in_pass(s) ? (int)s->pass.walk.mode : -1,
 		    &s->st);
 		if (n < 0)
 			break;
