@@ -54,7 +54,9 @@
  * The lifecycle of a source: one state, and every transition.
  *
  *   state          what it does                  leaves for
- *   SRC_NEW        its cursor not read yet       IDLE (read), FINISHED
+ *   SRC_NEW        its cursor not read yet       IDLE (read; a pass that
+ *                                                could not read it ends
+ *                                                in NEW), FINISHED
  *   SRC_IDLE       between passes, timer armed   PASS (begun), ORPHANED,
  *                                                FINISHED (--once)
  *   SRC_PASS       walking: asks for pages       WAITING, RECHECK, IDLE,
