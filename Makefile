@@ -131,6 +131,12 @@ $(BUILD)/tests/test_store_rules: tests/unit/test_store_rules.c \
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
 
+# The request pipeline: pure, linked alone.
+$(BUILD)/tests/test_pipeline: tests/unit/test_pipeline.c $(BUILD)/pipeline.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ -lcmocka
+
 # The page parser and the adapters: linked with cJSON alone, without
 # libev, libcurl or SQLite.
 JSON_OBJ := $(addprefix $(BUILD)/,json.o json_fields.o json_item.o source.o \

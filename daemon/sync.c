@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * sync.c: walk each source's listing newest first and mirror it.
+ * sync.c: walk each source's listing newest first and mirror it; this
+ * file is a source's lifecycle (sync_int.h lists the other parts).
  *
  * One struct src per configured source, one ev_timer each: it fires for
  * the next poll, for the limiter's next slot and for retry waits.  A pass
@@ -12,7 +13,8 @@
  *   page, or pass_end and sleep.
  *
  * What a page means (drift, order, high-water mark, stop rules) is decided
- * in walk.c, without libev, curl or SQLite; this file does what it decides.
+ * in walk.c, without libev, curl or SQLite; sync_page.c does what it
+ * decides.  The states of a source and their transitions: sync_int.h.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,159 +25,8 @@
 
 #include <ev.h>
 
-#include "conf.h"
-#include "http.h"
-#include "limit.h"
-#include "log.h"
 #include "metrics.h"
-#include "recheck.h"
-#include "source.h"
-#include "store.h"
-#include "sync.h"
-#include "verdict.h"
-#include "walk.h"
-#include "writer.h"
-
-/* "TYPE BASE_URL org N" */
-#define SRC_MAX_IDENTITY (SOURCE_MAX_BASE_URL + 64)
-#define MAX_429_RETRIES	 30	/* per page, then the pass fails */
-#define MAX_BUSY_WAITS	 60	/* database locked by another, per page */
-#define MAX_RETRY_AFTER	 3600.0 /* seconds we accept from Retry-After */
-/* Seconds between the host's clock and upstream's worth a warning. */
-#define CLOCK_WARN_SKEW	     60.0
-#define WAL_CHECKPOINT_BYTES (4LL * 1024 * 1024)
-/* A backfill or full resync says how far it is this often (seconds). */
-#define PROGRESS_INTERVAL 30.0
-/* Page requests of one source: those in flight, and the answers waiting
- * for the page before them to be written. */
-#define RING CONF_MAX_IN_FLIGHT
-/* The largest first page kept parsed for the next poll (struct src). */
-#define FIRST_KEEP_MAX (1024 * 1024)
-
-struct sync;
-
-/*
- * One configured source.  Three lifetimes: the configuration (set by
- * src_new), the pass under way (started by src_pass_begin with one
- * assignment of struct pass), and the attempt at the current page (reset
- * when a page is stored).
- */
-struct pass {
-	int active;
-	int rechecking;	    /* fetching the runs due for a re-check */
-	struct recheck rc;  /* ... their requests */
-	double t0;	    /* http_mono_now() at its start */
-	int64_t off0;	    /* the walk's offset then (a resumed walk) */
-	double last_report; /* http_mono_now() of the last progress line */
-	struct walk walk;
-	struct store_pass rec; /* its sync_runs row and counters */
-};
-
-/* The page at the cursor: what its failures have cost so far. */
-struct attempt {
-	int retries; /* failures of this page */
-	int retries_429;
-	int busy_waits; /* database locked by another */
-};
-
-/*
- * A page request: in flight, or answered and waiting for its turn (pages
- * are handled in the order of the walk, one at the cursor at a time).
- */
-struct slot {
-	struct src *src;
-	struct http_request *req; /* in flight, or NULL */
-	int64_t offset;		  /* the request's offset */
-	int limit;		  /* and the items it asked for */
-	double decided; /* http_mono_now() the limiter counted it at */
-	char url[SOURCE_MAX_PAGE_URL];
-	int answered; /* the answer below is kept */
-	int unread;   /* ... a 2xx not parsed yet: its outcome not counted */
-	long status;
-	char *body; /* NUL-terminated */
-	size_t len;
-	double retry_after;
-	char *content_type;
-	int too_large;
-	char *error;
-};
-
-struct src {
-	struct sync *sync;
-	const struct conf_source *conf;
-	const struct source_type *type;
-	char identity[SRC_MAX_IDENTITY];
-	struct limit limit;
-	struct backoff backoff;
-	ev_timer timer;
-	struct src *next;
-
-	struct sync_state st;	  /* as last committed (and the clock skew) */
-	struct recheck_seen seen; /* unfinished runs: when last fetched */
-	int loaded;
-	double warned_skew; /* the clock skew last warned about */
-	struct pass pass;
-	struct attempt at;
-	/* The pass's requests in the order of the walk: ring[head] is the
-	 * page at the cursor, the others were asked for ahead of it. */
-	struct slot ring[RING];
-	int ring_head, ring_n;
-	int waiting;	/* a retry or a 429's wait: ask for nothing */
-	int64_t stored; /* pages stored: src_pump() sees one was */
-	/* Its part of the writer's open batch; past max_retries batches
-	 * lost in a row (wpart.losses) the timer ends the pass. */
-	struct writer_part wpart;
-	int finished; /* once mode: pass done */
-	int orphaned; /* renamed or forgotten in the database: stopped */
-	/*
-	 * The first page of the last incremental pass, parsed.  A parse is a
-	 * function of the body's bytes and the limit asked for alone, so the
-	 * next poll that gets the same bytes for the same limit handles this
-	 * page instead of parsing them again: an idle poll's parse is three
-	 * quarters of its instructions.  Everything after the parse (the walk,
-	 * the comparison with the mirror, the re-checks) is done as for any
-	 * page.
-	 */
-	struct {
-		int set;
-		struct page page; /* page.text: the body's bytes, verbatim */
-		size_t len;
-		int limit;
-	} first;
-	/* For the metrics file: since this source was started. */
-	struct {
-		int64_t passes[NPASS_OUTCOMES];
-		int64_t requests[NREQ_OUTCOMES];
-		int64_t retries, rejected;
-		int last_pass_ok; /* -1: none yet */
-		double last_pass_seconds;
-		int64_t upstream_total; /* -1: none yet */
-		double last_page;	/* ev_time() of the last page */
-		double next_poll;	/* ev_time() of the next, or 0 */
-	} m;
-	int failing; /* passes failed in a row (for "recovered") */
-	char state_text[160];
-};
-
-struct sync {
-	struct ev_loop *loop;
-	struct store *store;   /* reads; every write goes through writer */
-	struct writer *writer; /* &writer_mem */
-	struct writer writer_mem;
-	struct http *http;
-	int once;
-	int failed;
-	struct src *srcs;
-	const char *metrics_file; /* the configuration's, or NULL */
-	int metrics_errno;	  /* the last write error said, or 0 */
-	ev_timer batch_timer;	  /* the writer's: commits its batch */
-};
-
-static void src_pump(struct src *s);
-static void src_orphaned(struct src *s);
-static void sync_write_metrics(struct sync *sync);
-static void src_pass_end(struct src *s, int ok, const char *error,
-    double next_delay);
+#include "sync_int.h"
 
 /* Parsing and writing pages, committing a batch: work that blocks the
  * loop since http_mono_now() was t0.  Over half a second, the requests' idle
@@ -183,7 +34,7 @@ static void src_pass_end(struct src *s, int ok, const char *error,
  * refreshed for the timers armed next).  A slow commit inside a slow pump
  * is taken off twice: a stall is then cut that much later, never a live
  * request early. */
-static void
+void
 sync_was_busy(struct sync *sync, double t0)
 {
 	double busy = http_mono_now() - t0;
@@ -192,13 +43,13 @@ sync_was_busy(struct sync *sync, double t0)
 		http_loop_was_busy(sync->http, busy);
 }
 
-static void
+void
 wall_ts(char *out, double offset)
 {
 	time_format(ev_time() + offset, out);
 }
 
-static void
+void
 src_arm(struct src *s, double delay)
 {
 	/* often called after long work (a page written, a pass ended): from
@@ -209,75 +60,19 @@ src_arm(struct src *s, double delay)
 	ev_timer_start(s->sync->loop, &s->timer);
 }
 
-/* The i-th request of the pass, 0 being the page at the cursor. */
-static struct slot *
-src_slot(struct src *s, int i)
+/* A pass is under way (asking, or waiting). */
+int
+src_in_pass(const struct src *s)
 {
-	return &s->ring[(s->ring_head + i) % RING];
+	return s->state == SRC_PASS || s->state == SRC_RECHECK ||
+	    s->state == SRC_WAITING;
 }
 
-static struct verdict
-slot_verdict(const struct slot *sl, enum verdict_body body)
+/* The pass may ask for pages and handle their answers. */
+int
+src_may_ask(const struct src *s)
 {
-	return verdict_of(sl->status, sl->too_large, sl->retry_after >= 0,
-	    body);
-}
-
-/* Count an answer's outcome once, when its verdict is final: on arrival,
- * or for a 2xx when its body is parsed or dropped unread (verdict.h). */
-static void
-src_count(struct src *s, struct verdict v)
-{
-	s->m.requests[v.outcome]++;
-}
-
-/* The final verdict on sl's 2xx, now that body says what it is. */
-static struct verdict
-slot_settle(struct slot *sl, enum verdict_body body)
-{
-	struct verdict v = slot_verdict(sl, body);
-
-	src_count(sl->src, v);
-	sl->unread = 0;
-	return v;
-}
-
-static void
-slot_clear(struct slot *sl)
-{
-	if (sl->unread)
-		(void)slot_settle(sl, VERDICT_UNREAD);
-	http_cancel(sl->req);
-	free(sl->body);
-	free(sl->content_type);
-	free(sl->error);
-	memset(sl, 0, sizeof(*sl));
-}
-
-/* Drop the requests from the i-th on: cancel those in flight, forget the
- * answers kept.  Their requests stay counted by the limiter. */
-static void
-src_drop(struct src *s, int i)
-{
-	int j;
-
-	for (j = i; j < s->ring_n; j++)
-		slot_clear(src_slot(s, j));
-	if (i < s->ring_n)
-		s->ring_n = i;
-}
-
-/* Make slot sl a hole: asked for again when the source may ask. */
-static void
-slot_hole(struct slot *sl)
-{
-	struct slot keep = *sl;
-
-	keep.req = NULL;
-	keep.answered = keep.unread = 0;
-	keep.body = keep.content_type = keep.error = NULL;
-	slot_clear(sl);
-	*sl = keep;
+	return s->state == SRC_PASS || s->state == SRC_RECHECK;
 }
 
 /*
@@ -287,26 +82,23 @@ slot_hole(struct slot *sl)
  * asked for again after the wait).  The source's pages in the open batch
  * are committed first: a wait holds nothing uncommitted.
  */
-static void
+void
 src_wait(struct src *s, double delay, int cancel)
 {
-	int i;
-
 	if (s->wpart.in_batch && writer_commit(s->sync->writer) == WRITE_LOST)
 		return; /* lost: it waits already, from the cursor before */
-	for (i = 0; cancel && i < s->ring_n; i++)
-		if (src_slot(s, i)->req != NULL)
-			slot_hole(src_slot(s, i));
+	if (cancel)
+		pipe_holes_in_flight(&s->pipe);
 	/* already waiting longer (a retry, a 429 before): keep that */
-	if (s->waiting && ev_is_active(&s->timer) &&
+	if (s->state == SRC_WAITING && ev_is_active(&s->timer) &&
 	    ev_timer_remaining(s->sync->loop, &s->timer) > delay)
 		return;
-	s->waiting = 1;
+	s->state = SRC_WAITING;
 	src_arm(s, delay);
 }
 
 /* The walk key of a run: what the listing is ordered by. */
-static void
+void
 src_identity(const struct conf_source *c, char *buf, size_t len)
 {
 	if (c->type->needs_org_id)
@@ -316,7 +108,7 @@ src_identity(const struct conf_source *c, char *buf, size_t len)
 		snprintf(buf, len, "%s %s", c->type->name, c->base_url);
 }
 
-static void
+void
 src_first_drop(struct src *s)
 {
 	if (s->first.set)
@@ -329,20 +121,21 @@ static int
 src_pass_begin(struct src *s)
 {
 	const struct conf_source *c = s->conf;
-	char now[TS_LEN], due[TS_LEN] = "";
-	struct pass pass = { .active = 1 };
+	char now[TS_LEN], due[TS_LEN] = "", identity[SRC_MAX_IDENTITY];
+	struct pass pass = { .t0 = 0 };
 
 	wall_ts(now, 0);
-	if (!s->loaded) {
+	if (s->state == SRC_NEW) {
+		src_identity(c, identity, sizeof(identity));
 		if (writer_state_load(s->sync->writer, c->name, c->type->name,
-			s->identity, &s->st) == -1)
+			identity, &s->st) == -1)
 			return -1;
-		s->loaded = 1;
+		s->state = SRC_IDLE;
 	}
 	if (c->full_resync_interval > 0)
 		wall_ts(due, -c->full_resync_interval);
-	if (walk_begin(&pass.walk, &s->st, s->type->any_offset,
-		s->type->can_order_updated, c->page_size, now, due))
+	if (walk_begin(&pass.walk, &s->st, s->conf->type->any_offset,
+		s->conf->type->can_order_updated, c->page_size, now, due))
 		log_info("source '%s': resuming %s walk at offset %lld",
 		    c->name, walk_mode_name(pass.walk.mode),
 		    (long long)s->st.walk_offset);
@@ -357,242 +150,31 @@ src_pass_begin(struct src *s)
 		now) == -1)
 		return -1;
 	s->pass = pass;
-	memset(&s->at, 0, sizeof(s->at));
+	s->state = SRC_PASS;
 	log_debug("source '%s': %s pass begins (stop key %s)", c->name,
 	    walk_mode_name(pass.walk.mode),
 	    pass.walk.stop_key[0] ? pass.walk.stop_key : "none");
 	return 0;
 }
 
-/* Where the re-check window of refresh_window starts, in upstream's
- * clock (the host's, less the skew its Date headers told). */
-static void
-src_refresh_since(const struct src *s, char *since)
-{
-	const struct sync_state *st = &s->st;
-
-	time_format(ev_time() - (st->clock_skew.set ? st->clock_skew.v : 0) -
-		s->conf->refresh_window,
-	    since);
-}
-
-/* A listing by creation only: note when each unfinished run in the
- * re-check window was fetched (any page of any walk). */
-static void
-src_note_seen(struct src *s, const struct page *p)
-{
-	char since[TS_LEN];
-	double now = http_mono_now();
-	size_t i;
-
-	if (s->type->can_order_updated)
-		return;
-	src_refresh_since(s, since);
-	for (i = 0; i < p->nruns; i++) {
-		const struct run *r = &p->runs[i];
-
-		if (!run_state_terminal(r->state) && r->created_at != NULL &&
-		    strcmp(r->created_at, since) >= 0 &&
-		    recheck_seen_note(&s->seen, r->external_id, now) == -1)
-			return; /* out of memory: it is due again, no harm */
-	}
-}
-
-/*
- * After the head of an incremental walk of a listing by creation: plan the
- * targeted requests for the unfinished runs due for a re-check (recheck.c).
- * Returns 1 when there are some (the pass goes on), 0 when none, -1 on a
- * database error.
- */
-static int
-src_recheck_begin(struct src *s)
-{
-	const struct conf_source *c = s->conf;
-	struct store_run_key *unf = NULL, *listing = NULL;
-	unsigned char *is_due = NULL, *unf_due = NULL;
-	char since[TS_LEN], oldest[TS_LEN] = "";
-	double now = http_mono_now(), up_now, last, age, created;
-	int64_t n, m = 0, i, j, ndue = 0;
-	int rc = -1, oom = 0;
-
-	/* targeted requests need any offset (skip), not page numbers */
-	if (s->type->can_order_updated || !s->type->any_offset ||
-	    s->pass.walk.mode != WALK_INCREMENTAL)
-		return 0;
-	src_refresh_since(s, since);
-	if ((n = store_runs_since(s->sync->store, c->name, since, 1, &unf)) < 0)
-		return -1;
-	recheck_seen_keep(&s->seen, unf, (size_t)n);
-	if ((unf_due = calloc((size_t)(n > 0 ? n : 1), 1)) == NULL) {
-		oom = 1;
-		goto out;
-	}
-	up_now = ev_time() - (s->st.clock_skew.set ? s->st.clock_skew.v : 0);
-	/* unf is newest first: the last due one is the oldest */
-	for (i = 0; i < n; i++) {
-		last = recheck_seen_get(&s->seen, unf[i].external_id);
-		age = time_to_unix(unf[i].created_at, &created) == 0 ?
-		    up_now - created :
-		    0;
-		unf_due[i] = last < 0 ||
-		    now - last + c->poll_interval / 2 >=
-			recheck_interval(age, c->poll_interval,
-			    c->refresh_max_interval);
-		if (unf_due[i]) {
-			snprintf(oldest, sizeof(oldest), "%s",
-			    unf[i].created_at);
-			ndue++;
-		}
-	}
-	if (ndue == 0) {
-		rc = 0;
-		goto out;
-	}
-	/* every live run from the oldest due one on: offsets */
-	if ((m = store_runs_since(s->sync->store, c->name, oldest, 0,
-		 &listing)) < 0)
-		goto out;
-	if ((is_due = calloc((size_t)(m > 0 ? m : 1), 1)) == NULL) {
-		oom = 1;
-		goto out;
-	}
-	for (i = 0, j = 0; i < m && j < n; i++) {
-		/* both lists are in listing order */
-		while (j < n &&
-		    strcmp(unf[j].created_at, listing[i].created_at) > 0)
-			j++;
-		if (j < n &&
-		    strcmp(unf[j].external_id, listing[i].external_id) == 0)
-			is_due[i] = unf_due[j++];
-	}
-	rc = recheck_plan(&s->pass.rc, listing, is_due, (size_t)m,
-	    s->pass.walk.page_limit);
-	oom = rc < 0;
-	if (rc > 0) {
-		s->pass.rechecking = 1;
-		log_debug("source '%s': %zu unfinished runs due for a re-check "
-			  "in %d requests",
-		    c->name, s->pass.rc.ndue, rc);
-		rc = 1;
-	}
-out:
-	if (oom)
-		log_error("source '%s': out of memory planning re-checks",
-		    c->name);
-	free(unf);
-	free(unf_due);
-	free(listing);
-	free(is_due);
-	return rc;
-}
-
-/* Keep upstream's clock from the Date header of a response: how far this
- * host's is ahead; warned about once, and again when it moves. */
-static void
-src_note_clock(struct src *s, const struct http_response *resp)
-{
-	double skew;
-
-	if (resp->date < 0)
-		return;
-	/* Date is whole seconds, cut: upstream's time was, on average, half
-	 * a second past it. */
-	skew = ev_time() - (resp->date + 0.5);
-	s->st.clock_skew.set = 1;
-	s->st.clock_skew.v = skew;
-	if (fabs(skew) > CLOCK_WARN_SKEW &&
-	    fabs(skew - s->warned_skew) > CLOCK_WARN_SKEW) {
-		log_warnx("source '%s': this host's clock is %.0f s %s "
-			  "upstream's (its Date header); upstream's clock is "
-			  "used for its times",
-		    s->conf->name, fabs(skew),
-		    skew > 0 ? "ahead of" : "behind");
-		s->warned_skew = skew;
-	}
-}
-
-static void
+void
 src_retry(struct src *s, const char *reason)
 {
 	double delay;
 
-	if (s->at.retries >= s->conf->max_retries) {
-		log_error("source '%s': giving up on this pass after %d "
-			  "retries: %s",
-		    s->conf->name, s->at.retries, reason);
+	if (s->pass.at.retries >= s->conf->max_retries) {
+		log_error(
+		    "source '%s': giving up on this pass after %d retries: %s",
+		    s->conf->name, s->pass.at.retries, reason);
 		src_pass_end(s, 0, reason, s->conf->poll_interval);
 		return;
 	}
-	s->at.retries++;
+	s->pass.at.retries++;
 	s->pass.rec.counts.retries++;
 	delay = backoff_next(&s->backoff);
 	log_warnx("source '%s': %s; retry %d of %d in %.1fs", s->conf->name,
-	    reason, s->at.retries, s->conf->max_retries, delay);
+	    reason, s->pass.at.retries, s->conf->max_retries, delay);
 	src_wait(s, delay, 0);
-}
-
-/* Say what walk_page() decided that an operator should know. */
-static void
-src_log_step(const struct src *s, const struct walk_step *step,
-    const struct page *p, const struct sync_state *next)
-{
-	const char *name = s->conf->name;
-
-	if (step->degraded)
-		log_warnx("source '%s': upstream keeps changing under the "
-			  "walk; going on without verifying the page boundary "
-			  "(the "
-			  "next full resync fills any gap)",
-		    name);
-	if (step->stepped_back)
-		log_info("source '%s': runs moved upstream during the walk "
-			 "(total %lld -> %lld); stepping back to offset %lld",
-		    name, (long long)s->st.walk_total, (long long)p->total,
-		    (long long)next->walk_offset);
-	if (step->page_capped)
-		log_info("source '%s': the server returns at most %zu runs a "
-			 "page; following it",
-		    name, p->nitems);
-	if (step->clock_back)
-		log_warnx(
-		    "source '%s': the wall clock went back during the full resync (begun at %s, ended at %s): no run marked deleted upstream; the next full resync marks them",
-		    name, s->st.walk_started_at, next->last_success_at);
-}
-
-/* The page could not be stored: nothing of it was written, fetch it
- * again.  Another process's lock is waited out (off the event loop)
- * without spending the retries meant for upstream failures. */
-static void
-src_store_failed(struct src *s, enum write_rc rc)
-{
-	double delay;
-
-	if (rc == WRITE_LOST)
-		return; /* back at the cursor before the batch, waiting */
-	if (rc == WRITE_GONE) {
-		src_orphaned(s);
-		return;
-	}
-	if (rc == WRITE_BUSY && s->at.busy_waits < MAX_BUSY_WAITS) {
-		s->at.busy_waits++;
-		s->pass.rec.counts.retries++; /* the page is fetched again */
-		delay = backoff_next(&s->backoff);
-		log_warnx("source '%s': the database is locked by another "
-			  "process; fetching and writing the page again in "
-			  "%.1fs",
-		    s->conf->name, delay);
-		src_wait(s, delay, 0);
-		return;
-	}
-	src_retry(s, "cannot write the page to the database");
-}
-
-/* What store_page() does besides writing the page. */
-static unsigned
-flags_of(const struct src *s, const struct walk_step *step)
-{
-	return (s->pass.walk.mode == WALK_FULL ? STORE_SEEN : 0) |
-	    (step->mark_deleted ? STORE_MARK_GONE : 0);
 }
 
 /*
@@ -616,8 +198,8 @@ src_batch_lost(void *arg)
 	    (long long)s->st.walk_offset, giving_up ? "" : " after a wait",
 	    s->wpart.losses, s->conf->max_retries);
 	s->pass.rec.counts.retries++;
-	src_drop(s, 0);
-	s->waiting = 1;
+	pipe_drop(&s->pipe, 0);
+	s->state = SRC_WAITING;
 	src_arm(s, delay);
 }
 
@@ -641,7 +223,7 @@ sync_batch_disarm(void *arg)
 }
 
 /* Commit the writer's open batch, its fsyncs not counted as silence. */
-static enum write_rc
+enum write_rc
 sync_batch_commit(struct sync *sync, int last)
 {
 	double t0 = http_mono_now();
@@ -660,582 +242,6 @@ sync_batch_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)sync_batch_commit(w->data, 1);
 }
 
-/* A long backfill or full resync says, every PROGRESS_INTERVAL, how far it
- * is: runs so far, upstream's total, the share, the rate and an ETA. */
-static void
-src_report_progress(struct src *s)
-{
-	const struct sync_state *st = &s->st;
-	double now = http_mono_now(), rate;
-	char eta[32] = "?";
-
-	if (s->pass.walk.mode == WALK_INCREMENTAL ||
-	    now - s->pass.last_report < PROGRESS_INTERVAL)
-		return;
-	s->pass.last_report = now;
-	sync_write_metrics(s->sync);
-	rate = (double)(st->walk_offset - s->pass.off0) / (now - s->pass.t0);
-	if (rate > 0 && st->walk_total > st->walk_offset)
-		log_duration((double)(st->walk_total - st->walk_offset) / rate,
-		    2, eta, sizeof(eta));
-	log_info("source '%s': %s: %lld of %lld runs (%.0f%%), %.0f runs/s, "
-		 "about %s left",
-	    s->conf->name, walk_mode_name(s->pass.walk.mode),
-	    (long long)st->walk_offset, (long long)st->walk_total,
-	    st->walk_total > 0 ?
-		100.0 * (double)st->walk_offset / (double)st->walk_total :
-		0.0,
-	    rate, eta);
-}
-
-/* A page of the re-check: store it (the walk's cursor is not moved),
- * then fetch the next targeted page or end the pass. */
-static void
-src_handle_recheck(struct src *s, const struct page *p, int64_t off)
-{
-	const struct conf_source *c = s->conf;
-	struct recheck *rc = &s->pass.rc;
-	struct sync_state next = s->st;
-	char now[TS_LEN];
-	int64_t steps = rc->steps, noff;
-	enum write_rc wrc;
-	int nlimit;
-
-	wall_ts(now, 0);
-	/* see src_handle_page() */
-	if ((wrc = writer_begin_page(s->sync->writer, &s->wpart, 0,
-		 http_mono_now())) != WRITE_OK ||
-	    (wrc = writer_page(s->sync->writer, 0, &s->pass.rec, p, &next, 0,
-		 now)) != WRITE_OK) {
-		src_store_failed(s, wrc);
-		return;
-	}
-	memset(&s->at, 0, sizeof(s->at));
-	s->stored++;
-	backoff_reset(&s->backoff);
-	src_note_seen(s, p);
-	s->m.last_page = ev_time();
-	s->m.upstream_total = p->total;
-	recheck_found(rc, p, off);
-	if (recheck_next(rc, p, &noff, &nlimit) == 1) {
-		/* src_pump() asks for it */
-		if (rc->steps > steps)
-			log_info("source '%s': runs moved upstream since the "
-				 "head request; looking for a run due for a "
-				 "re-check at offset %lld",
-			    c->name, (long long)noff);
-		return;
-	}
-	if (rc->not_found > 0)
-		log_info("source '%s': %zu of %zu runs due for a re-check are "
-			 "not where the mirror has them (gone or moved "
-			 "upstream): left for the next full resync",
-		    c->name, rc->not_found, rc->ndue);
-	/* each due run was fetched or looked for: not due again before its
-	 * interval */
-	{
-		double t = http_mono_now();
-		size_t i;
-
-		for (i = 0; i < rc->ndue; i++)
-			(void)recheck_seen_note(&s->seen, rc->due[i].id, t);
-	}
-	log_debug("source '%s': re-checked %zu runs", c->name, rc->ndue);
-	src_pass_end(s, 1, NULL, c->poll_interval);
-}
-
-/* Answer what the walk's stop rule asks of the mirror about page p,
- * before the page is written (an error counts as "not there": the walk
- * goes on). */
-static void
-src_ask(const struct src *s, const struct page *p, struct walk_ask *ask)
-{
-	size_t i;
-
-	walk_ask(&s->pass.walk, p, ask);
-	for (i = 0; i < ask->n; i++)
-		ask->known[i] = store_has_run(s->sync->store, s->conf->name,
-				    p->runs[ask->run[i]].external_id) == 1;
-}
-
-static void
-src_handle_page(struct src *s, const struct page *p, int64_t off)
-{
-	const struct conf_source *c = s->conf;
-	struct sync_state next;
-	struct walk_step step;
-	struct walk_ask ask;
-	struct walk walk;
-	char now[TS_LEN], msg[256];
-	int64_t deleted = s->pass.rec.counts.runs_deleted;
-	enum write_rc wrc;
-	int batched;
-
-	if (s->pass.rechecking) {
-		src_handle_recheck(s, p, off);
-		return;
-	}
-	/* A backfill or full resync writes its pages in batches; any other
-	 * page commits the open batch first, so that it is never written in
-	 * a batch it did not join (a lost batch would take it along). */
-	batched = s->pass.walk.mode != WALK_INCREMENTAL;
-	wrc = writer_begin_page(s->sync->writer, &s->wpart, batched,
-	    http_mono_now());
-	if (wrc != WRITE_OK) {
-		src_store_failed(s, wrc);
-		return;
-	}
-	next = s->st;
-	wall_ts(now, 0);
-	walk = s->pass.walk;
-	src_ask(s, p, &ask);
-	walk_page(&s->pass.walk, p, off, now, &ask, &next, &step);
-	wrc = writer_page(s->sync->writer, batched, &s->pass.rec, p, &next,
-	    flags_of(s, &step), now);
-	if (wrc != WRITE_OK) {
-		if (wrc != WRITE_LOST) /* lost: the writer put it back */
-			s->pass.walk = walk;
-		src_store_failed(s, wrc);
-		return;
-	}
-	src_log_step(s, &step, p, &next);
-	s->st = next;
-	memset(&s->at, 0, sizeof(s->at));
-	s->stored++;
-	backoff_reset(&s->backoff);
-	src_note_seen(s, p);
-	s->m.upstream_total = p->total;
-	s->m.last_page = ev_time();
-	if (batched &&
-	    sync_batch_commit(s->sync, step.action != WALK_FETCH) == WRITE_LOST)
-		return; /* lost: back at its start, waiting */
-	if (step.action == WALK_FETCH)
-		src_report_progress(s);
-	log_debug("source '%s': page at offset %lld: %zu items, total %lld",
-	    c->name, (long long)off, p->nitems, (long long)p->total);
-	switch (step.action) {
-	case WALK_DONE:
-		switch (src_recheck_begin(s)) {
-		case 1:
-			return; /* src_pump() asks for the first */
-		case -1:
-			src_pass_end(s, 0,
-			    "cannot read the unfinished runs to re-check",
-			    c->poll_interval);
-			return;
-		default:
-			break;
-		}
-		if (s->pass.rec.counts.runs_deleted > deleted)
-			log_info("source '%s': %lld runs no longer upstream",
-			    c->name,
-			    (long long)(s->pass.rec.counts.runs_deleted -
-				deleted));
-		src_pass_end(s, 1, NULL, c->poll_interval);
-		break;
-	case WALK_OVER_CAP:
-		if (step.over_pass_cap)
-			snprintf(msg, sizeof(msg),
-			    "this pass fetched max_pass_pages (%lld) pages and "
-			    "upstream is still paging (total %lld): stopping "
-			    "it; the next pass goes on from here",
-			    (long long)s->pass.walk.pages, (long long)p->total);
-		else
-			snprintf(msg, sizeof(msg),
-			    "upstream is still paging after "
-			    "%lld pages (total %lld): stopping this pass",
-			    (long long)s->pass.walk.pages, (long long)p->total);
-		log_error("source '%s': %s", c->name, msg);
-		src_pass_end(s, 0, msg, c->poll_interval);
-		break;
-	case WALK_FETCH:
-		break; /* src_pump() goes on */
-	}
-}
-
-/* A 429 pauses the whole source: nothing in flight, nothing asked for
- * until the wait is over, then the page at the cursor again. */
-static void
-src_rate_limited(struct src *s, struct slot *sl, double retry_after)
-{
-	const struct conf_source *c = s->conf;
-	double delay;
-
-	s->pass.rec.counts.http_429++;
-	if (++s->at.retries_429 > MAX_429_RETRIES) {
-		src_pass_end(s, 0, "HTTP 429: rate limited too long",
-		    c->poll_interval);
-		return;
-	}
-	if (retry_after >= 0)
-		delay = fmin(retry_after, MAX_RETRY_AFTER);
-	else
-		delay = backoff_next(&s->backoff);
-	log_warnx("source '%s': HTTP 429 from %s; waiting %.1fs%s", c->name,
-	    sl->url, delay, retry_after >= 0 ? " as Retry-After asks" : "");
-	slot_hole(sl);
-	src_wait(s, delay, 1);
-}
-
-/* Parse a 2xx answer; a bad page is said and retried (-1). */
-static int
-src_parse(struct src *s, struct slot *sl, struct page *page)
-{
-	char reason[4096], err[200], head[600], ctype[400];
-	struct verdict v;
-	int rc;
-
-	memset(page, 0, sizeof(*page));
-	rc = s->type->parse_page(sl->body, sl->len, (size_t)sl->limit, page,
-	    err, sizeof(err));
-	v = slot_settle(sl, rc == 0 ? VERDICT_PAGE_OK : VERDICT_NOT_A_PAGE);
-	if (v.action == VERDICT_PAGE)
-		return 0;
-	log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
-	/* upstream's bytes, like the body's: escaped */
-	if (sl->content_type != NULL)
-		log_excerpt(sl->content_type, strlen(sl->content_type), 80,
-		    ctype, sizeof(ctype));
-	snprintf(reason, sizeof(reason),
-	    "bad page from %s (HTTP %ld, %zu bytes, %s): %s; body starts: %s",
-	    sl->url, sl->status, sl->len,
-	    sl->content_type != NULL ? ctype : "no content type", err, head);
-	page_free(page);
-	src_retry(s, reason);
-	return -1;
-}
-
-/* A 401 or 403: the pass fails and the source waits auth_backoff. */
-static void
-src_auth_refused(struct src *s, const struct slot *sl)
-{
-	const struct conf_source *c = s->conf;
-	char reason[4096], wait[64];
-
-	snprintf(reason, sizeof(reason),
-	    "HTTP %ld: the %s refused the token from %s", sl->status,
-	    c->type->name, c->token_origin);
-	snprintf(wait, sizeof(wait), "retrying in %.0fs", c->auth_backoff);
-	log_error(
-	    "source '%s': HTTP %ld from %s: %s; check that the token is valid and %s; %s",
-	    c->name, sl->status, sl->url,
-	    sl->status == 401 ? "authentication failed" : "access denied",
-	    c->type->auth_hint, s->sync->once ? "this pass fails" : wait);
-	src_pass_end(s, 0, reason, c->auth_backoff);
-}
-
-/* A 2xx at the cursor: parse it and handle the page. */
-static void
-src_read(struct src *s, struct slot *sl)
-{
-	const struct conf_source *c = s->conf;
-	struct page page;
-	int first;
-
-	/* The first page of an incremental pass (an idle poll, mostly) is
-	 * kept parsed for the next one; see struct src. */
-	first = sl->offset == 0 && s->pass.walk.mode == WALK_INCREMENTAL &&
-	    !s->pass.rechecking && sl->len <= FIRST_KEEP_MAX;
-	if (first && s->first.set && s->first.len == sl->len &&
-	    s->first.limit == sl->limit &&
-	    memcmp(s->first.page.text, sl->body, sl->len) == 0) {
-		log_debug(
-		    "source '%s': the first page is the bytes of the last pass's; not parsed again",
-		    c->name);
-		(void)slot_settle(sl, VERDICT_PAGE_OK); /* the same parse */
-		page = s->first.page; /* taken; kept again below */
-		s->first.set = 0;
-	} else if (src_parse(s, sl, &page) == -1)
-		return;
-	src_handle_page(s, &page, sl->offset);
-	if (first && !page.oom && page.text != NULL) {
-		src_first_drop(s);
-		s->first.page = page;
-		s->first.len = sl->len;
-		s->first.limit = sl->limit;
-		s->first.set = 1;
-	} else
-		page_free(&page);
-}
-
-/* Handle the answer to the request for the page at the cursor. */
-static void
-src_process(struct src *s, struct slot *sl)
-{
-	const struct verdict v = slot_verdict(sl, VERDICT_UNREAD);
-	char reason[4096], head[600];
-
-	switch (v.action) {
-	case VERDICT_PARSE:
-		src_read(s, sl);
-		break;
-	case VERDICT_NO_ANSWER:
-		snprintf(reason, sizeof(reason), "request to %s failed: %s",
-		    sl->url, sl->error != NULL ? sl->error : "no response");
-		src_retry(s, reason);
-		break;
-	case VERDICT_AUTH:
-		src_auth_refused(s, sl);
-		break;
-	case VERDICT_UPSTREAM:
-	case VERDICT_FAIL:
-		log_excerpt(sl->body, sl->len, 120, head, sizeof(head));
-		snprintf(reason, sizeof(reason), "HTTP %ld from %s: %s",
-		    sl->status, sl->url, head);
-		if (v.action == VERDICT_UPSTREAM) {
-			src_retry(s, reason);
-			break;
-		}
-		log_error("source '%s': %s", s->conf->name, reason);
-		src_pass_end(s, 0, reason, s->conf->poll_interval);
-		break;
-	case VERDICT_PAGE:	   /* src_read()'s, after the parse */
-	case VERDICT_BAD_PAGE:	   /* ... */
-	case VERDICT_RETRY_AFTER:  /* a 429 waits on arrival: no turn */
-	case VERDICT_RATE_LIMITED: /* ... */
-		break;
-	}
-}
-
-static char *
-dup_or_null(const char *p, int *oom)
-{
-	char *d;
-
-	if (p == NULL)
-		return NULL;
-	if ((d = strdup(p)) == NULL)
-		*oom = 1;
-	return d;
-}
-
-/* Keep an answer until its page's turn. */
-static int
-slot_keep(struct slot *sl, const struct http_response *resp)
-{
-	int oom = 0;
-
-	sl->status = resp->status;
-	sl->len = resp->len;
-	sl->retry_after = resp->retry_after;
-	sl->too_large = resp->too_large;
-	if ((sl->body = malloc(resp->len + 1)) == NULL)
-		return -1;
-	if (resp->len > 0)
-		memcpy(sl->body, resp->body, resp->len);
-	sl->body[resp->len] = '\0';
-	sl->content_type = dup_or_null(resp->content_type, &oom);
-	sl->error = dup_or_null(resp->error, &oom);
-	sl->answered = 1;
-	return oom ? -1 : 0;
-}
-
-/* http_done_cb of a page request: keep the answer, handle what is due. */
-static void
-src_answer_cb(void *arg, const struct http_response *resp)
-{
-	struct slot *sl = arg;
-	struct src *s = sl->src;
-	const struct verdict v = verdict_of(resp->status, resp->too_large,
-	    resp->retry_after >= 0, VERDICT_UNREAD);
-
-	sl->req = NULL;
-	s->pass.rec.counts.requests++;
-	src_note_clock(s, resp);
-	if (v.action != VERDICT_PARSE)
-		src_count(s, v);
-	if (v.action == VERDICT_RETRY_AFTER ||
-	    v.action == VERDICT_RATE_LIMITED) {
-		src_rate_limited(s, sl,
-		    v.action == VERDICT_RETRY_AFTER ? resp->retry_after : -1);
-		return;
-	}
-	sl->unread = v.action == VERDICT_PARSE; /* counted when dropped */
-	if (slot_keep(sl, resp) == -1) {
-		/* asked for again: at once ahead of the cursor, after a
-		 * retry's wait at it */
-		slot_hole(sl);
-		if (sl == src_slot(s, 0))
-			src_retry(s, "out of memory keeping a page");
-		else
-			src_pump(s);
-		return;
-	}
-	src_pump(s); /* takes the time it spends off the idle clocks */
-}
-
-/* Requests this source may have in flight now: one for the first page of
- * a pass (an idle poll costs one request) and for re-checks (each request
- * depends on the last), then requests_in_flight; an incremental walk
- * opens up one more a page, since it may stop at any page. */
-static int
-src_window(const struct src *s)
-{
-	int64_t n = s->conf->requests_in_flight;
-
-	if (s->pass.rechecking || s->pass.walk.pages == 0)
-		return 1;
-	if (s->pass.walk.mode == WALK_INCREMENTAL && s->pass.walk.pages < n)
-		n = s->pass.walk.pages + 1;
-	return (int)n;
-}
-
-/* The page the cursor needs: *off and *limit. */
-static void
-src_want(const struct src *s, int64_t *off, int *limit)
-{
-	int64_t pos = s->st.walk_offset;
-
-	*limit = s->pass.walk.page_limit;
-	if (s->pass.rechecking) {
-		const struct recheck_group *g =
-		    &s->pass.rc.groups[s->pass.rc.cur];
-
-		*off = g->start;
-		*limit = g->limit;
-	} else if (s->type->any_offset) {
-		*off = pos > 0 ? pos - 1 : 0; /* one early: the anchor */
-	} else {
-		*off = pos - pos % *limit;
-	}
-}
-
-/* The page after request sl if its page is full and the walk goes on,
- * as far as upstream's last total and max_pass_pages say: 1, else 0. */
-static int
-src_ahead(const struct src *s, const struct slot *sl, int64_t *off, int *limit)
-{
-	const struct walk *w = &s->pass.walk;
-	int64_t end = sl->offset + sl->limit;
-
-	if (s->pass.rechecking || sl->limit != w->page_limit ||
-	    (s->st.walk_total >= 0 && end >= s->st.walk_total) ||
-	    w->pages + s->ring_n >= w->pass_cap ||
-	    w->pages + s->ring_n >= w->max_pages)
-		return 0;
-	*off = end - (s->type->any_offset ? 1 : 0);
-	*limit = w->page_limit;
-	return 1;
-}
-
-/* http sent_cb: the limiter counts the request from when it left. */
-static void
-slot_sent(void *arg)
-{
-	struct slot *sl = arg;
-
-	limit_sent(&sl->src->limit, sl->decided, http_mono_now());
-}
-
-/* Ask for the pages the window allows, as soon as the limiter does. */
-static void
-src_fill(struct src *s)
-{
-	const struct conf_source *c = s->conf;
-	struct http_options opt;
-	struct slot *sl, *last;
-	int64_t off;
-	int i, limit, window = src_window(s);
-	double delay, now;
-
-	opt.token = c->token;
-	opt.timeout = c->request_timeout;
-	opt.deadline = c->request_deadline;
-	opt.proxy = c->proxy_mode == PROXY_ENV ? NULL :
-	    c->proxy_mode == PROXY_URL	       ? c->proxy :
-						 "";
-	opt.max_body = SOURCE_MAX_BODY;
-	opt.sent_cb = slot_sent;
-	/* Holes first (pages to ask for again, the cursor's first), then
-	 * new pages: in flight or answered, at most window bodies are held. */
-	for (i = 0; s->pass.active && !s->waiting && i < window; i++) {
-		if (i < s->ring_n) {
-			sl = src_slot(s, i);
-			if (sl->req != NULL || sl->answered)
-				continue;
-			off = sl->offset;
-			limit = sl->limit;
-		} else {
-			last = i > 0 ? src_slot(s, i - 1) : NULL;
-			if (last == NULL)
-				src_want(s, &off, &limit);
-			else if (!src_ahead(s, last, &off, &limit))
-				break;
-			sl = src_slot(s, i);
-		}
-		now = http_mono_now();
-		if ((delay = limit_delay(&s->limit, now)) > 0) {
-			src_arm(s, delay);
-			break;
-		}
-		if (s->type->page_url(c, off, limit, s->pass.walk.order,
-			sl->url, sizeof(sl->url)) == -1) {
-			if (i == 0)
-				src_pass_end(s, 0, "page URL too long",
-				    c->poll_interval);
-			break;
-		}
-		limit_record(&s->limit, now);
-		sl->src = s;
-		sl->offset = off;
-		sl->limit = limit;
-		sl->decided = now;
-		sl->req = http_get(s->sync->http, sl->url, &opt, src_answer_cb,
-		    sl);
-		if (sl->req == NULL) {
-			if (i == 0)
-				src_retry(s, "cannot start a request");
-			break;
-		}
-		if (i == s->ring_n)
-			s->ring_n++;
-		log_debug("source '%s': GET %s", c->name, sl->url);
-	}
-}
-
-/*
- * Handle the answers that are due, in the order of the walk, then ask for
- * what the window allows.  An answer ahead of the cursor that the walk no
- * longer wants (it stepped back, the page size changed) is dropped with
- * everything after it.
- */
-static void
-src_pump(struct src *s)
-{
-	struct slot *h, cur;
-	int64_t off, stored;
-	int limit;
-	double t0 = http_mono_now();
-
-	while (s->pass.active && !s->waiting && s->ring_n > 0) {
-		h = src_slot(s, 0);
-		src_want(s, &off, &limit);
-		if (h->offset != off || h->limit != limit) {
-			src_drop(s, 0);
-			break;
-		}
-		if (!h->answered)
-			break;
-		/* take its answer; the slot stays, a hole, until the page is
-		 * stored (a retry asks for it there again) */
-		cur = *h;
-		h->answered = h->unread = 0;
-		h->body = h->content_type = h->error = NULL;
-		stored = s->stored;
-		src_process(s, &cur);
-		slot_clear(&cur);
-		if (s->stored != stored && s->ring_n > 0) {
-			slot_clear(src_slot(s, 0));
-			s->ring_head = (s->ring_head + 1) % RING;
-			s->ring_n--;
-		}
-	}
-	/* Parsing and writing pages blocks the loop: the requests in flight
-	 * were not silent meanwhile, and the limiter's timer is armed next. */
-	sync_was_busy(s->sync, t0);
-	src_fill(s);
-}
-
 /* --once: this source is done; the loop ends when every source is. */
 static void
 src_finished(struct src *s, int ok)
@@ -1243,13 +249,66 @@ src_finished(struct src *s, int ok)
 	struct sync *sync = s->sync;
 	struct src *o;
 
-	s->finished = 1;
 	if (!ok)
 		sync->failed = 1;
 	for (o = sync->srcs; o != NULL; o = o->next)
-		if (!o->finished)
+		if (o->state != SRC_FINISHED && o->state != SRC_ORPHANED)
 			return;
 	ev_break(sync->loop, EVBREAK_ALL);
+}
+
+/* Record the end of the pass under way as end->outcome; a failure to
+ * record it fails a pass that was to succeed. */
+static void
+src_pass_record(struct src *s, struct stats_pass *end)
+{
+	struct writer *w = s->sync->writer;
+
+	if (writer_pass_end(w, &s->pass.rec, &s->st, end->outcome, end->error,
+		end->now) != WRITE_OK) {
+		if (end->outcome == PASS_INTERRUPTED)
+			log_warnx(
+			    "source '%s': the interrupted pass was not recorded",
+			    s->conf->name);
+		else
+			end->outcome = PASS_FAILED;
+	}
+	end->seconds = http_mono_now() - s->pass.t0;
+	/* A reader that held the WAL open through the pass may have let go:
+	 * shrink a grown WAL now rather than at the next tick.  Not after
+	 * every idle poll: a checkpoint costs fsyncs. */
+	if (end->outcome != PASS_INTERRUPTED)
+		writer_checkpoint_over(w, WAL_CHECKPOINT_BYTES);
+}
+
+/*
+ * Close the pass under way, whatever ends it; the source is then in state
+ * to.  Its pages in the writer's batch are committed (a lost batch fails a
+ * pass that was to succeed), or left when orphaned (its rows went before
+ * the batch began: the batch holds the write lock).  Its requests are
+ * dropped and its re-check plan freed; a pass that was under way is
+ * recorded as end->outcome, unless orphaned.  end says how it ended.
+ */
+static void
+src_pass_close(struct src *s, struct stats_pass *end, enum src_state to)
+{
+	end->rec = &s->pass.rec;
+	end->mode = s->pass.walk.mode;
+	end->was_active = src_in_pass(s);
+	if (to == SRC_ORPHANED)
+		writer_part_leave(s->sync->writer, &s->wpart);
+	else if (s->wpart.in_batch &&
+	    sync_batch_commit(s->sync, 1) == WRITE_LOST &&
+	    end->outcome != PASS_INTERRUPTED) {
+		/* back at the cursor before the batch: that is saved */
+		end->outcome = PASS_FAILED;
+		end->error = "cannot write the pages to the database";
+	}
+	pipe_drop(&s->pipe, 0);
+	if (end->was_active && to != SRC_ORPHANED)
+		src_pass_record(s, end);
+	recheck_free(&s->pass.rc);
+	s->state = to;
 }
 
 /*
@@ -1258,35 +317,31 @@ src_finished(struct src *s, int ok)
  * recreate it under the old name, so it stops, writing nothing, until a
  * reload brings the configuration that names it as it is now.
  */
-static void
+void
 src_orphaned(struct src *s)
 {
-	log_error("source '%s': no longer in the database (renamed or "
-		  "forgotten by agentsyncd --rename-source / --forget-source): "
-		  "stopped until the configuration is reloaded",
+	struct stats_pass end = { .outcome = PASS_FAILED };
+
+	log_error(
+	    "source '%s': no longer in the database (renamed or forgotten by agentsyncd --rename-source / --forget-source): stopped until the configuration is reloaded",
 	    s->conf->name);
-	/* Its rows went before the batch began (the batch holds the write
-	 * lock): its page there was rolled back, nothing else is in it. */
-	writer_part_leave(s->sync->writer, &s->wpart);
-	src_drop(s, 0);
-	s->waiting = 0;
-	s->pass.active = 0;
-	s->pass.rechecking = 0;
-	recheck_free(&s->pass.rc);
-	s->orphaned = 1;
-	snprintf(s->state_text, sizeof(s->state_text),
-	    "stopped: renamed or forgotten in the database, reload");
+	src_pass_close(s, &end, SRC_ORPHANED);
+	stats_orphaned(&s->m);
 	ev_timer_stop(s->sync->loop, &s->timer);
 	if (s->sync->once)
 		src_finished(s, 0);
 }
 
-static void
+/* The pass is done (ok) or failed with error; the next in next_delay
+ * seconds (--once: none). */
+void
 src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 {
 	const struct conf_source *c = s->conf;
 	struct sync *sync = s->sync;
-	char now[TS_LEN], when[TS_LEN], msg[512], *safe = NULL;
+	struct stats_pass end = { .outcome = ok ? PASS_SUCCEEDED :
+						  PASS_FAILED };
+	char now[TS_LEN], when[TS_LEN], *safe = NULL;
 
 	wall_ts(now, 0);
 	/* The error goes to the database and STATUS=: redact it there too,
@@ -1296,74 +351,23 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 		error = safe;
 	} else if (error != NULL)
 		error = "out of memory";
-	if (s->wpart.in_batch && sync_batch_commit(sync, 1) == WRITE_LOST) {
-		/* back at the cursor before the batch: that is saved */
-		ok = 0;
-		error = "cannot write the pages to the database";
-	}
-	src_drop(s, 0);
-	s->waiting = 0;
+	end.error = error;
+	end.now = now;
+	/* a source whose cursor could not be read stays to read it */
+	src_pass_close(s, &end,
+	    sync->once		    ? SRC_FINISHED :
+		s->state == SRC_NEW ? SRC_NEW :
+				      SRC_IDLE);
 	/* this pass ends here anyway: the timer gives up nothing more, and
 	 * the next loss in a row is past max_retries again */
 	if (s->wpart.losses > c->max_retries)
 		s->wpart.losses = c->max_retries;
-	if (s->pass.active) {
-		if (writer_pass_end(sync->writer, &s->pass.rec, &s->st,
-			ok ? PASS_SUCCEEDED : PASS_FAILED, error,
-			now) != WRITE_OK)
-			ok = 0;
-		s->m.last_pass_seconds = http_mono_now() - s->pass.t0;
-		s->m.retries += s->pass.rec.counts.retries;
-		s->m.rejected += s->pass.rec.counts.runs_rejected;
-		s->pass.active = 0;
-		s->pass.rechecking = 0;
-		recheck_free(&s->pass.rc);
-		/* A reader that held the WAL open through the pass may have
-		 * let go: shrink a grown WAL now rather than at the next tick.
-		 * Not after every idle poll: a checkpoint costs fsyncs. */
-		writer_checkpoint_over(sync->writer, WAL_CHECKPOINT_BYTES);
-	}
-	if (ok) {
-		/* An idle poll that found nothing is debug; what changed,
-		 * failures and recoveries are info and above. */
-		if (s->failing > 0)
-			log_info("source '%s': recovered after %d failed "
-				 "pass%s",
-			    c->name, s->failing, s->failing == 1 ? "" : "es");
-		snprintf(msg, sizeof(msg),
-		    "source '%s': %s pass done: %lld requests, %lld pages, "
-		    "%lld new, %lld changed, %lld deleted, %lld rejected",
-		    c->name, walk_mode_name(s->pass.walk.mode),
-		    (long long)s->pass.rec.counts.requests,
-		    (long long)s->pass.rec.counts.pages,
-		    (long long)s->pass.rec.counts.runs_new,
-		    (long long)s->pass.rec.counts.runs_changed,
-		    (long long)s->pass.rec.counts.runs_deleted,
-		    (long long)s->pass.rec.counts.runs_rejected);
-		if (store_pass_idle(&s->pass.rec))
-			log_debug("%s", msg);
-		else
-			log_info("%s", msg);
-		s->failing = 0;
-		snprintf(s->state_text, sizeof(s->state_text),
-		    "idle, %lld "
-		    "runs new, %lld changed, last sync %.8s",
-		    (long long)s->pass.rec.counts.runs_new,
-		    (long long)s->pass.rec.counts.runs_changed, now + 11);
-	} else {
-		s->failing++;
-		snprintf(s->state_text, sizeof(s->state_text),
-		    "failed at "
-		    "%.8s: %.100s",
-		    now + 11, error != NULL ? error : "?");
-	}
+	stats_pass_end(&s->m, c->name, &end);
 	free(safe);
-	s->m.passes[ok ? PASS_SUCCEEDED : PASS_FAILED]++;
-	s->m.last_pass_ok = ok;
 	s->m.next_poll = sync->once ? 0 : ev_time() + next_delay;
 	sync_write_metrics(sync);
 	if (sync->once) {
-		src_finished(s, ok);
+		src_finished(s, end.outcome == PASS_SUCCEEDED);
 		return;
 	}
 	wall_ts(when, next_delay);
@@ -1371,7 +375,8 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	src_arm(s, next_delay);
 }
 
-/* ev_timer of a source: the next poll, a limiter slot or a retry. */
+/* ev_timer of a source: the next poll, a limiter slot or the end of a
+ * wait. */
 static void
 src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1379,7 +384,7 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (s->orphaned)
+	if (s->state == SRC_ORPHANED || s->state == SRC_FINISHED)
 		return;
 	if (s->wpart.losses > s->conf->max_retries) {
 		s->wpart.losses = 0;
@@ -1390,22 +395,22 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    s->conf->poll_interval);
 		return;
 	}
-	if (!s->pass.active && s->loaded &&
+	if (s->state == SRC_IDLE &&
 	    store_source_present(s->sync->store, s->conf->name) == 0) {
 		src_orphaned(s);
 		return;
 	}
-	if (!s->pass.active && src_pass_begin(s) == -1) {
-		s->pass.active = 0;
+	if (!src_in_pass(s) && src_pass_begin(s) == -1) {
 		src_pass_end(s, 0, "cannot begin a pass (database)",
 		    s->conf->poll_interval);
 		return;
 	}
-	s->waiting = 0;
+	if (s->state == SRC_WAITING) /* over: on with the pass's phase */
+		s->state = s->pass.rc.ngroups > 0 ? SRC_RECHECK : SRC_PASS;
 	src_pump(s);
 }
 
-static struct src *
+struct src *
 src_new(struct sync *sync, const struct conf_source *c)
 {
 	struct src *s;
@@ -1417,8 +422,6 @@ src_new(struct sync *sync, const struct conf_source *c)
 	}
 	s->sync = sync;
 	s->conf = c;
-	s->type = c->type;
-	src_identity(c, s->identity, sizeof(s->identity));
 	if (limit_init(&s->limit, c->rate_requests, c->rate_window) == -1) {
 		log_error("out of memory");
 		free(s);
@@ -1428,47 +431,34 @@ src_new(struct sync *sync, const struct conf_source *c)
 	s->backoff.max = c->backoff_max;
 	ev_init(&s->timer, src_timer_cb);
 	s->timer.data = s;
+	pipe_init(&s->pipe, slot_release, s);
 	writer_part_init(&s->wpart, &s->st, &s->pass.walk, &s->pass.rec.counts,
 	    src_batch_lost, s);
-	snprintf(s->state_text, sizeof(s->state_text), "starting");
-	s->m.last_pass_ok = -1;
-	s->m.last_pass_seconds = -1;
-	s->m.upstream_total = -1;
+	stats_init(&s->m);
 	return s;
 }
 
-/* Stop a source; its cursor is already in the database. */
-static void
+/* Stop a source; its cursor is already in the database.  What the batch
+ * holds is saved with its cursor (first: a lost batch arms the timer and
+ * asks for its pages again, stopped next). */
+void
 src_stop(struct src *s)
 {
+	struct stats_pass end = { .outcome = PASS_INTERRUPTED };
 	char now[TS_LEN];
 
-	/* what the batch holds is saved with its cursor (first: a lost batch
-	 * arms the timer and asks for its pages again) */
-	if (s->wpart.in_batch)
-		(void)sync_batch_commit(s->sync, 1);
+	wall_ts(now, 0);
+	end.now = now;
+	src_pass_close(s, &end, src_in_pass(s) ? SRC_IDLE : s->state);
 	ev_timer_stop(s->sync->loop, &s->timer);
-	src_drop(s, 0);
-	s->waiting = 0;
-	if (s->pass.active) {
-		wall_ts(now, 0);
-		if (writer_pass_end(s->sync->writer, &s->pass.rec, &s->st,
-			PASS_INTERRUPTED, NULL, now) != WRITE_OK)
-			log_warnx("source '%s': the interrupted pass was not "
-				  "recorded",
-			    s->conf->name);
-		s->pass.active = 0;
-		s->m.passes[PASS_INTERRUPTED]++;
-	}
-	s->pass.rechecking = 0;
-	recheck_free(&s->pass.rc);
+	stats_pass_end(&s->m, s->conf->name, &end);
 }
 
-static void
+void
 src_free(struct src *s)
 {
 	writer_part_leave(s->sync->writer, &s->wpart);
-	src_drop(s, 0);
+	pipe_drop(&s->pipe, 0);
 	src_first_drop(s);
 	recheck_free(&s->pass.rc);
 	recheck_seen_free(&s->seen);
@@ -1499,163 +489,14 @@ sync_new(struct ev_loop *loop, struct store *store, struct http *http, int once)
 	return sync;
 }
 
-/* The running source of section c when c leaves it as it is, or NULL. */
-static struct src *
-src_unchanged(const struct sync *sync, const struct conf_source *c)
-{
-	struct src *s;
-
-	for (s = sync->srcs; s != NULL; s = s->next)
-		if (strcmp(s->conf->name, c->name) == 0 &&
-		    conf_source_same(c, s->conf))
-			return s;
-	return NULL;
-}
-
-/* store_retired_fn: one warning per source the configuration lost. */
-static void
-warn_retired(const struct store_retired *r, void *arg)
-{
-	(void)arg;
-	if (r->forgetting)
-		log_warnx("source '%s' is half forgotten (%lld runs left): an "
-			  "agentsyncd --forget-source was interrupted; run "
-			  "'agentsyncd --forget-source %s --yes' again to "
-			  "finish",
-		    r->name, (long long)r->runs, r->name);
-	else if (r->same_upstream != NULL)
-		log_warnx("source '%s' (%lld runs) is not in the "
-			  "configuration, "
-			  "and [source %s] reads the same upstream (%s): "
-			  "'agentsyncd --rename-source %s %s' would keep its "
-			  "history instead of a second backfill (README, "
-			  "\"Renaming a source\")",
-		    r->name, (long long)r->runs, r->same_upstream,
-		    r->identity != NULL ? r->identity : "?", r->name,
-		    r->same_upstream);
-	else
-		log_warnx("source '%s' (%lld runs) is in the database but not "
-			  "in the configuration (retired %s): the analysis "
-			  "views leave its runs out; 'agentsyncd "
-			  "--forget-source %s --yes' deletes them",
-		    r->name, (long long)r->runs,
-		    r->retired_at != NULL ? r->retired_at : "now", r->name);
-}
-
-/* The sources table follows the configuration (start and reload). */
-static int
-sync_record_sources(struct sync *sync, const struct conf *conf)
-{
-	struct store_source *ss;
-	char(*ident)[SRC_MAX_IDENTITY], now[TS_LEN];
-	size_t i, n = conf->nsources;
-	int rc;
-
-	ss = malloc((n ? n : 1) * sizeof(*ss));
-	ident = malloc((n ? n : 1) * sizeof(*ident));
-	if (ss == NULL || ident == NULL) {
-		free(ss);
-		free(ident);
-		log_error("out of memory");
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		const struct conf_source *c = &conf->sources[i];
-
-		src_identity(c, ident[i], sizeof(ident[i]));
-		ss[i].name = c->name;
-		ss[i].kind = c->type->name;
-		ss[i].identity = ident[i];
-		ss[i].base_url = c->base_url;
-		ss[i].org_id = c->type->needs_org_id ? c->org_id : -1;
-	}
-	wall_ts(now, 0);
-	rc = writer_sources_sync(sync->writer, ss, n, now, warn_retired, NULL);
-	free(ss);
-	free(ident);
-	return rc;
-}
-
-int
-sync_configure(struct sync *sync, const struct conf *conf)
-{
-	struct src *s, *next, *added = NULL, **tail = &added, *kept = NULL;
-	struct src **ktail = &kept;
-	const struct conf_source *c;
-	size_t i;
-
-	/* All or nothing: first make every source that can fail to be made
-	 * (a new or changed section) while nothing running is touched, so
-	 * that a failure leaves the running configuration whole. */
-	for (i = 0; i < conf->nsources; i++) {
-		if (src_unchanged(sync, &conf->sources[i]) != NULL)
-			continue;
-		s = src_new(sync, &conf->sources[i]);
-		if (s == NULL) {
-			for (s = added; s != NULL; s = next) {
-				next = s->next;
-				src_free(s);
-			}
-			return -1;
-		}
-		*tail = s;
-		tail = &s->next;
-	}
-	if (sync_record_sources(sync, conf) == -1) {
-		for (s = added; s != NULL; s = next) {
-			next = s->next;
-			src_free(s);
-		}
-		return -1;
-	}
-	/* Then what cannot fail: keep and repoint what is unchanged, stop
-	 * what changed or went (its progress is in the database). */
-	for (s = sync->srcs; s != NULL; s = next) {
-		next = s->next;
-		c = conf_source_find(conf, s->conf->name);
-		if (c != NULL && conf_source_same(c, s->conf)) {
-			/* Everything that points into the old file now
-			 * points into the new one: the caller frees the old. */
-			s->conf = c;
-			s->pass.rec.source = c->name;
-			s->pass.rec.kind = c->type->name;
-			s->next = NULL;
-			if (s->orphaned) {
-				/* still configured under the name whose rows
-				 * went: it starts over, as a new source */
-				s->orphaned = 0;
-				s->loaded = 0;
-				src_arm(s, 0);
-			}
-			*ktail = s;
-			ktail = &s->next;
-			continue;
-		}
-		log_info("source '%s': %s", s->conf->name,
-		    c != NULL ? "configuration changed, restarting it" :
-				"removed");
-		src_stop(s);
-		src_free(s);
-	}
-	*ktail = added;
-	sync->srcs = kept;
-	for (s = added; s != NULL; s = s->next)
-		src_arm(s, 0);
-	sync->metrics_file = conf->metrics_file;
-	sync->metrics_errno = 0;
-	sync_write_metrics(sync);
-	return 0;
-}
-
 /* The metrics file (metrics.h), when one is configured. */
-static void
+void
 sync_write_metrics(struct sync *sync)
 {
 	struct metrics_source *m;
 	const struct src *s;
-	const struct sync_state *st;
 	size_t n = 0, i = 0;
-	double now = ev_time(), t;
+	double now = ev_time();
 
 	if (sync->metrics_file == NULL)
 		return;
@@ -1666,39 +507,10 @@ sync_write_metrics(struct sync *sync)
 		log_error("out of memory for the metrics");
 		return;
 	}
-	for (s = sync->srcs; s != NULL; s = s->next, i++) {
-		st = &s->st;
-		m[i].name = s->conf->name;
-		m[i].kind = s->type->name;
-		m[i].poll_interval = s->conf->poll_interval;
-		m[i].runs = store_live_runs(sync->store, s->conf->name);
-		m[i].last_success = st->last_success_at[0] != '\0' &&
-			time_to_unix(st->last_success_at, &t) == 0 ?
-		    t :
-		    -1;
-		m[i].last_progress = s->m.last_page > 0 ? s->m.last_page : -1;
-		m[i].last_pass_ok = s->m.last_pass_ok;
-		m[i].last_pass_seconds = s->m.last_pass_seconds;
-		memcpy(m[i].passes, s->m.passes, sizeof(m[i].passes));
-		memcpy(m[i].requests, s->m.requests, sizeof(m[i].requests));
-		m[i].http_429 = s->m.requests[REQ_RATE_LIMITED];
-		m[i].retries = s->m.retries +
-		    s->pass.rec.counts.retries * s->pass.active;
-		m[i].rejected = s->m.rejected +
-		    s->pass.rec.counts.runs_rejected * s->pass.active;
-		m[i].backfill_ratio = st->backfill_done ?
-		    1.0 :
-		    st->walk_mode == WALK_BACKFILL && st->walk_total > 0 ?
-		    fmin(1.0,
-			(double)st->walk_offset / (double)st->walk_total) :
-		    0.0;
-		m[i].upstream_total = s->m.upstream_total;
-		m[i].next_poll_seconds = s->m.next_poll > 0 ?
-		    fmax(0, s->m.next_poll - now) :
-		    -1;
-		m[i].clock_skew_set = st->clock_skew.set;
-		m[i].clock_skew = st->clock_skew.v;
-	}
+	for (s = sync->srcs; s != NULL; s = s->next, i++)
+		stats_metrics(&s->m, &m[i], s->conf, &s->st,
+		    src_in_pass(s) ? &s->pass.rec.counts : NULL,
+		    store_live_runs(sync->store, s->conf->name), now);
 	if (metrics_write(sync->metrics_file, m, n) == -1) {
 		if (errno != sync->metrics_errno)
 			log_warn("cannot write metrics_file '%s'",
@@ -1752,26 +564,9 @@ sync_status(const struct sync *sync, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (s = sync->srcs; s != NULL && off < len; s = s->next) {
-		if (s->pass.active && s->st.walk_total > 0 &&
-		    s->pass.walk.mode != WALK_INCREMENTAL)
-			n = snprintf(buf + off, len - off,
-			    "%s%s: %s %lld of %lld runs (%.0f%%)",
-			    off ? "; " : "", s->conf->name,
-			    walk_mode_name(s->pass.walk.mode),
-			    (long long)s->st.walk_offset,
-			    (long long)s->st.walk_total,
-			    100.0 * (double)s->st.walk_offset /
-				(double)s->st.walk_total);
-		else if (s->pass.active)
-			n = snprintf(buf + off, len - off,
-			    "%s%s: %s %lld "
-			    "runs",
-			    off ? "; " : "", s->conf->name,
-			    walk_mode_name(s->pass.walk.mode),
-			    (long long)s->st.walk_offset);
-		else
-			n = snprintf(buf + off, len - off, "%s%s: %s",
-			    off ? "; " : "", s->conf->name, s->state_text);
+		n = stats_status(&s->m, buf + off, len - off, off ? "; " : "",
+		    s->conf->name, src_in_pass(s) ? (int)s->pass.walk.mode : -1,
+		    &s->st);
 		if (n < 0)
 			break;
 		off += (size_t)n;
