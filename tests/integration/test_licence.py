@@ -4,7 +4,9 @@ debian/copyright names ISC for every file in DEP-5 form, every source
 file carries the SPDX line (scripts/spdx.sh, which make lint runs too),
 and the applied migrations are still byte for byte as applied."""
 import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 
 from tests.integration.harness import ROOT
@@ -41,3 +43,22 @@ class LicenceTest(unittest.TestCase):
         p = subprocess.run(["sh", "scripts/spdx.sh"], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_applied_migrations_are_held_to_their_sums(self):
+        """The guard that keeps 0001..0009 as applied fires on an edit."""
+        mig = os.path.join(ROOT, "migrations")
+        with open(os.path.join(mig, "applied.sha256")) as f:
+            names = [line.split()[1] for line in f if line.strip()]
+        self.assertEqual(len(names), 9)
+        tmp = tempfile.mkdtemp(prefix="agentsyncd-licence-")
+        self.addCleanup(shutil.rmtree, tmp)
+        for n in names + ["applied.sha256"]:
+            shutil.copy(os.path.join(mig, n), tmp)
+        check = ["sha256sum", "--quiet", "-c", "applied.sha256"]
+        self.assertEqual(subprocess.run(check, cwd=tmp, capture_output=True,
+                                        timeout=30).returncode, 0)
+        with open(os.path.join(tmp, names[0]), "a") as f:
+            f.write("-- SPDX-License-Identifier: ISC\n")
+        self.assertNotEqual(subprocess.run(check, cwd=tmp,
+                                           capture_output=True,
+                                           timeout=30).returncode, 0)
