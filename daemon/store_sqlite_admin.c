@@ -221,6 +221,28 @@ rows_of(struct sqlite_store *store, const char *source)
 	    source);
 }
 
+/*
+ * Begin the write transaction of --rename-source or --forget-source on a
+ * source that has rows: 0 with it open, else -1 with it rolled back (why
+ * says so when the source has none).
+ */
+static int
+begin_on_source(struct sqlite_store *store, const char *source, char *why,
+    size_t whylen)
+{
+	int64_t n;
+
+	*why = '\0';
+	if (sq_exec(store, "BEGIN IMMEDIATE") == -1)
+		return -1;
+	if ((n = rows_of(store, source)) == 0)
+		snprintf(why, whylen, "no source '%s' in the database", source);
+	if (n > 0)
+		return 0;
+	sq_rollback(store);
+	return -1;
+}
+
 int
 sqlite_rename_source(struct store *base, const char *old, const char *new_name,
     char *why, size_t whylen)
@@ -229,15 +251,8 @@ sqlite_rename_source(struct store *base, const char *old, const char *new_name,
 	int64_t n;
 	size_t i;
 
-	*why = '\0';
-	if (sq_exec(store, "BEGIN IMMEDIATE") == -1)
+	if (begin_on_source(store, old, why, whylen) == -1)
 		return -1;
-	if ((n = rows_of(store, old)) < 0)
-		goto rollback;
-	if (n == 0) {
-		snprintf(why, whylen, "no source '%s' in the database", old);
-		goto rollback;
-	}
 	if ((n = rows_of(store, new_name)) < 0)
 		goto rollback;
 	if (n > 0) {
@@ -313,16 +328,9 @@ sqlite_forget_source(struct store *base, const char *source, int batch,
 	int64_t n;
 	size_t i;
 
-	*why = '\0';
 	*deleted = 0;
-	if (sq_exec(store, "BEGIN IMMEDIATE") == -1)
+	if (begin_on_source(store, source, why, whylen) == -1)
 		return -1;
-	if ((n = rows_of(store, source)) < 0)
-		goto rollback;
-	if (n == 0) {
-		snprintf(why, whylen, "no source '%s' in the database", source);
-		goto rollback;
-	}
 	/* From here the source is being forgotten: its cursor goes first,
 	 * so that a source added again under this name starts afresh. */
 	if (exec_bound(store, "cannot mark the source",

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "bench.h"
 #include "log.h"
 #include "source.h"
 #include "store.h"
@@ -29,38 +30,6 @@ struct input {
 	size_t len;
 	struct page page;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "floor: cannot read %s\n", path);
-		exit(1);
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fprintf(stderr, "floor: cannot read %s\n", path);
-		exit(1);
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*len = (size_t)n;
-	return buf;
-}
 
 static void
 text(sqlite3_stmt *st, int i, const char *s)
@@ -136,11 +105,12 @@ main(int argc, char *argv[])
 
 		in[i].type = strncmp(a, "codegen:", 8) == 0 ? &source_codegen :
 							      &source_cotool;
-		in[i].body = slurp(strchr(a, ':') + 1, &in[i].len);
+		in[i].body = bench_slurp("floor", strchr(a, ':') + 1,
+		    &in[i].len);
 	}
 
 	/* (1) cJSON alone. */
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < n; i++) {
 		tree = cJSON_ParseWithLength(in[i].body, in[i].len + 1);
 		if (tree == NULL) {
@@ -149,7 +119,7 @@ main(int argc, char *argv[])
 		}
 		cJSON_Delete(tree);
 	}
-	parse_s = now() - t0;
+	parse_s = bench_now() - t0;
 
 	/* (2) SQLite alone: rows normalized first, off the clock. */
 	for (i = 0; i < n; i++) {
@@ -175,7 +145,7 @@ main(int argc, char *argv[])
 			fprintf(stderr, "floor: %s\n", sqlite3_errmsg(db));
 			exit(1);
 		}
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < n; i++) {
 		const char *src = in[i].type->name;
 
@@ -283,7 +253,7 @@ main(int argc, char *argv[])
 		}
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	}
-	insert_s = now() - t0;
+	insert_s = bench_now() - t0;
 	printf("parse_seconds=%.4f insert_seconds=%.4f pages=%zu runs=%zu\n",
 	    parse_s, insert_s, n, runs);
 	for (k = 0; k < 6; k++)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "log.h"
 #include "source.h"
 
@@ -53,37 +54,6 @@ reset_hwm(void)
 	return fclose(f) != 0 ? -1 : rc;
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "hostile: cannot read %s\n", path);
-		exit(1);
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		fprintf(stderr, "hostile: cannot read %s\n", path);
-		exit(1);
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -100,14 +70,14 @@ main(int argc, char *argv[])
 		return 64;
 	}
 	log_set_level(LOG_LEVEL_ERROR);
-	body = slurp(argv[2], &len);
+	body = bench_slurp("hostile", argv[2], &len);
 	if (reset_hwm() == -1 || (base = status_bytes("VmRSS")) < 0) {
 		fprintf(stderr, "hostile: cannot read /proc/self memory\n");
 		return 1;
 	}
-	t0 = now();
+	t0 = bench_now();
 	rc = t->parse_page(body, len, 100, &page, err, sizeof(err));
-	secs = now() - t0;
+	secs = bench_now() - t0;
 	peak = status_bytes("VmHWM");
 	for (i = 0; rc == 0 && i < page.nruns; i++) {
 		problems += page.runs[i].nproblems;
