@@ -96,8 +96,26 @@ $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJ)
 
 # A third API, in tests/ only, with this build's own adapter table instead
 # of daemon/adapters.c: an adapter is one file and one table entry.
+# Its typed columns are its fields[] and one migration, third.sql, which
+# this build alone embeds after the daemon's own (numbered next).
+THIRD_MIG := $(BUILD)/third/$(shell printf '%04d' \
+               $$(($(words $(MIGRATIONS)) + 1)))_third.sql
+$(THIRD_MIG): tests/unit/third/third.sql
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+$(BUILD)/third/migrations.h: $(MIGRATIONS) $(THIRD_MIG) \
+    scripts/embed-migrations.sh
+	@echo "  GEN     $@"
+	$(Q)sh scripts/embed-migrations.sh $(MIGRATIONS) $(THIRD_MIG) \
+	    > $@.tmp && mv $@.tmp $@
+$(BUILD)/third/store_sqlite.o: daemon/store_sqlite.c \
+    $(BUILD)/third/migrations.h | pkgcheck
+	@echo "  CC      $< (third)"
+	$(Q)$(CC) -I$(BUILD)/third $(FINAL_CFLAGS) -MMD -MP -c -o $@ $<
+-include $(BUILD)/third/store_sqlite.d
 $(BUILD)/tests/test_third_adapter: tests/unit/test_third_adapter.c \
-    tests/unit/third/third.c $(filter-out $(BUILD)/adapters.o,$(DAEMON_OBJ))
+    tests/unit/third/third.c $(BUILD)/third/store_sqlite.o \
+    $(filter-out $(BUILD)/adapters.o $(BUILD)/store_sqlite.o,$(DAEMON_OBJ))
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ $(FINAL_LIBS) -lcmocka
@@ -139,9 +157,18 @@ $(BUILD)/tests/test_pipeline: tests/unit/test_pipeline.c $(BUILD)/pipeline.o
 
 # The page parser and the adapters: linked with cJSON alone, without
 # libev, libcurl or SQLite.
-JSON_OBJ := $(addprefix $(BUILD)/,json.o json_fields.o json_item.o source.o \
+JSON_OBJ := $(addprefix $(BUILD)/,json.o json_fields.o json_item.o json_run.o source.o \
               adapters.o codegen.o cotool.o)
 $(BUILD)/tests/test_json_fields: tests/unit/test_json_fields.c $(JSON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ \
+	    $(shell pkg-config --libs libcjson) -lm -lcmocka
+
+# The adapters' typed columns, merged and checked: the page parser, the
+# adapters and store_columns.c alone (no SQLite).
+$(BUILD)/tests/test_store_columns: tests/unit/test_store_columns.c \
+    $(JSON_OBJ) $(BUILD)/store_columns.o $(BUILD)/buf.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -Itests/unit -o $@ $^ \

@@ -180,13 +180,33 @@ codegen_prs(struct page *page, const cJSON *item, struct run *r)
 	free(seen.slot);
 }
 
+#define TEXT(col, member_name)                                             \
+	{                                                                  \
+		.column = (col), .path = (member_name), .type = FIELD_TEXT \
+	}
+
+/* In the order they are read, which is the order of a run's problems;
+ * the id and github_pull_requests are read by codegen_run(). */
+static const struct field codegen_fields[] = {
+	{ .column = "organization_id",
+	    .path = "organization_id",
+	    .type = FIELD_INT },
+	{ .path = "status", .type = FIELD_TEXT, .member = MEMBER_STATUS },
+	{ .path = "created_at",
+	    .type = FIELD_TIME,
+	    .member = MEMBER_CREATED_AT },
+	{ .path = "web_url", .type = FIELD_TEXT, .member = MEMBER_WEB_URL },
+	TEXT("result", "result"),
+	TEXT("summary", "summary"),
+	TEXT("source_type", "source_type"),
+	{ .column = "metadata", .path = "metadata", .type = FIELD_JSON },
+};
+
 /* Normalize one item; -1 with a reason when it has no usable id. */
 static int
 codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
     size_t errlen)
 {
-	const cJSON *meta;
-	char *text;
 	uint64_t id;
 
 	if (!cJSON_IsObject(item)) {
@@ -200,29 +220,9 @@ codegen_run(struct page *page, const cJSON *item, struct run *r, char *err,
 		return -1;
 	}
 	r->external_id = r->idbuf;
-	run_int(page, r, item, "", "organization_id", &r->organization_id);
-	run_str(page, r, item, "", "status", &r->status);
-	run_time(page, r, item, "", "created_at", &r->created_at);
-	run_str(page, r, item, "", "web_url", &r->web_url);
-	run_str(page, r, item, "", "result", &r->result);
-	run_str(page, r, item, "", "summary", &r->summary);
-	run_str(page, r, item, "", "source_type", &r->source_type);
+	json_run_fields(page, r, item, codegen_fields,
+	    sizeof(codegen_fields) / sizeof(codegen_fields[0]));
 	r->state = codegen_map_status(r->status);
-	meta = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-	if (meta != NULL && !cJSON_IsNull(meta)) {
-		if (!cJSON_IsObject(meta)) {
-			run_problem(page, r, "", "metadata", meta,
-			    "is not an object");
-		} else if ((text = cJSON_PrintUnformatted(meta)) == NULL ||
-		    json_own(page, text) == -1) {
-			page->oom = 1;
-		} else {
-			/* cJSON's text, held by the page: no copy of what
-			 * can be as large as the body */
-			r->metadata = text;
-			r->metadata_len = strlen(text);
-		}
-	}
 	codegen_prs(page, item, r);
 	return 0;
 }
@@ -247,4 +247,6 @@ const struct source_type source_codegen = {
 	.can_order_updated = 0,
 	.page_url = codegen_page_url,
 	.parse_page = codegen_parse_page,
+	.fields = codegen_fields,
+	.nfields = sizeof(codegen_fields) / sizeof(codegen_fields[0]),
 };

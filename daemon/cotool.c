@@ -50,46 +50,81 @@ cotool_map_status(const char *status)
 	return RUN_UNKNOWN;
 }
 
-static void
-cotool_criteria(struct page *page, const cJSON *item, struct run *r)
-{
-	const cJSON *arr, *e;
-	struct criterion *c;
-	char at[48], dot[50];
-	size_t i = 0, n;
+/* A criterion of acceptanceCriteriaResults: run_acceptance_criteria. */
+static const struct field criterion_fields[] = {
+	{ .column = "criterion", .path = "criterion", .type = FIELD_TEXT },
+	{ .column = "met", .path = "met", .type = FIELD_BOOL },
+	{ .column = "explanation", .path = "explanation", .type = FIELD_TEXT },
+};
 
-	arr = run_array(page, r, item, "acceptanceCriteriaResults");
-	r->criteria_sent = arr != NULL;
-	if (arr == NULL || arr->child == NULL)
-		return;
-	/* room for the objects only: 400,000 numbers are no criteria */
-	n = json_objects(arr);
-	r->criteria = json_alloc(page, sizeof(*r->criteria) * (n ? n : 1));
-	if (r->criteria == NULL) {
-		page->oom = 1;
-		return;
+/* A tool name (run_tools), a bullet (run_eval_bullets). */
+static const struct field tool_name = { .column = "name" };
+static const struct field bullet = { .column = "bullet" };
+
+#define TEXT(col, member_name)                                             \
+	{                                                                  \
+		.column = (col), .path = (member_name), .type = FIELD_TEXT \
 	}
-	cJSON_ArrayForEach(e, arr)
-	{
-		snprintf(at, sizeof(at), "acceptanceCriteriaResults[%zu]", i++);
-		if (!cJSON_IsObject(e)) {
-			run_problem(page, r, at, "", e, "is not an object");
-			continue;
-		}
-		c = &r->criteria[r->ncriteria++];
-		snprintf(dot, sizeof(dot), "%s.", at);
-		run_str(page, r, e, dot, "criterion", &c->criterion);
-		run_bool(page, r, e, dot, "met", &c->met);
-		run_str(page, r, e, dot, "explanation", &c->explanation);
+#define SHARED(member_name, t, m)                                 \
+	{                                                         \
+		.path = (member_name), .type = (t), .member = (m) \
 	}
-}
+
+/* In the order they are read, which is the order of a run's problems. */
+static const struct field cotool_fields[] = {
+	SHARED("status", FIELD_TEXT, MEMBER_STATUS),
+	SHARED("runTitle", FIELD_TEXT, MEMBER_TITLE),
+	SHARED("createdAt", FIELD_TIME, MEMBER_CREATED_AT),
+	SHARED("updatedAt", FIELD_TIME, MEMBER_UPDATED_AT),
+	TEXT("agent_id", "agentId"),
+	TEXT("agent_name", "agentName"),
+	TEXT("agent_type", "agentType"),
+	TEXT("model_alias", "modelAlias"),
+	TEXT("model_name", "modelName"),
+	{ .column = "total_tool_count",
+	    .path = "totalToolCount",
+	    .type = FIELD_INT },
+	TEXT("trigger_source", "triggerSource"),
+	TEXT("trigger_name", "triggerName"),
+	{ .column = "has_error", .path = "hasError", .type = FIELD_BOOL },
+	{ .column = "is_streaming", .path = "isStreaming", .type = FIELD_BOOL },
+	{ .column = "eval_score", .path = "evalScore", .type = FIELD_REAL },
+	TEXT("eval_explanation", "evalExplanation"),
+	{ .column = "tool_names_count",
+	    .path = "toolNames",
+	    .type = FIELD_STRINGS,
+	    .table = "run_tools",
+	    .items = &tool_name,
+	    .nitems = 1 },
+	{ .column = "eval_bullet_count",
+	    .path = "evalBulletSummary",
+	    .type = FIELD_STRINGS,
+	    .table = "run_eval_bullets",
+	    .items = &bullet,
+	    .nitems = 1 },
+	{ .column = "has_critical_issue",
+	    .path = "criticalIssue",
+	    .type = FIELD_PRESENT },
+	{ .column = "has_linked_alert",
+	    .path = "linkedAlert",
+	    .type = FIELD_PRESENT },
+	TEXT("critical_issue_category", "criticalIssue.category"),
+	TEXT("critical_issue_explanation", "criticalIssue.explanation"),
+	TEXT("linked_alert_display_id", "linkedAlert.displayId"),
+	TEXT("linked_alert_title", "linkedAlert.title"),
+	TEXT("linked_alert_status", "linkedAlert.status"),
+	{ .column = "acceptance_criteria_count",
+	    .path = "acceptanceCriteriaResults",
+	    .type = FIELD_OBJECTS,
+	    .table = "run_acceptance_criteria",
+	    .items = criterion_fields,
+	    .nitems = sizeof(criterion_fields) / sizeof(criterion_fields[0]) },
+};
 
 static int
 cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
     size_t errlen)
 {
-	const cJSON *ci, *la;
-
 	if (!cJSON_IsObject(item)) {
 		snprintf(err, errlen, "item is not an object");
 		return -1;
@@ -103,44 +138,9 @@ cotool_run(struct page *page, const cJSON *item, struct run *r, char *err,
 		r->external_id = NULL;
 		return -1;
 	}
-	run_str(page, r, item, "", "status", &r->status);
-	run_str(page, r, item, "", "runTitle", &r->title);
-	run_time(page, r, item, "", "createdAt", &r->created_at);
-	run_time(page, r, item, "", "updatedAt", &r->updated_at);
-	run_str(page, r, item, "", "agentId", &r->agent_id);
-	run_str(page, r, item, "", "agentName", &r->agent_name);
-	run_str(page, r, item, "", "agentType", &r->agent_type);
-	run_str(page, r, item, "", "modelAlias", &r->model_alias);
-	run_str(page, r, item, "", "modelName", &r->model_name);
-	run_int(page, r, item, "", "totalToolCount", &r->total_tool_count);
-	run_str(page, r, item, "", "triggerSource", &r->trigger_source);
-	run_str(page, r, item, "", "triggerName", &r->trigger_name);
-	run_bool(page, r, item, "", "hasError", &r->has_error);
-	run_bool(page, r, item, "", "isStreaming", &r->is_streaming);
-	run_num(page, r, item, "", "evalScore", &r->eval_score);
-	run_str(page, r, item, "", "evalExplanation", &r->eval_explanation);
-	run_str_array(page, r, item, "toolNames", &r->tool_names,
-	    &r->ntool_names, &r->tool_names_sent);
-	run_str_array(page, r, item, "evalBulletSummary", &r->eval_bullets,
-	    &r->neval_bullets, &r->eval_bullets_sent);
-	run_object(page, r, item, "criticalIssue", &ci, &r->has_critical_issue);
-	run_object(page, r, item, "linkedAlert", &la, &r->has_linked_alert);
-	if (ci != NULL) {
-		run_str(page, r, ci, "criticalIssue.", "category",
-		    &r->critical_issue_category);
-		run_str(page, r, ci, "criticalIssue.", "explanation",
-		    &r->critical_issue_explanation);
-	}
-	if (la != NULL) {
-		run_str(page, r, la, "linkedAlert.", "displayId",
-		    &r->linked_alert_display_id);
-		run_str(page, r, la, "linkedAlert.", "title",
-		    &r->linked_alert_title);
-		run_str(page, r, la, "linkedAlert.", "status",
-		    &r->linked_alert_status);
-	}
+	json_run_fields(page, r, item, cotool_fields,
+	    sizeof(cotool_fields) / sizeof(cotool_fields[0]));
 	r->state = cotool_map_status(r->status);
-	cotool_criteria(page, item, r);
 	return 0;
 }
 
@@ -164,4 +164,6 @@ const struct source_type source_cotool = {
 	.can_order_updated = 1,
 	.page_url = cotool_page_url,
 	.parse_page = cotool_parse_page,
+	.fields = cotool_fields,
+	.nfields = sizeof(cotool_fields) / sizeof(cotool_fields[0]),
 };

@@ -112,6 +112,12 @@ void run_object(struct page *page, struct run *r, const cJSON *obj,
 /* An array member: the array, or NULL (null, absent, or a problem). */
 const cJSON *run_array(struct page *page, struct run *r, const cJSON *obj,
     const char *key);
+/*
+ * Read an adapter's declared fields from item into r->values (page arena),
+ * in their order, and the shared members they name (json_run.c).
+ */
+void json_run_fields(struct page *page, struct run *r, const cJSON *item,
+    const struct field *fields, size_t nfields);
 /* How many elements of arr (an array, or NULL) are objects. */
 size_t json_objects(const cJSON *arr);
 /* Check integral double: returns 0 and sets *out, or -1. */

@@ -8,9 +8,12 @@
  * copy: they live exactly as long as the page (page_free()).
  *
  * Adding a third API means one new file that defines a struct source_type
- * (its name, defaults, capabilities, URLs and JSON) and one entry in
- * source_types[] (adapters.c).  Nothing else asks which API a source is:
- * the configuration, the walk and the store ask the adapter.
+ * (its name, defaults, capabilities, URLs, JSON and the typed fields it
+ * declares as data: struct field) and one entry in source_types[]
+ * (adapters.c), and a migration for any column of its own.  Nothing else
+ * asks which API a source is: the configuration, the walk and the store
+ * ask the adapter, and the store builds its statements from every
+ * adapter's fields[] when it opens (store_columns.c).
  */
 #ifndef AGENTSYNCD_SOURCE_H
 #define AGENTSYNCD_SOURCE_H
@@ -124,10 +127,77 @@ struct field_problem {
 #define SOURCE_MAX_PROBLEMS 64
 #define SOURCE_MORE_FIELD   "(more)"
 
-struct criterion {
-	const char *criterion;
-	struct opt_bool met;
-	const char *explanation;
+/*
+ * The shared members of struct run a declared field may fill instead of a
+ * typed column of its own (an API's name for the title, its time of
+ * creation).
+ */
+enum run_member {
+	MEMBER_NONE, /* the field has a column of its own */
+	MEMBER_STATUS,
+	MEMBER_TITLE,
+	MEMBER_WEB_URL,
+	MEMBER_CREATED_AT,
+	MEMBER_UPDATED_AT,
+};
+
+/*
+ * What a declared field holds, and how json_run.c reads it.  A member of
+ * another type is a problem of the run (run_field_problems), its column
+ * NULL.  Absent or null is NULL, not a problem.
+ */
+enum field_type {
+	FIELD_TEXT,    /* a string ("is not a string") */
+	FIELD_TIME,    /* a time, normalized by time_normalize() */
+	FIELD_INT,     /* an integer below 2^53 */
+	FIELD_REAL,    /* a finite number */
+	FIELD_BOOL,    /* true or false, stored 1 or 0 */
+	FIELD_JSON,    /* an object, stored as its compact JSON text */
+	FIELD_PRESENT, /* an object (even {}): 1; null or absent: 0 */
+	/* Arrays, each element a row of the child table `table`
+	 * (run_id, position, then the items' columns); the field's own
+	 * column counts the rows kept, NULL when no array was sent (so
+	 * "not evaluated" and "evaluated, nothing found" stay apart). */
+	FIELD_STRINGS, /* strings (null kept as NULL); items[0] names the
+			* child table's column */
+	FIELD_OBJECTS, /* objects, each read by items[] */
+};
+
+/*
+ * One field of an API's run that its adapter declares as data: its column
+ * of runs, where it is in the item and its type.  The store builds its
+ * statements from every adapter's table when it opens (store_columns.c),
+ * so a third API's typed columns are its table and one migration that
+ * adds them.
+ */
+struct field {
+	const char *column; /* runs' (or the child table's) column; NULL
+			     * when member names where it goes */
+	const char *path;   /* the member, "agentId", or one level down,
+			     * "criticalIssue.category" */
+	enum field_type type;
+	enum run_member member;	   /* MEMBER_NONE, or the shared member (of a
+				 * FIELD_TEXT or FIELD_TIME) it fills */
+	const char *table;	   /* FIELD_STRINGS and FIELD_OBJECTS */
+	const struct field *items; /* their elements' fields */
+	size_t nitems;
+};
+
+/*
+ * A declared field's value in one run (page arena), 16 bytes: a page may
+ * hold a million of them.  set 0 is NULL.  An array's value is its rows:
+ * set when the array was sent (even []), len the rows kept.
+ */
+struct value {
+	union {
+		const char *s;	     /* TEXT, TIME, JSON */
+		int64_t i;	     /* INT, BOOL, PRESENT */
+		double d;	     /* REAL */
+		const char **strs;   /* STRINGS: len of them */
+		struct value *cells; /* OBJECTS: len * nitems, by row */
+	} v;
+	uint32_t len; /* JSON: bytes of s; arrays: rows */
+	uint8_t set;
 };
 
 struct run {
@@ -136,60 +206,23 @@ struct run {
 	char idbuf[24];
 	const char *status; /* upstream status verbatim, or NULL */
 	enum run_state state;
-	const char *title;	/* codegen: NULL; cotool: runTitle */
-	const char *web_url;	/* codegen: web_url; cotool: NULL */
+	const char *title;	/* e.g. cotool: runTitle; NULL when the API
+				 * has none */
+	const char *web_url;	/* e.g. codegen: web_url */
 	const char *created_at; /* normalized (TS_LEN); NULL when null or
 				 * unparseable */
-	const char *updated_at; /* likewise; NULL for codegen (no such
-				 * field) */
+	const char *updated_at; /* likewise; NULL when the API has no such
+				 * field (codegen) */
 	const char *raw;	/* the upstream object, verbatim bytes */
 	size_t raw_len;
-
-	/* Codegen. */
-	struct opt_int organization_id;
-	const char *result;
-	const char *summary;
-	const char *source_type;
-	const char *metadata; /* JSON text (compact) or NULL */
-	size_t metadata_len;
+	/* Pull requests, a table any API may fill (codegen does). */
 	struct pull_request *prs; /* distinct by id, in upstream order */
 	size_t nprs;
-	int prs_sent; /* github_pull_requests was an array (even []) */
-
-	/* Cotool. */
-	const char *agent_id;
-	const char *agent_name;
-	const char *agent_type;
-	const char *model_alias;
-	const char *model_name;
-	struct opt_int total_tool_count;
-	const char *trigger_source;
-	const char *trigger_name;
-	struct opt_bool has_error;
-	struct opt_bool is_streaming;
-	struct opt_num eval_score;
-	const char *eval_explanation;
-	const char *critical_issue_category;
-	const char *critical_issue_explanation;
-	const char *linked_alert_display_id;
-	const char *linked_alert_title;
-	const char *linked_alert_status;
-	const char **tool_names;
-	size_t ntool_names;
-	struct criterion *criteria; /* acceptanceCriteriaResults */
-	size_t ncriteria;
-	const char **eval_bullets; /* evalBulletSummary */
-	size_t neval_bullets;
-	/* 1 when upstream sent the array (even []), 0 when it sent null,
-	 * left it out or sent something else: "not evaluated" and
-	 * "evaluated, nothing found" stay apart. */
-	int tool_names_sent;
-	int criteria_sent;
-	int eval_bullets_sent;
-	/* 1 when the member is an object (even {}), 0 when null or absent;
-	 * unset when it is something else. */
-	struct opt_bool has_critical_issue;
-	struct opt_bool has_linked_alert;
+	int prs_sent; /* the array was sent (even []) */
+	/* The adapter's declared fields (struct source_type's fields[]),
+	 * a value each in its order (page arena); NULL when it declares
+	 * none. */
+	struct value *values;
 
 	/* What could not be used (page arena): at most SOURCE_MAX_PROBLEMS,
 	 * then one SOURCE_MORE_FIELD row when problems_more > 0. */
@@ -276,6 +309,10 @@ struct source_type {
 	 */
 	int (*parse_page)(const char *body, size_t len, size_t max_items,
 	    struct page *page, char *err, size_t errlen);
+	/* Its fields beyond the id and its pull requests, in the order
+	 * parse_page reads them (json_run_fields()). */
+	const struct field *fields;
+	size_t nfields;
 };
 
 extern const struct source_type source_codegen;

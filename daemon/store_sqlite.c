@@ -511,6 +511,7 @@ sqlite_close(struct store *base)
 		return;
 	for (i = 0; i < NSTMTS; i++)
 		sqlite3_finalize(store->stmt[i]);
+	sq_unprepare_runs(store);
 	for (i = 0; i < EXEC_CACHE; i++)
 		sqlite3_finalize(store->exec[i].st);
 	if (store->db != NULL && sqlite3_close(store->db) != SQLITE_OK)

@@ -20,27 +20,20 @@
 
 #include <sqlite3.h>
 
+#include "store_columns.h"
 #include "store_engine.h"
 
 /* The statements of the page path, prepared once per connection
  * (stmt_sql[] in store_sqlite_page.c). */
 enum stmt_id {
 	ST_SEL_RUN,
-	ST_INS_RUN,
-	ST_UPD_RUN,
 	ST_TOUCH_RUN,
 	ST_INS_CHANGE,
 	ST_DEL_LINKS,
-	ST_DEL_TOOLS,
-	ST_DEL_CRITERIA,
-	ST_DEL_BULLETS,
 	ST_DEL_PROBLEMS,
 	ST_UPSERT_PR,
 	ST_SEL_PR,
 	ST_INS_LINK,
-	ST_INS_TOOL,
-	ST_INS_CRITERION,
-	ST_INS_BULLET,
 	ST_INS_PROBLEM,
 	ST_INS_REJECT,
 	ST_SAVE_STATE,
@@ -66,6 +59,16 @@ struct sqlite_store {
 		const char *sql;
 		sqlite3_stmt *st;
 	} exec[EXEC_CACHE];
+	/* The statements built from the adapters' fields when it opens
+	 * (store_sqlite_runs.c): the run's insert and update, and a delete
+	 * and an insert of each array field's child table, by field (all
+	 * adapters' fields in turn: child[child_base[a] + k]). */
+	struct column_set cols;
+	sqlite3_stmt *ins_run, *upd_run;
+	struct child_stmts {
+		sqlite3_stmt *del, *ins;
+	} * child;
+	size_t *child_base; /* adapter a's first in child[] */
 	int batch;	/* a batch transaction is open (store_batch_begin) */
 	int batch_lost; /* the last failed store_page() lost the batch */
 };
@@ -119,6 +122,27 @@ int exec_bound(struct sqlite_store *store, const char *what, const char *sql,
 void sq_copy_col(sqlite3_stmt *st, int i, char *out, size_t len);
 int sq_step_done(struct sqlite_store *store, sqlite3_stmt *st);
 const char *sq_col_text(sqlite3_stmt *st, int i);
+
+/* store_sqlite_runs.c */
+/* Parameters of ins_run / upd_run before the columns of runs. */
+enum {
+	RP_SOURCE = 1,
+	RP_EXTERNAL_ID,
+	RP_KIND,
+	RP_NOW,
+	RP_ROWID,    /* update only */
+	RP_WALK,     /* the walk_generation of the sighting */
+	RP_TERMINAL, /* run_state_terminal() of its state */
+	RP_COLUMNS   /* RUN_COMMON_COLUMNS, then cols.cols[] */
+};
+int sq_prepare_runs(struct sqlite_store *store);
+void sq_unprepare_runs(struct sqlite_store *store);
+/* Bind r's columns of runs (RP_COLUMNS on) as adapter a declares them. */
+void sq_bind_run(struct sqlite_store *store, sqlite3_stmt *st,
+    const struct run *r, size_t a);
+/* Delete (replace) and insert run_id's rows of adapter a's arrays. */
+int sq_write_arrays(struct sqlite_store *store, int64_t run_id,
+    const struct run *r, size_t a, int replace);
 
 /* store_sqlite_page.c */
 int sq_prepare(struct sqlite_store *store);

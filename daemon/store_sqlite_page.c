@@ -16,53 +16,10 @@
 #include "log.h"
 #include "store_sqlite.h"
 
-/* Column lists of runs shared by insert and update, in bind order 3..
- * 3 + NRUN_COLS - 1; then the kind, the time and (update) the row id. */
-#define RUN_COLS                                                             \
-	"status, state, title, web_url, created_at, updated_at, raw_json, "  \
-	"organization_id, result, summary, source_type, metadata, "          \
-	"agent_id, agent_name, agent_type, model_alias, model_name, "        \
-	"total_tool_count, trigger_source, trigger_name, has_error, "        \
-	"is_streaming, eval_score, eval_explanation, "                       \
-	"critical_issue_category, critical_issue_explanation, "              \
-	"linked_alert_display_id, linked_alert_title, linked_alert_status, " \
-	"pull_request_count, tool_names_count, acceptance_criteria_count, "  \
-	"eval_bullet_count, has_critical_issue, has_linked_alert"
-#define NRUN_COLS 35
-#define RUN_VALUES                                                             \
-	"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
-	"?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "    \
-	"?31, ?32, ?33, ?34, ?35, ?36, ?37"
-#define P_KIND "?38"
-#define P_NOW  "?39"
-#define P_WALK "?41"
-enum {
-	I_KIND = 38,
-	I_NOW = 39,
-	I_ROWID = 40,
-	I_WALK = 41,	/* the walk_generation of the sighting */
-	I_TERMINAL = 42 /* run_state_terminal() of its state: the C
-			 * statement of the terminal set, not a list here */
-};
-/* finished_seen_at: the first time the run is seen in a terminal state
- * (?42 I_TERMINAL, ?39 I_NOW). */
-#define FINISHED_NOW "CASE WHEN ?42 THEN ?39 END"
-
 static const char *const stmt_sql[NSTMTS] = {
 	[ST_SEL_RUN] = "SELECT id, status, raw_json = ?3, "
 		       "deleted_upstream_at IS NOT NULL "
 		       "FROM runs WHERE source = ?1 AND external_id = ?2",
-	[ST_INS_RUN] = "INSERT INTO runs (source, external_id, kind, " RUN_COLS
-		       ", first_seen_at, last_seen_at, last_seen_walk, "
-		       "changed_at, finished_seen_at) VALUES (?1, ?2, " P_KIND
-		       ", " RUN_VALUES ", " P_NOW ", " P_NOW ", " P_WALK
-		       ", " P_NOW ", " FINISHED_NOW ")",
-	[ST_UPD_RUN] = "UPDATE runs SET (" RUN_COLS ", last_seen_at, "
-		       "last_seen_walk, changed_at, deleted_upstream_at, "
-		       "finished_seen_at) = "
-		       "(" RUN_VALUES ", " P_NOW ", " P_WALK ", " P_NOW
-		       ", NULL, coalesce(finished_seen_at, " FINISHED_NOW "))"
-		       " WHERE id = ?40",
 	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
 			 "last_seen_walk = ?3, deleted_upstream_at = NULL "
 			 "WHERE id = ?1",
@@ -73,10 +30,6 @@ static const char *const stmt_sql[NSTMTS] = {
 			  "SELECT id, ?2, status, ?3, state, ?4 FROM runs "
 			  "WHERE id = ?1",
 	[ST_DEL_LINKS] = "DELETE FROM run_pull_requests WHERE run_id = ?1",
-	[ST_DEL_TOOLS] = "DELETE FROM run_tools WHERE run_id = ?1",
-	[ST_DEL_CRITERIA] = "DELETE FROM run_acceptance_criteria "
-			    "WHERE run_id = ?1",
-	[ST_DEL_BULLETS] = "DELETE FROM run_eval_bullets WHERE run_id = ?1",
 	[ST_DEL_PROBLEMS] = "DELETE FROM run_field_problems WHERE run_id = ?1",
 	[ST_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
 			 "title, url, head_branch_name, created_at, "
@@ -96,13 +49,6 @@ static const char *const stmt_sql[NSTMTS] = {
 		      "WHERE source = ?1 AND external_id = ?2",
 	[ST_INS_LINK] = "INSERT OR IGNORE INTO run_pull_requests (run_id, "
 			"pull_request_id, position) VALUES (?1, ?2, ?3)",
-	[ST_INS_TOOL] = "INSERT INTO run_tools (run_id, position, name) "
-			"VALUES (?1, ?2, ?3)",
-	[ST_INS_CRITERION] = "INSERT INTO run_acceptance_criteria (run_id, "
-			     "position, criterion, met, explanation) "
-			     "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_INS_BULLET] = "INSERT INTO run_eval_bullets (run_id, position, "
-			  "bullet) VALUES (?1, ?2, ?3)",
 	[ST_INS_PROBLEM] = "INSERT INTO run_field_problems (run_id, "
 			   "position, field, problem, value) "
 			   "VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -143,7 +89,7 @@ sq_prepare(struct sqlite_store *store)
 			NULL) != SQLITE_OK)
 			return sq_fail(store, "cannot prepare statement");
 	}
-	return 0;
+	return sq_prepare_runs(store);
 }
 
 int
@@ -207,57 +153,6 @@ sq_save_counts(struct sqlite_store *store, int64_t pass_id,
 	return sq_step_done(store, st);
 }
 
-/* An array's count column: its child rows, or NULL when not sent. */
-static void
-bind_count(struct sqlite_store *store, sqlite3_stmt *st, int i, int sent,
-    size_t n)
-{
-	sq_bind_opt_int(store, st, i, sent, (int64_t)n);
-}
-
-/* Bind the RUN_COLS of r to parameters 3..3 + NRUN_COLS - 1. */
-static void
-bind_run_cols(struct sqlite_store *store, sqlite3_stmt *st, const struct run *r)
-{
-	int i = 3;
-
-	sq_bind_text(store, st, i++, r->status);
-	sq_bind_text(store, st, i++, run_state_name(r->state));
-	sq_bind_text(store, st, i++, r->title);
-	sq_bind_text(store, st, i++, r->web_url);
-	sq_bind_text(store, st, i++, r->created_at);
-	sq_bind_text(store, st, i++, r->updated_at);
-	sq_bind_span(store, st, i++, r->raw, r->raw_len);
-	sq_bind_int(store, st, i++, r->organization_id);
-	sq_bind_text(store, st, i++, r->result);
-	sq_bind_text(store, st, i++, r->summary);
-	sq_bind_text(store, st, i++, r->source_type);
-	sq_bind_span(store, st, i++, r->metadata, r->metadata_len);
-	sq_bind_text(store, st, i++, r->agent_id);
-	sq_bind_text(store, st, i++, r->agent_name);
-	sq_bind_text(store, st, i++, r->agent_type);
-	sq_bind_text(store, st, i++, r->model_alias);
-	sq_bind_text(store, st, i++, r->model_name);
-	sq_bind_int(store, st, i++, r->total_tool_count);
-	sq_bind_text(store, st, i++, r->trigger_source);
-	sq_bind_text(store, st, i++, r->trigger_name);
-	sq_bind_bool(store, st, i++, r->has_error);
-	sq_bind_bool(store, st, i++, r->is_streaming);
-	sq_bind_num(store, st, i++, r->eval_score);
-	sq_bind_text(store, st, i++, r->eval_explanation);
-	sq_bind_text(store, st, i++, r->critical_issue_category);
-	sq_bind_text(store, st, i++, r->critical_issue_explanation);
-	sq_bind_text(store, st, i++, r->linked_alert_display_id);
-	sq_bind_text(store, st, i++, r->linked_alert_title);
-	sq_bind_text(store, st, i++, r->linked_alert_status);
-	bind_count(store, st, i++, r->prs_sent, r->nprs);
-	bind_count(store, st, i++, r->tool_names_sent, r->ntool_names);
-	bind_count(store, st, i++, r->criteria_sent, r->ncriteria);
-	bind_count(store, st, i++, r->eval_bullets_sent, r->neval_bullets);
-	sq_bind_bool(store, st, i++, r->has_critical_issue);
-	sq_bind_bool(store, st, i++, r->has_linked_alert);
-}
-
 /* Link run_id to its pull requests (upserted by source and id). */
 static int
 write_links(struct sqlite_store *store, const char *source, int64_t run_id,
@@ -317,9 +212,9 @@ child_row(struct sqlite_store *store, enum stmt_id id, int64_t run_id, size_t i)
 	return st;
 }
 
-/* run_id's field problems, tool names, criteria and bullets. */
+/* run_id's field problems. */
 static int
-write_lists(struct sqlite_store *store, int64_t run_id, const struct run *r)
+write_problems(struct sqlite_store *store, int64_t run_id, const struct run *r)
 {
 	sqlite3_stmt *st;
 	size_t i;
@@ -332,36 +227,15 @@ write_lists(struct sqlite_store *store, int64_t run_id, const struct run *r)
 		if (sq_step_done(store, st) == -1)
 			return -1;
 	}
-	for (i = 0; i < r->ntool_names; i++) {
-		st = child_row(store, ST_INS_TOOL, run_id, i);
-		sq_bind_text(store, st, 3, r->tool_names[i]);
-		if (sq_step_done(store, st) == -1)
-			return -1;
-	}
-	for (i = 0; i < r->ncriteria; i++) {
-		st = child_row(store, ST_INS_CRITERION, run_id, i);
-		sq_bind_text(store, st, 3, r->criteria[i].criterion);
-		sq_bind_bool(store, st, 4, r->criteria[i].met);
-		sq_bind_text(store, st, 5, r->criteria[i].explanation);
-		if (sq_step_done(store, st) == -1)
-			return -1;
-	}
-	for (i = 0; i < r->neval_bullets; i++) {
-		st = child_row(store, ST_INS_BULLET, run_id, i);
-		sq_bind_text(store, st, 3, r->eval_bullets[i]);
-		if (sq_step_done(store, st) == -1)
-			return -1;
-	}
 	return 0;
 }
 
 /* Replace the pull request links and child rows of run_id with r's. */
 static int
-write_children(struct sqlite_store *store, const char *source, int64_t run_id,
-    const struct run *r, const char *now, int replace)
+write_children(struct sqlite_store *store, const char *source, size_t a,
+    int64_t run_id, const struct run *r, const char *now, int replace)
 {
-	static const enum stmt_id dels[] = { ST_DEL_LINKS, ST_DEL_TOOLS,
-		ST_DEL_CRITERIA, ST_DEL_BULLETS, ST_DEL_PROBLEMS };
+	static const enum stmt_id dels[] = { ST_DEL_LINKS, ST_DEL_PROBLEMS };
 	sqlite3_stmt *st;
 	size_t i;
 
@@ -371,9 +245,10 @@ write_children(struct sqlite_store *store, const char *source, int64_t run_id,
 		if (sq_step_done(store, st) == -1)
 			return -1;
 	}
-	if (write_links(store, source, run_id, r, now) == -1)
+	if (write_links(store, source, run_id, r, now) == -1 ||
+	    write_problems(store, run_id, r) == -1)
 		return -1;
-	return write_lists(store, run_id, r);
+	return sq_write_arrays(store, run_id, r, a, replace);
 }
 
 static int
@@ -446,7 +321,7 @@ note_status_change(struct sqlite_store *store, int64_t run_id,
 /* Upsert one run, seen at now by walk number walk.  Adds to *c what it
  * did. */
 static int
-write_run(struct sqlite_store *store, const char *source, const char *kind,
+write_run(struct sqlite_store *store, const char *source, size_t a,
     const struct run *r, int touch, const char *now, int64_t walk,
     struct pass_counts *c)
 {
@@ -464,22 +339,22 @@ write_run(struct sqlite_store *store, const char *source, const char *kind,
 		return touch_run(store, h.id, now, walk);
 	if (h.status_changed && note_status_change(store, h.id, r, now) == -1)
 		return -1;
-	st = store->stmt[h.found ? ST_UPD_RUN : ST_INS_RUN];
-	sq_bind_text(store, st, 1, source);
-	sq_bind_text(store, st, 2, r->external_id);
-	bind_run_cols(store, st, r);
-	sq_bind_text(store, st, I_KIND, kind);
-	sq_bind_text(store, st, I_NOW, now);
-	sq_bind_i64(store, st, I_WALK, walk);
-	sq_bind_i64(store, st, I_TERMINAL, run_state_terminal(r->state));
+	st = h.found ? store->upd_run : store->ins_run;
+	sq_bind_text(store, st, RP_SOURCE, source);
+	sq_bind_text(store, st, RP_EXTERNAL_ID, r->external_id);
+	sq_bind_text(store, st, RP_KIND, store->cols.types[a]->name);
+	sq_bind_text(store, st, RP_NOW, now);
+	sq_bind_i64(store, st, RP_WALK, walk);
+	sq_bind_i64(store, st, RP_TERMINAL, run_state_terminal(r->state));
 	if (h.found)
-		sq_bind_i64(store, st, I_ROWID, h.id);
+		sq_bind_i64(store, st, RP_ROWID, h.id);
+	sq_bind_run(store, st, r, a);
 	if (sq_step_done(store, st) == -1)
 		return -1;
 	run_id = h.found ? h.id : sqlite3_last_insert_rowid(store->db);
 	if (r->nproblems > 0)
 		c->runs_partial++;
-	return write_children(store, source, run_id, r, now, h.found);
+	return write_children(store, source, a, run_id, r, now, h.found);
 }
 
 /* The page's rejected items, each kept once. */
@@ -559,10 +434,13 @@ write_page(struct sqlite_store *store, const struct store_pass *pass,
 {
 	int touch = (flags & STORE_SEEN) != 0;
 	int64_t partial = c->runs_partial;
+	int a = columns_adapter(&store->cols, pass->kind);
 	size_t i;
 
+	if (a < 0 && page->nruns > 0)
+		return sq_fail(store, "no adapter of the pass's kind");
 	for (i = 0; i < page->nruns; i++) {
-		if (write_run(store, pass->source, pass->kind, &page->runs[i],
+		if (write_run(store, pass->source, (size_t)a, &page->runs[i],
 			touch, now, next->walk_generation, c) == -1)
 			return -1;
 		if (*first_partial == NULL && c->runs_partial > partial)

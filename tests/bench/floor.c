@@ -40,6 +40,91 @@ text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
+static void step(sqlite3 *db, sqlite3_stmt *st);
+
+/* The typed columns of the insert below, ?12 to ?33, in its order. */
+static const char *const typed[] = { "organization_id", "result", "summary",
+	"source_type", "metadata", "agent_id", "agent_name", "agent_type",
+	"model_alias", "model_name", "total_tool_count", "trigger_source",
+	"trigger_name", "has_error", "is_streaming", "eval_score",
+	"eval_explanation", "critical_issue_category",
+	"critical_issue_explanation", "linked_alert_display_id",
+	"linked_alert_title", "linked_alert_status" };
+#define NTYPED (sizeof(typed) / sizeof(typed[0]))
+/* The child tables, st[3..5]. */
+static const char *const arrays[] = { "tool_names_count",
+	"acceptance_criteria_count", "eval_bullet_count" };
+
+/* The index of column name among t's fields, or -1. */
+static int
+field_of(const struct source_type *t, const char *name)
+{
+	size_t k;
+
+	for (k = 0; k < t->nfields; k++)
+		if (t->fields[k].column != NULL &&
+		    strcmp(t->fields[k].column, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* One value of a field of type t into parameter i (NULL when unset). */
+static void
+bind_value(sqlite3_stmt *st, int i, enum field_type t, const struct value *v)
+{
+	if (v == NULL || !v->set)
+		sqlite3_bind_null(st, i);
+	else if (t == FIELD_TEXT || t == FIELD_TIME || t == FIELD_JSON)
+		text(st, i, v->v.s);
+	else if (t == FIELD_REAL)
+		sqlite3_bind_double(st, i, v->v.d);
+	else
+		sqlite3_bind_int64(st, i, v->v.i);
+}
+
+/* The field behind each of typed[] and arrays[] for adapter t. */
+struct layout {
+	int typed[NTYPED];
+	int arrays[3];
+};
+
+static void
+layout_of(const struct source_type *t, struct layout *l)
+{
+	size_t c;
+
+	for (c = 0; c < NTYPED; c++)
+		l->typed[c] = field_of(t, typed[c]);
+	for (c = 0; c < 3; c++)
+		l->arrays[c] = field_of(t, arrays[c]);
+}
+
+/* r's rows of array field k (or none) into st: run_id, position, cells. */
+static void
+bind_rows(sqlite3 *db, sqlite3_stmt *st, sqlite3_int64 id,
+    const struct source_type *t, const struct run *r, int k)
+{
+	const struct field *f;
+	const struct value *v;
+	size_t j, c;
+
+	if (k < 0 || r->values == NULL || !r->values[k].set)
+		return;
+	f = &t->fields[k];
+	v = &r->values[k];
+	for (j = 0; j < v->len; j++) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)j);
+		if (f->type == FIELD_STRINGS)
+			text(st, 3, v->v.strs[j]);
+		else
+			for (c = 0; c < f->nitems; c++)
+				bind_value(st, 3 + (int)c, f->items[c].type,
+				    &v->v.cells[j * f->nitems + c]);
+		step(db, st);
+	}
+}
+
 static void
 step(sqlite3 *db, sqlite3_stmt *st)
 {
@@ -85,6 +170,7 @@ main(int argc, char *argv[])
 	};
 	const char *ts = "2026-01-01T00:00:00.000Z";
 	struct input *in;
+	struct layout lay[2]; /* codegen, cotool */
 	struct store *store;
 	sqlite3_stmt *st[6];
 	sqlite3 *db;
@@ -145,6 +231,8 @@ main(int argc, char *argv[])
 			fprintf(stderr, "floor: %s\n", sqlite3_errmsg(db));
 			exit(1);
 		}
+	layout_of(&source_codegen, &lay[0]);
+	layout_of(&source_cotool, &lay[1]);
 	t0 = bench_now();
 	for (i = 0; i < n; i++) {
 		const char *src = in[i].type->name;
@@ -167,40 +255,16 @@ main(int argc, char *argv[])
 			sqlite3_bind_text(st[0], c++, r->raw, (int)r->raw_len,
 			    SQLITE_STATIC);
 			text(st[0], c++, ts);
-			if (r->organization_id.set)
-				sqlite3_bind_int64(st[0], c,
-				    r->organization_id.v);
-			c++;
-			text(st[0], c++, r->result);
-			text(st[0], c++, r->summary);
-			text(st[0], c++, r->source_type);
-			text(st[0], c++, r->metadata);
-			text(st[0], c++, r->agent_id);
-			text(st[0], c++, r->agent_name);
-			text(st[0], c++, r->agent_type);
-			text(st[0], c++, r->model_alias);
-			text(st[0], c++, r->model_name);
-			if (r->total_tool_count.set)
-				sqlite3_bind_int64(st[0], c,
-				    r->total_tool_count.v);
-			c++;
-			text(st[0], c++, r->trigger_source);
-			text(st[0], c++, r->trigger_name);
-			if (r->has_error.set)
-				sqlite3_bind_int(st[0], c, r->has_error.v);
-			c++;
-			if (r->is_streaming.set)
-				sqlite3_bind_int(st[0], c, r->is_streaming.v);
-			c++;
-			if (r->eval_score.set)
-				sqlite3_bind_double(st[0], c, r->eval_score.v);
-			c++;
-			text(st[0], c++, r->eval_explanation);
-			text(st[0], c++, r->critical_issue_category);
-			text(st[0], c++, r->critical_issue_explanation);
-			text(st[0], c++, r->linked_alert_display_id);
-			text(st[0], c++, r->linked_alert_title);
-			text(st[0], c++, r->linked_alert_status);
+			for (k = 0; k < NTYPED; k++) {
+				int f =
+				    lay[in[i].type == &source_cotool].typed[k];
+
+				bind_value(st[0], c++,
+				    f < 0 ? FIELD_TEXT :
+					    in[i].type->fields[f].type,
+				    f < 0 || r->values == NULL ? NULL :
+								 &r->values[f]);
+			}
 			step(db, st[0]);
 			sqlite3_clear_bindings(st[0]);
 			/* Codegen pages overlap by one run: a run already
@@ -226,30 +290,10 @@ main(int argc, char *argv[])
 				sqlite3_bind_int64(st[2], 4, (sqlite3_int64)k);
 				step(db, st[2]);
 			}
-			for (k = 0; k < r->ntool_names; k++) {
-				sqlite3_bind_int64(st[3], 1, id);
-				sqlite3_bind_int64(st[3], 2, (sqlite3_int64)k);
-				text(st[3], 3, r->tool_names[k]);
-				step(db, st[3]);
-			}
-			for (k = 0; k < r->ncriteria; k++) {
-				sqlite3_bind_int64(st[4], 1, id);
-				sqlite3_bind_int64(st[4], 2, (sqlite3_int64)k);
-				text(st[4], 3, r->criteria[k].criterion);
-				if (r->criteria[k].met.set)
-					sqlite3_bind_int(st[4], 4,
-					    r->criteria[k].met.v);
-				else
-					sqlite3_bind_null(st[4], 4);
-				text(st[4], 5, r->criteria[k].explanation);
-				step(db, st[4]);
-			}
-			for (k = 0; k < r->neval_bullets; k++) {
-				sqlite3_bind_int64(st[5], 1, id);
-				sqlite3_bind_int64(st[5], 2, (sqlite3_int64)k);
-				text(st[5], 3, r->eval_bullets[k]);
-				step(db, st[5]);
-			}
+			for (k = 0; k < 3; k++)
+				bind_rows(db, st[3 + k], id, in[i].type, r,
+				    lay[in[i].type == &source_cotool]
+					.arrays[k]);
 		}
 		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	}

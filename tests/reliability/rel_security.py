@@ -889,6 +889,22 @@ SQL_WHITELIST = {
         "embedded migration table",
         {"migrations[i].version"}),
 }
+# SQL built when the store opens from the names the adapters declare (their
+# typed columns and child tables), by (file, function, variable) of the
+# text handed to the sink: (reason, appender, names).  In that file every
+# call of the appender adds a constant string (literals and string macros
+# of the file or of daemon/*.h) or one of the names listed, which
+# columns_load() (store_columns.c) checked to be identifiers; the file
+# calls buf_add() only inside the appender, and builds no text with a
+# printf.  columns_names() and columns_params() add the checked column
+# names and "?N" numbers.
+SQL_BUILT = {
+    ("daemon/store_sqlite_runs.c", "prepare_built", "sql"): (
+        "the insert and update of runs and the child tables' statements "
+        "name what the adapters declare; each name is of a const table "
+        "compiled in, checked to be an identifier before it is used",
+        "add", {"f->table", "f->items[k].column"}),
+}
 SQL_KEYWORDS = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|"
                           r"PRAGMA|CREATE|DROP|ALTER|ATTACH|DETACH|WITH|"
                           r"BEGIN|COMMIT|ROLLBACK|VACUUM|SAVEPOINT)\b")
@@ -947,6 +963,45 @@ def _whitelisted_var(unit, fname, var, body, sinks, problems):
     if prints != 1:
         problems.append(f"{unit.name}:{fname}: {var} is written {prints} "
                         f"times (expected one snprintf)")
+    return reason
+
+
+def _header_macros():
+    """The string macros of daemon/*.h, by name."""
+    out = {}
+    d = os.path.join(ROOT, "daemon")
+    for n in sorted(os.listdir(d)):
+        if n.endswith(".h"):
+            out.update(tokenize_c(os.path.join(d, n))[1])
+    return out
+
+
+def _built_var(unit, fname, var, problems):
+    """The reason SQL_BUILT gives, after checking every append of the
+    file that builds var."""
+    reason, appender, names = SQL_BUILT[(unit.name, fname, var)]
+    saved = unit.macros
+    unit.macros = {**_header_macros(), **saved}
+    toks = unit.toks
+    for i, (kind, text, line) in enumerate(toks):
+        if kind != "id" or i + 1 >= len(toks) or toks[i + 1][1] != "(":
+            continue
+        owner = unit.func_at(i)[0]
+        if text in ("snprintf", "sprintf", "vsnprintf") + SQL_BUILDERS:
+            problems.append(f"{unit.name}:{line}: {text}() in a file that "
+                            f"builds SQL")
+        elif text == "buf_add" and owner != appender:
+            problems.append(f"{unit.name}:{line}: buf_add() outside "
+                            f"{appender}() in a file that builds SQL")
+        elif text == appender and owner is not None:
+            args, _ = _split_args(toks, i + 1)
+            a = args[1] if len(args) > 1 else []
+            expr = "".join(x[1] for x in a)
+            if not unit.is_const_str(a) and expr not in names:
+                problems.append(f"{unit.name}:{line}: {appender}() adds "
+                                f"{expr!r}: not a constant or a checked "
+                                f"name")
+    unit.macros = saved
     return reason
 
 
@@ -1028,6 +1083,12 @@ def _sql_check(paths):
                                         f"table not the embedded one")
                     checked.append((f"{u.name}:{line}", "migrations",
                                     len(migrations)))
+                    continue
+                if len(a) == 1 and (u.name, fname, a[0][1]) in SQL_BUILT:
+                    reason = _built_var(u, fname, a[0][1], problems)
+                    whitelisted.append(f"{u.name}:{line} {fname}() "
+                                       f"{a[0][1]}: {reason}")
+                    checked.append((f"{u.name}:{line}", "built", 1))
                     continue
                 if len(a) == 1 and (u.name, fname, a[0][1]) in \
                         SQL_WHITELIST:
@@ -1120,14 +1181,28 @@ def _mutants_caught():
         # the whitelisted snprintf given another argument
         alt, n = re.subn(r"migrations\[i\]\.version\)", "v)", store_c,
                          count=1)
-        variants = {k: store_c + v for k, v in muts.items()}
+        variants = {k: ("store.c", store_c + v) for k, v in muts.items()}
         if n:
-            variants["whitelisted format with another argument"] = alt
-        for what, text in variants.items():
+            variants["whitelisted format with another argument"] = (
+                "store.c", alt)
+        with open(os.path.join(ROOT, "daemon",
+                               "store_sqlite_runs.c")) as f:
+            runs_c = f.read()
+        # the built SQL given a name nothing checked, or bytes past add()
+        for what, old, new in (
+                ("built SQL adds an unchecked name", "add(&b, f->table)",
+                 "add(&b, f->path)"),
+                ("built SQL adds bytes past its appender",
+                 "add(&b, \" WHERE run_id = ?1\")",
+                 "buf_add(&b, f->path, 1)")):
+            if old in runs_c:
+                variants[what] = ("store_sqlite_runs.c",
+                                  runs_c.replace(old, new, 1))
+        for what, (name, text) in variants.items():
             paths = []
             for src in _c_files():
                 dst = os.path.join(tmp, os.path.basename(src))
-                if os.path.basename(src) == "store.c":
+                if os.path.basename(src) == name:
                     with open(dst, "w") as f:
                         f.write(text)
                 else:
@@ -1168,7 +1243,8 @@ def sql_only_bound_parameters():
             f"{kinds.get('literal', 0)} literal, "
             f"{kinds.get('table', 0)} from stmt table, "
             f"{kinds.get('migrations', 0)} migration, "
-            f"{kinds.get('whitelisted', 0)} whitelisted (user_version); "
+            f"{kinds.get('whitelisted', 0)} whitelisted (user_version), "
+            f"{kinds.get('built', 0)} built from checked names; "
             f"via {len(wrappers)} wrappers; self-test {caught}/{nmut} "
             f"mutants caught")
 

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "log.h"
 #include "source.h"
+#include "runcols.h"
 
 static char *
 slurp(const char *name, size_t *len)
@@ -281,12 +282,14 @@ test_codegen_page(void **state)
 	assert_int_equal(r->state, RUN_SUCCEEDED);
 	assert_string_equal(r->created_at, "2025-06-21T11:20:04.338Z");
 	assert_null(r->updated_at);
-	assert_true(r->organization_id.set);
-	assert_int_equal(r->organization_id.v, 42);
-	assert_false(r->has_error.set);
-	assert_string_equal(r->summary, "Fixed the flaky \xc3\xa9 test");
-	assert_string_equal(r->source_type, "GITHUB");
-	assert_string_equal(r->metadata,
+	assert_true(COL(r, "organization_id")->set);
+	assert_int_equal(COL(r, "organization_id")->v.i, 42);
+	/* a Cotool field is no field of a Codegen run */
+	assert_int_equal(field_index(&source_codegen, "has_error"), -1);
+	assert_string_equal(COL(r, "summary")->v.s,
+	    "Fixed the flaky \xc3\xa9 test");
+	assert_string_equal(COL(r, "source_type")->v.s, "GITHUB");
+	assert_string_equal(COL(r, "metadata")->v.s,
 	    "{\"repo\":\"acme/app\",\"cost\":1.25,\"tags\":[\"a\",\"b\"]}");
 	assert_int_equal(r->nprs, 2);
 	assert_string_equal(r->prs[0].external_id, "901");
@@ -305,7 +308,7 @@ test_codegen_page(void **state)
 	assert_null(r->status);
 	assert_int_equal(r->state, RUN_UNKNOWN);
 	assert_null(r->created_at);
-	assert_null(r->metadata);
+	assert_null(COL(r, "metadata")->v.s);
 	assert_int_equal(r->nprs, 0);
 	assert_false(r->prs_sent); /* null: not the same as [] */
 	/* absent fields, empty array, lowercase status */
@@ -362,58 +365,64 @@ test_cotool_page(void **state)
 	r = &p.runs[0];
 	assert_string_equal(r->external_id,
 	    "6f1c2a9e-0b7d-4c1e-9a53-2d8e4f7b1c00");
-	assert_string_equal(r->agent_name, "Alert triage");
-	assert_string_equal(r->agent_type, "response");
+	assert_string_equal(COL(r, "agent_name")->v.s, "Alert triage");
+	assert_string_equal(COL(r, "agent_type")->v.s, "response");
 	assert_string_equal(r->title, "Suspicious login for j.doe");
 	assert_string_equal(r->created_at, "2025-06-17T12:34:56.789Z");
 	assert_string_equal(r->updated_at, "2025-06-17T12:40:01.002Z");
-	assert_string_equal(r->model_alias, "smart");
-	assert_string_equal(r->model_name, "claude-sonnet-4");
-	assert_int_equal(r->ntool_names, 2);
-	assert_string_equal(r->tool_names[1], "splunk_search");
-	assert_true(r->total_tool_count.set);
-	assert_int_equal(r->total_tool_count.v, 9);
-	assert_string_equal(r->trigger_source, "slack");
-	assert_string_equal(r->trigger_name, "SOC queue");
-	assert_true(r->has_error.set);
-	assert_int_equal(r->has_error.v, 0);
-	assert_true(r->is_streaming.set);
-	assert_int_equal(r->is_streaming.v, 1);
+	assert_string_equal(COL(r, "model_alias")->v.s, "smart");
+	assert_string_equal(COL(r, "model_name")->v.s, "claude-sonnet-4");
+	assert_int_equal(COL(r, "tool_names_count")->len, 2);
+	assert_string_equal(COL(r, "tool_names_count")->v.strs[1],
+	    "splunk_search");
+	assert_true(COL(r, "total_tool_count")->set);
+	assert_int_equal(COL(r, "total_tool_count")->v.i, 9);
+	assert_string_equal(COL(r, "trigger_source")->v.s, "slack");
+	assert_string_equal(COL(r, "trigger_name")->v.s, "SOC queue");
+	assert_true(COL(r, "has_error")->set);
+	assert_int_equal(COL(r, "has_error")->v.i, 0);
+	assert_true(COL(r, "is_streaming")->set);
+	assert_int_equal(COL(r, "is_streaming")->v.i, 1);
 	assert_int_equal(r->state, RUN_RUNNING);
-	assert_true(r->eval_score.set);
-	assert_true(r->eval_score.v == 8.5);
-	assert_int_equal(r->neval_bullets, 2);
-	assert_string_equal(r->critical_issue_category, "authentication");
-	assert_int_equal(r->ncriteria, 2);
-	assert_true(r->criteria[1].met.set);
-	assert_int_equal(r->criteria[1].met.v, 0);
-	assert_string_equal(r->criteria[1].explanation, "Left open");
-	assert_string_equal(r->linked_alert_display_id, "ALR-17");
-	assert_string_equal(r->linked_alert_status, "escalated");
+	assert_true(COL(r, "eval_score")->set);
+	assert_true(COL(r, "eval_score")->v.d == 8.5);
+	assert_int_equal(COL(r, "eval_bullet_count")->len, 2);
+	assert_string_equal(COL(r, "critical_issue_category")->v.s,
+	    "authentication");
+	assert_int_equal(COL(r, "acceptance_criteria_count")->len, 2);
+	assert_true(CELL(r, "acceptance_criteria_count", 1, 1)->set);
+	assert_int_equal(CELL(r, "acceptance_criteria_count", 1, 1)->v.i, 0);
+	assert_string_equal(CELL(r, "acceptance_criteria_count", 1, 2)->v.s,
+	    "Left open");
+	assert_string_equal(COL(r, "linked_alert_display_id")->v.s, "ALR-17");
+	assert_string_equal(COL(r, "linked_alert_status")->v.s, "escalated");
 	assert_non_null(memmem(r->raw, r->raw_len, "brandNewField", 13));
-	assert_true(r->has_critical_issue.set && r->has_critical_issue.v);
-	assert_true(r->has_linked_alert.set && r->has_linked_alert.v);
+	assert_true(COL(r, "has_critical_issue")->set &&
+	    COL(r, "has_critical_issue")->v.i);
 	assert_true(
-	    r->tool_names_sent && r->criteria_sent && r->eval_bullets_sent);
+	    COL(r, "has_linked_alert")->set && COL(r, "has_linked_alert")->v.i);
+	assert_true(COL(r, "tool_names_count")->set &&
+	    COL(r, "acceptance_criteria_count")->set &&
+	    COL(r, "eval_bullet_count")->set);
 	assert_int_equal(r->nproblems, 0);
 	r = &p.runs[1];
 	assert_int_equal(r->state, RUN_SUCCEEDED); /* "DONE" */
-	assert_false(r->eval_score.set);
-	assert_null(r->trigger_source);
-	assert_null(r->critical_issue_category);
-	assert_int_equal(r->ncriteria, 0);
-	assert_int_equal(r->ntool_names, 0);
-	assert_int_equal(r->has_error.v, 1);
+	assert_false(COL(r, "eval_score")->set);
+	assert_null(COL(r, "trigger_source")->v.s);
+	assert_null(COL(r, "critical_issue_category")->v.s);
+	assert_int_equal(COL(r, "acceptance_criteria_count")->len, 0);
+	assert_int_equal(COL(r, "tool_names_count")->len, 0);
+	assert_int_equal(COL(r, "has_error")->v.i, 1);
 	/* [] is "sent, nothing in it"; null is "not sent" */
-	assert_true(r->tool_names_sent);
-	assert_false(r->eval_bullets_sent);
-	assert_false(r->criteria_sent);
-	assert_true(r->has_critical_issue.set);
-	assert_int_equal(r->has_critical_issue.v, 0);
+	assert_true(COL(r, "tool_names_count")->set);
+	assert_false(COL(r, "eval_bullet_count")->set);
+	assert_false(COL(r, "acceptance_criteria_count")->set);
+	assert_true(COL(r, "has_critical_issue")->set);
+	assert_int_equal(COL(r, "has_critical_issue")->v.i, 0);
 	/* toolNames of the wrong type: kept, recorded */
 	r = &p.runs[2];
 	assert_string_equal(r->external_id, "a1");
-	assert_false(r->tool_names_sent);
+	assert_false(COL(r, "tool_names_count")->set);
 	assert_int_equal(r->nproblems, 1);
 	assert_string_equal(r->problems[0].field, "toolNames");
 	assert_string_equal(r->problems[0].problem, "is not an array");
@@ -567,7 +576,7 @@ test_ambiguous_item(void **state)
 	assert_string_equal(p.runs[0].problems[0].field, "status");
 	assert_string_equal(p.runs[0].problems[0].problem, "given twice");
 	assert_string_equal(p.runs[1].external_id, "2");
-	assert_null(p.runs[1].metadata);
+	assert_null(COL(&p.runs[1], "metadata")->v.s);
 	assert_int_equal(p.runs[1].nproblems, 1);
 	assert_string_equal(p.runs[1].problems[0].field, "metadata");
 	assert_string_equal(p.runs[1].problems[0].problem,
@@ -663,7 +672,7 @@ test_lone_surrogate(void **state)
 	assert_int_equal(p.nrejects, 0);
 	/* a lone surrogate: the run is kept, that member left out */
 	assert_string_equal(p.runs[0].external_id, "1");
-	assert_null(p.runs[0].summary);
+	assert_null(COL(&p.runs[0], "summary")->v.s);
 	assert_string_equal(p.runs[0].problems[0].field, "summary");
 	assert_non_null(
 	    strstr(p.runs[0].problems[0].problem, "lone UTF-16 surrogate"));
@@ -671,13 +680,14 @@ test_lone_surrogate(void **state)
 	assert_non_null(
 	    memmem(p.runs[0].raw, p.runs[0].raw_len, "\\ud83d\"", 7));
 	assert_string_equal(p.runs[1].external_id, "2");
-	assert_string_equal(p.runs[1].summary, "pair \xf0\x9f\x98\x80");
+	assert_string_equal(COL(&p.runs[1], "summary")->v.s,
+	    "pair \xf0\x9f\x98\x80");
 	assert_int_equal(p.runs[1].nproblems, 0);
 	assert_string_equal(p.runs[2].external_id, "3");
-	assert_null(p.runs[2].summary);
+	assert_null(COL(&p.runs[2], "summary")->v.s);
 	assert_non_null(memmem(p.runs[2].raw, p.runs[2].raw_len, "\\udc00", 6));
 	assert_string_equal(p.runs[3].external_id, "4");
-	assert_string_equal(p.runs[3].summary, "text \\ud83d");
+	assert_string_equal(COL(&p.runs[3], "summary")->v.s, "text \\ud83d");
 	page_free(&p);
 }
 
@@ -717,7 +727,7 @@ test_type_drift(void **state)
 	assert_int_equal(p.nruns, 2);
 	r = &p.runs[0];
 	assert_string_equal(r->external_id, "1");
-	assert_null(r->metadata);
+	assert_null(COL(r, "metadata")->v.s);
 	/* "77" kept as the id; 78 once; "x" and 5 left out */
 	assert_true(r->prs_sent);
 	assert_int_equal(r->nprs, 2);
@@ -737,7 +747,7 @@ test_type_drift(void **state)
 	assert_string_equal(r->problems[4].field, "github_pull_requests[3]");
 	r = &p.runs[1];
 	assert_string_equal(r->external_id, "2");
-	assert_false(r->organization_id.set);
+	assert_false(COL(r, "organization_id")->set);
 	assert_int_equal(r->nproblems, 2);
 	/* "02" is not a decimal id; an id given twice is no id */
 	assert_int_equal(p.nrejects, 2);
@@ -749,16 +759,17 @@ test_type_drift(void **state)
 	    0);
 	assert_int_equal(p.nruns, 1);
 	r = &p.runs[0];
-	assert_false(r->total_tool_count.set);
-	assert_false(r->eval_score.set);
-	assert_false(r->criteria_sent);
-	assert_int_equal(r->ncriteria, 0);
-	assert_true(r->tool_names_sent);
-	assert_int_equal(r->ntool_names, 2); /* "a" and null */
-	assert_string_equal(r->tool_names[0], "a");
-	assert_null(r->tool_names[1]);
-	assert_true(r->has_critical_issue.set && r->has_critical_issue.v);
-	assert_false(r->has_linked_alert.set);
+	assert_false(COL(r, "total_tool_count")->set);
+	assert_false(COL(r, "eval_score")->set);
+	assert_false(COL(r, "acceptance_criteria_count")->set);
+	assert_int_equal(COL(r, "acceptance_criteria_count")->len, 0);
+	assert_true(COL(r, "tool_names_count")->set);
+	assert_int_equal(COL(r, "tool_names_count")->len, 2); /* "a" and null */
+	assert_string_equal(COL(r, "tool_names_count")->v.strs[0], "a");
+	assert_null(COL(r, "tool_names_count")->v.strs[1]);
+	assert_true(COL(r, "has_critical_issue")->set &&
+	    COL(r, "has_critical_issue")->v.i);
+	assert_false(COL(r, "has_linked_alert")->set);
 	assert_int_equal(r->nproblems, 5);
 	assert_string_equal(r->problems[0].field, "totalToolCount");
 	assert_string_equal(r->problems[0].value, "2.5");

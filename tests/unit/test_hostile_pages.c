@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "source.h"
+#include "runcols.h"
 
 #define SECONDS_MAX 2.0
 
@@ -211,19 +212,20 @@ test_many_problems(void **state)
 	    "\"acceptanceCriteriaResults\": [7, {\"criterion\": \"c\", "
 	    "\"met\": true}]}]}");
 	r = parse_one(&source_cotool, &t, &p);
-	assert_false(r->total_tool_count.set);
-	assert_true(r->tool_names_sent);
-	assert_int_equal(r->ntool_names, 3);
-	assert_string_equal(r->tool_names[0], "first");
-	assert_null(r->tool_names[1]);
-	assert_string_equal(r->tool_names[2], "last");
+	assert_false(COL(r, "total_tool_count")->set);
+	assert_true(COL(r, "tool_names_count")->set);
+	assert_int_equal(COL(r, "tool_names_count")->len, 3);
+	assert_string_equal(COL(r, "tool_names_count")->v.strs[0], "first");
+	assert_null(COL(r, "tool_names_count")->v.strs[1]);
+	assert_string_equal(COL(r, "tool_names_count")->v.strs[2], "last");
 	assert_string_equal(r->problems[0].field, "totalToolCount");
 	assert_string_equal(r->problems[1].field, "toolNames[1]");
 	assert_string_equal(r->problems[1].problem, "is not a string");
 	assert_string_equal(r->problems[1].value, "100000000");
 	assert_string_equal(r->problems[63].field, "toolNames[63]");
-	assert_int_equal(r->ncriteria, 1);
-	assert_string_equal(r->criteria[0].criterion, "c");
+	assert_int_equal(COL(r, "acceptance_criteria_count")->len, 1);
+	assert_string_equal(CELL(r, "acceptance_criteria_count", 0, 0)->v.s,
+	    "c");
 	assert_more(r, 100002 - SOURCE_MAX_PROBLEMS);
 	page_free(&p);
 	free(t.p);

@@ -24,6 +24,7 @@
 #include "source.h"
 #include "store.h"
 #include "testutil.h"
+#include "runcols.h"
 
 struct fixture {
 	char dir[64];
@@ -122,7 +123,9 @@ struct testpage {
 	struct run runs[4];
 	struct pull_request prs[4];
 	char raw[4][200];
+	struct value values[4][16]; /* by codegen's fields */
 	const char *tools[2];
+	struct value cells[2][3]; /* two criteria */
 };
 
 static void
@@ -142,8 +145,9 @@ make_run(struct testpage *t, int i, const char *id, const char *status,
 	    status, created);
 	r->raw = t->raw[i];
 	r->raw_len = strlen(t->raw[i]);
-	r->organization_id.set = 1;
-	r->organization_id.v = 42;
+	r->values = t->values[i];
+	r->values[field_index(&source_codegen, "organization_id")] =
+	    (struct value){ .v.i = 42, .set = 1 };
 }
 
 static void
@@ -173,10 +177,8 @@ two_runs(struct testpage *t)
 	t->runs[0].nprs = 1;
 	t->runs[1].prs = &t->prs[1];
 	t->runs[1].nprs = 2;
-	t->tools[0] = "bash";
-	t->tools[1] = "grep";
-	t->runs[1].tool_names = t->tools;
-	t->runs[1].ntool_names = 2;
+	t->runs[1].values[field_index(&source_codegen, "metadata")] =
+	    (struct value){ .v.s = "{\"k\":1}", .len = 7, .set = 1 };
 	t->page.runs = t->runs;
 	t->page.nruns = 2;
 	t->page.nitems = 2;
@@ -325,6 +327,106 @@ begin(struct fixture *f, struct sync_state *st, struct store_pass *pass)
 	    0);
 }
 
+/*
+ * A Cotool run's arrays land in the child tables its adapter declares
+ * (run_tools, run_acceptance_criteria), counted in runs; a changed run's
+ * rows are replaced, an unchanged one's left alone.
+ */
+static void
+cotool_run(struct testpage *t, const char *raw, int ncriteria)
+{
+	const struct source_type *ct = &source_cotool;
+	struct run *r;
+	struct value *v;
+
+	memset(t, 0, sizeof(*t));
+	r = &t->runs[0];
+	v = t->values[0];
+	snprintf(r->idbuf, sizeof(r->idbuf), "run-1");
+	r->external_id = r->idbuf;
+	r->status = "completed";
+	r->state = RUN_SUCCEEDED;
+	r->raw = raw;
+	r->raw_len = strlen(raw);
+	r->values = v;
+	t->tools[0] = "bash";
+	t->tools[1] = NULL;
+	v[field_index(ct, "tool_names_count")] =
+	    (struct value){ .v.strs = t->tools, .len = 2, .set = 1 };
+	t->cells[0][0] = (struct value){ .v.s = "tests pass", .set = 1 };
+	t->cells[0][1] = (struct value){ .v.i = 1, .set = 1 };
+	t->cells[1][0] = (struct value){ .v.s = "docs", .set = 1 };
+	v[field_index(ct, "acceptance_criteria_count")] = (struct value){
+		.v.cells = &t->cells[0][0],
+		.len = (uint32_t)ncriteria,
+		.set = 1
+	};
+	v[field_index(ct, "eval_score")] = (struct value){ .v.d = 7.5,
+		.set = 1 };
+	t->page.runs = t->runs;
+	t->page.nruns = t->page.nitems = 1;
+	t->page.total = 1;
+}
+
+static void
+test_cotool_arrays(void **state)
+{
+	struct fixture *f = *state;
+	struct testpage t;
+	struct sync_state st;
+	struct pass_counts c;
+	struct store_pass pass;
+
+	open_both(f);
+	add_audit(f->db);
+	assert_int_equal(store_state_load(f->store, "ct", "cotool",
+			     "cotool http://x", &st),
+	    0);
+	memset(&pass, 0, sizeof(pass));
+	pass.source = "ct";
+	pass.kind = "cotool";
+	assert_int_equal(store_pass_begin(f->store, &pass, WALK_BACKFILL,
+			     "2025-07-01T00:00:00.000Z"),
+	    0);
+	memset(&c, 0, sizeof(c));
+	cotool_run(&t, "{\"id\": \"run-1\"}", 2);
+	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
+	assert_int_equal(
+	    q_int(f->db,
+		"SELECT count(*) FROM runs WHERE kind = 'cotool' "
+		"AND tool_names_count = 2 AND "
+		"acceptance_criteria_count = 2 AND eval_score = 7.5 "
+		"AND organization_id IS NULL AND agent_name IS NULL"),
+	    1);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM run_tools WHERE "
+			     "(position = 0 AND name = 'bash') OR "
+			     "(position = 1 AND name IS NULL)"),
+	    2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM run_acceptance_criteria "
+			     "WHERE (position = 0 AND criterion = 'tests pass' "
+			     "AND met = 1) OR (position = 1 AND criterion = "
+			     "'docs' AND met IS NULL AND explanation IS NULL)"),
+	    2);
+	/* unchanged: nothing written */
+	exec(f->db, "DELETE FROM audit");
+	cotool_run(&t, "{\"id\": \"run-1\"}", 2);
+	write_page(f, &t, 0, "2025-07-01T00:01:00.000Z", &st, &c, &pass);
+	assert_int_equal(q_int(f->db, "SELECT count(*) FROM audit"), 0);
+	/* changed: its rows replaced */
+	cotool_run(&t, "{\"id\": \"run-1\", \"x\": 1}", 1);
+	write_page(f, &t, 0, "2025-07-01T00:02:00.000Z", &st, &c, &pass);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM "
+			     "run_acceptance_criteria"),
+	    1);
+	assert_int_equal(q_int(f->db, "SELECT count(*) FROM run_tools"), 2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT acceptance_criteria_count FROM runs"),
+	    1);
+}
+
 static void
 test_insert_then_unchanged_is_noop(void **state)
 {
@@ -364,7 +466,10 @@ test_insert_then_unchanged_is_noop(void **state)
 			     "SELECT count(*) FROM "
 			     "pull_requests_with_runs"),
 	    3);
-	assert_int_equal(q_int(f->db, "SELECT count(*) FROM run_tools"), 2);
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "metadata = '{\"k\":1}'"),
+	    1);
 	/* The cursor committed with the page. */
 	assert_int_equal(q_int(f->db,
 			     "SELECT walk_offset FROM sync_state "
@@ -766,6 +871,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_too_new_database_refused_untouched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_current, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cotool_arrays, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_wal_and_views, setup,
 		    teardown),

@@ -6,7 +6,9 @@
  * source_types[] (instead of daemon/adapters.c); nothing in daemon/ names
  * it.  A source of type third goes through the configuration (type,
  * defaults, key checks), the adapter's URL and page parser, the walk and
- * the store, and lands in the mirror with kind 'third'.
+ * the store, and lands in the mirror with kind 'third', its typed columns
+ * and child table filled from what its fields[] declare (with the one
+ * migration third.sql that adds them).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,15 +88,18 @@ test_configuration(void **state)
 static void
 test_walk_and_store(void **state)
 {
-	static const char body[] = "{\"count\": 3, \"things\": ["
-				   "{\"id\": \"t-3\", \"state\": \"busy\", "
-				   "\"name\": \"third run\", "
-				   "\"created\": \"2026-03-01T11:00:00Z\"},"
-				   "{\"id\": \"t-2\", \"state\": \"ok\", "
-				   "\"created\": "
-				   "\"2026-03-01T10:00:00Z\", \"extra\": [1, "
-				   "2]},"
-				   "{\"state\": \"bad\"}]}";
+	static const char body[] =
+	    "{\"count\": 3, \"things\": ["
+	    "{\"id\": \"t-3\", \"state\": \"busy\", "
+	    "\"name\": \"third run\", "
+	    "\"created\": \"2026-03-01T11:00:00Z\", "
+	    "\"size\": 12, \"owner\": {\"name\": \"ann\"}, "
+	    "\"labels\": [\"x\", null, 3, \"y\"]},"
+	    "{\"id\": \"t-2\", \"state\": \"ok\", "
+	    "\"created\": "
+	    "\"2026-03-01T10:00:00Z\", \"extra\": [1, "
+	    "2], \"size\": \"big\", \"owner\": 7},"
+	    "{\"state\": \"bad\"}]}";
 	char url[256], err[200], path[128];
 	struct conf *c;
 	struct page page;
@@ -170,6 +175,42 @@ test_walk_and_store(void **state)
 			     "SELECT count(*) FROM rejected_records "
 			     "WHERE kind = 'third'"),
 	    1);
+	/* its own typed columns and child table */
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "external_id = 't-3' AND thing_size = 12 AND "
+			     "thing_owner = 'ann' AND label_count = 3"),
+	    1);
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM thing_labels l JOIN runs r "
+			     "ON r.id = l.run_id WHERE r.external_id = 't-3' "
+			     "AND ((l.position = 0 AND l.label = 'x') OR "
+			     "(l.position = 1 AND l.label IS NULL) OR "
+			     "(l.position = 2 AND l.label = 'y'))"),
+	    3);
+	/* a value of the wrong type is NULL and a problem of the run */
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM runs WHERE "
+			     "external_id = 't-2' AND thing_size IS NULL AND "
+			     "thing_owner IS NULL AND label_count IS NULL"),
+	    1);
+	assert_int_equal(
+	    q_int(db,
+		"SELECT count(*) FROM run_field_problems p JOIN "
+		"runs r ON r.id = p.run_id WHERE "
+		"(r.external_id = 't-2' AND ((p.field = 'size' AND "
+		"p.problem = 'is not an integer (below 2^53)') OR "
+		"(p.field = 'owner' AND p.problem = "
+		"'is not an object'))) OR (r.external_id = 't-3' "
+		"AND p.field = 'labels[2]' AND p.problem = "
+		"'is not a string')"),
+	    3);
+	/* the Codegen and Cotool columns are there too, NULL */
+	assert_int_equal(q_int(db,
+			     "SELECT count(*) FROM runs WHERE kind = 'third' "
+			     "AND organization_id IS NULL AND "
+			     "agent_name IS NULL"),
+	    2);
 	assert_int_equal(q_int(db,
 			     "SELECT backfill_done FROM sync_state "
 			     "WHERE source = 't' AND kind = 'third'"),

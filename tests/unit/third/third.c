@@ -4,7 +4,12 @@
  * one file and one table entry: nothing in daemon/ names it.  Its
  * listing: GET /things?offset=N&count=M (any offset, newest created
  * first, no order by update), body {"things": [{"id", "state", "created",
- * "name"}], "count": N}.  States: new, busy, ok, bad.
+ * "name", "size", "owner": {"name"}, "labels": [...]}], "count": N}.
+ * States: new, busy, ok, bad.
+ *
+ * Its typed columns are its fields[] below and one migration,
+ * tests/unit/third/third.sql (embedded after the daemon's own by this
+ * build alone): nothing in daemon/ names them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +45,22 @@ third_map_status(const char *status)
 	return RUN_UNKNOWN;
 }
 
+static const struct field label = { .column = "label" };
+
+static const struct field third_fields[] = {
+	{ .path = "state", .type = FIELD_TEXT, .member = MEMBER_STATUS },
+	{ .path = "name", .type = FIELD_TEXT, .member = MEMBER_TITLE },
+	{ .path = "created", .type = FIELD_TIME, .member = MEMBER_CREATED_AT },
+	{ .column = "thing_size", .path = "size", .type = FIELD_INT },
+	{ .column = "thing_owner", .path = "owner.name", .type = FIELD_TEXT },
+	{ .column = "label_count",
+	    .path = "labels",
+	    .type = FIELD_STRINGS,
+	    .table = "thing_labels",
+	    .items = &label,
+	    .nitems = 1 },
+};
+
 static int
 third_run(struct page *page, const cJSON *item, struct run *r, char *err,
     size_t errlen)
@@ -52,9 +73,8 @@ third_run(struct page *page, const cJSON *item, struct run *r, char *err,
 		r->external_id = NULL;
 		return -1;
 	}
-	run_str(page, r, item, "", "state", &r->status);
-	run_str(page, r, item, "", "name", &r->title);
-	run_time(page, r, item, "", "created", &r->created_at);
+	json_run_fields(page, r, item, third_fields,
+	    sizeof(third_fields) / sizeof(third_fields[0]));
 	r->state = third_map_status(r->status);
 	return 0;
 }
@@ -84,6 +104,8 @@ const struct source_type source_third = {
 	.can_order_updated = 0,
 	.page_url = third_page_url,
 	.parse_page = third_parse_page,
+	.fields = third_fields,
+	.nfields = sizeof(third_fields) / sizeof(third_fields[0]),
 };
 
 /* The one table entry: this test build's adapters.c. */
