@@ -18,6 +18,7 @@ static const char *const rename_sql[] = {
 	"UPDATE runs SET source = ?2 WHERE source = ?1",
 	"UPDATE pull_requests SET source = ?2 WHERE source = ?1",
 	"UPDATE sync_runs SET source = ?2 WHERE source = ?1",
+	"UPDATE run_status_changes SET source = ?2 WHERE source = ?1",
 	"UPDATE rejected_records SET source = ?2 WHERE source = ?1",
 	"UPDATE sync_state SET source = ?2 WHERE source = ?1",
 	"UPDATE sources SET name = ?2 WHERE name = ?1",
