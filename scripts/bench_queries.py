@@ -214,6 +214,10 @@ DAEMON_QUERIES = [
     dict(name="daemon: --rename-source",
          sql=store_sql("UPDATE runs SET source = ?2 WHERE source = ?1"),
          params=["codegen-old", "codegen-older"], write=True),
+    dict(name="daemon: --rename-source, the status history",
+         sql=store_sql("UPDATE run_status_changes SET source = ?2 WHERE "
+                       "run_id IN "),
+         params=["codegen-old", "codegen-older"], write=True),
 ]
 
 

@@ -85,7 +85,6 @@ def to_version_10(con):
         con.execute(f"DROP VIEW {view}")
     con.execute("DROP TABLE view_types")
     con.execute("DELETE FROM run_status_changes WHERE old_state IS NULL")
-    con.execute("DROP INDEX run_status_changes_source")
     for col in ("updated_at", "external_id", "source"):
         con.execute(f"ALTER TABLE run_status_changes DROP COLUMN {col}")
     for sql in views_of_version_10().values():

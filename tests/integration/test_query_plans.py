@@ -51,8 +51,7 @@ PLANS = {
     "README: Pull requests opened by runs, and those only linked to one":
         "index rowid",
     "README: Time in each state, per source": "index rowid",
-    "README: One run's history, without a join": (
-        "(no runs)", ["run_status_changes_source"]),
+    "README: One run's history, without a join": "(no runs)",
     "README: Status transitions per day": "(no runs)",
     "README: Most used Cotool tools": ("index rowid", ["run_tools_name"]),
     "README: Pull requests touched by several runs": "index rowid",
@@ -84,6 +83,8 @@ PLANS = {
     "daemon: --forget-source, 1,000 runs":
         "index rowid, runs_source_created",
     "daemon: --rename-source": "index runs_source_created",
+    "daemon: --rename-source, the status history": (
+        "index runs_source_created", ["run_status_changes_run"]),
     # Walks: GROUP BY a column an index starts with, and a one-sided
     # filter on created_at.  Without statistics SQLite would rather walk
     # that index in order than sort the rows of a created_at range; the
