@@ -40,7 +40,7 @@ while [ ! -s "$work/port" ]; do
 done
 port=$(cat "$work/port")
 echo "== fake Codegen and Cotool APIs on 127.0.0.1:$port" \
-    "($CODEGEN_RUNS + $COTOOL_RUNS runs)"
+    "($CODEGEN_RUNS + $COTOOL_RUNS runs, and 24 + 24 of the last hour)"
 
 rm -f "$db" "$db-wal" "$db-shm"
 cat >"$work/agentsyncd.conf" <<CONF
