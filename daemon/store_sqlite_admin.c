@@ -15,6 +15,9 @@
 
 /* --rename-source: every table that names a source, in one transaction. */
 static const char *const rename_sql[] = {
+	/* before runs: their source finds the history's rows by run_id */
+	"UPDATE run_status_changes SET source = ?2 WHERE run_id IN "
+	"(SELECT id FROM runs WHERE source = ?1)",
 	"UPDATE runs SET source = ?2 WHERE source = ?1",
 	"UPDATE pull_requests SET source = ?2 WHERE source = ?1",
 	"UPDATE sync_runs SET source = ?2 WHERE source = ?1",

@@ -23,12 +23,20 @@ static const char *const stmt_sql[NSTMTS] = {
 	[ST_TOUCH_RUN] = "UPDATE runs SET last_seen_at = ?2, "
 			 "last_seen_walk = ?3, deleted_upstream_at = NULL "
 			 "WHERE id = ?1",
-	/* Taken before the update, so old_* come from the row itself. */
+	/* Taken before the update, so old_* come from the row itself;
+	 * ?5 is upstream's updated_at served with the new status. */
 	[ST_INS_CHANGE] = "INSERT INTO run_status_changes (run_id, "
 			  "observed_at, old_status, new_status, old_state, "
-			  "new_state) "
-			  "SELECT id, ?2, status, ?3, state, ?4 FROM runs "
-			  "WHERE id = ?1",
+			  "new_state, source, external_id, updated_at) "
+			  "SELECT id, ?2, status, ?3, state, ?4, source, "
+			  "external_id, ?5 FROM runs WHERE id = ?1",
+	/* A new run's first sighting: the first row of its history. */
+	[ST_INS_SIGHTING] = "INSERT INTO run_status_changes (run_id, "
+			    "observed_at, old_status, new_status, old_state, "
+			    "new_state, source, external_id, updated_at) "
+			    "SELECT id, first_seen_at, NULL, status, NULL, "
+			    "state, source, external_id, updated_at "
+			    "FROM runs WHERE id = ?1",
 	[ST_DEL_LINKS] = "DELETE FROM run_pull_requests WHERE run_id = ?1",
 	[ST_DEL_PROBLEMS] = "DELETE FROM run_field_problems WHERE run_id = ?1",
 	[ST_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
@@ -315,6 +323,17 @@ note_status_change(struct sqlite_store *store, int64_t run_id,
 	sq_bind_text(store, st, 2, now);
 	sq_bind_text(store, st, 3, r->status);
 	sq_bind_text(store, st, 4, run_state_name(r->state));
+	sq_bind_text(store, st, 5, r->updated_at);
+	return sq_step_done(store, st);
+}
+
+/* A new run: the first row of its status history, from the row itself. */
+static int
+note_first_sighting(struct sqlite_store *store, int64_t run_id)
+{
+	sqlite3_stmt *st = store->stmt[ST_INS_SIGHTING];
+
+	sq_bind_i64(store, st, 1, run_id);
 	return sq_step_done(store, st);
 }
 
@@ -352,6 +371,8 @@ write_run(struct sqlite_store *store, const char *source, size_t a,
 	if (sq_step_done(store, st) == -1)
 		return -1;
 	run_id = h.found ? h.id : sqlite3_last_insert_rowid(store->db);
+	if (!h.found && note_first_sighting(store, run_id) == -1)
+		return -1;
 	if (r->nproblems > 0)
 		c->runs_partial++;
 	return write_children(store, source, a, run_id, r, now, h.found);

@@ -214,6 +214,10 @@ DAEMON_QUERIES = [
     dict(name="daemon: --rename-source",
          sql=store_sql("UPDATE runs SET source = ?2 WHERE source = ?1"),
          params=["codegen-old", "codegen-older"], write=True),
+    dict(name="daemon: --rename-source, the status history",
+         sql=store_sql("UPDATE run_status_changes SET source = ?2 WHERE "
+                       "run_id IN "),
+         params=["codegen-old", "codegen-older"], write=True),
 ]
 
 
@@ -428,7 +432,7 @@ CHILD_SQL = [
                "run_id, position, criterion, met, explanation"),
     insert_sql("run_eval_bullets", "run_id, position, bullet"),
     insert_sql("run_status_changes", "run_id, observed_at, old_status, "
-               "new_status, old_state, new_state"),
+               "new_status, old_state, new_state, source, external_id"),
     insert_sql("run_field_problems",
                "run_id, position, field, problem, value"),
     insert_sql("pull_requests", "id, source, external_id, title, url, "
@@ -491,6 +495,16 @@ class Filler:
         else:
             changes = ((end_s, old[0], status, old[1], state),)
         return first_s, max(last_s, end_s), end_s, end_s, changes
+
+    def history(self, rid, source, ext, first_s, status, state, changes):
+        """A run's status history as the daemon writes it (0011): its
+        first sighting (old side NULL), then its changes."""
+        if changes:
+            status, state = changes[0][1], changes[0][3]
+        self.changes.append((rid, first_s, None, status, None, state,
+                             source, ext))
+        for c in changes:
+            self.changes.append((rid,) + c + (source, ext))
 
     def status_for(self, t, statuses, done, state_of):
         """fakeapi's mix in the last day; before, finished but 1%.
@@ -576,8 +590,7 @@ class Filler:
                "web_url": web_url, "result": result, "summary": summary,
                "source_type": source_type, "github_pull_requests": pr_list,
                "metadata": metadata}
-        for c in changes:
-            self.changes.append((rid,) + c)
+        self.history(rid, source, str(ext), first_s, status, state, changes)
         if rnd() < 0.0005:
             self.problems.append((rid, 0, "metadata", "is not an object",
                                   '["ci"]'))
@@ -653,8 +666,7 @@ class Filler:
         if bullets:
             self.bullets.append((rid, 0, BULLETS[0]))
             self.bullets.append((rid, 1, BULLETS[1]))
-        for c in changes:
-            self.changes.append((rid,) + c)
+        self.history(rid, source, str(ext), first_s, status, state, changes)
         if rnd() < 0.0005:
             self.problems.append((rid, 0, "totalToolCount",
                                   "is not an integer (below 2^53)", "2.5"))

@@ -65,7 +65,15 @@ SIGTERM:
 
     python3 tests/fakeapi.py --codegen-runs 3000 --cotool-runs 3000 \\
         --seed 1 [--port 0] [--port-file F] [--org-id 42] \\
-        [--codegen-token T] [--cotool-token T]
+        [--codegen-token T] [--cotool-token T] [--recent]
+
+--recent (make demo): the runs are dated over the last 30 days instead of
+from 2025-06-01, and 24 runs of each API created in the last hour are
+unfinished; POST /_fake/demo-step (a path of neither API, served only
+with --recent) then changes upstream as time would: those runs finish,
+some older Cotool runs finish or are re-opened, and one run of each API
+comes back with a field of the wrong type.  The tests' data (FakeAPI()
+without base) stays as it was.
 """
 import argparse
 import copy
@@ -360,9 +368,9 @@ class FakeAPI:
     def __init__(self, codegen_runs=0, cotool_runs=0, seed=1, org_id=42,
                  codegen_token="codegen-test-token",
                  cotool_token="cotool-test-token", port=0,
-                 cotool_forbidden_tokens=None):
+                 cotool_forbidden_tokens=None, base=None):
         self.lock = threading.RLock()
-        self.data = Dataset(seed)
+        self.data = Dataset(seed, base)
         self.org_id = org_id
         self.codegen_token = codegen_token
         self.cotool_token = cotool_token
@@ -449,6 +457,54 @@ class FakeAPI:
             now = dt.datetime.now(dt.timezone.utc)
             run["updatedAt"] = iso_ms(now)
             return run
+
+    # -- the demo's history (make demo; not used by the tests) -----------
+    def demo_start(self, n=24):
+        """Runs of both APIs created in the last hour and not finished:
+        the first pass mirrors them so."""
+        now = dt.datetime.now(dt.timezone.utc)
+        self.demo_runs = {"codegen": [], "cotool": []}
+        for i in range(n):
+            t = now - dt.timedelta(minutes=50 - 2 * i)
+            run = self.add_codegen(t=t)
+            self.update_codegen(run["id"], status="RUNNING")
+            self.demo_runs["codegen"].append(run["id"])
+            run = self.add_cotool(t=t)
+            self.update_cotool(run["id"], status="running")
+            self.demo_runs["cotool"].append(run["id"])
+
+    def demo_step(self):
+        """What happens upstream between the demo's two passes: the runs
+        of demo_start() finish (most succeed, some fail, one is
+        cancelled), some older Cotool runs finish or are re-opened, and
+        two runs come back with a field the mirror cannot use.  Returns
+        how many runs changed."""
+        ends = {"codegen": ["COMPLETE", "COMPLETE", "FAILED", "COMPLETE",
+                            "ERROR", "COMPLETE", "TIMEOUT", "COMPLETE"],
+                "cotool": ["done", "done", "error", "done", "done",
+                           "error", "done", "interrupted"]}
+        changed = 0
+        for i, rid in enumerate(self.demo_runs["codegen"]):
+            self.update_codegen(rid, status=ends["codegen"][i % 8])
+            changed += 1
+        for i, rid in enumerate(self.demo_runs["cotool"]):
+            self.update_cotool(rid, status=ends["cotool"][i % 8])
+            changed += 1
+        older = [r for r in self.cotool_sorted("createdAt")
+                 if r["id"] not in self.demo_runs["cotool"]]
+        for i, run in enumerate(older[:200:10]):
+            self.update_cotool(run["id"], status="running" if
+                               run.get("status") == "done" else "done")
+            changed += 1
+        # a Cotool count of 2.5 and a Codegen pull request id as text
+        self.update_cotool(older[3]["id"], totalToolCount=2.5)
+        pr = {"id": "77", "title": "Pin the parser",
+              "url": "https://github.com/acme/app/pull/77",
+              "created_at": "2025-06-21 11:20:04.338398",
+              "head_branch_name": None}
+        self.update_codegen(self.demo_runs["codegen"][0],
+                            github_pull_requests=[pr])
+        return changed + 2
 
     def delete_codegen(self, rid):
         with self.lock:
@@ -603,6 +659,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         return status
+
+    def do_POST(self):
+        """POST /_fake/demo-step (make demo; no such path in either API):
+        api.demo_step(), answered {"changed": N}."""
+        api = self.server.api
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if urlparse(self.path).path != "/_fake/demo-step" or \
+                getattr(api, "demo_runs", None) is None:
+            self.send_json(404, {"error": "Not found"})
+            return
+        with api.lock:
+            changed = api.demo_step()
+        self.send_json(200, {"changed": changed})
 
     def do_GET(self):
         api = self.server.api
@@ -1035,10 +1105,19 @@ def main():
     ap.add_argument("--org-id", type=int, default=42)
     ap.add_argument("--codegen-token", default="codegen-test-token")
     ap.add_argument("--cotool-token", default="cotool-test-token")
+    ap.add_argument("--recent", action="store_true",
+                    help="date the runs over the last 30 days and add "
+                    "unfinished runs of the last hour, which POST "
+                    "/_fake/demo-step finishes (make demo)")
     args = ap.parse_args()
+    base = None
+    if args.recent:
+        base = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
     api = FakeAPI(args.codegen_runs, args.cotool_runs, args.seed,
                   args.org_id, args.codegen_token, args.cotool_token,
-                  args.port)
+                  args.port, base=base)
+    if args.recent:
+        api.demo_start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

@@ -201,7 +201,8 @@ class TotalsAndViewsTest(DaemonTest):
             {r[0] for r in self.sql("SELECT DISTINCT trigger FROM "
                                     "agent_outcomes WHERE kind = 'codegen' "
                                     "AND trigger IS NOT NULL")},
-            {r[0] for r in self.sql("SELECT DISTINCT source_type FROM runs "
+            {r[0] for r in self.sql("SELECT DISTINCT lower(source_type) "
+                                    "FROM runs "
                                     "WHERE kind = 'codegen' AND "
                                     "source_type IS NOT NULL")})
         self.assertEqual(self.count(
@@ -212,13 +213,14 @@ class TotalsAndViewsTest(DaemonTest):
         self.assertEqual(self.sql(
             "SELECT count(*) FROM agent_runs a JOIN runs r ON "
             "r.id = a.run_id WHERE a.kind = 'cotool' AND (a.agent IS NOT "
-            "r.agent_name OR a.trigger IS NOT r.trigger_source OR "
+            "r.agent_name OR a.trigger IS NOT lower(r.trigger_source) OR "
             "a.model IS NOT r.model_alias OR a.updated_at IS NOT "
             "r.updated_at OR a.web_url IS NOT NULL)"), [(0,)])
         self.assertEqual(self.sql(
             "SELECT count(*) FROM agent_runs a JOIN runs r ON "
             "r.id = a.run_id WHERE a.kind = 'codegen' AND (a.agent IS NOT "
-            "NULL OR a.trigger IS NOT r.source_type OR a.model IS NOT NULL "
+            "NULL OR a.trigger IS NOT lower(r.source_type) OR "
+            "a.model IS NOT NULL "
             "OR a.web_url IS NOT r.web_url OR a.eval_score IS NOT NULL)"),
             [(0,)])
         # A run deleted upstream leaves pull_requests_with_runs as it
@@ -287,7 +289,8 @@ class FinishedSeenTest(DaemonTest):
         self.once_ok()
         rows = self.sql("SELECT finished_seen_at > first_seen_at, "
                         "finished_seen_at = (SELECT observed_at FROM "
-                        "run_status_changes c WHERE c.run_id = runs.id) "
+                        "run_status_changes c WHERE c.run_id = runs.id "
+                        "AND c.old_state IS NOT NULL) "
                         "FROM runs WHERE external_id = '9101'")
         self.assertEqual(rows, [(1, 1)])
         # re-opened and finished again: the first finish stays

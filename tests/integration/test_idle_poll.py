@@ -21,8 +21,13 @@ class IdlePollTest(DaemonTest):
         self.assertEqual(len(self.api.requests("cotool")), 1)
         self.assertEqual(self.sql("SELECT id, changed_at, last_seen_at "
                                   "FROM runs ORDER BY id"), before)
+        # the history holds each run's first sighting, and no change
         self.assertEqual(self.count("SELECT count(*) FROM "
-                                    "run_status_changes"), 0)
+                                    "run_status_changes WHERE "
+                                    "old_state IS NOT NULL"), 0)
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_status_changes"),
+                         self.count("SELECT count(*) FROM runs"))
 
     def test_codegen_rechecks_young_unfinished_runs(self):
         # 250 new runs, some unfinished (the oldest of them ACTIVE): --once

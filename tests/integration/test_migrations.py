@@ -13,6 +13,7 @@ is resumed by the new one and must mark exactly what the older rule
 would have."""
 import glob
 import os
+import re
 import sqlite3
 import subprocess
 
@@ -57,6 +58,40 @@ def snapshot(db, cols):
     return out
 
 
+def views_of_version_10():
+    """The views as 0010 left them: the last CREATE VIEW of each name in
+    migrations 0001-0010."""
+    views = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "migrations",
+                                              "00*.sql"))):
+        if os.path.basename(path) >= "0011":
+            break
+        with open(path) as f:
+            text = f.read()
+        for m in re.finditer(r"^CREATE VIEW (\w+) AS.*?;$", text,
+                             re.S | re.M):
+            views[m.group(1)] = m.group(0)
+    return views
+
+
+def to_version_10(con):
+    """Take a mirror of this binary back to what the release before 0011
+    (schema 10) wrote: no view_types, 0010's views, a status history of
+    changes only, without source, external_id and updated_at.  The time
+    columns keep their TIMESTAMP declarations (an affinity only: the
+    rows are the same)."""
+    for (view,) in con.execute("SELECT name FROM sqlite_schema WHERE "
+                               "type = 'view'").fetchall():
+        con.execute(f"DROP VIEW {view}")
+    con.execute("DROP TABLE view_types")
+    con.execute("DELETE FROM run_status_changes WHERE old_state IS NULL")
+    for col in ("updated_at", "external_id", "source"):
+        con.execute(f"ALTER TABLE run_status_changes DROP COLUMN {col}")
+    for sql in views_of_version_10().values():
+        con.execute(sql)
+    con.execute("PRAGMA user_version = 10")
+
+
 class MigrationTest(DaemonTest):
     codegen_runs = 60
     cotool_runs = 60
@@ -80,7 +115,11 @@ class MigrationTest(DaemonTest):
         con.execute("ATTACH ? AS cur", (self.db,))
         for t in tables:
             c = ", ".join(cols[t])
-            con.execute(f"INSERT INTO main.{t} ({c}) SELECT {c} FROM cur.{t}")
+            # a release before 0011 wrote changes only, no first sighting
+            where = " WHERE old_state IS NOT NULL" \
+                if t == "run_status_changes" else ""
+            con.execute(f"INSERT INTO main.{t} ({c}) SELECT {c} FROM "
+                        f"cur.{t}{where}")
         con.commit()
         con.execute("DETACH cur")
         con.close()
@@ -121,6 +160,7 @@ class MigrationTest(DaemonTest):
         con = sqlite3.connect(old)
         src.backup(con)
         src.close()
+        to_version_10(con)
         con.execute("ALTER TABLE runs DROP COLUMN last_seen_walk")
         con.execute("ALTER TABLE sync_state DROP COLUMN walk_generation")
         con.execute("PRAGMA user_version = 9")
@@ -188,18 +228,35 @@ class MigrationTest(DaemonTest):
         con.execute("ATTACH ? AS cur", (self.db,))
         for t in TABLES:
             c = ", ".join(cols[t])
-            con.execute(f"INSERT INTO main.{t} ({c}) SELECT {c} FROM cur.{t}")
+            # a release before 0011 wrote changes only, no first sighting
+            where = " WHERE old_state IS NOT NULL" \
+                if t == "run_status_changes" else ""
+            con.execute(f"INSERT INTO main.{t} ({c}) SELECT {c} FROM "
+                        f"cur.{t}{where}")
         con.commit()
         con.execute("DETACH cur")
         con.close()
-        self.assertEqual(snapshot(old, cols), now)
+        before = snapshot(old, cols)
+        self.assertEqual(before["run_status_changes"],
+                         [r for r in now["run_status_changes"]
+                          if r[5] is not None])
+        self.assertEqual(dict(before, run_status_changes=[]),
+                         dict(now, run_status_changes=[]))
 
         self.write_conf(database=old)
         r = subprocess.run([BIN, "-c", self.conf, "--migrate"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("0003_runs_kind_any_adapter.sql", r.stderr)
-        self.assertEqual(snapshot(old, cols), now)
+        after = snapshot(old, cols)
+        # 0011 adds each run's first sighting as the daemon writes it (ids
+        # apart: they come after the changes kept)
+        self.assertEqual(sorted((r[1:] for r in after["run_status_changes"]),
+                                key=repr),
+                         sorted((r[1:] for r in now["run_status_changes"]),
+                                key=repr))
+        self.assertEqual(dict(after, run_status_changes=[]),
+                         dict(now, run_status_changes=[]))
         con = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
         self.assertEqual(con.execute("PRAGMA integrity_check").fetchone(),
                          ("ok",))
@@ -214,7 +271,8 @@ class MigrationTest(DaemonTest):
             "SELECT name FROM sqlite_schema WHERE type = 'view'")}
         self.assertEqual(views, {"runs_daily", "pull_requests_with_runs",
                                  "agent_outcomes", "source_status",
-                                 "live_runs", "agent_runs"})
+                                 "live_runs", "agent_runs",
+                                 "live_runs_json", "run_state_spans"})
         # the views read the rebuilt table as they read the old one (the
         # upstream totals are not known before 0008: NULL)
         for view in views:
@@ -251,3 +309,58 @@ class MigrationTest(DaemonTest):
         con.close()
         self.assertEqual(modes, [("incremental",)])
         self.assertEqual(snapshot(old, cols)["runs"], now["runs"])
+
+
+class UpgradeFromVersion10Test(DaemonTest):
+    codegen_runs = 80
+    cotool_runs = 80
+
+    def test_upgrade_from_version_10_keeps_everything(self):
+        """A mirror as the release before 0011 (schema 10) wrote it, with
+        status changes: 0011 keeps every row, fills the history's source
+        and external_id, adds each run's first sighting as the daemon
+        writes it, and declares the times TIMESTAMP."""
+        self.once_ok()
+        for run in self.api.cotool_sorted("createdAt")[:5]:
+            self.api.update_cotool(run["id"], status="error")
+        self.once_ok()
+        keep = ("runs", "pull_requests", "run_pull_requests", "sync_runs",
+                "run_tools", "sync_state", "sources")
+        now = {t: self.sql(f"SELECT * FROM {t} ORDER BY 1, 2")
+               for t in keep}
+        history = ("SELECT run_id, observed_at, old_status, new_status, "
+                   "old_state, new_state, source, external_id FROM "
+                   "run_status_changes ORDER BY run_id, observed_at, "
+                   "old_state IS NOT NULL")
+        want = self.sql(history)
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_status_changes WHERE old_state "
+                                    "IS NOT NULL"), 5)
+        old = os.path.join(self.dir, "old10.db")
+        src = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        con = sqlite3.connect(old)
+        src.backup(con)
+        src.close()
+        to_version_10(con)
+        con.commit()
+        self.assertEqual(con.execute("SELECT count(*) FROM "
+                                     "run_status_changes").fetchone(), (5,))
+        con.close()
+        self.db = old
+        self.write_conf(database=old)
+        r = subprocess.run([BIN, "-c", self.conf, "--migrate"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0011_analyst_views.sql", r.stderr)
+        for t in keep:
+            self.assertEqual(self.sql(f"SELECT * FROM {t} ORDER BY 1, 2"),
+                             now[t], t)
+        self.assertEqual(self.sql(history), want)
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_status_changes WHERE old_state "
+                                    "IS NULL"), 160)
+        self.assertEqual(self.sql("SELECT type FROM pragma_table_info("
+                                  "'runs') WHERE name = 'created_at'"),
+                         [("TIMESTAMP",)])
+        self.assertEqual(self.sql("PRAGMA foreign_key_check"), [])
+        self.assertEqual(self.sql("PRAGMA integrity_check"), [("ok",)])

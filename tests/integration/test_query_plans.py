@@ -46,8 +46,14 @@ PLANS = {
     "README: Fields upstream sent that the mirror could not use":
         "index rowid",
     "README: Runs unfinished for more than a day": "index runs_state",
+    "README: When did a run finish?": "index runs_state",
+    "README: Success rate by model": "index runs_state",
+    "README: Pull requests opened by runs, and those only linked to one":
+        "index rowid",
+    "README: Time in each state, per source": "index rowid",
+    "README: One run's history, without a join": "(no runs)",
     "README: Status transitions per day": "(no runs)",
-    "README: Most used Cotool tools": ("(no runs)", ["run_tools_name"]),
+    "README: Most used Cotool tools": ("index rowid", ["run_tools_name"]),
     "README: Pull requests touched by several runs": "index rowid",
     "README: Sync health, last 24 hours": "(no runs)",
     "agent_runs: one source, last 7 days, newest 100":
@@ -77,6 +83,8 @@ PLANS = {
     "daemon: --forget-source, 1,000 runs":
         "index rowid, runs_source_created",
     "daemon: --rename-source": "index runs_source_created",
+    "daemon: --rename-source, the status history": (
+        "index runs_source_created", ["run_status_changes_run"]),
     # Walks: GROUP BY a column an index starts with, and a one-sided
     # filter on created_at.  Without statistics SQLite would rather walk
     # that index in order than sort the rows of a created_at range; the
@@ -97,14 +105,18 @@ PLANS = {
 # Queries that read every run, of a source or of a kind, by nature: no
 # index would read fewer rows than the table.
 WHOLE = {
-    "README: When did a run finish?": "every run, grouped by source",
     "README: Pull requests per Codegen run": "every Codegen run",
     "README: Failure rate per agent and trigger":
         "agent_outcomes: every run",
-    "README: Both APIs in one table": "every run, grouped by month",
+    "README: Runs per trigger and month, both APIs":
+        "every run, grouped by month",
+    "README: Cotool agents by month, with their evaluation score":
+        "every Cotool run",
+    "README: Median duration per source and kind, from honest finish "
+    "times only": "every run with a duration",
+    "README: Runs that met an error, by outcome": "every Cotool run",
+    "README: Fields only in the upstream JSON": "every live run's JSON",
     "README: Evaluated runs": "every Cotool run",
-    "README: Time from creation to a terminal state, per source":
-        "every run with its terminal status change",
     "README: Cotool evaluation scores and unmet acceptance criteria by "
     "agent": "every Cotool run",
     "live_runs: count": "counts every live run",

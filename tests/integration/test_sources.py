@@ -39,6 +39,7 @@ class SourcesTest(DaemonTest):
     def no_rows_named(self, name):
         for table, col in (("runs", "source"), ("pull_requests", "source"),
                            ("sync_runs", "source"),
+                           ("run_status_changes", "source"),
                            ("rejected_records", "source"),
                            ("sync_state", "source"), ("sources", "name")):
             n = self.count(f"SELECT count(*) FROM {table} WHERE {col} = ?",
@@ -108,6 +109,10 @@ class SourcesTest(DaemonTest):
         self.assertEqual(self.cotool_requests() - before, 1)
         self.no_rows_named("ct")
         self.assertEqual(self.count("SELECT count(*) FROM runs WHERE "
+                                    "source = 'ct2'"), N)
+        # the history follows its runs (each run's first sighting)
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_status_changes WHERE "
                                     "source = 'ct2'"), N)
         self.assertEqual(self.count("SELECT count(*) FROM sync_runs WHERE "
                                     "source = 'ct2'"), passes + 1)

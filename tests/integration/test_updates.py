@@ -19,8 +19,13 @@ class UpdatesTest(DaemonTest):
         self.api.update_cotool(old["id"], status="done")
         self.once_ok()
         self.assert_mirror_exact()
+        # first sightings only (old_state NULL), one per run
         self.assertEqual(self.count("SELECT count(*) FROM "
-                                    "run_status_changes"), 0)
+                                    "run_status_changes WHERE "
+                                    "old_state IS NOT NULL"), 0)
+        self.assertEqual(self.count("SELECT count(*) FROM "
+                                    "run_status_changes"),
+                         self.count("SELECT count(*) FROM runs"))
 
         self.api.update_codegen(active["id"], status="COMPLETE",
                                 github_pull_requests=[{
@@ -35,7 +40,13 @@ class UpdatesTest(DaemonTest):
         self.assert_mirror_exact()
         rows = self.sql("SELECT r.source, r.external_id, c.old_status, "
                         "c.new_status, c.new_state FROM run_status_changes "
-                        "c JOIN runs r ON r.id = c.run_id ORDER BY 1, 2")
+                        "c JOIN runs r ON r.id = c.run_id WHERE "
+                        "c.old_state IS NOT NULL ORDER BY 1, 2")
+        # the history names its run without a join
+        self.assertEqual(self.count(
+            "SELECT count(*) FROM run_status_changes c JOIN runs r ON "
+            "r.id = c.run_id WHERE c.source IS NOT r.source OR "
+            "c.external_id IS NOT r.external_id"), 0)
         self.assertEqual(sorted(rows), sorted([
             ("codegen", str(active["id"]), "ACTIVE", "COMPLETE",
              "succeeded"),

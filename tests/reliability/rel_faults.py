@@ -1009,12 +1009,19 @@ def duplicates(where):
                       f"{api}: incremental {p['outcome']}, new "
                       f"{p['runs_new']}, changed {p['runs_changed']}")
             check_exact(rig, "incremental with duplicates")
-            changes = rig.count("SELECT count(*) FROM run_status_changes")
+            # the history: one first sighting per run (old_state NULL),
+            # however often a run was listed, and no change
+            changes = rig.count("SELECT count(*) FROM run_status_changes "
+                                "WHERE old_state IS NOT NULL")
+            sightings = rig.count("SELECT count(*) FROM run_status_changes "
+                                  "WHERE old_state IS NULL")
+            runs = rig.count("SELECT count(*) FROM runs")
             dup_rows = rig.count("SELECT count(*) FROM (SELECT 1 FROM runs "
                                  "GROUP BY source, external_id "
                                  "HAVING count(*) > 1)")
-            check(changes == 0 and dup_rows == 0,
-                  f"{changes} status changes, {dup_rows} duplicated rows")
+            check(changes == 0 and dup_rows == 0 and sightings == runs,
+                  f"{changes} status changes, {dup_rows} duplicated rows, "
+                  f"{sightings} first sightings of {runs} runs")
             return (f"{n_dup} ids listed twice; backfill saw "
                     f"{seen['codegen']}/{seen['cotool']} items for {N}/{N} "
                     f"runs: {N} new, 0 changed; incremental (page doubled):"

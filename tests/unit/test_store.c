@@ -508,9 +508,15 @@ test_status_change_one_history_row(void **state)
 	memset(&c, 0, sizeof(c));
 	two_runs(&t);
 	write_page(f, &t, 0, "2025-07-01T00:00:01.000Z", &st, &c, &pass);
+	/* each new run's first sighting, and no change */
+	assert_int_equal(q_int(f->db,
+			     "SELECT count(*) FROM run_status_changes "
+			     "WHERE old_state IS NULL AND observed_at = "
+			     "'2025-07-01T00:00:01.000Z'"),
+	    2);
 	assert_int_equal(q_int(f->db,
 			     "SELECT count(*) FROM "
-			     "run_status_changes"),
+			     "run_status_changes WHERE old_state IS NOT NULL"),
 	    0);
 
 	/* Run 102 completes and opens a second pull request. */
@@ -523,11 +529,12 @@ test_status_change_one_history_row(void **state)
 	assert_int_equal(c.runs_changed, 1);
 	assert_int_equal(q_int(f->db,
 			     "SELECT count(*) FROM "
-			     "run_status_changes"),
+			     "run_status_changes WHERE old_state IS NOT NULL"),
 	    1);
 	q_text(f->db,
 	    "SELECT old_status || '>' || new_status || ' ' || "
-	    "old_state || '>' || new_state FROM run_status_changes",
+	    "old_state || '>' || new_state FROM run_status_changes "
+	    "WHERE old_state IS NOT NULL",
 	    buf, sizeof(buf));
 	assert_string_equal(buf, "ACTIVE>COMPLETE running>succeeded");
 	q_text(f->db,
@@ -544,7 +551,7 @@ test_status_change_one_history_row(void **state)
 	write_page(f, &t, 0, "2025-07-01T00:02:00.000Z", &st, &c, &pass);
 	assert_int_equal(q_int(f->db,
 			     "SELECT count(*) FROM "
-			     "run_status_changes"),
+			     "run_status_changes WHERE old_state IS NOT NULL"),
 	    1);
 }
 
