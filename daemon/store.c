@@ -159,6 +159,23 @@ store_sources_sync(struct store *store, const struct store_source *srcs,
 }
 
 int
+store_claim(struct store *store, const char *source, char *holder, size_t len)
+{
+	if (holder != NULL && len > 0)
+		holder[0] = '\0';
+	if (store->engine->claim == NULL)
+		return 1;
+	return store->engine->claim(store, source, holder, len);
+}
+
+void
+store_release(struct store *store, const char *source)
+{
+	if (store->engine->release != NULL)
+		store->engine->release(store, source);
+}
+
+int
 store_source_present(struct store *store, const char *source)
 {
 	return store->engine->source_present(store, source);

@@ -241,6 +241,22 @@ int store_source_present(struct store *store, const char *source)
     __attribute__((warn_unused_result));
 
 /*
+ * Hold source for this process, so that of two daemons sharing one
+ * database exactly one walks it at a time (upstream's rate limit is per
+ * token).  Returns 1 when this process holds it (now or already), 0 when
+ * another process does (then holder, when not NULL, gets how it names
+ * itself: "HOST pid PID"), -1 on a failure of the database.  A source
+ * stays held until store_release() or the end of this process's
+ * connection.  An engine whose database one process writes at a time
+ * (SQLite: the file's lock) holds every source: 1.
+ */
+int store_claim(struct store *store, const char *source, char *holder,
+    size_t len) __attribute__((warn_unused_result));
+
+/* Let another process take source (a reload that drops it). */
+void store_release(struct store *store, const char *source);
+
+/*
  * Rename source old to new in one transaction: runs, pull requests, pass
  * history, rejected records, sync state and the sources row.  Refuses (-1,
  * reason in why) when old is unknown or new already has any row.
@@ -284,6 +300,9 @@ struct source_status {
 	const char *last_progress_at; /* the last page committed */
 	const char *retired_at;
 	const char *forgetting_since; /* an interrupted --forget-source */
+	const char *holder; /* the process that walks it ("HOST pid PID"),
+			     * NULL when the engine does not say (SQLite:
+			     * the one daemon on the file) or none does */
 };
 
 typedef void store_status_fn(const struct source_status *ss, void *arg);

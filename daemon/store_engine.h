@@ -69,6 +69,10 @@ struct store_engine {
 	    const struct store_source *srcs, size_t n, const char *now,
 	    store_retired_fn *fn, void *arg);
 	int (*source_present)(struct store *store, const char *source);
+	/* NULL: the engine holds every source (store_claim() is 1) */
+	int (*claim)(struct store *store, const char *source, char *holder,
+	    size_t len);
+	void (*release)(struct store *store, const char *source);
 	int (*rename_source)(struct store *store, const char *old,
 	    const char *new_name, char *why, size_t whylen);
 	int (*forget_source)(struct store *store, const char *source, int batch,
