@@ -82,7 +82,14 @@ enum field {
 enum when {
 	ALWAYS,
 	NOT_NEGATIVE, /* a value below 0 means none yet */
-	SKEW_SET      /* clock_skew_set */
+	SKEW_SET,     /* clock_skew_set */
+};
+
+/* The label a metric adds to source="...". */
+enum label {
+	NO_LABEL,
+	BY_KIND,  /* kind="the source's adapter" */
+	BY_HOLDER /* holder="HOST pid PID" */
 };
 
 /*
@@ -96,7 +103,7 @@ struct metric {
 	size_t off;
 	enum field field;
 	enum when when;
-	int by_kind; /* labelled kind="the source's adapter" */
+	enum label label;
 	int noutcomes;
 	const char *(*outcome)(int k);
 };
@@ -104,7 +111,7 @@ struct metric {
 #define OFF(m) offsetof(struct metrics_source, m)
 static const struct metric metrics[] = {
 	{ "agentsyncd_runs", "gauge", "Runs mirrored (not gone upstream).",
-	    OFF(runs), FIELD_INT64, NOT_NEGATIVE, 1, 0, NULL },
+	    OFF(runs), FIELD_INT64, NOT_NEGATIVE, BY_KIND, 0, NULL },
 	{ "agentsyncd_last_success_timestamp_seconds", "gauge",
 	    "When the last pass succeeded (unix time); absent before one did.",
 	    OFF(last_success), FIELD_DOUBLE, NOT_NEGATIVE, 0, 0, NULL },
@@ -147,6 +154,9 @@ static const struct metric metrics[] = {
 	{ "agentsyncd_clock_skew_seconds", "gauge",
 	    "How far this host's clock is ahead of upstream's (Date header).",
 	    OFF(clock_skew), FIELD_DOUBLE, SKEW_SET, 0, 0, NULL },
+	{ "agentsyncd_source_held", "gauge",
+	    "1 when this daemon walks the source, 0 when another daemon sharing the database does (holder names it).",
+	    OFF(held), FIELD_INT, NOT_NEGATIVE, BY_HOLDER, 0, NULL },
 };
 #undef OFF
 
@@ -188,7 +198,11 @@ write_metric(FILE *f, const struct metric *m, const struct metrics_source *s,
 		    (m->when == NOT_NEGATIVE && value(m, &s[i], 0) < 0) ||
 		    (m->when == SKEW_SET && !s[i].clock_skew_set))
 			continue;
-		sample(f, m->name, &s[i], m->by_kind ? "kind" : NULL, s[i].kind,
+		sample(f, m->name, &s[i],
+		    m->label == BY_KIND	      ? "kind" :
+			m->label == BY_HOLDER ? "holder" :
+						NULL,
+		    m->label == BY_KIND ? s[i].kind : s[i].holder,
 		    value(m, &s[i], 0));
 	}
 }

@@ -38,7 +38,10 @@ struct metrics_source {
 					 * < 0 */
 	double next_poll_seconds; /* or < 0: not scheduled */
 	int clock_skew_set;
-	double clock_skew; /* seconds the host is ahead */
+	double clock_skew;  /* seconds the host is ahead */
+	int held;	    /* 1: walked here; 0: another walks it; -1:
+			     * not claimed yet */
+	const char *holder; /* who walks it ("HOST pid PID") */
 };
 
 /*

@@ -103,6 +103,24 @@ stats_orphaned(struct stats *m)
 	    "stopped: renamed or forgotten in the database, reload");
 }
 
+void
+stats_held(struct stats *m)
+{
+	if (m->standby)
+		m->state_text[0] = '\0';
+	m->standby = 0;
+	store_holder_self(m->holder, sizeof(m->holder));
+}
+
+void
+stats_standby(struct stats *m, const char *holder)
+{
+	m->standby = 1;
+	snprintf(m->holder, sizeof(m->holder), "%s", holder);
+	snprintf(m->state_text, sizeof(m->state_text),
+	    "standing by: walked by %.100s", holder);
+}
+
 /* Runs so far, upstream's total, the share, the rate and an ETA. */
 void
 stats_progress(const char *name, enum walk_mode mode,
@@ -181,4 +199,6 @@ stats_metrics(const struct stats *m, struct metrics_source *out,
 	    -1;
 	out->clock_skew_set = st->clock_skew.set;
 	out->clock_skew = st->clock_skew.v;
+	out->held = m->holder[0] == '\0' ? -1 : !m->standby;
+	out->holder = m->holder;
 }

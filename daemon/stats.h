@@ -35,6 +35,10 @@ struct stats {
 	int failing;		   /* passes failed in a row */
 	double warned_skew;	   /* the clock skew last warned about */
 	char state_text[160];	   /* between passes */
+	/* Who walks the source (store_claim()): this process, or when
+	 * standby is set another; "" before the first claim. */
+	char holder[STORE_HOLDER_LEN];
+	int standby;
 };
 
 /* How a pass ended, for stats_pass_end(). */
@@ -61,6 +65,9 @@ void stats_skew(struct stats *m, const char *name, double skew, double warn);
 void stats_pass_end(struct stats *m, const char *name,
     const struct stats_pass *p);
 void stats_orphaned(struct stats *m);
+/* This process holds the source; another (holder) does. */
+void stats_held(struct stats *m);
+void stats_standby(struct stats *m, const char *holder);
 /* The progress line of a backfill or full resync begun at t0 from offset
  * off0 (monotonic clock). */
 void stats_progress(const char *name, enum walk_mode mode,

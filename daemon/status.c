@@ -137,6 +137,7 @@ json_source(struct status_ctx *x, const struct source_status *ss,
 	cJSON_AddBoolToObject(o, "configured", ss->configured);
 	add_str(o, "retired_at", ss->retired_at);
 	add_str(o, "forgetting_since", ss->forgetting_since);
+	add_str(o, "walked_by", ss->holder);
 	add_str(o, "health", health);
 	add_str(o, "health_reason", why);
 	if (c != NULL)
@@ -206,6 +207,7 @@ safe_status(const struct source_status *orig, struct source_status *ss,
 	ss->retired_at = tty_safe(orig->retired_at, b[7], sizeof(b[7]));
 	ss->forgetting_since = tty_safe(orig->forgetting_since, b[8],
 	    sizeof(b[8]));
+	ss->holder = tty_safe(orig->holder, b[10], sizeof(b[10]));
 }
 
 static void
@@ -213,7 +215,7 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
     const char *why)
 {
 	struct source_status safe = *orig, *ss = &safe;
-	char b[10][4096];
+	char b[11][4096];
 
 	safe_status(orig, ss, b);
 	why = tty_safe(why, b[9], sizeof(b[9]));
@@ -261,6 +263,8 @@ text_source(FILE *f, const struct source_status *orig, const char *health,
 		    ss->clock_skew.v >= 0 ? "ahead of" : "behind");
 	fprintf(f, "  next poll:       %s\n",
 	    ss->next_poll_at != NULL ? ss->next_poll_at : "not scheduled");
+	if (ss->holder != NULL)
+		fprintf(f, "  walked by:       %s\n", ss->holder);
 }
 
 /* Count one judged source; remember the first reason of the worst. */

@@ -240,6 +240,12 @@ int store_sources_sync(struct store *store, const struct store_source *srcs,
 int store_source_present(struct store *store, const char *source)
     __attribute__((warn_unused_result));
 
+/* Bytes of how a process names itself to the others: "HOST pid PID". */
+#define STORE_HOLDER_LEN 96
+
+/* This process's name for the others (store_claim()'s holder). */
+void store_holder_self(char *buf, size_t len);
+
 /*
  * Hold source for this process, so that of two daemons sharing one
  * database exactly one walks it at a time (upstream's rate limit is per

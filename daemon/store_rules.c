@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store_engine.h"
@@ -91,4 +92,15 @@ store_log_page_problems(const char *source, const struct run *first, int64_t n)
 	    "source '%s': %lld run%s stored with fields left out, e.g. run '%s': \"%s\" %s (see run_field_problems)",
 	    source, (long long)n, n == 1 ? "" : "s", first->external_id,
 	    first->problems[0].field, first->problems[0].problem);
+}
+
+void
+store_holder_self(char *buf, size_t len)
+{
+	char host[64];
+
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "?");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s pid %ld", host, (long)getpid());
 }

@@ -375,6 +375,52 @@ src_pass_end(struct src *s, int ok, const char *error, double next_delay)
 	src_arm(s, next_delay);
 }
 
+/*
+ * Hold the source before a pass: of the daemons sharing one database, one
+ * walks it.  1 when this one does; else it stands by (another does) or
+ * waits out the database's failure, asking again in SRC_CLAIM_INTERVAL
+ * seconds (--once: the source is done, failed).
+ */
+static int
+src_claim(struct src *s)
+{
+	const char *name = s->conf->name;
+	char holder[STORE_HOLDER_LEN];
+	int rc;
+
+	rc = writer_claim(s->sync->writer, name, holder, sizeof(holder));
+	if (rc == 1) {
+		if (s->state == SRC_STANDBY) {
+			log_info(
+			    "source '%s': taking it over (%s let go of it)",
+			    name, s->m.holder);
+			s->state = SRC_NEW; /* the cursor the other left */
+		}
+		stats_held(&s->m);
+		return 1;
+	}
+	if (rc == 0 &&
+	    (s->state != SRC_STANDBY || s->sync->once ||
+		strcmp(holder, s->m.holder) != 0))
+		log_info("source '%s': walked by %s; standing by%s", name,
+		    holder, s->sync->once ? " (--once does not wait)" : "");
+	else if (rc == -1)
+		log_warnx(
+		    "source '%s': cannot claim it (database): asking again in %.0f s",
+		    name, SRC_CLAIM_INTERVAL);
+	if (rc == 0) {
+		s->state = SRC_STANDBY;
+		stats_standby(&s->m, holder);
+	}
+	if (s->sync->once) {
+		s->state = SRC_FINISHED;
+		src_finished(s, 0);
+	} else {
+		src_arm(s, SRC_CLAIM_INTERVAL);
+	}
+	return 0;
+}
+
 /* ev_timer of a source: the next poll, a limiter slot or the end of a
  * wait. */
 static void
@@ -400,6 +446,8 @@ src_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		src_orphaned(s);
 		return;
 	}
+	if (!src_in_pass(s) && src_claim(s) != 1)
+		return;
 	if (!src_in_pass(s) && src_pass_begin(s) == -1) {
 		src_pass_end(s, 0, "cannot begin a pass (database)",
 		    s->conf->poll_interval);

@@ -144,6 +144,8 @@ sync_keep(struct sync *sync, const struct conf *conf)
 		    c != NULL ? "configuration changed, restarting it" :
 				"removed");
 		src_stop(s);
+		if (c == NULL) /* another daemon may take it */
+			writer_release(sync->writer, s->conf->name);
 		src_free(s);
 	}
 	return kept;

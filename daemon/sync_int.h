@@ -56,9 +56,13 @@
  *   state          what it does                  leaves for
  *   SRC_NEW        its cursor not read yet       IDLE (read; a pass that
  *                                                could not read it ends
- *                                                in NEW), FINISHED
+ *                                                in NEW), STANDBY, FINISHED
  *   SRC_IDLE       between passes, timer armed   PASS (begun), ORPHANED,
- *                                                FINISHED (--once)
+ *                                                STANDBY, FINISHED (--once)
+ *   SRC_STANDBY    another daemon sharing the    NEW (held again: its cursor
+ *                  database walks it (store_     as the other left it),
+ *                  claim()): asks again every    FINISHED (--once)
+ *                  SRC_CLAIM_INTERVAL s
  *   SRC_PASS       walking: asks for pages       WAITING, RECHECK, IDLE,
  *                                                FINISHED, ORPHANED
  *   SRC_RECHECK    fetching the runs due for a   WAITING, IDLE, FINISHED,
@@ -70,13 +74,19 @@
  *   SRC_ORPHANED   renamed or forgotten in the   NEW (a reload that still
  *                  database: stopped             configures it)
  *
- * A pass begins in src_pass_begin() (NEW or IDLE to PASS) and is closed in
+ * Before a pass the source is claimed (src_claim()); a pass begins in
+ * src_pass_begin() (NEW or IDLE to PASS) and is closed in
  * one place, src_pass_close(), whatever ends it: done or failed
  * (src_pass_end()), stopped (src_stop()) or orphaned (src_orphaned()).
  */
+/* Seconds between two claims of a source another daemon walks: with the
+ * server's keepalives (store_pg), a take-over well within 30 s. */
+#define SRC_CLAIM_INTERVAL 5.0
+
 enum src_state {
 	SRC_NEW,
 	SRC_IDLE,
+	SRC_STANDBY,
 	SRC_PASS,
 	SRC_RECHECK,
 	SRC_WAITING,

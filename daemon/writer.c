@@ -202,6 +202,20 @@ writer_settle(struct writer *w, int last, double now_mono)
 }
 
 int
+writer_claim(struct writer *w, const char *source, char *holder, size_t len)
+{
+	(void)writer_commit(w);
+	return store_claim(w->store, source, holder, len);
+}
+
+void
+writer_release(struct writer *w, const char *source)
+{
+	(void)writer_commit(w);
+	store_release(w->store, source);
+}
+
+int
 writer_state_load(struct writer *w, const char *source, const char *kind,
     const char *identity, struct sync_state *state)
 {

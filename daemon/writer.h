@@ -119,6 +119,9 @@ enum write_rc writer_settle(struct writer *w, int last, double now_mono);
 enum write_rc writer_commit(struct writer *w);
 
 /* The store's other writes (store.h), each after writer_commit(). */
+int writer_claim(struct writer *w, const char *source, char *holder, size_t len)
+    __attribute__((warn_unused_result));
+void writer_release(struct writer *w, const char *source);
 int writer_state_load(struct writer *w, const char *source, const char *kind,
     const char *identity, struct sync_state *state)
     __attribute__((warn_unused_result));

@@ -23,7 +23,7 @@ JSON_SOURCE_KEYS = {
     "runs_gone_upstream", "rejected_records", "backfill_done", "walk",
     "high_water", "last_success_at", "last_progress_at",
     "last_pass_outcome", "last_error", "last_error_at",
-    "clock_skew_seconds", "next_poll_at"}
+    "clock_skew_seconds", "next_poll_at", "walked_by"}
 
 
 def free_port():

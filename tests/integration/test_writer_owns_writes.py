@@ -17,7 +17,7 @@ WRITES = (
     "store_batch_commit", "store_set_next_poll", "store_prune_history",
     "store_checkpoint", "store_checkpoint_over", "store_sources_sync",
     "store_state_load", "store_rename_source", "store_forget_source",
-    "store_migrate",
+    "store_migrate", "store_claim", "store_release",
 )
 ALLOWED = {"store.c", "writer.c"}
 
