@@ -457,10 +457,15 @@ sq_ready_to_write(struct sqlite_store *store, int flags)
 	if (sq_schema_ok(store, SCHEMA_BEFORE_WRITE) == -1 ||
 	    sq_persist_wal(store) == -1)
 		return -1;
+	/* A page cache of 1 MiB, not SQLite's 2: the writer touches the
+	 * tree paths of one page's rows, which the OS's page cache serves
+	 * as fast (a 100k + 100k backfill: peak RSS 15.0 MiB, was 16.0, at
+	 * the same speed; make bench). */
 	if (sq_exec(store,
 		"PRAGMA journal_mode = WAL; "
 		"PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-		"PRAGMA journal_size_limit = 67108864") == -1)
+		"PRAGMA journal_size_limit = 67108864; "
+		"PRAGMA cache_size = -1024") == -1)
 		return -1;
 	if (flags & STORE_NOMIGRATE) {
 		/* Left as it is, unprepared: the caller says why. */
