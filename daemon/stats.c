@@ -106,6 +106,8 @@ stats_orphaned(struct stats *m)
 void
 stats_held(struct stats *m)
 {
+	if (m->holder[0] != '\0' && !m->standby)
+		return; /* each pass: nothing to say again */
 	if (m->standby)
 		m->state_text[0] = '\0';
 	m->standby = 0;
