@@ -145,10 +145,6 @@ int64_t pg_i64(const PGresult *res, int row, int col);
 int pg_flag(const PGresult *res, int row, int col);
 void pg_stmt_name(char *buf, size_t len, char prefix, size_t i);
 double pg_now(void);
-/* A time column as the daemon writes times: "YYYY-MM-DDTHH:MM:SS.sssZ" */
-#define PG_TS(col)                                                  \
-	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:" \
-	"SS.MS\"Z\"')"
 
 /* store_pg_runs.c: parameters of the run's insert and update */
 enum {

@@ -14,6 +14,13 @@
 
 #include "store_pg.h"
 
+/* Times as the daemon writes them: "YYYY-MM-DDTHH:MM:SS.sssZ" (object
+ * macros: the SQL stays literal text, tests/reliability/rel_security.py) */
+#define TS_FORMAT   "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+#define RETIRED_AT  "to_char(retired_at AT TIME ZONE 'UTC', " TS_FORMAT ")"
+#define SRC_RETIRED "to_char(src.retired_at AT TIME ZONE 'UTC', " TS_FORMAT ")"
+#define SRC_FORGET  "to_char(src.forgetting_since AT TIME ZONE 'UTC', " TS_FORMAT ")"
+
 /* --rename-source: every table that names a source, in one transaction. */
 static const char *const pg_rename_sql[] = {
 	"UPDATE run_status_changes SET source = $2 WHERE run_id IN "
@@ -107,7 +114,7 @@ sources_each_retired(struct pg_store *store, const struct store_source *srcs,
 	int row;
 
 	res = pg_query(store, "cannot read the sources",
-	    "SELECT name, kind, identity, " PG_TS("retired_at") ", "
+	    "SELECT name, kind, identity, " RETIRED_AT ", "
 	    "forgetting_since IS NOT NULL, "
 	    "(SELECT count(*) FROM runs WHERE source = name) "
 	    "FROM sources WHERE NOT configured ORDER BY name COLLATE \"C\"",
@@ -398,8 +405,8 @@ pg_status_each(struct store *base, store_status_fn *fn, void *arg)
 	    "r.deleted_upstream_at IS NOT NULL), "
 	    "(SELECT count(*) FROM rejected_records j WHERE j.source = "
 	    "n.name), s.high_water, s.clock_skew_seconds, "
-	    "coalesce(src.configured, true), " PG_TS("src.retired_at") ", "
-	    PG_TS("src.forgetting_since") ", s.source IS NOT NULL, "
+	    "coalesce(src.configured, true), " SRC_RETIRED ", " SRC_FORGET
+	    ", s.source IS NOT NULL, "
 	    "(SELECT outcome FROM sync_runs x WHERE x.source = n.name AND "
 	    "x.outcome <> 'running' ORDER BY x.id DESC LIMIT 1), "
 	    "s.last_progress_at, "

@@ -442,8 +442,8 @@ read_held(struct pg_store *store, const char *source, const struct page *page,
 	pp_reset(&p);
 	pp_text(&p, source);
 	pp_text(&p, ids);
-	if (pg_pipe_send_sql(store, store->batch ? "SAVEPOINT page" : "BEGIN") ==
-		-1 ||
+	if ((store->batch ? pg_pipe_send_sql(store, "SAVEPOINT page") :
+			    pg_pipe_send_sql(store, "BEGIN")) == -1 ||
 	    pg_pipe_send_keep(store, stmt(PS_SEL_RUNS), &p, res) == -1 ||
 	    pg_pipe_sync(store) == -1) {
 		free(ids);
@@ -519,7 +519,9 @@ send_page(struct pg_store *store, const struct store_pass *pass,
 	pg_params_counts(&p, pass->id, c);
 	if (pg_pipe_send(store, stmt(PS_SAVE_COUNTS), &p, NULL) == -1)
 		return -1;
-	return pg_pipe_send_sql(store, store->batch ? "RELEASE page" : "COMMIT");
+	if (store->batch)
+		return pg_pipe_send_sql(store, "RELEASE page");
+	return pg_pipe_send_sql(store, "COMMIT");
 }
 
 /* Undo a failed page: its transaction, or its savepoint of the batch. */

@@ -12,6 +12,11 @@
 #include "log.h"
 #include "store_pg.h"
 
+/* created_at as the daemon writes times: "YYYY-MM-DDTHH:MM:SS.sssZ" */
+#define CREATED_AT                                        \
+	"to_char(created_at AT TIME ZONE 'UTC', "         \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 /* A sync_state row's columns past identity into *state. */
 static void
 state_from_row(const PGresult *res, struct sync_state *state)
@@ -368,7 +373,7 @@ pg_runs_since(struct store *base, const char *source, const char *since,
 		return -1;
 	/* SQLite's CAST(external_id AS INTEGER): its leading digits, 0 */
 	res = pg_query(store, "cannot read runs to re-check",
-	    "SELECT external_id, " PG_TS("created_at") " FROM runs "
+	    "SELECT external_id, " CREATED_AT " FROM runs "
 	    "WHERE source = $1 AND created_at >= $2::timestamptz AND "
 	    "deleted_upstream_at IS NULL AND "
 	    "(NOT $3::boolean OR state NOT IN ($4, $5, $6)) "

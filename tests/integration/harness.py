@@ -67,6 +67,10 @@ def pg_rows(cluster, dbname, query, args=()):
     """query (SQLite's ? placeholders, filled with literals of the test's
     own values) on PostgreSQL, rows as tuples: numbers as numbers,
     booleans as True/False (== 1/0), times as PostgreSQL's text."""
+    # SQLite's "a IS NOT b" (b not NULL) is PostgreSQL's IS DISTINCT FROM
+    query = re.sub(r"\bIS NOT (?!NULL\b)", "IS DISTINCT FROM ", query)
+    query = re.sub(r"\bIS (?!NOT\b|NULL\b|TRUE\b|FALSE\b|DISTINCT\b)",
+                   "IS NOT DISTINCT FROM ", query)
     parts = query.split("?")
     if len(parts) - 1 != len(args):
         raise AssertionError(f"{len(args)} arguments for {query!r}")
@@ -164,6 +168,19 @@ class RigMixin:
         self.procs = []
         self.addCleanup(self.reap)
         self.write_conf()
+
+    def fresh_mirror(self, name=None):
+        """Start over with an empty mirror: SQLite's file removed (or, with
+        name, a new file of that name in the test's directory); on
+        PostgreSQL a new empty database."""
+        if self.engine == "postgresql":
+            self.pg, self.pg_db, self.db = pg_database()
+            return
+        if name is not None:
+            self.db = os.path.join(self.dir, name)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db + suffix):
+                os.remove(self.db + suffix)
 
     def write_conf(self, codegen=None, cotool=None, sources=("codegen",
                                                              "cotool"),
