@@ -46,7 +46,7 @@ endif
 
 .PHONY: all deps pkgcheck test unit unit-bin integration demo clean install \
         uninstall format lint check-asan check-reliability bench fuzz \
-        deb check-systemd
+        deb check-systemd check-postgres
 
 all: agentsyncd
 
@@ -311,6 +311,15 @@ deb:
 	    { tail -30 ../build.log; exit 1; }
 	$(Q)ls build-deb/*.deb
 	$(Q)lintian --fail-on error --info build-deb/*.changes
+
+# The PostgreSQL engine: the core integration tests on both engines, its
+# own tests and faults, against a throwaway cluster (initdb into a
+# temporary directory as an unprivileged user, a free loopback port); a
+# table of what it checked.  CHECK_POSTGRES_ARGS="-k backfill" picks.
+check-postgres:
+	$(Q)sh scripts/deps.sh postgresql postgresql-client
+	$(Q)$(MAKE) --no-print-directory agentsyncd
+	$(Q)python3 tests/check_postgres.py $(CHECK_POSTGRES_ARGS)
 
 # README "Operations" under a real systemd 252 in Debian 12 containers,
 # from source and from the .deb (tests/systemd/); needs root.

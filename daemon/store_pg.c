@@ -10,9 +10,11 @@
  * (store_pg_sql.c).  What a page, a pass or a command writes is in the
  * other store_pg_*.c files (store_pg.h says which).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -147,7 +149,9 @@ session_settings(struct pg_store *store)
 	    "set_config('tcp_keepalives_interval', $3, false), "
 	    "set_config('tcp_keepalives_count', $4, false), "
 	    "set_config('tcp_user_timeout', $5, false), "
-	    "set_config('default_transaction_read_only', $6, false)",
+	    "set_config('default_transaction_read_only', CASE WHEN "
+	    "$6::boolean THEN 'on' ELSE current_setting("
+	    "'default_transaction_read_only') END, false)",
 	    &p);
 	PQconninfoFree(opts);
 	PQclear(res);
@@ -399,6 +403,29 @@ pg_session(struct pg_store *store)
 
 static void pg_close(struct store *base);
 
+/* The server answered and said no (a password, a role, a database, an
+ * entry of pg_hba.conf): waiting will not help.  Not a server starting
+ * up, shutting down or in recovery (57P03), which will answer later. */
+static int
+server_refused(const PGconn *conn)
+{
+	const char *msg = PQerrorMessage(conn);
+
+	return strstr(msg, "FATAL:") != NULL &&
+	    strstr(msg, "the database system is") == NULL;
+}
+
+static void
+pg_sleep(double seconds)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)seconds;
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 /* The first connection: a server that cannot be reached leaves the
  * daemon's store unconnected (it retries); a command's fails now. */
 static int
@@ -409,17 +436,22 @@ first_connect(struct pg_store *store)
 		log_error("out of memory");
 		return -1;
 	}
-	if (PQstatus(store->conn) != CONNECTION_OK) {
+	/* The daemon waits for its server (systemd's start timeout is
+	 * extended while the database opens); a command does not. */
+	while (PQstatus(store->conn) != CONNECTION_OK) {
 		log_error("database '%s' is unreachable: %.*s", store->uri,
 		    (int)strcspn(PQerrorMessage(store->conn), "\n"),
 		    PQerrorMessage(store->conn));
-		if (store->flags != 0)
+		if (store->flags != 0 || server_refused(store->conn))
 			return -1;
-		log_warnx("database '%s': will try again (backoff 1 s to 30 s)",
-		    store->uri);
-		store->retry_at = pg_now() + store->backoff;
-		return 0;
+		log_warnx("database '%s': trying again in %.0f s", store->uri,
+		    store->backoff);
+		pg_sleep(store->backoff);
+		store->backoff = store->backoff * 2 > 30 ? 30 :
+							   store->backoff * 2;
+		PQreset(store->conn);
 	}
+	store->backoff = 1.0;
 	if (pg_session(store) == -1) {
 		/* a refusal (a schema not ours, newer) or a server error */
 		return -1;

@@ -86,6 +86,8 @@ struct pg_store {
 	double backoff;	 /* seconds until the one after */
 	int batch;	 /* a batch transaction is open */
 	int batch_lost;	 /* the last failed page lost the batch */
+	int lost_pending; /* a batch went with a lost connection: the next
+			   * page, batch or pass call says so (STORE_LOST) */
 	int gone;	 /* the last write found the sync state gone */
 	int failed_conn; /* the last failure lost the connection */
 	/* the runs' statements built when it opens (store_pg_runs.c) */
@@ -128,6 +130,7 @@ int pg_query_i64(struct pg_store *store, const char *sql,
     const struct pg_params *p, int64_t *out);
 void pg_rollback(struct pg_store *store);
 void pg_end_batch(struct pg_store *store);
+int pg_lost_batch(struct pg_store *store);
 int pg_batch_begin(struct store *base);
 int pg_batch_commit(struct store *base);
 int pg_pipe_begin(struct pg_store *store);

@@ -567,6 +567,8 @@ pg_page(struct store *base, struct store_pass *pass, const struct page *page,
 
 	store->gone = 0;
 	store->batch_lost = 0;
+	if (pg_lost_batch(store) != 0)
+		return STORE_LOST;
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
 	held = calloc(page->nruns ? page->nruns : 1, sizeof(*held));

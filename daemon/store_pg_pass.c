@@ -275,6 +275,8 @@ pg_pass_end(struct store *base, const struct store_pass *pass,
 	pg_end_batch(store);
 	store->gone = 0;
 	store->batch_lost = 0;
+	if (pg_lost_batch(store) != 0)
+		return STORE_LOST;
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
 	if (pg_exec(store, "cannot begin", "BEGIN") == -1)

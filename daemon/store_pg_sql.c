@@ -139,6 +139,8 @@ pg_lost(struct pg_store *store)
 	log_error("database '%s': connection lost: %s", store->uri,
 	    PQerrorMessage(store->conn));
 	store->ready = 0;
+	if (store->batch)
+		store->lost_pending = 1;
 	store->batch = 0;
 	store->failed_conn = 1;
 	store->backoff = PG_BACKOFF_MIN;
@@ -306,6 +308,19 @@ pg_end_batch(struct pg_store *store)
 		(void)pg_batch_commit(&store->base);
 }
 
+/* A batch lost with the connection, not yet said: STORE_LOST (once). */
+int
+pg_lost_batch(struct pg_store *store)
+{
+	if (!store->lost_pending)
+		return 0;
+	store->lost_pending = 0;
+	store->batch_lost = 1;
+	log_error("database '%s': the open batch was lost with the connection",
+	    store->uri);
+	return STORE_LOST;
+}
+
 int
 pg_batch_begin(struct store *base)
 {
@@ -313,6 +328,8 @@ pg_batch_begin(struct store *base)
 
 	pg_end_batch(store);
 	store->batch_lost = 0;
+	if (pg_lost_batch(store) != 0)
+		return STORE_LOST;
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
 	if (pg_exec(store, "cannot begin a batch", "BEGIN") == -1)
@@ -326,6 +343,8 @@ pg_batch_commit(struct store *base)
 {
 	struct pg_store *store = pg_of(base);
 
+	if (pg_lost_batch(store) != 0)
+		return -1;
 	if (!store->batch)
 		return 0;
 	store->batch = 0;

@@ -63,19 +63,25 @@ def _pg_literal(v):
     return "E'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def pg_rows(cluster, dbname, query, args=()):
-    """query (SQLite's ? placeholders, filled with literals of the test's
-    own values) on PostgreSQL, rows as tuples: numbers as numbers,
-    booleans as True/False (== 1/0), times as PostgreSQL's text."""
-    # SQLite's "a IS NOT b" (b not NULL) is PostgreSQL's IS DISTINCT FROM
+def _pg_sql(query, args):
+    """SQLite's dialect of the tests' SQL as PostgreSQL's: "a IS NOT b"
+    (b not NULL) is IS DISTINCT FROM, "a IS b" IS NOT DISTINCT FROM; the
+    ? placeholders filled with literals of the test's own values."""
     query = re.sub(r"\bIS NOT (?!NULL\b)", "IS DISTINCT FROM ", query)
     query = re.sub(r"\bIS (?!NOT\b|NULL\b|TRUE\b|FALSE\b|DISTINCT\b)",
                    "IS NOT DISTINCT FROM ", query)
     parts = query.split("?")
     if len(parts) - 1 != len(args):
         raise AssertionError(f"{len(args)} arguments for {query!r}")
-    q = parts[0] + "".join(_pg_literal(a) + p for a, p in
-                           zip(args, parts[1:]))
+    return parts[0] + "".join(_pg_literal(a) + p for a, p in
+                              zip(args, parts[1:]))
+
+
+def pg_rows(cluster, dbname, query, args=()):
+    """query (SQLite's ? placeholders, filled with literals of the test's
+    own values) on PostgreSQL, rows as tuples: numbers as numbers,
+    booleans as True/False (== 1/0), times as PostgreSQL's text."""
+    q = _pg_sql(query, args)
     out = cluster.psql("SELECT coalesce(json_agg(row_to_json(t)), '[]') "
                        f"FROM ({q}) t", dbname,
                        env={"PGOPTIONS": "-c search_path=agentsyncd"}
@@ -253,8 +259,17 @@ class RigMixin:
         self.procs = []
 
     def wait_until(self, cond, timeout=30.0, what="condition"):
+        def ready():
+            try:
+                return cond()
+            except AssertionError:
+                # PostgreSQL: the schema is not there before the daemon
+                # migrated it (SQLite's file reads as empty)
+                if self.engine == "postgresql":
+                    return False
+                raise
         try:
-            wait_for(cond, timeout, what)
+            wait_for(ready, timeout, what)
         except AssertionError as e:
             self.fail(str(e))
 
@@ -265,6 +280,19 @@ class RigMixin:
                               timeout=10)
         try:
             return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def write_sql(self, query, *args):
+        """Change the mirror behind the daemon's back (a test's fault)."""
+        if self.engine == "postgresql":
+            self.pg.psql(_pg_sql(query, args), self.pg_db, env={
+                "PGOPTIONS": "-c search_path=agentsyncd"})
+            return
+        con = sqlite3.connect(self.db, timeout=30)
+        try:
+            with con:
+                con.execute(query, args)
         finally:
             con.close()
 
