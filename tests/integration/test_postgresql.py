@@ -212,6 +212,37 @@ class IdleAndNotifyTest(PgTest):
         self.assertEqual(self.stats("runs"), before["runs"] + 1)
 
 
+class ReadOnlyRoleTest(PgTest):
+    codegen_runs = 20
+    cotool_runs = 20
+
+    def test_readme_grants(self):
+        """README "BI access": the read-only role reads every view, a
+        migration's new table too, and writes nothing."""
+        with open(os.path.join(harness.ROOT, "README.md")) as f:
+            text = f.read()
+        block = text.split("```pgsql\n", 1)[1].split("```", 1)[0]
+        self.once_ok()
+        owner = self.pg.superuser
+        sql = (block.replace("DATABASE mirror", f'DATABASE "{self.pg_db}"')
+               .replace("FOR ROLE agentsyncd", f"FOR ROLE {owner}")
+               .replace("PASSWORD '...'", "PASSWORD 'bi-pass-0123456789'"))
+        self.psql(sql)
+        # a table a later migration would add is readable too
+        self.psql("CREATE TABLE agentsyncd.later (x int); "
+                  "INSERT INTO agentsyncd.later VALUES (1)")
+        for rel in ("agent_runs", "runs_daily", "live_runs",
+                    "pull_requests_with_runs", "agent_outcomes",
+                    "source_status", "run_state_spans", "later"):
+            self.pg.sql(f"SELECT count(*) FROM {rel}", self.pg_db,
+                        user="bi")
+        r = self.pg.psql("DELETE FROM runs", self.pg_db, user="bi",
+                         check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("read-only transaction", r.stderr)
+        self.assertEqual(self.count("SELECT count(*) FROM runs"), 40)
+
+
 class RefusalsTest(PgTest):
     codegen_runs = 5
     cotool_runs = 5
