@@ -93,10 +93,10 @@ enum conf_kind {
 	CONF_KIND_TOKEN_FILE, /* into char *token */
 	CONF_KIND_TOKEN_CREDENTIAL,
 	CONF_KIND_TOKEN,
-	CONF_KIND_RATE,	     /* rate_requests and rate_window; default by
+	CONF_KIND_RATE,	    /* rate_requests and rate_window; default by
 			      * adapter */
-	CONF_KIND_DATABASE,  /* char *, not empty; a URI without secrets */
-	CONF_KIND_SCHEMA,    /* char *: an identifier (database_schema) */
+	CONF_KIND_DATABASE, /* char *, not empty; a URI without secrets */
+	CONF_KIND_SCHEMA,   /* char *: an identifier (database_schema) */
 	CONF_KIND_DB_PASSWORD_FILE, /* into char *database_password */
 	CONF_KIND_DB_PASSWORD_CREDENTIAL,
 	CONF_KIND_LOG_LEVEL, /* int: enum log_level */

@@ -94,8 +94,8 @@ password_value(struct ctx *ctx, const struct kv *kv, struct conf *conf)
 		    kv->key->name);
 		return;
 	}
-	conf->database_password =
-	    conf_read_password(ctx, kv->key->kind, kv->val, kv->line);
+	conf->database_password = conf_read_password(ctx, kv->key->kind,
+	    kv->val, kv->line);
 }
 
 int

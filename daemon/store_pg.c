@@ -47,8 +47,8 @@ pg_known_version(void)
 static const char *const conn_keys[] = { "keepalives", "keepalives_idle",
 	"keepalives_interval", "keepalives_count", "tcp_user_timeout",
 	"connect_timeout", "application_name" };
-static const char *const conn_defaults[] = { "1", "10", "5", "3", "20000",
-	"10", "agentsyncd" };
+static const char *const conn_defaults[] = { "1", "10", "5", "3", "20000", "10",
+	"agentsyncd" };
 #define NCONNDEFAULTS (sizeof(conn_keys) / sizeof(conn_keys[0]))
 
 /* 1 when the keyword is one of the URI's secrets. */
@@ -136,11 +136,9 @@ session_settings(struct pg_store *store)
 	pp_reset(&p);
 	pp_text(&p, store->schema);
 	pp_text(&p, conn_value(store->conn, "keepalives_idle", "10", opts));
-	pp_text(&p,
-	    conn_value(store->conn, "keepalives_interval", "5", opts));
+	pp_text(&p, conn_value(store->conn, "keepalives_interval", "5", opts));
 	pp_text(&p, conn_value(store->conn, "keepalives_count", "3", opts));
-	pp_text(&p,
-	    conn_value(store->conn, "tcp_user_timeout", "20000", opts));
+	pp_text(&p, conn_value(store->conn, "tcp_user_timeout", "20000", opts));
 	pp_text(&p, store->flags & STORE_READONLY ? "on" : "off");
 	res = pg_query(store, "cannot set the session",
 	    "SELECT set_config('search_path', $1, false), "
@@ -310,8 +308,8 @@ migrate_one(struct pg_store *store, int i)
 	if (pg_run(store, "cannot lock the schema",
 		"SELECT pg_advisory_xact_lock(" MIGRATION_KEY ")", &p,
 		NULL) == -1 ||
-	    create_schema(store) == -1 || schema_ok(store,
-		SCHEMA_BEFORE_WRITE) == -1 ||
+	    create_schema(store) == -1 ||
+	    schema_ok(store, SCHEMA_BEFORE_WRITE) == -1 ||
 	    (v = pg_version_of(store)) < 0)
 		goto fail;
 	if (v >= pg_migrations[i].version) {
@@ -327,11 +325,12 @@ migrate_one(struct pg_store *store, int i)
 		&p, NULL) == -1 ||
 	    pg_exec(store, "cannot commit the migration", "COMMIT") == -1)
 		goto fail;
-	log_info("database '%s': schema '%s': applied migration %s",
-	    store->uri, store->schema, pg_migrations[i].name);
+	log_info("database '%s': schema '%s': applied migration %s", store->uri,
+	    store->schema, pg_migrations[i].name);
 	return 1;
 fail:
-	log_error("database '%s': schema '%s': migration %s failed; nothing of it was applied",
+	log_error(
+	    "database '%s': schema '%s': migration %s failed; nothing of it was applied",
 	    store->uri, store->schema, pg_migrations[i].name);
 	pg_rollback(store);
 	return -1;
@@ -389,7 +388,8 @@ pg_session(struct pg_store *store)
 		return 0;
 	}
 	if (!(store->flags & STORE_NOMIGRATE) &&
-	    (migrate_all(store) == -1 || schema_ok(store, SCHEMA_MIGRATED) == -1))
+	    (migrate_all(store) == -1 ||
+		schema_ok(store, SCHEMA_MIGRATED) == -1))
 		return -1;
 	if ((v = pg_version_of(store)) < 0)
 		return -1;

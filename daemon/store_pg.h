@@ -45,7 +45,7 @@ void pp_num(struct pg_params *p, struct opt_num o);
 
 /* What a pipelined statement's result is kept for. */
 struct pg_expect {
-	int64_t *rows;	/* its row count goes here, or NULL */
+	int64_t *rows;	 /* its row count goes here, or NULL */
 	PGresult **keep; /* its result goes here (the caller clears it) */
 };
 
@@ -77,19 +77,19 @@ enum pg_stmt_id {
 struct pg_store {
 	struct store base; /* the engine: first */
 	PGconn *conn;
-	char *uri;	/* the `database` setting: no secret (conf refuses) */
-	char *schema;	/* database_schema, an identifier */
-	char *password; /* database_password_file's, or NULL */
-	int flags;	/* STORE_READONLY, ... */
-	int ready;	/* connected, session set, statements prepared */
-	double retry_at; /* monotonic: the next reconnection attempt */
-	double backoff;	 /* seconds until the one after */
-	int batch;	 /* a batch transaction is open */
-	int batch_lost;	 /* the last failed page lost the batch */
+	char *uri;	  /* the `database` setting: no secret (conf refuses) */
+	char *schema;	  /* database_schema, an identifier */
+	char *password;	  /* database_password_file's, or NULL */
+	int flags;	  /* STORE_READONLY, ... */
+	int ready;	  /* connected, session set, statements prepared */
+	double retry_at;  /* monotonic: the next reconnection attempt */
+	double backoff;	  /* seconds until the one after */
+	int batch;	  /* a batch transaction is open */
+	int batch_lost;	  /* the last failed page lost the batch */
 	int lost_pending; /* a batch went with a lost connection: the next
 			   * page, batch or pass call says so (STORE_LOST) */
-	int gone;	 /* the last write found the sync state gone */
-	int failed_conn; /* the last failure lost the connection */
+	int gone;	  /* the last write found the sync state gone */
+	int failed_conn;  /* the last failure lost the connection */
 	/* the runs' statements built when it opens (store_pg_runs.c) */
 	struct column_set cols;
 	size_t *child_base; /* adapter a's first child statement pair */
@@ -97,7 +97,7 @@ struct pg_store {
 	/* the pipeline of the page being written */
 	struct pg_expect pipe[PG_PIPE_MAX];
 	int npipe;
-	int pipe_error; /* a statement of the pipeline failed (logged) */
+	int pipe_error;	       /* a statement of the pipeline failed (logged) */
 	char pipe_sqlstate[6]; /* ... with this SQLSTATE */
 	/* sources this connection holds (store_claim) */
 	char *claims[PG_MAX_CLAIMS];
@@ -175,8 +175,7 @@ void pg_params_counts(struct pg_params *p, int64_t pass_id,
 int pg_page(struct store *base, struct store_pass *pass,
     const struct page *page, const struct sync_state *next, unsigned flags,
     const char *now);
-int pg_has_run(struct store *base, const char *source,
-    const char *external_id);
+int pg_has_run(struct store *base, const char *source, const char *external_id);
 
 /* store_pg_pass.c */
 int pg_state_load(struct store *base, const char *source, const char *kind,
@@ -186,18 +185,17 @@ int pg_pass_begin(struct store *base, struct store_pass *pass,
 int pg_pass_end(struct store *base, const struct store_pass *pass,
     const struct sync_state *state, enum pass_outcome outcome,
     const char *error, const char *now);
-int pg_set_next_poll(struct store *base, const char *source,
-    const char *when);
-int64_t pg_runs_since(struct store *base, const char *source,
-    const char *since, int unfinished, struct store_run_key **out);
+int pg_set_next_poll(struct store *base, const char *source, const char *when);
+int64_t pg_runs_since(struct store *base, const char *source, const char *since,
+    int unfinished, struct store_run_key **out);
 
 /* store_pg_admin.c */
 int pg_sources_sync(struct store *base, const struct store_source *srcs,
     size_t n, const char *now, store_retired_fn *fn, void *arg);
 int pg_source_present(struct store *base, const char *source);
 int64_t pg_live_runs(struct store *base, const char *source);
-int pg_rename_source(struct store *base, const char *old,
-    const char *new_name, char *why, size_t whylen);
+int pg_rename_source(struct store *base, const char *old, const char *new_name,
+    char *why, size_t whylen);
 int64_t pg_prune_history(struct store *base, const char *cutoff, int batch,
     int max_batches);
 int pg_forget_source(struct store *base, const char *source, int batch,
@@ -205,8 +203,7 @@ int pg_forget_source(struct store *base, const char *source, int batch,
 int pg_status_each(struct store *base, store_status_fn *fn, void *arg);
 
 /* store_pg_claim.c */
-int pg_claim(struct store *base, const char *source, char *holder,
-    size_t len);
+int pg_claim(struct store *base, const char *source, char *holder, size_t len);
 void pg_release(struct store *base, const char *source);
 void pg_forget_claims(struct pg_store *store);
 

@@ -19,7 +19,8 @@
 #define TS_FORMAT   "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
 #define RETIRED_AT  "to_char(retired_at AT TIME ZONE 'UTC', " TS_FORMAT ")"
 #define SRC_RETIRED "to_char(src.retired_at AT TIME ZONE 'UTC', " TS_FORMAT ")"
-#define SRC_FORGET  "to_char(src.forgetting_since AT TIME ZONE 'UTC', " TS_FORMAT ")"
+#define SRC_FORGET \
+	"to_char(src.forgetting_since AT TIME ZONE 'UTC', " TS_FORMAT ")"
 
 /* --rename-source: every table that names a source, in one transaction. */
 static const char *const pg_rename_sql[] = {

@@ -23,7 +23,8 @@
 #include "log.h"
 #include "store_pg.h"
 
-#define CLAIM_KEY "('x' || substr(md5($1 || '/' || $2), 1, 16))::bit(64)::bigint"
+#define CLAIM_KEY \
+	"('x' || substr(md5($1 || '/' || $2), 1, 16))::bit(64)::bigint"
 
 /* "HOST pid PID", once. */
 static const char *

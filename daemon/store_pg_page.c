@@ -24,7 +24,8 @@
 #include "store_pg.h"
 
 /* The key of a run in the statements below: $1 source, $2 external id. */
-#define RUN_BY_KEY "(SELECT id FROM runs WHERE source = $1 AND external_id = $2)"
+#define RUN_BY_KEY \
+	"(SELECT id FROM runs WHERE source = $1 AND external_id = $2)"
 
 static const char *const pg_stmt_sql[NPSTMTS] = {
 	[PS_SEL_RUNS] = "SELECT external_id, status, raw_json, "
@@ -47,8 +48,10 @@ static const char *const pg_stmt_sql[NPSTMTS] = {
 			    "SELECT id, first_seen_at, NULL, status, NULL, "
 			    "state, source, external_id, updated_at "
 			    "FROM runs WHERE source = $1 AND external_id = $2",
-	[PS_DEL_LINKS] = "DELETE FROM run_pull_requests WHERE run_id = " RUN_BY_KEY,
-	[PS_DEL_PROBLEMS] = "DELETE FROM run_field_problems WHERE run_id = " RUN_BY_KEY,
+	[PS_DEL_LINKS] =
+	    "DELETE FROM run_pull_requests WHERE run_id = " RUN_BY_KEY,
+	[PS_DEL_PROBLEMS] =
+	    "DELETE FROM run_field_problems WHERE run_id = " RUN_BY_KEY,
 	[PS_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
 			 "title, url, head_branch_name, created_at, "
 			 "first_seen_at, changed_at, repository, number) "
@@ -69,9 +72,10 @@ static const char *const pg_stmt_sql[NPSTMTS] = {
 			"pull_request_id, position) VALUES (" RUN_BY_KEY ", "
 			"(SELECT id FROM pull_requests WHERE source = $1 AND "
 			"external_id = $3), $4) ON CONFLICT DO NOTHING",
-	[PS_INS_PROBLEM] = "INSERT INTO run_field_problems (run_id, "
-			   "position, field, problem, value) VALUES (" RUN_BY_KEY
-			   ", $3, $4, $5, $6)",
+	[PS_INS_PROBLEM] =
+	    "INSERT INTO run_field_problems (run_id, "
+	    "position, field, problem, value) VALUES (" RUN_BY_KEY
+	    ", $3, $4, $5, $6)",
 	[PS_INS_REJECT] = "INSERT INTO rejected_records (source, kind, "
 			  "external_id, reason, raw_json, first_seen_at) "
 			  "VALUES ($1, $2, $3, $4, $5, $6) "
@@ -248,8 +252,8 @@ held_of(const PGresult *res, const struct page *page, struct held_run *held)
 				held[i].found = 1;
 				held[i].status = pg_text(res, row, 1);
 				held[i].raw = PQgetvalue(res, row, 2);
-				held[i].raw_len =
-				    (size_t)PQgetlength(res, row, 2);
+				held[i].raw_len = (size_t)PQgetlength(res, row,
+				    2);
 				held[i].gone = pg_flag(res, row, 3);
 				break;
 			}

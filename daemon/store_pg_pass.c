@@ -13,8 +13,8 @@
 #include "store_pg.h"
 
 /* created_at as the daemon writes times: "YYYY-MM-DDTHH:MM:SS.sssZ" */
-#define CREATED_AT                                        \
-	"to_char(created_at AT TIME ZONE 'UTC', "         \
+#define CREATED_AT                                \
+	"to_char(created_at AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* A sync_state row's columns past identity into *state. */

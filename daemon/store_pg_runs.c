@@ -61,8 +61,8 @@ prepare_run_rows(struct pg_store *store)
 		"first_seen_at, last_seen_at, last_seen_walk, "
 		"changed_at, finished_seen_at, " RUN_COMMON_COLUMNS) == -1 ||
 	    columns_names(cs, &b) == -1 ||
-	    add(&b,
-		") VALUES ($1, $2, $3, $4, $4, $5, $4, " FINISHED_NOW) == -1 ||
+	    add(&b, ") VALUES ($1, $2, $3, $4, $4, $5, $4, " FINISHED_NOW) ==
+		-1 ||
 	    columns_params(nparams, PP_COLUMNS, '$', &b) == -1 ||
 	    add(&b, ")") == -1)
 		goto oom;
@@ -241,8 +241,7 @@ pg_params_run(struct pg_store *store, struct pg_params *p, const struct run *r,
 /* Queue row j of array field f of r into child statement n. */
 static int
 send_row(struct pg_store *store, size_t n, const char *source,
-    const struct run *r, const struct field *f, const struct value *v,
-    size_t j)
+    const struct run *r, const struct field *f, const struct value *v, size_t j)
 {
 	struct pg_params p;
 	struct value s;
@@ -268,8 +267,8 @@ send_row(struct pg_store *store, size_t n, const char *source,
 
 /* Queue the delete (replace) and the rows of adapter a's arrays. */
 int
-pg_send_arrays(struct pg_store *store, const char *source,
-    const struct run *r, size_t a, int replace)
+pg_send_arrays(struct pg_store *store, const char *source, const struct run *r,
+    size_t a, int replace)
 {
 	const struct source_type *t = store->cols.types[a];
 	size_t base = store->child_base[a], k, j;

@@ -191,7 +191,8 @@ pg_ready(struct pg_store *store)
 		return 0;
 	}
 	log_error("database '%s': cannot reconnect (next try in %.0f s): %.*s",
-	    store->uri, store->backoff, (int)strcspn(PQerrorMessage(store->conn), "\n"),
+	    store->uri, store->backoff,
+	    (int)strcspn(PQerrorMessage(store->conn), "\n"),
 	    PQerrorMessage(store->conn));
 	store->retry_at = now + store->backoff;
 	store->backoff *= 2;
@@ -279,8 +280,8 @@ pg_run(struct pg_store *store, const char *what, const char *sql,
 
 /* The one integer sql answers. */
 int
-pg_query_i64(struct pg_store *store, const char *sql,
-    const struct pg_params *p, int64_t *out)
+pg_query_i64(struct pg_store *store, const char *sql, const struct pg_params *p,
+    int64_t *out)
 {
 	PGresult *res = pg_query(store, "cannot read", sql, p);
 
@@ -294,8 +295,7 @@ pg_query_i64(struct pg_store *store, const char *sql,
 void
 pg_rollback(struct pg_store *store)
 {
-	if (store->ready &&
-	    PQtransactionStatus(store->conn) != PQTRANS_IDLE)
+	if (store->ready && PQtransactionStatus(store->conn) != PQTRANS_IDLE)
 		(void)pg_exec(store, "cannot roll back", "ROLLBACK");
 	store->batch = 0;
 }
@@ -404,8 +404,8 @@ pipe_drain(struct pg_store *store)
 			synced = 1;
 		} else if (ok_status(st)) {
 			if (k < store->npipe && store->pipe[k].rows != NULL)
-				*store->pipe[k].rows =
-				    strtoll(PQcmdTuples(res), NULL, 10);
+				*store->pipe[k].rows = strtoll(PQcmdTuples(res),
+				    NULL, 10);
 			if (k < store->npipe && store->pipe[k].keep != NULL) {
 				*store->pipe[k].keep = res;
 				res = NULL;
@@ -494,8 +494,8 @@ pg_pipe_send_sql(struct pg_store *store, const char *sql)
 {
 	if (pipe_room(store) == -1)
 		return -1;
-	if (PQsendQueryParams(store->conn, sql, 0, NULL, NULL, NULL, NULL,
-		0) != 1)
+	if (PQsendQueryParams(store->conn, sql, 0, NULL, NULL, NULL, NULL, 0) !=
+	    1)
 		return pg_fail(store, "cannot send the page", NULL);
 	store->pipe[store->npipe].keep = NULL;
 	store->pipe[store->npipe++].rows = NULL;
