@@ -15,7 +15,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR    ?=
 
 CC      ?= cc
-PKGS    := libcurl libcjson sqlite3 inih
+PKGS    := libcurl libcjson sqlite3 inih libpq
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wcast-qual \
            -Wsign-compare -Wformat=2 -Wstrict-prototypes
 OPT     ?= -O2 -g
@@ -34,6 +34,7 @@ BUILD   ?= build
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 DAEMON_OBJ := $(DAEMON_SRC:daemon/%.c=$(BUILD)/%.o)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+PG_MIGRATIONS := $(sort $(wildcard migrations/postgresql/*.sql))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -45,7 +46,7 @@ endif
 
 .PHONY: all deps pkgcheck test unit unit-bin integration demo clean install \
         uninstall format lint check-asan check-reliability bench fuzz \
-        deb check-systemd
+        deb check-systemd check-postgres
 
 all: agentsyncd
 
@@ -63,7 +64,7 @@ $(BUILD)/agentsyncd: $(BUILD)/main.o $(DAEMON_OBJ)
 # A missing library fails the build with its name and its Debian package,
 # not with a missing header half way through.  (libev has no .pc file.)
 PKG_DEBIAN := libcurl:libcurl4-openssl-dev libcjson:libcjson-dev \
-              sqlite3:libsqlite3-dev inih:libinih-dev
+              sqlite3:libsqlite3-dev inih:libinih-dev libpq:libpq-dev
 pkgcheck:
 	@missing=""; for pd in $(PKG_DEBIAN); do \
 	    pkg-config --exists $${pd%%:*} 2>/dev/null || \
@@ -78,7 +79,7 @@ pkgcheck:
 	    exit 1; \
 	fi
 
-$(BUILD)/%.o: daemon/%.c | $(BUILD)/migrations.h pkgcheck
+$(BUILD)/%.o: daemon/%.c | $(BUILD)/migrations.h $(BUILD)/pg_migrations.h pkgcheck
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(FINAL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -88,6 +89,13 @@ $(BUILD)/migrations.h: $(MIGRATIONS) scripts/embed-migrations.sh
 	@mkdir -p $(BUILD)
 	@echo "  GEN     $@"
 	$(Q)sh scripts/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+
+# PostgreSQL's, numbered as the contract versions they reach (store_pg.c).
+$(BUILD)/pg_migrations.h: $(PG_MIGRATIONS) scripts/embed-migrations.sh
+	@mkdir -p $(BUILD)
+	@echo "  GEN     $@"
+	$(Q)sh scripts/embed-migrations.sh --postgresql $(PG_MIGRATIONS) \
+	    > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(DAEMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -203,7 +211,8 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined 
 	-DSYSCONFDIR='"$(SYSCONFDIR)"'
 FUZZ_SRC = $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(BUILD)/migrations.h
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(BUILD)/migrations.h \
+    $(BUILD)/pg_migrations.h
 	@mkdir -p build-fuzz
 	@echo "  FUZZ    $@"
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
@@ -303,6 +312,15 @@ deb:
 	$(Q)ls build-deb/*.deb
 	$(Q)lintian --fail-on error --info build-deb/*.changes
 
+# The PostgreSQL engine: the core integration tests on both engines, its
+# own tests and faults, against a throwaway cluster (initdb into a
+# temporary directory as an unprivileged user, a free loopback port); a
+# table of what it checked.  CHECK_POSTGRES_ARGS="-k backfill" picks.
+check-postgres:
+	$(Q)sh scripts/deps.sh postgresql postgresql-client
+	$(Q)$(MAKE) --no-print-directory agentsyncd
+	$(Q)python3 tests/check_postgres.py $(CHECK_POSTGRES_ARGS)
+
 # README "Operations" under a real systemd 252 in Debian 12 containers,
 # from source and from the .deb (tests/systemd/); needs root.
 check-systemd:
@@ -320,7 +338,7 @@ format:
 # cppcheck and clang-tidy (checks in .clang-tidy) over daemon/ and tests/ C.
 LINT_C = daemon/*.c tests/unit/*.c tests/unit/third/*.c tests/bench/*.c \
          tests/fuzz/*.c
-lint: $(BUILD)/migrations.h
+lint: $(BUILD)/migrations.h $(BUILD)/pg_migrations.h
 	$(Q)sh scripts/deps.sh cppcheck clang-tidy
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
 	    --suppress=missingIncludeSystem -Idaemon -I$(BUILD) -Itests/unit \

@@ -47,9 +47,15 @@
  */
 const struct conf_key conf_keys[] = {
 	/* name, section, kind, offset, default, min, max, reload, hint */
-	{ "database", D, CONF_KIND_PATH, TOP(database),
+	{ "database", D, CONF_KIND_DATABASE, TOP(database),
 	    "/var/lib/agentsyncd/agentsyncd.db", 0, 0, CONF_RELOAD_REFUSED,
 	    NULL },
+	{ "database_schema", D, CONF_KIND_SCHEMA, TOP(database_schema),
+	    "agentsyncd", 0, 0, CONF_RELOAD_REFUSED, NULL },
+	{ "database_password_file", D, CONF_KIND_DB_PASSWORD_FILE,
+	    TOP(database_password), NULL, 0, 0, CONF_RELOAD_REFUSED, NULL },
+	{ "database_password_credential", D, CONF_KIND_DB_PASSWORD_CREDENTIAL,
+	    TOP(database_password), NULL, 0, 0, CONF_RELOAD_REFUSED, NULL },
 	{ "log_level", D, CONF_KIND_LOG_LEVEL, TOP(log_level), "info", 0, 0,
 	    CONF_RELOAD_APPLY, NULL },
 	{ "history_retention", D, CONF_KIND_DURATION, TOP(history_retention),
@@ -651,12 +657,6 @@ daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 	int lvl;
 
 	switch (kv.key->kind) {
-	case CONF_KIND_PATH:
-		str = strdup(v);
-		if (*v == '\0')
-			conf_problem(ctx, kv.line, "%s is empty", kv.key->name);
-		memcpy(conf_key_at(conf, kv.key), &str, sizeof(str));
-		break;
 	case CONF_KIND_LOG_LEVEL:
 		lvl = log_level_parse(v);
 		if (lvl == -1) {
@@ -673,7 +673,8 @@ daemon_key(struct ctx *ctx, size_t i, struct conf *conf)
 		memcpy(conf_key_at(conf, kv.key), &str, sizeof(str));
 		break;
 	default:
-		conf_duration_key(ctx, &kv, conf);
+		if (conf_database_key(ctx, &kv, conf) == 0)
+			conf_duration_key(ctx, &kv, conf);
 		break;
 	}
 }
@@ -688,7 +689,7 @@ finish_daemon(struct ctx *ctx, struct conf *conf)
 		if (conf_keys[i].section == CONF_SECTION_DAEMON)
 			daemon_key(ctx, i, conf);
 	for (i = 0; i < NKEYS; i++)
-		if (conf_keys[i].kind == CONF_KIND_PATH &&
+		if (conf_keys[i].kind == CONF_KIND_DATABASE &&
 		    (ctx->flags & CONF_CHECK_DATABASE))
 			conf_check_database(ctx, conf->database,
 			    ctx->top->vline[i]);
@@ -787,7 +788,7 @@ conf_free(struct conf *conf)
 	}
 	free(conf->sources);
 	free(conf->path);
-	free(conf->database);
+	conf_database_free(conf);
 	free(conf->metrics_file);
 	free(conf);
 }

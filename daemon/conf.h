@@ -57,6 +57,10 @@ struct conf_source {
 struct conf {
 	char *path;		  /* the file read */
 	char *database;		  /* relative paths are kept as written */
+	char *database_schema;	  /* PostgreSQL: the schema it owns */
+	char *database_password;  /* database_password_file's or
+				   * _credential's, or NULL (libpq's
+				   * passfile); wiped when freed */
 	int log_level;		  /* enum log_level */
 	double history_retention; /* seconds of sync_runs kept; 0 = all */
 	char *metrics_file;	  /* Prometheus textfile, or NULL */
@@ -89,9 +93,12 @@ enum conf_kind {
 	CONF_KIND_TOKEN_FILE, /* into char *token */
 	CONF_KIND_TOKEN_CREDENTIAL,
 	CONF_KIND_TOKEN,
-	CONF_KIND_RATE,	     /* rate_requests and rate_window; default by
+	CONF_KIND_RATE,	    /* rate_requests and rate_window; default by
 			      * adapter */
-	CONF_KIND_PATH,	     /* char *, not empty */
+	CONF_KIND_DATABASE, /* char *, not empty; a URI without secrets */
+	CONF_KIND_SCHEMA,   /* char *: an identifier (database_schema) */
+	CONF_KIND_DB_PASSWORD_FILE, /* into char *database_password */
+	CONF_KIND_DB_PASSWORD_CREDENTIAL,
 	CONF_KIND_LOG_LEVEL, /* int: enum log_level */
 	CONF_KIND_METRICS    /* char * or NULL: a *.prom file */
 };

@@ -243,8 +243,8 @@ conf_check_database(struct ctx *ctx, const char *path, int line)
 	struct stat sb;
 	size_t n;
 
-	if (*path == '\0')
-		return;
+	if (*path == '\0' || conf_database_is_uri(path))
+		return; /* a server's: nothing to find on this disk */
 	if (slash == NULL) {
 		snprintf(dir, sizeof(dir), ".");
 	} else {

@@ -88,7 +88,21 @@ void conf_check_mode(struct ctx *ctx);
 /* The database's directory (and file) as far as can be known unopened. */
 void conf_check_database(struct ctx *ctx, const char *path, int line);
 
+/* conf_database.c */
+/* 1 when v names a PostgreSQL database (postgresql://, postgres://). */
+int conf_database_is_uri(const char *v);
+/* The database, database_schema and database_password_* keys into conf:
+ * 1, or 0 when kv is another key. */
+int conf_database_key(struct ctx *ctx, const struct kv *kv, struct conf *conf);
+/* Free (and wipe) what conf_database_key() set. */
+void conf_database_free(struct conf *conf);
+
 /* conf_token.c */
+/* The password of database_password_file or _credential (kind) value v,
+ * under the rules of token_file and token_credential; NULL (a problem,
+ * or out of memory) or the caller's to wipe and free. */
+char *conf_read_password(struct ctx *ctx, enum conf_kind kind, const char *v,
+    int line);
 /* 1 when kind is one of the token_* keys. */
 int conf_is_token_kind(enum conf_kind kind);
 /* The token of key kind (value v at line) of [section] into s->token and

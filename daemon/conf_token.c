@@ -213,3 +213,19 @@ conf_read_token(struct ctx *ctx, const char *section, enum conf_kind kind,
 	if (s->token != NULL)
 		s->token_origin = strdup(origin);
 }
+
+char *
+conf_read_password(struct ctx *ctx, enum conf_kind kind, const char *v,
+    int line)
+{
+	char origin[PATH_MAX + 64];
+
+	if (kind == CONF_KIND_DB_PASSWORD_FILE) {
+		snprintf(origin, sizeof(origin), "database_password_file '%s'",
+		    v);
+		return read_token_file(ctx, line, v, origin, 1);
+	}
+	snprintf(origin, sizeof(origin), "database_password_credential '%s'",
+	    v);
+	return token_from_credential(ctx, "agentsyncd", line, v, origin);
+}

@@ -103,6 +103,11 @@ apply_log_settings(const struct daemon *d)
 			fatalx(
 			    "out of memory: cannot register the token of source '%s' for redaction",
 			    d->conf->sources[i].name);
+	/* the database password likewise; then what the store needs */
+	if (log_add_secret(d->conf->database_password) == -1 ||
+	    store_options(d->conf->database_schema,
+		d->conf->database_password) == -1)
+		fatalx("out of memory: cannot keep the database settings");
 }
 
 static void
@@ -539,7 +544,8 @@ open_existing(struct daemon *d, int flags, char *why, size_t len)
 {
 	int current;
 
-	if (access(d->conf->database, F_OK) != 0) {
+	if (!store_is_server(d->conf->database) &&
+	    access(d->conf->database, F_OK) != 0) {
 		snprintf(why, len, "database '%s' does not exist yet",
 		    d->conf->database);
 		return -1;

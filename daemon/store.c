@@ -12,13 +12,60 @@
  * (`postgresql://...`) ahead of SQLite, which takes any path.
  */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "store_engine.h"
 
 /* In the order they are asked; the last claims any string. */
 static const struct store_engine *const engines[] = {
+	&store_pg_engine,
 	&store_sqlite_engine,
 };
+
+/* store_options()'s copies. */
+static char *opt_schema, *opt_password;
+
+static void
+forget_password(void)
+{
+	if (opt_password != NULL) {
+		explicit_bzero(opt_password, strlen(opt_password));
+		free(opt_password);
+		opt_password = NULL;
+	}
+}
+
+int
+store_options(const char *schema, const char *password)
+{
+	free(opt_schema);
+	opt_schema = NULL;
+	forget_password();
+	if (schema != NULL && (opt_schema = strdup(schema)) == NULL)
+		return -1;
+	if (password != NULL && (opt_password = strdup(password)) == NULL)
+		return -1;
+	return 0;
+}
+
+const char *
+store_option_schema(void)
+{
+	return opt_schema != NULL ? opt_schema : STORE_DEFAULT_SCHEMA;
+}
+
+const char *
+store_option_password(void)
+{
+	return opt_password;
+}
+
+int
+store_is_server(const char *database)
+{
+	return database != NULL && store_pg_engine.claims(database);
+}
 
 #define NENGINES (sizeof(engines) / sizeof(engines[0]))
 

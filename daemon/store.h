@@ -38,6 +38,22 @@ struct store;
  */
 struct store *store_open(const char *path, int flags)
     __attribute__((warn_unused_result));
+
+/*
+ * What an engine on a database server needs beside the `database`
+ * string, for the store_open() calls that follow: schema (the
+ * database_schema setting; NULL: STORE_DEFAULT_SCHEMA) and password (read
+ * from database_password_file or database_password_credential; NULL:
+ * libpq's own, its passfile).  Copied (the password is wiped when
+ * replaced).  0, or -1 when out of memory.
+ */
+#define STORE_DEFAULT_SCHEMA "agentsyncd"
+int store_options(const char *schema, const char *password)
+    __attribute__((warn_unused_result));
+
+/* 1 when database names a database on a server (postgresql://...,
+ * postgres://...), not a file: nothing to find on this disk. */
+int store_is_server(const char *database);
 void store_close(struct store *store);
 
 /* Apply pending migrations; returns how many were applied, or -1. */

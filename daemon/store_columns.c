@@ -19,8 +19,8 @@ static const char *const reserved[] = { "id", "source", "external_id", "kind",
 	"deleted_upstream_at", "run_id", "position", NULL };
 
 /* 1 when s is an SQL identifier this daemon writes unquoted. */
-static int
-identifier(const char *s)
+int
+columns_identifier(const char *s)
 {
 	size_t i;
 
@@ -70,17 +70,17 @@ field_wrong(const struct field *f)
 			(f->type == FIELD_TEXT || f->type == FIELD_TIME) ?
 		    NULL :
 		    "fills a shared member but is not text or time, or has a column";
-	if (!identifier(f->column) || is_reserved(f->column))
+	if (!columns_identifier(f->column) || is_reserved(f->column))
 		return "has a column name that is not an identifier, or is one of the mirror's own";
 	if (!array)
 		return f->items == NULL && f->table == NULL ?
 		    NULL :
 		    "is not an array but has items";
-	if (!identifier(f->table) || f->nitems == 0 ||
+	if (!columns_identifier(f->table) || f->nitems == 0 ||
 	    (f->type == FIELD_STRINGS && f->nitems != 1))
 		return "is an array without a child table or items";
 	for (k = 0; k < f->nitems; k++)
-		if (!identifier(f->items[k].column) ||
+		if (!columns_identifier(f->items[k].column) ||
 		    is_reserved(f->items[k].column) ||
 		    (f->type == FIELD_OBJECTS &&
 			(!scalar(f->items[k].type) ||

@@ -49,6 +49,11 @@ int columns_load(struct column_set *cs, const struct source_type *const *types,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 void columns_free(struct column_set *cs);
 
+/* 1 when s is an SQL identifier this daemon writes unquoted (a letter
+ * or '_', then lower-case letters, digits and '_', at most 63 bytes): the
+ * rule of the adapters' column names and of database_schema. */
+int columns_identifier(const char *s);
+
 /* The index in cs->types of the adapter named kind, or -1. */
 int columns_adapter(const struct column_set *cs, const char *kind);
 

@@ -80,8 +80,13 @@ struct store_engine {
 	int (*status_each)(struct store *store, store_status_fn *fn, void *arg);
 };
 
-/* The engines (store_sqlite.c, ...), each one file's. */
+/* The engines (store_sqlite.c, store_pg.c), each one file's. */
 extern const struct store_engine store_sqlite_engine;
+extern const struct store_engine store_pg_engine;
+
+/* What store_options() set (store.c). */
+const char *store_option_schema(void);
+const char *store_option_password(void);
 
 /* store_rules.c: what every engine decides alike */
 

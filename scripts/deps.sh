@@ -6,7 +6,7 @@
 # Arguments name extra packages (make bench adds sqlite-utils).
 set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-libsqlite3-dev libev-dev libinih-dev libcmocka-dev python3 sqlite3 clang \
+libsqlite3-dev libev-dev libinih-dev libpq-dev libcmocka-dev python3 sqlite3 clang \
 faketime openssl prometheus-node-exporter \
 $*"
 missing=""

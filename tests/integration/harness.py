@@ -7,6 +7,7 @@ Rig holds all of it and works outside unittest (tests/reliability uses it
 bare); DaemonTest is the same rig as a unittest.TestCase."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,84 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import fakeapi  # noqa: E402
 
 BIN = os.environ.get("AGENTSYNCD_BIN", os.path.join(ROOT, "agentsyncd"))
+# The engine the mirror is in: "sqlite" (a file, the default) or
+# "postgresql" (a database of the throwaway cluster of tests/pgcluster.py,
+# one per test): make check-postgres runs the core tests with both.
+ENGINE = os.environ.get("AGENTSYNCD_TEST_ENGINE", "sqlite")
+_cluster = None
+_databases = 0
+
+
+def pg_cluster():
+    """The one throwaway cluster of this process, started on first use
+    and stopped (and removed) at exit."""
+    global _cluster
+    if _cluster is None:
+        import atexit
+        import pgcluster
+        _cluster = pgcluster.Cluster()
+        atexit.register(_cluster.stop)
+    return _cluster
+
+
+def pg_database():
+    """(cluster, name, URI) of a new empty database."""
+    global _databases
+    c = pg_cluster()
+    _databases += 1
+    name = c.createdb(f"t{os.getpid()}_{_databases}")
+    return c, name, c.uri(name)
+
+
+def _pg_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "E'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _pg_sql(query, args):
+    """SQLite's dialect of the tests' SQL as PostgreSQL's: "a IS NOT b"
+    (b not NULL) is IS DISTINCT FROM, "a IS b" IS NOT DISTINCT FROM; the
+    ? placeholders filled with literals of the test's own values."""
+    query = re.sub(r"\bIS NOT (?!NULL\b)", "IS DISTINCT FROM ", query)
+    query = re.sub(r"\bIS (?!NOT\b|NULL\b|TRUE\b|FALSE\b|DISTINCT\b)",
+                   "IS NOT DISTINCT FROM ", query)
+    parts = query.split("?")
+    if len(parts) - 1 != len(args):
+        raise AssertionError(f"{len(args)} arguments for {query!r}")
+    return parts[0] + "".join(_pg_literal(a) + p for a, p in
+                              zip(args, parts[1:]))
+
+
+def pg_rows(cluster, dbname, query, args=()):
+    """query (SQLite's ? placeholders, filled with literals of the test's
+    own values) on PostgreSQL, rows as tuples: numbers as numbers,
+    booleans as True/False (== 1/0), times as PostgreSQL's text."""
+    q = _pg_sql(query, args)
+    out = cluster.psql("SELECT coalesce(json_agg(row_to_json(t)), '[]') "
+                       f"FROM ({q}) t", dbname,
+                       env={"PGOPTIONS": "-c search_path=agentsyncd"}
+                       ).stdout.strip()
+    return [tuple(_pg_value(v) for _, v in pairs) for pairs in
+            json.loads(out, object_pairs_hook=list)]
+
+
+_PG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?\+00:00$")
+
+
+def _pg_value(v):
+    """A timestamptz as JSON gives it (2025-06-21T11:20:04.338+00:00) in
+    the mirror's text form (2025-06-21T11:20:04.338Z): the same instant."""
+    if isinstance(v, str):
+        m = _PG_TIME.match(v)
+        if m:
+            frac = (m.group(2) or ".")[1:4].ljust(3, "0")
+            return f"{m.group(1)}.{frac}Z"
+    return v
 
 
 def wait_for(cond, timeout, what, proc=None, log=None, step=0.05):
@@ -88,10 +167,26 @@ class RigMixin:
         self.dir = tempfile.mkdtemp(prefix="agentsyncd-it-")
         # Registered first, so it runs last: after the daemons are reaped.
         self.addCleanup(shutil.rmtree, self.dir, True)
+        self.engine = ENGINE
         self.db = os.path.join(self.dir, "mirror.db")
+        if self.engine == "postgresql":
+            self.pg, self.pg_db, self.db = pg_database()
         self.procs = []
         self.addCleanup(self.reap)
         self.write_conf()
+
+    def fresh_mirror(self, name=None):
+        """Start over with an empty mirror: SQLite's file removed (or, with
+        name, a new file of that name in the test's directory); on
+        PostgreSQL a new empty database."""
+        if self.engine == "postgresql":
+            self.pg, self.pg_db, self.db = pg_database()
+            return
+        if name is not None:
+            self.db = os.path.join(self.dir, name)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db + suffix):
+                os.remove(self.db + suffix)
 
     def write_conf(self, codegen=None, cotool=None, sources=("codegen",
                                                              "cotool"),
@@ -164,16 +259,40 @@ class RigMixin:
         self.procs = []
 
     def wait_until(self, cond, timeout=30.0, what="condition"):
+        def ready():
+            try:
+                return cond()
+            except AssertionError:
+                # PostgreSQL: the schema is not there before the daemon
+                # migrated it (SQLite's file reads as empty)
+                if self.engine == "postgresql":
+                    return False
+                raise
         try:
-            wait_for(cond, timeout, what)
+            wait_for(ready, timeout, what)
         except AssertionError as e:
             self.fail(str(e))
 
     def sql(self, query, *args):
+        if self.engine == "postgresql":
+            return pg_rows(self.pg, self.pg_db, query, args)
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True,
                               timeout=10)
         try:
             return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def write_sql(self, query, *args):
+        """Change the mirror behind the daemon's back (a test's fault)."""
+        if self.engine == "postgresql":
+            self.pg.psql(_pg_sql(query, args), self.pg_db, env={
+                "PGOPTIONS": "-c search_path=agentsyncd"})
+            return
+        con = sqlite3.connect(self.db, timeout=30)
+        try:
+            with con:
+                con.execute(query, args)
         finally:
             con.close()
 
@@ -234,7 +353,8 @@ class RigMixin:
         if rc != 0:
             return [f"final --once exited {rc}: {self.last_stderr[-2000:]}"]
         problems = self.mirror_problems(sources, kinds)
-        integrity = self.sql("PRAGMA integrity_check")
+        integrity = (self.sql("PRAGMA integrity_check")
+                     if self.engine == "sqlite" else [("ok",)])
         if integrity != [("ok",)]:
             problems.append(f"integrity_check: {integrity[:5]}")
         dups = self.duplicated_runs()

@@ -32,7 +32,7 @@ class BackfillTest(DaemonTest):
                                     "run_eval_bullets"), bullets)
         self.assertEqual(
             self.count("SELECT count(*) FROM runs WHERE source = 'cotool' "
-                       "AND is_streaming = 1"),
+                       "AND is_streaming"),
             sum(r["isStreaming"] for r in self.api.cotool_sorted()))
         self.assert_left_out_is_null()
         self.assertEqual(self.count(

@@ -263,10 +263,11 @@ class PullRequestsTest(DaemonTest):
              ("13", 2, "acme/lib", 3)])
         self.assertEqual(self.sql(
             "SELECT pull_request_count FROM runs"), [(3,)])
-        plan = " ".join(r[3] for r in self.sql(
-            "EXPLAIN QUERY PLAN SELECT repository, count(*) FROM "
-            "pull_requests GROUP BY repository"))
-        self.assertIn("pull_requests_repository", plan)
+        if self.engine == "sqlite":     # SQLite's planner and its words
+            plan = " ".join(r[3] for r in self.sql(
+                "EXPLAIN QUERY PLAN SELECT repository, count(*) FROM "
+                "pull_requests GROUP BY repository"))
+            self.assertIn("pull_requests_repository", plan)
 
 
 class FinishedSeenTest(DaemonTest):

@@ -2,7 +2,6 @@
 """An idle poll costs exactly one request per source (Codegen: when no
 unfinished run younger than refresh_window is due for a re-check), and
 writes no run."""
-import sqlite3
 
 from tests.integration.harness import DaemonTest, stop
 
@@ -90,15 +89,9 @@ class SameFirstPageTest(DaemonTest):
         # it differs from upstream and writes it again.
         newest = {"codegen": str(self.api.codegen_sorted()[0]["id"]),
                   "cotool": self.api.cotool_sorted()[0]["id"]}
-        con = sqlite3.connect(self.db, timeout=30)
-        try:
-            with con:
-                for src, eid in newest.items():
-                    con.execute("UPDATE runs SET raw_json = '{}', "
-                                "title = 'x' WHERE source = ? AND "
-                                "external_id = ?", (src, eid))
-        finally:
-            con.close()
+        for src, eid in newest.items():
+            self.write_sql("UPDATE runs SET raw_json = '{}', title = 'x' "
+                           "WHERE source = ? AND external_id = ?", src, eid)
         n0 = self.reused(p)
         self.wait_until(lambda: self.count(
             "SELECT count(*) FROM runs WHERE raw_json = '{}'") == 0, 30,

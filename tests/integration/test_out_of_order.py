@@ -106,7 +106,7 @@ class OutOfOrderTest(DaemonTest):
             300 if name == "codegen" else 0,
             300 if name == "cotool" else 0, seed=pos + 7).start()
         self.addCleanup(self.api.stop)
-        self.db = f"{self.dir}/{name}-{pos}-{int(mirrored)}.db"
+        self.fresh_mirror(f"{name}-{pos}-{int(mirrored)}.db")
         self.write_conf(sources=(name,))
         self.once_ok()                  # the backfill
         odd = self.make_odd(name, mirrored)

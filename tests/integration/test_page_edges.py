@@ -17,7 +17,6 @@ created first)."""
 import datetime as dt
 import json
 import math
-import os
 
 from tests.integration.harness import DaemonTest
 
@@ -141,9 +140,7 @@ class PageEdgesTest(DaemonTest):
     def scenario(self, api, kind, pos):
         """A backfill with the odd item at pos, GONE runs deleted upstream,
         the odd item put at pos again, a full resync."""
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(self.db + suffix):
-                os.remove(self.db + suffix)
+        self.fresh_mirror()
         api.reset(RUNS + GONE)
         odd = api.odd(kind)
         api.place(odd, pos)

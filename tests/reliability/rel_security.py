@@ -875,7 +875,12 @@ class _Unit:
 SQL_SINKS = {"sqlite3_prepare": 1, "sqlite3_prepare_v2": 1,
              "sqlite3_prepare_v3": 1, "sqlite3_prepare16": 1,
              "sqlite3_prepare16_v2": 1, "sqlite3_prepare16_v3": 1,
-             "sqlite3_exec": 1, "sqlite3_get_table": 1}
+             "sqlite3_exec": 1, "sqlite3_get_table": 1,
+             # libpq (store_pg*.c): every call that takes SQL text; the
+             # values go as parameters (PQexecPrepared and
+             # PQsendQueryPrepared take a prepared statement's name)
+             "PQexec": 1, "PQexecParams": 1, "PQprepare": 2,
+             "PQsendQuery": 1, "PQsendQueryParams": 1, "PQsendPrepare": 2}
 SQL_BUILDERS = ("sqlite3_mprintf", "sqlite3_vmprintf", "sqlite3_snprintf",
                 "sqlite3_vsnprintf", "sqlite3_str_new", "sqlite3_str_appendf",
                 "sqlite3_str_vappendf", "sqlite3_str_append",
@@ -904,6 +909,16 @@ SQL_BUILT = {
         "name what the adapters declare; each name is of a const table "
         "compiled in, checked to be an identifier before it is used",
         "add", {"f->table", "f->items[k].column"}),
+    ("daemon/store_pg_runs.c", "prepare_built", "sql"): (
+        "PostgreSQL's insert and update of runs and its child tables' "
+        "statements, built as SQLite's from the names the adapters "
+        "declare, checked to be identifiers", "add",
+        {"f->table", "f->items[k].column"}),
+    ("daemon/store_pg.c", "create_schema", "sql"): (
+        "CREATE SCHEMA takes no parameter: the name is database_schema, "
+        "checked to be an identifier (columns_identifier()) when the "
+        "configuration is read and again when the store opens",
+        "add", {"store->schema"}),
 }
 SQL_KEYWORDS = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|"
                           r"PRAGMA|CREATE|DROP|ALTER|ATTACH|DETACH|WITH|"
@@ -1077,6 +1092,16 @@ def _sql_check(paths):
                         checked.append((f"{u.name}:{line}",
                                         f"table {a[0][1]}", n))
                     continue
+                if expr.startswith("pg_migrations[") and \
+                        expr.endswith("].sql"):
+                    if '#include "pg_migrations.h"' not in \
+                            open(u.path).read():
+                        problems.append(f"{u.name}:{line}: migrations "
+                                        f"table not the embedded one")
+                    checked.append((f"{u.name}:{line}", "migrations",
+                                    len(os.listdir(os.path.join(
+                                        ROOT, "migrations", "postgresql")))))
+                    continue
                 if expr.startswith("migrations[") and expr.endswith("].sql"):
                     if '#include "migrations.h"' not in open(u.path).read():
                         problems.append(f"{u.name}:{line}: migrations "
@@ -1161,6 +1186,19 @@ static int mut_c(struct store *store, const char *text)
 static int mut_c2(struct store *store, const struct run *r)
 {
 	return mut_c(store, r->title);
+}""",
+    "libpq: SQL text from data": """
+static int mut_e(PGconn *conn, const struct run *r)
+{
+	PGresult *res = PQexecParams(conn, r->title, 0, NULL, NULL, NULL,
+	    NULL, 0);
+	PQclear(res);
+	return 0;
+}""",
+    "libpq: a wrapper given data": """
+static int mut_f(struct pg_store *store, const struct run *r)
+{
+	return pg_exec(store, "x", r->title);
 }""",
     "a local pointer to data": """
 static int mut_d(struct store *store, sqlite3_stmt **st, const char *id)
