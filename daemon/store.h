@@ -145,6 +145,9 @@ enum store_rc {
 			    * forgotten by another process */
 	STORE_LOST = -4,   /* the open batch was rolled back whole with the
 			    * page (a full disk, an I/O error) */
+	STORE_UNHELD = -5, /* this process no longer holds the source
+			    * (store_claim()): the claim went with a lost
+			    * connection, and another daemon may walk it */
 };
 
 /*

@@ -206,5 +206,7 @@ int pg_status_each(struct store *base, store_status_fn *fn, void *arg);
 int pg_claim(struct store *base, const char *source, char *holder, size_t len);
 void pg_release(struct store *base, const char *source);
 void pg_forget_claims(struct pg_store *store);
+/* 1 when this process holds source (pg_claim()), 0 when not. */
+int pg_holds(const struct pg_store *store, const char *source);
 
 #endif

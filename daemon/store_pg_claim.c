@@ -53,6 +53,12 @@ held_index(const struct pg_store *store, const char *source)
 	return -1;
 }
 
+int
+pg_holds(const struct pg_store *store, const char *source)
+{
+	return held_index(store, source) >= 0;
+}
+
 void
 pg_forget_claims(struct pg_store *store)
 {

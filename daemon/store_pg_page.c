@@ -575,6 +575,9 @@ pg_page(struct store *base, struct store_pass *pass, const struct page *page,
 		return STORE_LOST;
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
+	/* a reconnection forgot the claims: another daemon may walk it */
+	if (!pg_holds(store, pass->source))
+		return STORE_UNHELD;
 	held = calloc(page->nruns ? page->nruns : 1, sizeof(*held));
 	if (held == NULL) {
 		log_error("out of memory");

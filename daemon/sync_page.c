@@ -217,6 +217,16 @@ src_store_failed(struct src *s, enum write_rc rc)
 		src_orphaned(s);
 		return;
 	}
+	if (rc == WRITE_UNHELD) {
+		/* another daemon may be walking it: claim it again first */
+		log_warnx(
+		    "source '%s': no longer held by this daemon (its connection to the database was lost): the pass ends, and the source is claimed again",
+		    s->conf->name);
+		src_pass_end(s, 0,
+		    "the claim on the source was lost with the connection to the database",
+		    0);
+		return;
+	}
 	if (rc == WRITE_BUSY && s->pass.at.busy_waits < MAX_BUSY_WAITS) {
 		s->pass.at.busy_waits++;
 		s->pass.rec.counts.retries++; /* the page is fetched again */

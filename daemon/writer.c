@@ -134,6 +134,8 @@ write_rc_of(int store_rc)
 		return WRITE_GONE;
 	case STORE_LOST:
 		return WRITE_LOST;
+	case STORE_UNHELD:
+		return WRITE_UNHELD;
 	default:
 		return WRITE_ERROR;
 	}

@@ -29,12 +29,14 @@
 /* What a write came to. */
 enum write_rc {
 	WRITE_OK,
-	WRITE_ERROR, /* nothing written; logged */
-	WRITE_BUSY,  /* another process held the database locked */
-	WRITE_GONE,  /* the source's sync state is gone (renamed,
+	WRITE_ERROR,  /* nothing written; logged */
+	WRITE_BUSY,   /* another process held the database locked */
+	WRITE_GONE,   /* the source's sync state is gone (renamed,
 		      * forgotten by another process) */
-	WRITE_LOST,  /* the open batch was lost: every source in it is back
+	WRITE_LOST,   /* the open batch was lost: every source in it is back
 		      * at its snapshot and was told (lost callback) */
+	WRITE_UNHELD, /* the source is no longer this daemon's to walk
+		       * (STORE_UNHELD): claim it again */
 };
 
 /*

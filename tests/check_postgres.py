@@ -32,6 +32,10 @@ CORE = [
 ]
 OWN = ("test_postgresql", "PostgreSQL: same rows as SQLite, NOTIFY, idle "
        "writes, refusals, password, faults, rename and forget")
+FAILOVER = ("test_failover", "fail-over, two daemons: concurrent start "
+            "migrates once; SIGKILL, SIGTERM, a cut connection and a "
+            "terminated session of the holder: taken over < 30 s, exact, "
+            "nothing counted twice")
 
 
 def run(module, engine):
@@ -56,6 +60,7 @@ def main():
     jobs = [(m, e, what) for m, what in CORE
             for e in ("sqlite", "postgresql")]
     jobs.append((OWN[0], "postgresql", OWN[1]))
+    jobs.append((FAILOVER[0], "postgresql", FAILOVER[1]))
     print(f"{'check':<24} {'engine':<11} {'tests':>5} {'s':>6}  result  "
           "what it proves")
     for module, engine, what in jobs:
