@@ -318,7 +318,7 @@ deb:
 # table of what it checked.  CHECK_POSTGRES_ARGS="-k backfill" picks.
 check-postgres:
 	$(Q)sh scripts/deps.sh postgresql postgresql-client
-	$(Q)$(MAKE) --no-print-directory agentsyncd
+	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/tests/test_store_pg_claim
 	$(Q)python3 tests/check_postgres.py $(CHECK_POSTGRES_ARGS)
 
 # README "Operations" under a real systemd 252 in Debian 12 containers,

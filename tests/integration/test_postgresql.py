@@ -243,6 +243,32 @@ class ReadOnlyRoleTest(PgTest):
         self.assertEqual(self.count("SELECT count(*) FROM runs"), 40)
 
 
+class ClaimTest(PgTest):
+    """The PostgreSQL side of fail-over through store.h, in C
+    (tests/unit/test_store_pg_claim.c, skipped by make test): two
+    processes opening one empty database migrate it once; one holder of a
+    source at a time, named; SIGKILL of the holder, or a release, lets
+    the other take it over within 30 s.  The sync side (a standby that
+    keeps trying, two daemons) is tested with the daemon itself."""
+    codegen_runs = 0
+    cotool_runs = 0
+
+    def test_claims(self):
+        binary = os.path.join(harness.ROOT, "build", "tests",
+                              "test_store_pg_claim")
+        if not os.access(binary, os.X_OK):
+            self.fail(f"{binary} missing: make unit-bin")
+        r = subprocess.run([binary], capture_output=True, text=True,
+                           timeout=120, env=dict(
+                               os.environ, AGENTSYNCD_TEST_PG_URI=self.uri))
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 0, out[-3000:])
+        self.assertIn("[  PASSED  ] 2 test(s)", out)
+        self.assertEqual(self.pg.sql(
+            "SELECT count(*) FROM agentsyncd.schema_version", self.pg_db),
+            [("1",)])
+
+
 class RefusalsTest(PgTest):
     codegen_runs = 5
     cotool_runs = 5
