@@ -361,6 +361,39 @@ class FaultsTest(PgTest):
         self.assertIn("connection lost", self.stderr_of(d))
         self.assertEqual(self.settled_problems(), [])
 
+    def test_dropped_connection_mid_backfill(self):
+        self.write_conf(codegen=dict(page_size="50"),
+                        cotool=dict(page_size="50"))
+        d = self.start()
+        wait_for(lambda: self.count("SELECT count(*) FROM runs") > 500
+                 if self.pg_ready() else False, 60, "backfill under way",
+                 d, lambda: self.stderr_of(d))
+        killed = self.pg.sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'agentsyncd'", self.pg_db)
+        self.assertEqual(killed, [("1",)])
+        wait_for(lambda: "reconnected" in self.stderr_of(d), 60,
+                 "the daemon to reconnect", d, lambda: self.stderr_of(d))
+        wait_for(lambda: self.count(
+            "SELECT count(*) FROM sync_state WHERE backfill_done") == 2,
+            120, "backfill done", d, lambda: self.stderr_of(d))
+        stop(d, log=lambda: self.stderr_of(d))
+        self.assertIn("connection lost", self.stderr_of(d))
+        self.assertEqual(self.settled_problems(), [])
+
+    def test_status_says_unreachable(self):
+        self.once_ok()
+        self.pg.stop_server()
+        try:
+            r = subprocess.run([harness.BIN, "-c", self.conf, "--status"],
+                               env=self.env(), capture_output=True,
+                               text=True, timeout=60)
+        finally:
+            self.pg.start()
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("is unreachable", r.stderr)
+        self.assertIn("UNKNOWN", r.stdout)
+
     def pg_ready(self):
         try:
             self.sql("SELECT 1 FROM sync_state LIMIT 1")
