@@ -66,7 +66,7 @@ read_answer(int fd)
 	char buf[8] = "";
 
 	assert_true(read(fd, buf, sizeof(buf)) > 0);
-	return atoi(buf);
+	return (int)strtol(buf, NULL, 10);
 }
 
 static char holder_seen[320];
