@@ -451,14 +451,33 @@ class FaultsTest(PgTest):
         self.assertEqual(self.settled_problems(), [])
 
     def test_statement_timeout(self):
-        uri = self.uri + "?options=-c%20statement_timeout%3D1"
+        """A statement held past statement_timeout (a lock another
+        session holds) fails the pass with the server's message; the
+        next pass, unhindered, leaves the mirror exact."""
+        self.once_ok()
+        self.api.update_cotool(self.api.cotool_sorted()[0]["id"],
+                               status="interrupted")
+        uri = self.uri + "?options=-c%20statement_timeout%3D300"
         with open(self.conf) as f:
             conf = f.read()
         with open(self.conf, "w") as f:
             f.write(conf.replace(self.uri, uri))
-        rc = self.once(timeout=300)
-        if rc != 0:
-            self.assertIn("statement timeout", self.last_stderr)
+        locker = subprocess.Popen(
+            ["psql", "-X", "-q", "-h", "127.0.0.1", "-p",
+             str(self.pg.port), "-U", self.pg.superuser, "-d", self.pg_db,
+             "-c", "BEGIN; LOCK TABLE agentsyncd.runs IN ACCESS "
+             "EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: locker.poll() is None and (
+            locker.kill(), locker.wait(10)))
+        wait_for(lambda: self.pg.sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = "
+            "l.relation WHERE c.relname = 'runs' AND l.mode = "
+            "'AccessExclusiveLock' AND l.granted", self.pg_db) == [("1",)],
+            20, "the lock")
+        self.assertNotEqual(self.once(), 0)
+        self.assertIn("statement timeout", self.last_stderr)
+        locker.wait(30)
         with open(self.conf, "w") as f:
             f.write(conf)
         self.assertEqual(self.settled_problems(), [])
