@@ -227,7 +227,7 @@ fuzz: build-fuzz/fuzz_pages build-fuzz/fuzz_conf
 # Figures side by side, measured in one run; see README "Performance".
 # BENCH_SCALES="10000 100000 1000000" adds the 1M-run scale (minutes).
 bench:
-	$(Q)sh scripts/deps.sh sqlite-utils valgrind
+	$(Q)sh scripts/deps.sh sqlite-utils valgrind postgresql postgresql-client
 	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/floor $(BUILD)/hostile
 	$(Q)python3 scripts/bench.py $(BUILD)
 
@@ -318,7 +318,7 @@ deb:
 # table of what it checked.  CHECK_POSTGRES_ARGS="-k backfill" picks.
 check-postgres:
 	$(Q)sh scripts/deps.sh postgresql postgresql-client
-	$(Q)$(MAKE) --no-print-directory agentsyncd
+	$(Q)$(MAKE) --no-print-directory agentsyncd $(BUILD)/tests/test_store_pg_claim
 	$(Q)python3 tests/check_postgres.py $(CHECK_POSTGRES_ARGS)
 
 # README "Operations" under a real systemd 252 in Debian 12 containers,

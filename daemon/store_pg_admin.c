@@ -32,7 +32,8 @@ static const char *const pg_rename_sql[] = {
 	"UPDATE rejected_records SET source = $2 WHERE source = $1",
 	"UPDATE sync_state SET source = $2 WHERE source = $1",
 	"UPDATE sources SET name = $2 WHERE name = $1",
-	"DELETE FROM source_holders WHERE source = $1 OR source = $2",
+	"DELETE FROM source_holders "
+	"WHERE source = $1 OR source = $2",
 };
 
 /* --forget-source: runs first (their child rows and links go with them),

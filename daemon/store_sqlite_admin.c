@@ -23,7 +23,8 @@ static const char *const rename_sql[] = {
 	"UPDATE sync_runs SET source = ?2 WHERE source = ?1",
 	"UPDATE rejected_records SET source = ?2 WHERE source = ?1",
 	"UPDATE sync_state SET source = ?2 WHERE source = ?1",
-	"UPDATE sources SET name = ?2 WHERE name = ?1",
+	"UPDATE sources SET name = ?2 "
+	"WHERE name = ?1",
 };
 
 /* --forget-source: runs first (their child rows and links go with them),

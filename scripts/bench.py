@@ -410,6 +410,13 @@ rate_limit = 60/3s
     # it alone with: python3 scripts/bench_hostile.py build).
     import bench_hostile  # noqa: E402
     bench_hostile.main(build, out=lambda line: print(line, flush=True))
+
+    # 13. The mirror in PostgreSQL: the same backfill into SQLite, into
+    # PostgreSQL on loopback and through a proxy adding 5 ms a round trip
+    # (scripts/bench_postgresql.py; a throwaway cluster).
+    import bench_postgresql  # noqa: E402
+    bench_postgresql.main(build, out=lambda line: print(line, flush=True),
+                          n=int(os.environ.get("BENCH_PG_RUNS", "100000")))
     print("done.")
 
 
