@@ -83,7 +83,7 @@ BOX_BOOT_TIMEOUT=${BOX_BOOT_TIMEOUT:-90}
 BOX_INSTALL_TIMEOUT=${BOX_INSTALL_TIMEOUT:-900}
 BOX_CHECK_TIMEOUT=${BOX_CHECK_TIMEOUT:-1200}
 BOX_INSTALL=${BOX_INSTALL:-'make && make install PREFIX=/usr SYSCONFDIR=/etc && systemd-sysusers && systemd-tmpfiles --create'}
-BASE_PKGS=${BOX_BASE_PKGS:-"systemd,systemd-sysv,dbus,sqlite3,ca-certificates,make,gcc,libc6-dev,pkg-config,libcurl4-openssl-dev,libcjson-dev,libev-dev,libinih-dev,libsqlite3-dev,libcmocka-dev,python3,git,sudo,procps,iproute2,less"}
+BASE_PKGS=${BOX_BASE_PKGS:-"systemd,systemd-sysv,dbus,sqlite3,ca-certificates,make,gcc,libc6-dev,pkg-config,libcurl4-openssl-dev,libcjson-dev,libev-dev,libinih-dev,libsqlite3-dev,libpq-dev,libcmocka-dev,python3,git,sudo,procps,iproute2,less"}
 PKGS=$BASE_PKGS${BOX_EXTRA_PKGS:+,$BOX_EXTRA_PKGS}
 
 log() { printf "[box] %s%s\n" "${BOX_TRACE:+$(date +%T.%N | cut -c1-12) }" "$*" >&2; }
