@@ -174,28 +174,49 @@ class FailoverTest(DaemonTest):
         self.assertRegex(self.stderr_of(a),
                          r"walked by \S+ pid %d; standing by" % b.pid)
 
+    @staticmethod
+    def unclaimed_pages(log, name):
+        """Pages of source name written after the reconnection that come
+        before this daemon held it again (debug log)."""
+        lines = log.splitlines()
+        at = [k for k, ln in enumerate(lines) if "reconnected" in ln]
+        if not at:
+            return None
+        claimed, bad = False, 0
+        for ln in lines[at[0]:]:
+            if f"source '{name}': held by this daemon" in ln:
+                claimed = True
+            elif f"source '{name}': page at offset" in ln and not claimed:
+                bad += 1
+        return bad
+
     def test_holder_session_terminated(self):
         # The server ends A's session (pg_terminate_backend) and A
-        # connects again at once: its claims went with the session, so
-        # its next page is refused (STORE_UNHELD) and it claims again;
-        # whichever daemon claims first walks, and only it.
-        a = self.start()
+        # connects again at once: its claims went with the session, so it
+        # writes no page of a source before it holds it again (its next
+        # page is refused, STORE_UNHELD, or its next pass claims first);
+        # whichever daemon claims first walks.
+        a = self.start(("-v",))
         self.wait_until(lambda: self.both_held_by(a), 60,
                         "the first daemon holds both sources")
-        b = self.start()
+        b = self.start(("-v",))
         self.wait_until(lambda: self.stderr_of(b).count("standing by") >= 2,
                         30, "the second daemon stands by for both")
         self.pg.sql("SELECT pg_terminate_backend(pid) FROM pg_locks "
                     "WHERE locktype = 'advisory' AND granted", self.pg_db)
-        self.wait_until(lambda: "no longer held by this daemon" in
-                        self.stderr_of(a), TAKEOVER_BOUND,
-                        "the first daemon finds its claim gone")
+        self.wait_until(lambda: "reconnected" in self.stderr_of(a),
+                        TAKEOVER_BOUND, "the first daemon reconnects")
         self.wait_until(self.backfilled, 120, "the backfill completes")
         h = self.holders()
         self.assertEqual(len(h), 2)
         for name, holder in h.items():  # each held by one of the two
             self.assertRegex(holder or "", r" pid (%d|%d)$" % (a.pid, b.pid))
         self.stop_all()
+        log = self.stderr_of(a)
+        for name in ("codegen", "cotool"):
+            self.assertEqual(self.unclaimed_pages(log, name), 0,
+                             f"{name}: pages written unclaimed: "
+                             f"{log[-3000:]}")
         self.no_double_counting()
         self.assert_mirror_exact()
 
