@@ -42,12 +42,6 @@ static const char *const pg_stmt_sql[NPSTMTS] = {
 			  "state, $5::text, source, external_id, "
 			  "$6::timestamptz FROM runs WHERE source = $1 AND "
 			  "external_id = $2",
-	[PS_INS_SIGHTING] = "INSERT INTO run_status_changes (run_id, "
-			    "observed_at, old_status, new_status, old_state, "
-			    "new_state, source, external_id, updated_at) "
-			    "SELECT id, first_seen_at, NULL, status, NULL, "
-			    "state, source, external_id, updated_at "
-			    "FROM runs WHERE source = $1 AND external_id = $2",
 	[PS_DEL_LINKS] =
 	    "DELETE FROM run_pull_requests WHERE run_id = " RUN_BY_KEY,
 	[PS_DEL_PROBLEMS] =
@@ -392,13 +386,9 @@ send_run(struct pg_store *store, const char *source, size_t a,
 	pp_i64(&p, walk);
 	pp_bool(&p, 1, run_state_terminal(r->state));
 	pg_params_run(store, &p, r, a);
+	/* r0, the insert, writes the first sighting with the run */
 	if (pg_pipe_send(store, h->found ? "r1" : "r0", &p, NULL) == -1)
 		return -1;
-	if (!h->found) {
-		params_key(&p, source, r);
-		if (pg_pipe_send(store, stmt(PS_INS_SIGHTING), &p, NULL) == -1)
-			return -1;
-	}
 	if (r->nproblems > 0)
 		c->runs_partial++;
 	return send_children(store, source, a, r, now, h->found);

@@ -16,6 +16,15 @@
 #include "log.h"
 #include "store_pg.h"
 
+/* A new run's first sighting, the first row of its status history, from
+ * the row the insert returns (one statement, not two). */
+#define FIRST_SIGHTING_OF                                                     \
+	"id, first_seen_at, status, state, source, external_id, updated_at) " \
+	"INSERT INTO run_status_changes (run_id, observed_at, old_status, "   \
+	"new_status, old_state, new_state, source, external_id, updated_at) " \
+	"SELECT id, first_seen_at, NULL, status, NULL, state, source, "       \
+	"external_id, updated_at FROM r"
+
 /* finished_seen_at: the first time the run is seen in a terminal state. */
 #define FINISHED_NOW "CASE WHEN $6::boolean THEN $4::timestamptz END"
 
@@ -41,6 +50,7 @@ add(struct buf *b, const char *s)
 
 /*
  * The insert and the update of one run, every column of runs named.
+ * The insert writes the run's first sighting too.
  * Parameters: $1 source, $2 external id, $3 kind, $4 now, $5 walk, $6
  * terminal, then the common columns and cols[] (every parameter is
  * used: PostgreSQL infers each one's type).  The update finds the run
@@ -57,14 +67,14 @@ prepare_run_rows(struct pg_store *store)
 
 	buf_init(&b, 1024 * 1024);
 	if (add(&b,
-		"INSERT INTO runs (source, external_id, kind, "
+		"WITH r AS (INSERT INTO runs (source, external_id, kind, "
 		"first_seen_at, last_seen_at, last_seen_walk, "
 		"changed_at, finished_seen_at, " RUN_COMMON_COLUMNS) == -1 ||
 	    columns_names(cs, &b) == -1 ||
 	    add(&b, ") VALUES ($1, $2, $3, $4, $4, $5, $4, " FINISHED_NOW) ==
 		-1 ||
 	    columns_params(nparams, PP_COLUMNS, '$', &b) == -1 ||
-	    add(&b, ")") == -1)
+	    add(&b, ") RETURNING " FIRST_SIGHTING_OF) == -1)
 		goto oom;
 	if (prepare_built(store, &b, "r0") == -1)
 		goto done;

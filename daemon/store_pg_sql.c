@@ -185,6 +185,9 @@ pg_ready(struct pg_store *store)
 	if (now < store->retry_at)
 		return -1;
 	PQreset(store->conn);
+	/* a connection lost mid-page may have left pipeline mode on */
+	if (PQpipelineStatus(store->conn) != PQ_PIPELINE_OFF)
+		(void)PQexitPipelineMode(store->conn);
 	if (PQstatus(store->conn) == CONNECTION_OK && pg_session(store) == 0) {
 		log_info("database '%s': reconnected", store->uri);
 		store->backoff = PG_BACKOFF_MIN;

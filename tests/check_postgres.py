@@ -31,7 +31,9 @@ CORE = [
      "(stopped and running), --forget-source while a reader reads"),
 ]
 OWN = ("test_postgresql", "PostgreSQL: same rows as SQLite, NOTIFY, idle "
-       "writes, refusals, password, faults, rename and forget")
+       "writes nothing, read-only role, refusals, password, claims, faults "
+       "(restart, dropped connection, down at start, read-only, permission, "
+       "statement_timeout)")
 FAILOVER = ("test_failover", "fail-over, two daemons: concurrent start "
             "migrates once; SIGKILL, SIGTERM, a cut connection and a "
             "terminated session of the holder: taken over < 30 s, exact, "
