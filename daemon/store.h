@@ -148,6 +148,10 @@ enum store_rc {
 	STORE_UNHELD = -5, /* this process no longer holds the source
 			    * (store_claim()): the claim went with a lost
 			    * connection, and another daemon may walk it */
+	STORE_AGAIN = -6,  /* the open batch was rolled back whole, not for a
+			    * fault: a page sent ahead of its answer was not
+			    * what the database held (PostgreSQL's guess at a
+			    * walk's page, store_pg_page.c); write it again */
 };
 
 /*
@@ -156,7 +160,7 @@ enum store_rc {
  * failed page leaves the earlier ones pending) and the batch commits with
  * store_batch_commit().  The caller commits an open batch before any other
  * write (writer.c does; a write that finds one open commits it itself).  A
- * failed commit loses the batch whole: -1.
+ * failed commit loses the batch whole: -1, or STORE_AGAIN.
  */
 int store_batch_begin(struct store *store) __attribute__((warn_unused_result));
 int store_batch_commit(struct store *store);

@@ -154,8 +154,7 @@ session_settings(struct pg_store *store)
 	    "set_config('tcp_user_timeout', $5, false), "
 	    "set_config('default_transaction_read_only', CASE WHEN "
 	    "$6::boolean THEN 'on' ELSE current_setting("
-	    "'default_transaction_read_only') END, false), "
-	    "set_config('plan_cache_mode', 'force_custom_plan', false)",
+	    "'default_transaction_read_only') END, false)",
 	    &p);
 	PQconninfoFree(opts);
 	PQclear(res);
@@ -401,9 +400,12 @@ pg_session(struct pg_store *store)
 		return -1;
 	if (v > pg_known_version())
 		return schema_ok(store, SCHEMA_BEFORE_WRITE);
-	if (v == pg_known_version() && pg_prepare(store) == -1)
-		return -1;
+	/* ready for the pipeline of the preparations, not before */
 	store->ready = 1;
+	if (v == pg_known_version() && pg_prepare(store) == -1) {
+		store->ready = 0;
+		return -1;
+	}
 	return 0;
 }
 
@@ -508,6 +510,7 @@ pg_close(struct store *base)
 	if (store->ready && store->batch)
 		(void)pg_batch_commit(base);
 	pg_forget_claims(store);
+	pg_last_forget(store, NULL);
 	if (store->conn != NULL)
 		PQfinish(store->conn);
 	pg_unprepare_runs(store);

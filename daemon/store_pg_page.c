@@ -8,14 +8,25 @@
  * complete full walk, the cursor and the pass's counters, in one
  * transaction (or one savepoint of an open batch).
  *
- * In two round trips, whatever the page holds: libpq's pipeline mode
- * sends the transaction's start and the read of what the mirror holds of
- * the page's runs, then every write, the cursor and the commit at once
- * (a third for the marks of a complete full walk, whose count the
- * counters need).  Every statement finds a run by its key (source,
- * external_id), so no write waits for another's id.  A page that changed
- * runs also sends NOTIFY agentsyncd, 'SOURCE' (pg_notify), delivered at
- * the commit, once a transaction (PostgreSQL folds the same payload).
+ * In a few statements and round trips, whatever the page holds: each
+ * statement writes a set of the page's runs at once (store_pg_set.c,
+ * store_pg_runs.c), and libpq's pipeline mode sends them together.
+ * Round trip one opens the transaction and reads what the mirror holds
+ * of the page's runs; round trip two sends every write, the cursor and
+ * the commit (a third comes between them for the marks of a complete
+ * full walk, whose count the counters need).  A run a page lists twice
+ * is written as SQLite writes it, the second after the first: the page's
+ * runs go in generations, the n-th time an id is listed in the n-th.
+ *
+ * One round trip for a page that is all new, as a backfill's are: when
+ * every run the pass has seen so far was new, the page is sent at once
+ * as new runs, its writes behind a gate (PG_GATE) that opens only when
+ * the mirror holds none of its runs.  When it holds one, nothing was
+ * written (the cursor neither) and the page is written the usual way.
+ *
+ * A page that changed runs also sends NOTIFY agentsyncd, 'SOURCE'
+ * (pg_notify), delivered at the commit, once a transaction (PostgreSQL
+ * folds the same payload).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,58 +34,30 @@
 #include "log.h"
 #include "store_pg.h"
 
-/* The key of a run in the statements below: $1 source, $2 external id. */
-#define RUN_BY_KEY \
-	"(SELECT id FROM runs WHERE source = $1 AND external_id = $2)"
-
 static const char *const pg_stmt_sql[NPSTMTS] = {
-	[PS_SEL_RUNS] = "SELECT external_id, status, raw_json, "
-			"deleted_upstream_at IS NOT NULL FROM runs "
-			"WHERE source = $1 AND external_id = ANY ($2::text[])",
-	[PS_TOUCH_RUN] = "UPDATE runs SET last_seen_at = $3::timestamptz, "
-			 "last_seen_walk = $4::bigint, deleted_upstream_at = "
-			 "NULL WHERE source = $1 AND external_id = $2",
-	/* Taken before the update, so old_* come from the row itself. */
-	[PS_INS_CHANGE] = "INSERT INTO run_status_changes (run_id, "
-			  "observed_at, old_status, new_status, old_state, "
-			  "new_state, source, external_id, updated_at) "
-			  "SELECT id, $3::timestamptz, status, $4::text, "
-			  "state, $5::text, source, external_id, "
-			  "$6::timestamptz FROM runs WHERE source = $1 AND "
-			  "external_id = $2",
-	[PS_DEL_LINKS] =
-	    "DELETE FROM run_pull_requests WHERE run_id = " RUN_BY_KEY,
-	[PS_DEL_PROBLEMS] =
-	    "DELETE FROM run_field_problems WHERE run_id = " RUN_BY_KEY,
-	[PS_UPSERT_PR] = "INSERT INTO pull_requests (source, external_id, "
-			 "title, url, head_branch_name, created_at, "
-			 "first_seen_at, changed_at, repository, number) "
-			 "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) "
-			 "ON CONFLICT (source, external_id) DO UPDATE SET "
-			 "title = excluded.title, url = excluded.url, "
-			 "head_branch_name = excluded.head_branch_name, "
-			 "created_at = excluded.created_at, changed_at = "
-			 "excluded.changed_at, repository = "
-			 "excluded.repository, number = excluded.number "
-			 "WHERE pull_requests.title IS DISTINCT FROM "
-			 "excluded.title OR pull_requests.url IS DISTINCT "
-			 "FROM excluded.url OR pull_requests.head_branch_name "
-			 "IS DISTINCT FROM excluded.head_branch_name OR "
-			 "pull_requests.created_at IS DISTINCT FROM "
-			 "excluded.created_at",
-	[PS_INS_LINK] = "INSERT INTO run_pull_requests (run_id, "
-			"pull_request_id, position) VALUES (" RUN_BY_KEY ", "
-			"(SELECT id FROM pull_requests WHERE source = $1 AND "
-			"external_id = $3), $4) ON CONFLICT DO NOTHING",
-	[PS_INS_PROBLEM] =
-	    "INSERT INTO run_field_problems (run_id, "
-	    "position, field, problem, value) VALUES (" RUN_BY_KEY
-	    ", $3, $4, $5, $6)",
-	[PS_INS_REJECT] = "INSERT INTO rejected_records (source, kind, "
-			  "external_id, reason, raw_json, first_seen_at) "
-			  "VALUES ($1, $2, $3, $4, $5, $6) "
-			  "ON CONFLICT (source, reason, md5(raw_json)) "
-			  "DO NOTHING",
+	/* Each run by its key, through runs' unique index whatever the
+	 * planner thinks of the tables' sizes (OFFSET 0: not a join). */
+	[PS_SEL_RUNS] = "SELECT r.external_id, r.status, r.raw_json, "
+			"r.deleted_upstream_at IS NOT NULL FROM "
+			"unnest($2::text[]) x(k) CROSS JOIN LATERAL (SELECT "
+			"external_id, status, raw_json, deleted_upstream_at "
+			"FROM runs WHERE source = $1 AND external_id = x.k "
+			"OFFSET 0) r",
+	[PS_GATE_OPEN] = "SELECT set_config('agentsyncd.page', 'write', true)",
+	/* Open when the mirror holds of the page's runs ($2) just the $5
+	 * guessed ($3), each byte for byte as the page lists it ($4) and
+	 * not marked gone: then the page's writes are what the usual way
+	 * would write. */
+	[PS_GATE_FRESH] = "SELECT set_config('agentsyncd.page', CASE WHEN "
+			  "(SELECT count(*) FROM unnest($2::text[]) x(k) WHERE "
+			  "(SELECT id FROM runs WHERE source = $1 AND "
+			  "external_id = x.k) IS NOT NULL) = $5::bigint AND "
+			  "(SELECT count(*) FROM unnest($3::text[], "
+			  "$4::text[]) y(k, raw) WHERE (SELECT id FROM runs "
+			  "WHERE source = $1 AND external_id = y.k AND "
+			  "raw_json = y.raw AND deleted_upstream_at IS NULL) "
+			  "IS NOT NULL) = $5::bigint THEN 'write' ELSE 'held' "
+			  "END, true)",
 	/* A sync state gone (renamed or forgotten by another process)
 	 * fails the statement (division by zero, SQLSTATE 22012), so that
 	 * the page is not committed without its cursor. */
@@ -86,40 +69,47 @@ static const char *const pg_stmt_sql[NPSTMTS] = {
 			  "last_full_resync_at = $12, last_success_at = $13, "
 			  "walk_degraded = $14, clock_skew_seconds = $15, "
 			  "last_progress_at = coalesce($16, last_progress_at), "
-			  "walk_generation = $17 WHERE source = $1 "
-			  "RETURNING 1) SELECT 1 / (SELECT count(*) FROM u)",
+			  "walk_generation = $17 WHERE source = $1 AND "
+			  "" PG_GATE " RETURNING 1) SELECT CASE WHEN " PG_GATE
+			  " THEN 1 / (SELECT count(*) FROM u) END",
 	[PS_SAVE_COUNTS] = "UPDATE sync_runs SET requests = $2, pages = $3, "
 			   "runs_seen = $4, runs_new = $5, runs_changed = $6, "
 			   "runs_rejected = $7, runs_deleted = $8, http_429 = "
 			   "$9, retries = $10, runs_partial = $11, "
 			   "upstream_total = coalesce($12, upstream_total) "
-			   "WHERE id = $1",
+			   "WHERE id = $1 AND " PG_GATE,
 	[PS_HAS_RUN] = "SELECT 1 FROM runs WHERE source = $1 AND "
 		       "external_id = $2 AND deleted_upstream_at IS NULL",
 	[PS_MARK_GONE] = "UPDATE runs SET deleted_upstream_at = "
 			 "$3::timestamptz WHERE source = $1 AND last_seen_walk "
-			 "< $2::bigint AND deleted_upstream_at IS NULL",
-	[PS_NOTIFY] = "SELECT pg_notify('agentsyncd', $1::text)",
+			 "< $2::bigint AND deleted_upstream_at IS NULL AND "
+			 "" PG_GATE,
+	[PS_NOTIFY] = "SELECT pg_notify('agentsyncd', $1::text) WHERE " PG_GATE,
 };
 
+/* Prepare every statement, which checks them against the schema, in one
+ * round trip. */
 int
 pg_prepare(struct pg_store *store)
 {
 	char name[32];
-	PGresult *res;
 	size_t i;
 
+	if (pg_pipe_begin(store) == -1)
+		return -1;
+	store->pipe_what = "cannot prepare statement";
 	for (i = 0; i < NPSTMTS; i++) {
 		pg_stmt_name(name, sizeof(name), 'a', i);
-		res = PQprepare(store->conn, name, pg_stmt_sql[i], 0, NULL);
-		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-			(void)pg_fail(store, "cannot prepare statement", res);
-			PQclear(res);
-			return -1;
-		}
-		PQclear(res);
+		if (pg_pipe_send_prepare(store, name, pg_stmt_sql[i], 0,
+			NULL) == -1)
+			break;
 	}
-	return pg_prepare_runs(store);
+	if (i < NPSTMTS || pg_prepare_sets(store) == -1 ||
+	    pg_prepare_runs(store) == -1) {
+		(void)pg_pipe_finish(store);
+		return -1;
+	}
+	return pg_pipe_finish(store);
 }
 
 /* The name of fixed statement id. */
@@ -178,273 +168,96 @@ pg_params_counts(struct pg_params *p, int64_t pass_id,
 	pp_opt_int(p, c->upstream_total >= 0, c->upstream_total);
 }
 
-/* What the mirror holds of a run, before the page (or as an earlier
- * run of the page with the same id left it). */
-struct held_run {
-	int found, gone;
-	const char *status;
-	const char *raw;
-	size_t raw_len;
-};
-
-/* The page's external ids as a text[] literal ({"a","b"}): a parameter. */
-static char *
-ids_literal(const struct page *page)
-{
-	size_t i, n = 3;
-	const char *s;
-	char *out, *o;
-
-	for (i = 0; i < page->nruns; i++)
-		n += 2 * strlen(page->runs[i].external_id) + 3;
-	if ((out = malloc(n)) == NULL)
-		return NULL;
-	o = out;
-	*o++ = '{';
-	for (i = 0; i < page->nruns; i++) {
-		if (i > 0)
-			*o++ = ',';
-		*o++ = '"';
-		for (s = page->runs[i].external_id; *s != '\0'; s++) {
-			if (*s == '"' || *s == '\\')
-				*o++ = '\\';
-			*o++ = *s;
-		}
-		*o++ = '"';
-	}
-	*o++ = '}';
-	*o = '\0';
-	return out;
-}
-
-/* held[i] for each run of the page, from res (PS_SEL_RUNS) and the
- * page's earlier runs. */
-static void
-held_of(const PGresult *res, const struct page *page, struct held_run *held)
-{
-	int row, nrows = res != NULL ? PQntuples(res) : 0;
-	size_t i, j;
-
-	for (i = 0; i < page->nruns; i++) {
-		const struct run *r = &page->runs[i];
-
-		memset(&held[i], 0, sizeof(held[i]));
-		for (j = i; j-- > 0;)
-			if (strcmp(page->runs[j].external_id, r->external_id) ==
-			    0) {
-				held[i].found = 1;
-				held[i].status = page->runs[j].status;
-				held[i].raw = page->runs[j].raw;
-				held[i].raw_len = page->runs[j].raw_len;
-				break;
-			}
-		if (held[i].found)
-			continue;
-		for (row = 0; row < nrows; row++)
-			if (strcmp(PQgetvalue(res, row, 0), r->external_id) ==
-			    0) {
-				held[i].found = 1;
-				held[i].status = pg_text(res, row, 1);
-				held[i].raw = PQgetvalue(res, row, 2);
-				held[i].raw_len = (size_t)PQgetlength(res, row,
-				    2);
-				held[i].gone = pg_flag(res, row, 3);
-				break;
-			}
-	}
-}
-
+/* Queue every write of generation gen: the touches, the status changes
+ * (before the updates, which they read), the updates, the inserts, the
+ * replaced child rows' deletes, then the written runs' pull requests,
+ * links, field problems and child rows. */
 static int
-same_text(const char *a, const char *b)
+send_gen(struct pg_store *store, const struct pg_page_ctx *ctx,
+    struct plan *plan, int gen)
 {
-	if (a == NULL || b == NULL)
-		return a == NULL && b == NULL;
-	return strcmp(a, b) == 0;
-}
+	struct pg_set s;
 
-/* Queue run_id's pull requests (upserted by source and id) and links. */
-static int
-send_links(struct pg_store *store, const char *source, const struct run *r,
-    const char *now)
-{
-	struct pg_params p;
-	char repo[GITHUB_REPO_LEN];
-	int64_t number;
-	size_t i;
-	int github;
-
-	for (i = 0; i < r->nprs; i++) {
-		const struct pull_request *pr = &r->prs[i];
-
-		pp_reset(&p);
-		pp_text(&p, source);
-		pp_text(&p, pr->external_id);
-		pp_text(&p, pr->title);
-		pp_text(&p, pr->url);
-		pp_text(&p, pr->head_branch_name);
-		pp_ts(&p, pr->created_at);
-		pp_text(&p, now);
-		github = github_pr_parse(pr->url, repo, &number) == 0;
-		pp_text(&p, github ? repo : NULL);
-		pp_opt_int(&p, github, number);
-		if (pg_pipe_send(store, stmt(PS_UPSERT_PR), &p, NULL) == -1)
-			return -1;
-		pp_reset(&p);
-		pp_text(&p, source);
-		pp_text(&p, r->external_id);
-		pp_text(&p, pr->external_id);
-		pp_i64(&p, (int64_t)i); /* distinct by id (source.h) */
-		if (pg_pipe_send(store, stmt(PS_INS_LINK), &p, NULL) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* Queue the run's field problems. */
-static int
-send_problems(struct pg_store *store, const char *source, const struct run *r)
-{
-	struct pg_params p;
-	size_t i;
-
-	for (i = 0; i < r->nproblems; i++) {
-		pp_reset(&p);
-		pp_text(&p, source);
-		pp_text(&p, r->external_id);
-		pp_i64(&p, (int64_t)i);
-		pp_text(&p, r->problems[i].field);
-		pp_text(&p, r->problems[i].problem);
-		pp_text(&p, r->problems[i].value);
-		if (pg_pipe_send(store, stmt(PS_INS_PROBLEM), &p, NULL) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* Queue what replaces (replace) or first writes the run's child rows. */
-static int
-send_children(struct pg_store *store, const char *source, size_t a,
-    const struct run *r, const char *now, int replace)
-{
-	static const enum pg_stmt_id dels[] = { PS_DEL_LINKS, PS_DEL_PROBLEMS };
-	struct pg_params p;
-	size_t i;
-
-	for (i = 0; replace && i < sizeof(dels) / sizeof(dels[0]); i++) {
-		pp_reset(&p);
-		pp_text(&p, source);
-		pp_text(&p, r->external_id);
-		if (pg_pipe_send(store, stmt(dels[i]), &p, NULL) == -1)
-			return -1;
-	}
-	if (send_links(store, source, r, now) == -1 ||
-	    send_problems(store, source, r) == -1)
+	if (pg_send_touch(store, ctx, pg_plan_set(plan, gen, W_TOUCH, &s)) ==
+		-1 ||
+	    pg_send_changes(store, ctx, pg_plan_set(plan, gen, W_CHANGE, &s)) ==
+		-1 ||
+	    pg_send_run_rows(store, ctx, pg_plan_set(plan, gen, W_UPDATE, &s),
+		0) == -1 ||
+	    pg_send_run_rows(store, ctx, pg_plan_set(plan, gen, W_INSERT, &s),
+		1) == -1 ||
+	    pg_send_deletes(store, ctx, pg_plan_set(plan, gen, W_UPDATE, &s)) ==
+		-1)
 		return -1;
-	return pg_send_arrays(store, source, r, a, replace);
+	pg_plan_set(plan, gen, W_WRITTEN, &s);
+	if (pg_send_prs(store, ctx, &s) == -1 ||
+	    pg_send_problems(store, ctx, &s) == -1 ||
+	    pg_send_child_rows(store, ctx, &s) == -1)
+		return -1;
+	return 0;
 }
 
-/* $1 source, $2 external id, and more by the caller. */
-static void
-params_key(struct pg_params *p, const char *source, const struct run *r)
+/* BEGIN, or the page's savepoint in an open batch. */
+static int
+send_begin(struct pg_store *store)
 {
+	return store->batch ? pg_pipe_send_sql(store, "SAVEPOINT page") :
+			      pg_pipe_send_sql(store, "BEGIN");
+}
+
+/* Queue fixed statement id with p, as text (planned when it runs). */
+static int
+send_stmt(struct pg_store *store, enum pg_stmt_id id, const struct pg_params *p,
+    int64_t *rows)
+{
+	return pg_pipe_send_text(store, pg_stmt_sql[id], NULL, p, rows);
+}
+
+/* ... with its result into *keep (the caller clears it). */
+static int
+send_stmt_keep(struct pg_store *store, enum pg_stmt_id id,
+    const struct pg_params *p, PGresult **keep)
+{
+	if (send_stmt(store, id, p, NULL) == -1)
+		return -1;
+	pg_pipe_keep_last(store, keep);
+	return 0;
+}
+
+/* $1 source, $2 the page's external ids. */
+static void
+params_ids(struct pg_params *p, struct pg_array *ids, const char *source,
+    const struct plan *plan)
+{
+	size_t i;
+
+	pa_init(ids);
+	for (i = 0; i < plan->n; i++)
+		pa_text(ids, plan->runs[i].r->external_id);
 	pp_reset(p);
 	pp_text(p, source);
-	pp_text(p, r->external_id);
+	pp_array(p, ids);
 }
 
-/* Queue the upsert of one run, seen at now by walk number walk. */
+/* Round trip one: the transaction (or savepoint) opened, what the
+ * mirror holds of the page's runs read into *res, the gate opened. */
 static int
-send_run(struct pg_store *store, const char *source, size_t a,
-    const struct run *r, const struct held_run *h, int touch, const char *now,
-    int64_t walk, struct pass_counts *c)
-{
-	int same = h->found && h->raw_len == r->raw_len &&
-	    memcmp(h->raw, r->raw, r->raw_len) == 0;
-	enum store_run_write w;
-	struct pg_params p;
-
-	w = store_run_decide(h->found, same, h->gone, touch, c);
-	if (w == STORE_RUN_SKIP)
-		return 0;
-	params_key(&p, source, r);
-	if (w == STORE_RUN_TOUCH) {
-		pp_text(&p, now);
-		pp_i64(&p, walk);
-		return pg_pipe_send(store, stmt(PS_TOUCH_RUN), &p, NULL);
-	}
-	if (h->found && !same_text(h->status, r->status)) {
-		pp_text(&p, now);
-		pp_text(&p, r->status);
-		pp_text(&p, run_state_name(r->state));
-		pp_ts(&p, r->updated_at);
-		if (pg_pipe_send(store, stmt(PS_INS_CHANGE), &p, NULL) == -1)
-			return -1;
-		params_key(&p, source, r);
-	}
-	pp_text(&p, store->cols.types[a]->name);
-	pp_text(&p, now);
-	pp_i64(&p, walk);
-	pp_bool(&p, 1, run_state_terminal(r->state));
-	pg_params_run(store, &p, r, a);
-	/* r0, the insert, writes the first sighting with the run */
-	if (pg_pipe_send(store, h->found ? "r1" : "r0", &p, NULL) == -1)
-		return -1;
-	if (r->nproblems > 0)
-		c->runs_partial++;
-	return send_children(store, source, a, r, now, h->found);
-}
-
-/* Queue the page's rejected items, each kept once. */
-static int
-send_rejects(struct pg_store *store, const struct store_pass *pass,
-    const struct page *page, const char *now, struct pass_counts *c)
-{
-	struct pg_params p;
-	size_t i;
-
-	for (i = 0; i < page->nrejects; i++) {
-		const struct reject *rj = &page->rejects[i];
-
-		pp_reset(&p);
-		pp_text(&p, pass->source);
-		pp_text(&p, pass->kind);
-		pp_text(&p, rj->external_id);
-		pp_text(&p, rj->reason);
-		pp_span(&p, rj->raw, rj->raw_len);
-		pp_text(&p, now);
-		if (pg_pipe_send(store, stmt(PS_INS_REJECT), &p, NULL) == -1)
-			return -1;
-		c->runs_rejected++;
-	}
-	return 0;
-}
-
-/* Round trip one: the transaction (or savepoint) opened and what the
- * mirror holds of the page's runs read, into *res. */
-static int
-read_held(struct pg_store *store, const char *source, const struct page *page,
+read_held(struct pg_store *store, const char *source, const struct plan *plan,
     PGresult **res)
 {
+	struct pg_array ids;
 	struct pg_params p;
-	char *ids = ids_literal(page);
+	int rc = -1;
 
 	*res = NULL;
-	if (ids == NULL) {
-		log_error("out of memory");
-		return -1;
-	}
-	pp_reset(&p);
-	pp_text(&p, source);
-	pp_text(&p, ids);
-	if ((store->batch ? pg_pipe_send_sql(store, "SAVEPOINT page") :
-			    pg_pipe_send_sql(store, "BEGIN")) == -1 ||
-	    pg_pipe_send_keep(store, stmt(PS_SEL_RUNS), &p, res) == -1 ||
-	    pg_pipe_sync(store) == -1) {
-		free(ids);
-		return -1;
-	}
-	free(ids);
-	return 0;
+	params_ids(&p, &ids, source, plan);
+	if (send_begin(store) == 0 &&
+	    send_stmt_keep(store, PS_SEL_RUNS, &p, res) == 0 &&
+	    pg_pipe_send_sql(store, pg_stmt_sql[PS_GATE_OPEN]) == 0 &&
+	    pg_pipe_sync(store) == 0)
+		rc = 0;
+	pa_free(&ids);
+	return rc;
 }
 
 /* The end of a complete full walk: what it did not see is gone upstream
@@ -461,77 +274,181 @@ mark_gone(struct pg_store *store, const char *source,
 	pp_text(&p, source);
 	pp_i64(&p, next->walk_generation);
 	pp_text(&p, now);
-	if (pg_pipe_send(store, stmt(PS_MARK_GONE), &p, &n) == -1 ||
+	if (send_stmt(store, PS_MARK_GONE, &p, &n) == -1 ||
 	    pg_pipe_sync(store) == -1)
 		return -1;
 	c->runs_deleted += n;
 	return 0;
 }
 
-/* Every write of the page after the read, up to its commit. */
-static int
-send_page(struct pg_store *store, const struct store_pass *pass,
-    const struct page *page, const struct sync_state *next, unsigned flags,
-    const char *now, struct pass_counts *c, const struct held_run *held,
-    const struct run **first_partial)
-{
-	int touch = (flags & STORE_SEEN) != 0;
-	int a = columns_adapter(&store->cols, pass->kind);
-	int64_t partial = c->runs_partial;
-	int64_t changed = c->runs_new + c->runs_changed + c->runs_deleted;
-	struct pg_params p;
-	size_t i;
+/* What a page's write needs besides its runs. */
+struct page_job {
+	struct store_pass *pass;
+	const struct page *page;
+	const struct sync_state *next;
+	unsigned flags;
+	struct pg_page_ctx ctx;
+	struct pass_counts c;	 /* the pass's, with the page's */
+	const struct run *first; /* the first written with problems */
+};
 
-	if (a < 0 && page->nruns > 0) {
-		log_error("database '%s': no adapter of kind '%s'", store->uri,
-		    pass->kind);
+/* Queue the rest of the page after its runs, up to its commit: the
+ * rejects, the marks of a complete full walk, the notification, the
+ * cursor and the counters. */
+static int
+send_tail(struct pg_store *store, struct page_job *job, int64_t changed)
+{
+	const char *source = job->pass->source;
+	struct pass_counts *c = &job->c;
+	struct pg_params p;
+
+	if (pg_send_rejects(store, &job->ctx, job->pass->kind, job->page) == -1)
 		return -1;
-	}
-	for (i = 0; i < page->nruns; i++) {
-		if (send_run(store, pass->source, (size_t)a, &page->runs[i],
-			&held[i], touch, now, next->walk_generation, c) == -1)
-			return -1;
-		if (*first_partial == NULL && c->runs_partial > partial)
-			*first_partial = &page->runs[i];
-	}
-	if (send_rejects(store, pass, page, now, c) == -1)
-		return -1;
+	c->runs_rejected += (int64_t)job->page->nrejects;
 	c->pages++;
-	c->upstream_total = page->total;
-	if ((flags & STORE_MARK_GONE) &&
-	    mark_gone(store, pass->source, next, now, c) == -1)
+	c->upstream_total = job->page->total;
+	if ((job->flags & STORE_MARK_GONE) &&
+	    mark_gone(store, source, job->next, job->ctx.now, c) == -1)
 		return -1;
 	if (c->runs_new + c->runs_changed + c->runs_deleted > changed) {
 		pp_reset(&p);
-		pp_text(&p, pass->source);
-		if (pg_pipe_send(store, stmt(PS_NOTIFY), &p, NULL) == -1)
+		pp_text(&p, source);
+		if (send_stmt(store, PS_NOTIFY, &p, NULL) == -1)
 			return -1;
 	}
-	pg_params_state(&p, pass->source, next, now);
-	if (pg_pipe_send(store, stmt(PS_SAVE_STATE), &p, NULL) == -1)
+	pg_params_state(&p, source, job->next, job->ctx.now);
+	if (send_stmt(store, PS_SAVE_STATE, &p, NULL) == -1)
 		return -1;
-	pg_params_counts(&p, pass->id, c);
-	if (pg_pipe_send(store, stmt(PS_SAVE_COUNTS), &p, NULL) == -1)
+	pg_params_counts(&p, job->pass->id, c);
+	if (send_stmt(store, PS_SAVE_COUNTS, &p, NULL) == -1)
 		return -1;
 	if (store->batch)
 		return pg_pipe_send_sql(store, "RELEASE page");
 	return pg_pipe_send_sql(store, "COMMIT");
 }
 
-/* Undo a failed page: its transaction, or its savepoint of the batch. */
+static int64_t
+changed_of(const struct pass_counts *c)
+{
+	return c->runs_new + c->runs_changed + c->runs_deleted;
+}
+
+/* The usual way: the read, then every write and the commit. */
+static int
+write_held(struct pg_store *store, struct page_job *job, struct plan *plan)
+{
+	int64_t changed = changed_of(&job->pass->counts);
+	PGresult *res = NULL;
+	int gen, rc = -1;
+
+	job->c = job->pass->counts;
+	job->first = NULL;
+	if (pg_pipe_begin(store) == -1)
+		return -1;
+	if (read_held(store, job->pass->source, plan, &res) == 0 &&
+	    pg_plan_held(plan, res) == 0) {
+		pg_plan_decide(plan, (job->flags & STORE_SEEN) != 0, &job->c,
+		    &job->first);
+		rc = 0;
+		for (gen = 0; rc == 0 && gen < plan->ngen; gen++)
+			rc = send_gen(store, &job->ctx, plan, gen);
+		if (rc == 0)
+			rc = send_tail(store, job, changed);
+	}
+	if (rc == 0)
+		rc = pg_pipe_finish(store);
+	PQclear(res);
+	return rc;
+}
+
+/* Worth a try in one round trip: the source's last page was mostly
+ * new, no guess of this pass failed, this page lists no id twice, and it
+ * does not end a full walk (whose marks need their own round trip). */
+static int
+fresh_worth(const struct page_job *job, const struct plan *plan,
+    const struct pg_last *last)
+{
+	return last != NULL && last->fresh && !last->spoiled && plan->n > 0 &&
+	    plan->ngen == 1 && !(job->flags & STORE_MARK_GONE);
+}
+
+/*
+ * The page in one round trip, as guessed, behind the gate: 0 with
+ * *written 1 when the mirror held what was guessed, 0 with *written 0
+ * when not (nothing written), -1 when it failed.  Sent ahead (ahead), it
+ * is not waited for: *written is 1, and pg_settle() reads what it did
+ * before the batch commits (a failure, or a guess that did not hold,
+ * loses the batch).
+ */
+static int
+write_fresh(struct pg_store *store, struct page_job *job, struct plan *plan,
+    const struct pg_last *last, int ahead, int *written)
+{
+	int64_t changed = changed_of(&job->pass->counts);
+	struct pg_array ids, held, raws;
+	struct pg_params p;
+	int rc = -1;
+
+	*written = 0;
+	pa_init(&held);
+	pa_init(&raws);
+	pg_plan_guess(plan, last, &held, &raws);
+	job->c = job->pass->counts;
+	job->first = NULL;
+	pg_plan_decide(plan, (job->flags & STORE_SEEN) != 0, &job->c,
+	    &job->first);
+	params_ids(&p, &ids, job->pass->source, plan);
+	pp_array(&p, &held);
+	pp_array(&p, &raws);
+	pp_i64(&p, held.n);
+	if ((store->ahead > 0 || pg_pipe_begin(store) == 0) &&
+	    send_begin(store) == 0 &&
+	    send_stmt(store, PS_GATE_FRESH, &p, NULL) == 0) {
+		store->pipe[store->npipe - 1].gate = (int)(last - store->last) +
+		    1;
+		if (send_gen(store, &job->ctx, plan, 0) == 0 &&
+		    send_tail(store, job, changed) == 0)
+			rc = 0;
+	}
+	pa_free(&ids);
+	pa_free(&held);
+	pa_free(&raws);
+	if (rc == 0 && ahead) {
+		*written = 1;
+		return pg_pipe_send_ahead(store);
+	}
+	if (rc == 0)
+		rc = pg_pipe_finish(store);
+	*written = rc == 0 && store->gate_failed == 0;
+	pg_gates_clear(store, 0);
+	return rc;
+}
+
+/* Pages sent ahead, not yet read: how many statements at most. */
+#define PG_AHEAD_MAX (PG_PIPE_MAX / 4)
+
+/* Undo a failed page: its transaction, or its savepoint of the batch,
+ * or the batch when pages went ahead of it (their results read, their
+ * sources not guessed at again this pass). */
 static int
 page_failed(struct pg_store *store, const char *source)
 {
+	int ahead = store->ahead > 0;
+
+	store->ahead = 0;
 	if (store->ready && PQpipelineStatus(store->conn) != PQ_PIPELINE_OFF)
 		(void)pg_pipe_finish(store);
+	pg_gates_clear(store, ahead);
 	if (strcmp(store->pipe_sqlstate, "22012") == 0) {
 		store->gone = 1;
 		log_error(
 		    "source '%s' is no longer in the database (renamed or forgotten by another process)",
 		    source);
 	}
-	if (store->batch && !store->ready) {
-		/* the connection went, and the batch with it */
+	if (store->batch && (ahead || !store->ready)) {
+		/* the connection went, or pages ahead: the batch with it */
+		pg_rollback(store);
+		pg_last_drop(store);
 		store->batch = 0;
 		store->batch_lost = 1;
 	} else if (store->batch) {
@@ -548,51 +465,78 @@ page_failed(struct pg_store *store, const char *source)
 	return pg_rc(store);
 }
 
+static void
+job_init(struct page_job *job, struct store_pass *pass, const struct page *page,
+    const struct sync_state *next, unsigned flags, const char *now)
+{
+	memset(job, 0, sizeof(*job));
+	job->pass = pass;
+	job->page = page;
+	job->next = next;
+	job->flags = flags;
+	job->ctx.source = pass->source;
+	job->ctx.now = now;
+	job->ctx.walk = next->walk_generation;
+}
+
 int
 pg_page(struct store *base, struct store_pass *pass, const struct page *page,
     const struct sync_state *next, unsigned flags, const char *now)
 {
 	struct pg_store *store = pg_of(base);
-	struct pass_counts c = pass->counts;
-	const struct run *first_partial = NULL;
-	struct held_run *held;
-	PGresult *res = NULL;
-	int rc;
+	const struct pg_last *last;
+	struct page_job job;
+	struct plan plan;
+	int a, rc, fresh, ahead, written = 0;
 
 	store->gone = 0;
 	store->batch_lost = 0;
-	if (pg_lost_batch(store) != 0)
-		return STORE_LOST;
+	/* not pg_lost_batch(), which reads what went ahead: a page as
+	 * guessed may go ahead of it too (below) */
+	if (store->lost_pending)
+		return pg_lost_batch(store);
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
 	/* a reconnection forgot the claims: another daemon may walk it */
 	if (!pg_holds(store, pass->source))
 		return STORE_UNHELD;
-	held = calloc(page->nruns ? page->nruns : 1, sizeof(*held));
-	if (held == NULL) {
-		log_error("out of memory");
+	if ((a = columns_adapter(&store->cols, pass->kind)) < 0 &&
+	    page->nruns > 0) {
+		log_error("database '%s': no adapter of kind '%s'", store->uri,
+		    pass->kind);
 		return STORE_FAILED;
 	}
-	if (pg_pipe_begin(store) == -1) {
-		free(held);
+	if (pg_plan_init(&plan, page) == -1)
+		return STORE_FAILED;
+	job_init(&job, pass, page, next, flags, now);
+	job.ctx.adapter = a < 0 ? 0 : (size_t)a;
+	last = pg_last_of(store, pass->source, 0);
+	fresh = fresh_worth(&job, &plan, last) && !last->spoiled;
+	ahead = fresh && store->batch && store->npipe < PG_AHEAD_MAX;
+	/* unless this one goes ahead too, what went ahead is read first, and
+	 * a batch lost with it said */
+	if (!ahead)
+		pg_settle(store);
+	if (!ahead && store->lost_pending) {
+		pg_plan_free(&plan);
+		return pg_lost_batch(store);
+	}
+	rc = 0;
+	if (fresh)
+		rc = write_fresh(store, &job, &plan, last, ahead, &written);
+	if (rc == 0 && !written)
+		rc = write_held(store, &job, &plan);
+	pg_plan_free(&plan);
+	if (rc == -1) {
+		pg_remember(store, pass->source, page, 0, 1);
 		return page_failed(store, pass->source);
 	}
-	rc = read_held(store, pass->source, page, &res);
-	if (rc == 0) {
-		held_of(res, page, held);
-		rc = send_page(store, pass, page, next, flags, now, &c, held,
-		    &first_partial);
-	}
-	if (rc == 0)
-		rc = pg_pipe_finish(store);
-	PQclear(res);
-	free(held);
-	if (rc == -1)
-		return page_failed(store, pass->source);
-	if (first_partial != NULL)
-		store_log_page_problems(pass->source, first_partial,
-		    c.runs_partial - pass->counts.runs_partial);
-	pass->counts = c;
+	pg_remember(store, pass->source, page,
+	    job.c.runs_new - pass->counts.runs_new, 0);
+	if (job.first != NULL)
+		store_log_page_problems(pass->source, job.first,
+		    job.c.runs_partial - pass->counts.runs_partial);
+	pass->counts = job.c;
 	return STORE_OK;
 }
 

@@ -150,6 +150,8 @@ pg_pass_begin(struct store *base, struct store_pass *pass, enum walk_mode mode,
 	PGresult *res;
 
 	pg_end_batch(store);
+	/* a new walk: no guess at its pages from the last one's */
+	pg_last_forget(store, pass->source);
 	if (pg_ready(store) == -1)
 		return -1;
 	pp_reset(&p);
@@ -270,13 +272,13 @@ pg_pass_end(struct store *base, const struct store_pass *pass,
 {
 	struct pg_store *store = pg_of(base);
 	struct pg_params p;
-	int folded = 0;
+	int folded = 0, rc;
 
 	pg_end_batch(store);
 	store->gone = 0;
 	store->batch_lost = 0;
-	if (pg_lost_batch(store) != 0)
-		return STORE_LOST;
+	if ((rc = pg_lost_batch(store)) != 0)
+		return rc;
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
 	if (pg_exec(store, "cannot begin", "BEGIN") == -1)

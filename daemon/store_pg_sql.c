@@ -139,8 +139,14 @@ pg_lost(struct pg_store *store)
 	log_error("database '%s': connection lost: %s", store->uri,
 	    PQerrorMessage(store->conn));
 	store->ready = 0;
-	if (store->batch)
+	store->npipe = 0;
+	store->nsyncs = 0;
+	store->ahead = 0;
+	if (store->batch) {
 		store->lost_pending = 1;
+		store->lost_why = "with the connection";
+		pg_last_drop(store);
+	}
 	store->batch = 0;
 	store->failed_conn = 1;
 	store->backoff = PG_BACKOFF_MIN;
@@ -214,9 +220,11 @@ ok_status(ExecStatusType st)
 int
 pg_exec(struct pg_store *store, const char *what, const char *sql)
 {
-	PGresult *res = PQexec(store->conn, sql);
+	PGresult *res;
 	int rc = 0;
 
+	pg_settle(store);
+	res = PQexec(store->conn, sql);
 	if (res == NULL || !ok_status(PQresultStatus(res)))
 		rc = pg_fail(store, what, res);
 	PQclear(res);
@@ -231,6 +239,7 @@ pg_query(struct pg_store *store, const char *what, const char *sql,
 {
 	PGresult *res;
 
+	pg_settle(store);
 	if (p != NULL && p->overflow) {
 		log_error("database '%s': %s: too many parameters", store->uri,
 		    what);
@@ -252,6 +261,7 @@ pg_query_prepared(struct pg_store *store, const char *what, const char *name,
 {
 	PGresult *res;
 
+	pg_settle(store);
 	if (p->overflow) {
 		log_error("database '%s': %s: too many parameters", store->uri,
 		    what);
@@ -311,16 +321,25 @@ pg_end_batch(struct pg_store *store)
 		(void)pg_batch_commit(&store->base);
 }
 
-/* A batch lost with the connection, not yet said: STORE_LOST (once). */
+/* A batch lost, not yet said (once): STORE_LOST, or STORE_AGAIN when a
+ * page sent ahead was not written as guessed (no fault). */
 int
 pg_lost_batch(struct pg_store *store)
 {
+	int again;
+
+	pg_settle(store);
 	if (!store->lost_pending)
 		return 0;
+	again = store->lost_again;
 	store->lost_pending = 0;
+	store->lost_again = 0;
 	store->batch_lost = 1;
-	log_error("database '%s': the open batch was lost with the connection",
-	    store->uri);
+	if (again)
+		return STORE_AGAIN; /* pg_settle() said why */
+	log_error("database '%s': the open batch was lost %s", store->uri,
+	    store->lost_why != NULL ? store->lost_why : "with the connection");
+	store->lost_why = NULL;
 	return STORE_LOST;
 }
 
@@ -329,10 +348,12 @@ pg_batch_begin(struct store *base)
 {
 	struct pg_store *store = pg_of(base);
 
+	int rc;
+
 	pg_end_batch(store);
 	store->batch_lost = 0;
-	if (pg_lost_batch(store) != 0)
-		return STORE_LOST;
+	if ((rc = pg_lost_batch(store)) != 0)
+		return rc;
 	if (pg_ready(store) == -1)
 		return STORE_FAILED;
 	if (pg_exec(store, "cannot begin a batch", "BEGIN") == -1)
@@ -345,9 +366,10 @@ int
 pg_batch_commit(struct store *base)
 {
 	struct pg_store *store = pg_of(base);
+	int rc;
 
-	if (pg_lost_batch(store) != 0)
-		return -1;
+	if ((rc = pg_lost_batch(store)) != 0)
+		return rc == STORE_AGAIN ? STORE_AGAIN : -1;
 	if (!store->batch)
 		return 0;
 	store->batch = 0;
@@ -362,9 +384,13 @@ pg_batch_commit(struct store *base)
 int
 pg_pipe_begin(struct pg_store *store)
 {
+	pg_settle(store);
 	store->npipe = 0;
+	store->nsyncs = 0;
+	store->gate_failed = 0;
 	store->pipe_error = 0;
 	store->pipe_sqlstate[0] = '\0';
+	store->pipe_what = "cannot write the page";
 	if (PQenterPipelineMode(store->conn) != 1)
 		return pg_fail(store, "cannot enter pipeline mode", NULL);
 	return 0;
@@ -380,11 +406,45 @@ pipe_failed(struct pg_store *store, const PGresult *res)
 	snprintf(store->pipe_sqlstate, sizeof(store->pipe_sqlstate), "%s",
 	    code != NULL ? code : "");
 	if (strcmp(store->pipe_sqlstate, "22012") != 0)
-		(void)pg_fail(store, "cannot write the page", res);
+		(void)pg_fail(store, store->pipe_what, res);
 }
 
-/* Read the results of what was sent, up to and with the sync: 0, or -1
- * when a statement failed (the first failure logged). */
+/* A page's gate (entry e) said it wrote, or not (then its source is not
+ * guessed at again this pass, and gate_failed names it). */
+static void
+gate_read(struct pg_store *store, const struct pg_expect *e,
+    const PGresult *res)
+{
+	size_t i = (size_t)e->gate - 1;
+	int open = PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "write") == 0;
+
+	if (i >= store->nlast)
+		return;
+	store->last[i].sent = 1;
+	if (!open) {
+		store->last[i].spoiled = 1;
+		store->gate_failed = e->gate;
+	}
+}
+
+/* What the gates read said is forgotten; pages of whom the pipeline
+ * failed (failed) are not guessed at again this pass. */
+void
+pg_gates_clear(struct pg_store *store, int failed)
+{
+	size_t i;
+
+	for (i = 0; i < store->nlast; i++) {
+		if (failed && store->last[i].sent)
+			store->last[i].spoiled = 1;
+		store->last[i].sent = 0;
+	}
+	store->gate_failed = 0;
+}
+
+/* Read the results of what was sent, up to and with every sync sent:
+ * 0, or -1 when a statement failed (the first failure logged). */
 static int
 pipe_drain(struct pg_store *store)
 {
@@ -392,23 +452,25 @@ pipe_drain(struct pg_store *store)
 	ExecStatusType st;
 	int k = 0, synced = 0, guard = 0;
 
-	while (!synced && guard++ < 4 * PG_PIPE_MAX + 16) {
+	while (synced < store->nsyncs && guard++ < 4 * PG_PIPE_MAX + 16) {
 		res = PQgetResult(store->conn);
 		if (res == NULL) {
 			if (PQstatus(store->conn) == CONNECTION_BAD) {
-				pg_lost(store);
 				store->pipe_error = 1;
-				break;
+				pg_lost(store);
+				return -1;
 			}
 			continue; /* the end of one statement's results */
 		}
 		st = PQresultStatus(res);
 		if (st == PGRES_PIPELINE_SYNC) {
-			synced = 1;
+			synced++;
 		} else if (ok_status(st)) {
 			if (k < store->npipe && store->pipe[k].rows != NULL)
 				*store->pipe[k].rows = strtoll(PQcmdTuples(res),
 				    NULL, 10);
+			if (k < store->npipe && store->pipe[k].gate > 0)
+				gate_read(store, &store->pipe[k], res);
 			if (k < store->npipe && store->pipe[k].keep != NULL) {
 				*store->pipe[k].keep = res;
 				res = NULL;
@@ -423,6 +485,8 @@ pipe_drain(struct pg_store *store)
 		PQclear(res);
 	}
 	store->npipe = 0;
+	synced = synced == store->nsyncs;
+	store->nsyncs = 0;
 	return store->pipe_error || !synced ? -1 : 0;
 }
 
@@ -432,7 +496,59 @@ pg_pipe_sync(struct pg_store *store)
 {
 	if (!store->ready || PQpipelineSync(store->conn) != 1)
 		return pg_fail(store, "cannot send the page", NULL);
+	store->nsyncs++;
 	return pipe_drain(store);
+}
+
+/* Sync and send what was queued (a page of a batch, as guessed), and go
+ * on without reading its results: pg_settle() reads them. */
+int
+pg_pipe_send_ahead(struct pg_store *store)
+{
+	if (!store->ready || PQpipelineSync(store->conn) != 1)
+		return pg_fail(store, "cannot send the page", NULL);
+	store->nsyncs++;
+	store->ahead++;
+	return 0;
+}
+
+/*
+ * Read what the pages sent ahead wrote, and leave pipeline mode.  When
+ * one failed (logged), or its guess did not hold (nothing of it written),
+ * the open batch is lost: rolled back whole, its sources not guessed at
+ * again this pass, and the next page, batch or pass call says so
+ * (STORE_LOST), so that each source is put back where the batch began.
+ */
+void
+pg_settle(struct pg_store *store)
+{
+	int rc, failed;
+
+	if (store->ahead == 0)
+		return;
+	store->ahead = 0;
+	rc = store->ready ? pipe_drain(store) : -1;
+	if (store->ready && PQexitPipelineMode(store->conn) != 1)
+		rc = pg_fail(store, "cannot leave pipeline mode", NULL);
+	failed = store->gate_failed;
+	if (rc == 0 && failed > 0 && (size_t)failed <= store->nlast)
+		log_info(
+		    "source '%s': a page sent ahead held runs the mirror had otherwise: its batch is rolled back and written again, page by page",
+		    store->last[failed - 1].source);
+	pg_gates_clear(store, rc == -1);
+	if (rc == 0 && failed == 0)
+		return;
+	store->pipe_error = 0;
+	if (store->batch) {
+		store->batch = 0;
+		store->lost_pending = 1;
+		store->lost_again = rc == 0;
+		store->lost_why = "with a page sent ahead of its answer";
+		if (store->ready)
+			(void)pg_exec(store, "cannot roll back", "ROLLBACK");
+	}
+	/* what the last pages wrote went with the batch */
+	pg_last_drop(store);
 }
 
 /* Sync and read every result; then leave pipeline mode. */
@@ -441,9 +557,10 @@ pg_pipe_finish(struct pg_store *store)
 {
 	int rc = -1;
 
-	if (store->ready && PQpipelineSync(store->conn) == 1)
+	if (store->ready && PQpipelineSync(store->conn) == 1) {
+		store->nsyncs++;
 		rc = pipe_drain(store);
-	else
+	} else
 		(void)pg_fail(store, "cannot send the page", NULL);
 	if (store->ready && PQexitPipelineMode(store->conn) != 1)
 		rc = pg_fail(store, "cannot leave pipeline mode", NULL);
@@ -458,6 +575,7 @@ pipe_room(struct pg_store *store)
 		return 0;
 	if (PQpipelineSync(store->conn) != 1)
 		return pg_fail(store, "cannot send the page", NULL);
+	store->nsyncs++;
 	return pipe_drain(store);
 }
 
@@ -476,8 +594,59 @@ pg_pipe_send(struct pg_store *store, const char *name,
 		0) != 1)
 		return pg_fail(store, "cannot send the page", NULL);
 	store->pipe[store->npipe].keep = NULL;
+	store->pipe[store->npipe].gate = 0;
 	store->pipe[store->npipe++].rows = rows;
 	return 0;
+}
+
+/*
+ * Queue sql with p, its parameters' types types[0 .. p->n - 1] (NULL or
+ * 0: inferred); its row count into *rows.  Unnamed: planned when it runs,
+ * with the tables as they are (a prepared statement's generic plan is
+ * made once, and one made while a backfill's tables were near empty
+ * scans them whole ever after).
+ */
+int
+pg_pipe_send_text(struct pg_store *store, const char *sql, const Oid *types,
+    const struct pg_params *p, int64_t *rows)
+{
+	if (p->overflow) {
+		log_error("database '%s': too many parameters", store->uri);
+		return -1;
+	}
+	if (pipe_room(store) == -1)
+		return -1;
+	if (PQsendQueryParams(store->conn, sql, p->n, types, p->v, p->len,
+		p->fmt, 0) != 1)
+		return pg_fail(store, "cannot send the page", NULL);
+	store->pipe[store->npipe].keep = NULL;
+	store->pipe[store->npipe].gate = 0;
+	store->pipe[store->npipe++].rows = rows;
+	return 0;
+}
+
+/* Queue the preparation of sql as statement name, its parameters'
+ * types types[0 .. n - 1] (0: inferred). */
+int
+pg_pipe_send_prepare(struct pg_store *store, const char *name, const char *sql,
+    int n, const Oid *types)
+{
+	if (pipe_room(store) == -1)
+		return -1;
+	if (PQsendPrepare(store->conn, name, sql, n, types) != 1)
+		return pg_fail(store, "cannot prepare statement", NULL);
+	store->pipe[store->npipe].keep = NULL;
+	store->pipe[store->npipe].gate = 0;
+	store->pipe[store->npipe++].rows = NULL;
+	return 0;
+}
+
+/* The result of the statement queued last goes into *keep. */
+void
+pg_pipe_keep_last(struct pg_store *store, PGresult **keep)
+{
+	if (store->npipe > 0)
+		store->pipe[store->npipe - 1].keep = keep;
 }
 
 /* Queue prepared statement name with p; its result into *keep. */
@@ -501,6 +670,7 @@ pg_pipe_send_sql(struct pg_store *store, const char *sql)
 	    1)
 		return pg_fail(store, "cannot send the page", NULL);
 	store->pipe[store->npipe].keep = NULL;
+	store->pipe[store->npipe].gate = 0;
 	store->pipe[store->npipe++].rows = NULL;
 	return 0;
 }

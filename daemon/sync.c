@@ -189,8 +189,20 @@ src_batch_lost(void *arg)
 {
 	struct src *s = arg;
 	int giving_up = s->wpart.losses > s->conf->max_retries;
-	double delay = giving_up ? 0 : backoff_next(&s->backoff);
+	double delay;
 
+	if (s->wpart.again) {
+		/* no fault (STORE_AGAIN): again at once, nothing counted */
+		log_info(
+		    "source '%s': %lld pages fetched again from offset %lld (their batch was rolled back: not a fault)",
+		    s->conf->name, (long long)s->wpart.lost_pages,
+		    (long long)s->st.walk_offset);
+		pipe_drop(&s->pipe, 0);
+		s->state = SRC_WAITING;
+		src_arm(s, 0);
+		return;
+	}
+	delay = giving_up ? 0 : backoff_next(&s->backoff);
 	log_error(
 	    "source '%s': %lld pages could not be written to the database; %s from offset %lld%s (retry %d of %d)",
 	    s->conf->name, (long long)s->wpart.lost_pages,

@@ -85,9 +85,10 @@ part_restore(struct writer_part *part)
 	c->retries = retries;
 }
 
-/* The open batch is lost: every source in it back, then told. */
+/* The open batch is lost (again: for no fault, STORE_AGAIN): every
+ * source in it back, then told. */
 static void
-writer_lost(struct writer *w)
+writer_lost(struct writer *w, int again)
 {
 	struct writer_part *part, *next;
 
@@ -95,7 +96,9 @@ writer_lost(struct writer *w)
 		next = part->next;
 		part->next = NULL;
 		part->in_batch = 0;
-		part->losses++;
+		part->again = again;
+		if (!again)
+			part->losses++;
 		part_restore(part);
 		if (part->lost != NULL)
 			part->lost(part->arg);
@@ -107,10 +110,12 @@ writer_commit(struct writer *w)
 {
 	struct writer_part *part, *next;
 
+	int rc;
+
 	if (!w->open)
 		return WRITE_OK;
-	if (store_batch_commit(w->store) == -1) {
-		writer_lost(w);
+	if ((rc = store_batch_commit(w->store)) != 0) {
+		writer_lost(w, rc == STORE_AGAIN);
 		return WRITE_LOST;
 	}
 	for (part = writer_close(w); part != NULL; part = next) {
@@ -133,6 +138,7 @@ write_rc_of(int store_rc)
 	case STORE_GONE:
 		return WRITE_GONE;
 	case STORE_LOST:
+	case STORE_AGAIN:
 		return WRITE_LOST;
 	case STORE_UNHELD:
 		return WRITE_UNHELD;
@@ -182,11 +188,11 @@ writer_page(struct writer *w, int batched, struct store_pass *pass,
     const struct page *p, const struct sync_state *next, unsigned flags,
     const char *now)
 {
-	enum write_rc rc;
+	int src = store_page(w->store, pass, p, next, flags, now);
+	enum write_rc rc = write_rc_of(src);
 
-	rc = write_rc_of(store_page(w->store, pass, p, next, flags, now));
 	if (rc == WRITE_LOST)
-		writer_lost(w);
+		writer_lost(w, src == STORE_AGAIN);
 	else if (rc == WRITE_OK && batched)
 		w->pages++;
 	return rc;

@@ -55,6 +55,8 @@ struct writer_part {
 	struct pass_counts counts0;
 	int64_t lost_pages; /* pages the last lost batch held */
 	int losses;	    /* batches lost in a row (a commit resets) */
+	int again;	    /* the last was lost for no fault (STORE_AGAIN):
+			     * not counted in losses, written again at once */
 	void (*lost)(void *arg);
 	void *arg;
 };

@@ -34,6 +34,10 @@ OWN = ("test_postgresql", "PostgreSQL: same rows as SQLite, NOTIFY, idle "
        "writes nothing, read-only role, refusals, password, claims, faults "
        "(restart, dropped connection, down at start, read-only, permission, "
        "statement_timeout)")
+PAGES = ("test_pg_pages", "a page guessed new and sent ahead of its "
+         "answer, one of its runs changed since the page before: nothing "
+         "of it written, its batch rolled back and fetched again, no "
+         "error said; the mirror exact")
 FAILOVER = ("test_failover", "fail-over, two daemons: concurrent start "
             "migrates once; SIGKILL, SIGTERM, a cut connection and a "
             "terminated session of the holder: taken over < 30 s, exact, "
@@ -62,6 +66,7 @@ def main():
     jobs = [(m, e, what) for m, what in CORE
             for e in ("sqlite", "postgresql")]
     jobs.append((OWN[0], "postgresql", OWN[1]))
+    jobs.append((PAGES[0], "postgresql", PAGES[1]))
     jobs.append((FAILOVER[0], "postgresql", FAILOVER[1]))
     print(f"{'check':<24} {'engine':<11} {'tests':>5} {'s':>6}  result  "
           "what it proves")

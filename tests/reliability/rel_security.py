@@ -770,6 +770,8 @@ class _Unit:
         self.path = path
         self.name = "daemon/" + os.path.basename(path)
         self.toks, self.macros, self.fmacros = tokenize_c(path)
+        # a string macro of daemon/*.h is as constant as the file's own
+        self.macros = {**_header_macros(), **self.macros}
         self.funcs = {}     # name -> (params, body start, body end)
         self.tables = {}    # name -> entry count (static const char *const)
         i, depth = 0, 0
@@ -903,6 +905,7 @@ SQL_WHITELIST = {
 # calls buf_add() only inside the appender, and builds no text with a
 # printf.  columns_names() and columns_params() add the checked column
 # names and "?N" numbers.
+PG_RUNS_NAMES = {"f->table", "f->items[k].column", "cs->cols[c].name"}
 SQL_BUILT = {
     ("daemon/store_sqlite_runs.c", "prepare_built", "sql"): (
         "the insert and update of runs and the child tables' statements "
@@ -912,8 +915,18 @@ SQL_BUILT = {
     ("daemon/store_pg_runs.c", "prepare_built", "sql"): (
         "PostgreSQL's insert and update of runs and its child tables' "
         "statements, built as SQLite's from the names the adapters "
-        "declare, checked to be identifiers", "add",
-        {"f->table", "f->items[k].column"}),
+        "declare, checked to be identifiers", "add", PG_RUNS_NAMES),
+    # ... and the same texts, kept by prepare_built(), sent by a page
+    ("daemon/store_pg_runs.c", "pg_send_run_rows", "sql"): (
+        "the insert or update of runs prepare_built() kept (built in "
+        "this file from literals and checked names)", "add",
+        PG_RUNS_NAMES),
+    ("daemon/store_pg_runs.c", "send_child_rows", "sql"): (
+        "a child table's insert prepare_built() kept (built in this "
+        "file from literals and checked names)", "add", PG_RUNS_NAMES),
+    ("daemon/store_pg_runs.c", "pg_send_child_deletes", "sql"): (
+        "a child table's delete prepare_built() kept (built in this "
+        "file from literals and checked names)", "add", PG_RUNS_NAMES),
     ("daemon/store_pg.c", "create_schema", "sql"): (
         "CREATE SCHEMA takes no parameter: the name is database_schema, "
         "checked to be an identifier (columns_identifier()) when the "
