@@ -439,7 +439,8 @@ page_failed(struct pg_store *store, const char *source)
 	if (store->ready && PQpipelineStatus(store->conn) != PQ_PIPELINE_OFF)
 		(void)pg_pipe_finish(store);
 	pg_gates_clear(store, ahead);
-	if (strcmp(store->pipe_sqlstate, "22012") == 0) {
+	/* with pages ahead, the failure may be another source's */
+	if (!ahead && strcmp(store->pipe_sqlstate, "22012") == 0) {
 		store->gone = 1;
 		log_error(
 		    "source '%s' is no longer in the database (renamed or forgotten by another process)",

@@ -490,6 +490,18 @@ pipe_drain(struct pg_store *store)
 	return store->pipe_error || !synced ? -1 : 0;
 }
 
+/* Pipeline mode could not be left (results not all read): no call could
+ * use the connection, so it is dropped, and made again.  -1. */
+static int
+pipe_stuck(struct pg_store *store)
+{
+	log_error("database '%s': cannot leave pipeline mode: %.*s", store->uri,
+	    (int)strcspn(PQerrorMessage(store->conn), "\n"),
+	    PQerrorMessage(store->conn));
+	pg_lost(store);
+	return -1;
+}
+
 /* Sync and read every result sent so far, staying in pipeline mode. */
 int
 pg_pipe_sync(struct pg_store *store)
@@ -529,7 +541,7 @@ pg_settle(struct pg_store *store)
 	store->ahead = 0;
 	rc = store->ready ? pipe_drain(store) : -1;
 	if (store->ready && PQexitPipelineMode(store->conn) != 1)
-		rc = pg_fail(store, "cannot leave pipeline mode", NULL);
+		rc = pipe_stuck(store);
 	failed = store->gate_failed;
 	if (rc == 0 && failed > 0 && (size_t)failed <= store->nlast)
 		log_info(
@@ -563,7 +575,7 @@ pg_pipe_finish(struct pg_store *store)
 	} else
 		(void)pg_fail(store, "cannot send the page", NULL);
 	if (store->ready && PQexitPipelineMode(store->conn) != 1)
-		rc = pg_fail(store, "cannot leave pipeline mode", NULL);
+		rc = pipe_stuck(store);
 	return rc;
 }
 
