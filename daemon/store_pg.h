@@ -123,6 +123,9 @@ void pa_bool(struct pg_array *a, int v);
 void pa_num(struct pg_array *a, struct opt_num o);
 void pa_value(struct pg_array *a, enum field_type t, const struct value *v);
 void pp_array(struct pg_params *p, struct pg_array *a);
+void pa_init_n(struct pg_array *a, size_t n);
+void pa_free_n(struct pg_array *a, size_t n);
+void pp_arrays(struct pg_params *p, struct pg_array *a, size_t n);
 
 /* Runs of a page a statement writes at once, in the page's order, each
  * id once. */
@@ -229,10 +232,6 @@ int pg_lost_batch(struct pg_store *store);
 int pg_batch_begin(struct store *base);
 int pg_batch_commit(struct store *base);
 int pg_pipe_begin(struct pg_store *store);
-int pg_pipe_send(struct pg_store *store, const char *name,
-    const struct pg_params *p, int64_t *rows);
-int pg_pipe_send_keep(struct pg_store *store, const char *name,
-    const struct pg_params *p, PGresult **keep);
 int pg_pipe_send_sql(struct pg_store *store, const char *sql);
 int pg_pipe_send_text(struct pg_store *store, const char *sql, const Oid *types,
     const struct pg_params *p, int64_t *rows);

@@ -55,28 +55,16 @@ put32(unsigned char *o, uint32_t v)
 static int
 pa_room(struct pg_array *a, size_t n)
 {
-	size_t need, cap;
-	char *p;
-
 	if (a->failed)
 		return -1;
 	if (a->len == 0)
 		a->len = PA_HEADER;
-	need = a->len + n;
-	if (n > PA_MAX || need > PA_MAX || a->n >= INT32_MAX) {
+	/* buf.h's growth rule, with PostgreSQL's cap on a value */
+	if (n > PA_MAX || a->n >= INT32_MAX ||
+	    buf_grow((void **)&a->p, &a->cap, a->len + n, 1, PA_MAX) == -1) {
 		a->failed = 1;
 		return -1;
 	}
-	if (need <= a->cap)
-		return 0;
-	for (cap = a->cap ? a->cap : 256; cap < need; cap *= 2)
-		;
-	if ((p = realloc(a->p, cap)) == NULL) {
-		a->failed = 1;
-		return -1;
-	}
-	a->p = p;
-	a->cap = cap;
 	return 0;
 }
 
@@ -183,6 +171,34 @@ pa_value(struct pg_array *a, enum field_type t, const struct value *v)
 		pa_i64(a, (int64_t)v->len);
 		break;
 	}
+}
+
+void
+pa_init_n(struct pg_array *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pa_init(&a[i]);
+}
+
+void
+pa_free_n(struct pg_array *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pa_free(&a[i]);
+}
+
+/* a[0 .. n - 1] as p's next parameters. */
+void
+pp_arrays(struct pg_params *p, struct pg_array *a, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		pp_array(p, &a[i]);
 }
 
 /*

@@ -226,6 +226,18 @@ done:
 	return rc;
 }
 
+/* ", column, column" of array field f's items. */
+static int
+add_items(struct buf *b, const struct field *f)
+{
+	size_t k;
+
+	for (k = 0; k < f->nitems; k++)
+		if (add(b, ", ") == -1 || add(b, f->items[k].column) == -1)
+			return -1;
+	return 0;
+}
+
 /* The insert of array field f's child rows, cN: $1 source, then the
  * arrays: the runs' keys, the positions, the items' columns. */
 static int
@@ -247,9 +259,8 @@ prepare_child_rows(struct pg_store *store, const struct field *f,
 	if (add(&b, "INSERT INTO ") == -1 || add(&b, f->table) == -1 ||
 	    add(&b, " (run_id, position") == -1)
 		goto oom;
-	for (k = 0; k < f->nitems; k++)
-		if (add(&b, ", ") == -1 || add(&b, f->items[k].column) == -1)
-			goto oom;
+	if (add_items(&b, f) == -1)
+		goto oom;
 	if (add(&b,
 		") SELECT (SELECT id FROM runs WHERE source = $1 AND "
 		"external_id = x.k), x.pos::bigint") == -1)
@@ -262,9 +273,8 @@ prepare_child_rows(struct pg_store *store, const struct field *f,
 	if (add(&b, " FROM ") == -1 || add_unnest(&b, 2, 2 + f->nitems) == -1 ||
 	    add(&b, " WITH ORDINALITY AS x(k, pos") == -1)
 		goto oom;
-	for (k = 0; k < f->nitems; k++)
-		if (add(&b, ", ") == -1 || add(&b, f->items[k].column) == -1)
-			goto oom;
+	if (add_items(&b, f) == -1)
+		goto oom;
 	if (add(&b, ", ord) WHERE " PG_GATE " ORDER BY x.ord") == -1)
 		goto oom;
 	rc = prepare_built(store, &b, name, slot, (int)(3 + f->nitems), types);
@@ -363,25 +373,6 @@ pg_unprepare_runs(struct pg_store *store)
 		columns_free(&store->cols);
 }
 
-/* Bind arrays[0 .. n - 1] as p's next parameters; then free them. */
-static void
-bind_arrays(struct pg_params *p, struct pg_array *arrays, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		pp_array(p, &arrays[i]);
-}
-
-static void
-free_arrays(struct pg_array *arrays, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		pa_free(&arrays[i]);
-}
-
 /* Queue the insert (r0) or the update (r1) of set, runs of adapter a. */
 int
 pg_send_run_rows(struct pg_store *store, const struct pg_page_ctx *ctx,
@@ -397,8 +388,7 @@ pg_send_run_rows(struct pg_store *store, const struct pg_page_ctx *ctx,
 
 	if (set->n == 0)
 		return 0;
-	for (i = 0; i < na && i < PG_MAXP; i++)
-		pa_init(&arr[i]);
+	pa_init_n(arr, na < PG_MAXP ? na : PG_MAXP);
 	for (i = 0; i < set->n && na <= PG_MAXP - 4; i++) {
 		const struct run *r = set->runs[i];
 
@@ -424,12 +414,12 @@ pg_send_run_rows(struct pg_store *store, const struct pg_page_ctx *ctx,
 	pp_text(&p, ctx->now);
 	pp_i64(&p, ctx->walk);
 	if (na <= PG_MAXP - 4)
-		bind_arrays(&p, arr, na);
+		pp_arrays(&p, arr, na);
 	else
 		p.overflow = 1;
 	run_types(types, PG_MAXP);
 	rc = pg_pipe_send_text(store, sql, types, &p, NULL);
-	free_arrays(arr, na < PG_MAXP ? na : PG_MAXP);
+	pa_free_n(arr, na < PG_MAXP ? na : PG_MAXP);
 	return rc;
 }
 
@@ -451,9 +441,7 @@ send_child_rows(struct pg_store *store, const struct pg_page_ctx *ctx,
 		    f->table);
 		return -1;
 	}
-	pa_init(&arr[0]);
-	for (i = 1; i < na; i++)
-		pa_init(&arr[i]);
+	pa_init_n(arr, na);
 	for (i = 0; i < set->n; i++) {
 		const struct run *r = set->runs[i];
 		const struct value *v = r->values ? &r->values[k] : NULL;
@@ -476,11 +464,11 @@ send_child_rows(struct pg_store *store, const struct pg_page_ctx *ctx,
 	if (arr[0].n > 0) {
 		pp_reset(&p);
 		pp_text(&p, ctx->source);
-		bind_arrays(&p, arr, na);
+		pp_arrays(&p, arr, na);
 		child_types(types, PG_MAXP);
 		rc = pg_pipe_send_text(store, sql, types, &p, NULL);
 	}
-	free_arrays(arr, na);
+	pa_free_n(arr, na);
 	return rc;
 }
 

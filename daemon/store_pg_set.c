@@ -112,28 +112,16 @@ pg_prepare_sets(struct pg_store *store)
 	return 0;
 }
 
-static void
-arrays_init(struct pg_array *a, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		pa_init(&a[i]);
-}
-
 /* Bind a[0 .. n - 1] after p's parameters, send statement id, free a. */
 static int
 send_arrays(struct pg_store *store, enum pg_set_id id, struct pg_params *p,
     struct pg_array *a, size_t n)
 {
-	size_t i;
 	int rc;
 
-	for (i = 0; i < n; i++)
-		pp_array(p, &a[i]);
+	pp_arrays(p, a, n);
 	rc = pg_pipe_send_text(store, pg_set_sql[id], NULL, p, NULL);
-	for (i = 0; i < n; i++)
-		pa_free(&a[i]);
+	pa_free_n(a, n);
 	return rc;
 }
 
@@ -184,7 +172,7 @@ pg_send_changes(struct pg_store *store, const struct pg_page_ctx *ctx,
 
 	if (set->n == 0)
 		return 0;
-	arrays_init(a, 4);
+	pa_init_n(a, 4);
 	for (i = 0; i < set->n; i++) {
 		const struct run *r = set->runs[i];
 
@@ -288,7 +276,7 @@ send_prs(struct pg_store *store, const struct pg_page_ctx *ctx,
 	size_t i, j, k = 0;
 	int github;
 
-	arrays_init(a, 7);
+	pa_init_n(a, 7);
 	for (i = 0; i < set->n; i++)
 		for (j = 0; j < set->runs[i]->nprs; j++) {
 			const struct pull_request *pr = &set->runs[i]->prs[j];
@@ -331,7 +319,7 @@ pg_send_prs(struct pg_store *store, const struct pg_page_ctx *ctx,
 		return -1;
 	}
 	free(keep);
-	arrays_init(a, 3);
+	pa_init_n(a, 3);
 	for (i = 0; i < set->n; i++)
 		for (j = 0; j < set->runs[i]->nprs; j++) {
 			pa_text(&a[0], set->runs[i]->external_id);
@@ -352,7 +340,7 @@ pg_send_problems(struct pg_store *store, const struct pg_page_ctx *ctx,
 	struct pg_params p;
 	size_t i, j;
 
-	arrays_init(a, 5);
+	pa_init_n(a, 5);
 	for (i = 0; i < set->n; i++)
 		for (j = 0; j < set->runs[i]->nproblems; j++) {
 			const struct field_problem *fp =
@@ -382,7 +370,7 @@ pg_send_rejects(struct pg_store *store, const struct pg_page_ctx *ctx,
 
 	if (page->nrejects == 0)
 		return 0;
-	arrays_init(a, 3);
+	pa_init_n(a, 3);
 	for (i = 0; i < page->nrejects; i++) {
 		const struct reject *rj = &page->rejects[i];
 

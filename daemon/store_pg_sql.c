@@ -591,24 +591,14 @@ pipe_room(struct pg_store *store)
 	return pipe_drain(store);
 }
 
-/* Queue prepared statement name with p; its row count into *rows. */
-int
-pg_pipe_send(struct pg_store *store, const char *name,
-    const struct pg_params *p, int64_t *rows)
+/* The statement just sent is the pipeline's next entry: its row count
+ * into *rows (NULL: not kept). */
+static void
+pipe_push(struct pg_store *store, int64_t *rows)
 {
-	if (p->overflow) {
-		log_error("database '%s': too many parameters", store->uri);
-		return -1;
-	}
-	if (pipe_room(store) == -1)
-		return -1;
-	if (PQsendQueryPrepared(store->conn, name, p->n, p->v, p->len, p->fmt,
-		0) != 1)
-		return pg_fail(store, "cannot send the page", NULL);
 	store->pipe[store->npipe].keep = NULL;
 	store->pipe[store->npipe].gate = 0;
 	store->pipe[store->npipe++].rows = rows;
-	return 0;
 }
 
 /*
@@ -631,9 +621,7 @@ pg_pipe_send_text(struct pg_store *store, const char *sql, const Oid *types,
 	if (PQsendQueryParams(store->conn, sql, p->n, types, p->v, p->len,
 		p->fmt, 0) != 1)
 		return pg_fail(store, "cannot send the page", NULL);
-	store->pipe[store->npipe].keep = NULL;
-	store->pipe[store->npipe].gate = 0;
-	store->pipe[store->npipe++].rows = rows;
+	pipe_push(store, rows);
 	return 0;
 }
 
@@ -647,9 +635,7 @@ pg_pipe_send_prepare(struct pg_store *store, const char *name, const char *sql,
 		return -1;
 	if (PQsendPrepare(store->conn, name, sql, n, types) != 1)
 		return pg_fail(store, "cannot prepare statement", NULL);
-	store->pipe[store->npipe].keep = NULL;
-	store->pipe[store->npipe].gate = 0;
-	store->pipe[store->npipe++].rows = NULL;
+	pipe_push(store, NULL);
 	return 0;
 }
 
@@ -661,30 +647,14 @@ pg_pipe_keep_last(struct pg_store *store, PGresult **keep)
 		store->pipe[store->npipe - 1].keep = keep;
 }
 
-/* Queue prepared statement name with p; its result into *keep. */
-int
-pg_pipe_send_keep(struct pg_store *store, const char *name,
-    const struct pg_params *p, PGresult **keep)
-{
-	if (pg_pipe_send(store, name, p, NULL) == -1)
-		return -1;
-	store->pipe[store->npipe - 1].keep = keep;
-	return 0;
-}
-
 /* Queue sql, a literal without parameters (BEGIN, SAVEPOINT ...). */
 int
 pg_pipe_send_sql(struct pg_store *store, const char *sql)
 {
-	if (pipe_room(store) == -1)
-		return -1;
-	if (PQsendQueryParams(store->conn, sql, 0, NULL, NULL, NULL, NULL, 0) !=
-	    1)
-		return pg_fail(store, "cannot send the page", NULL);
-	store->pipe[store->npipe].keep = NULL;
-	store->pipe[store->npipe].gate = 0;
-	store->pipe[store->npipe++].rows = NULL;
-	return 0;
+	struct pg_params p;
+
+	pp_reset(&p);
+	return pg_pipe_send_text(store, sql, NULL, &p, NULL);
 }
 
 /* The enum store_rc of the last failure. */
