@@ -153,9 +153,11 @@ struct pg_last {
 	 * [0] the last */
 	char **ids[PG_LAST_PAGES];
 	size_t nids[PG_LAST_PAGES];
-	int fresh;   /* at least half its runs were new: a walk's new pages */
-	int spoiled; /* a guess failed this pass: no more guesses */
-	int sent;    /* a page of it is in the pipeline being read */
+	int fresh; /* at least half its runs were new: a walk's new pages */
+	int64_t offset; /* the walk's offset after it (when moved) */
+	int moved;	/* offset is set: a page was written this pass */
+	int spoiled;	/* a guess failed this pass: no more guesses */
+	int sent;	/* a page of it is in the pipeline being read */
 };
 
 struct pg_store {
@@ -334,7 +336,7 @@ void pg_plan_guess(struct plan *plan, const struct pg_last *last,
 struct pg_last *pg_last_of(struct pg_store *store, const char *source,
     int make);
 void pg_remember(struct pg_store *store, const char *source,
-    const struct page *page, int64_t new_runs, int failed);
+    const struct page *page, int64_t offset, int64_t new_runs, int failed);
 int pg_listed(const struct pg_last *last, const char *id);
 
 /* store_pg_page.c */

@@ -52,6 +52,7 @@ pg_last_forget(struct pg_store *store, const char *source)
 			store->last[i].nids[k] = 0;
 		}
 		store->last[i].fresh = 0;
+		store->last[i].moved = 0;
 		store->last[i].spoiled = 0;
 		if (source == NULL)
 			free(store->last[i].source);
@@ -75,6 +76,7 @@ pg_last_drop(struct pg_store *store)
 			store->last[i].nids[k] = 0;
 		}
 		store->last[i].fresh = 0;
+		store->last[i].moved = 0;
 	}
 }
 
@@ -84,19 +86,28 @@ str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* What page leaves for the next of its source: its runs' ids (beside
+/*
+ * What page leaves for the next of its source: its runs' ids (beside
  * those of the pages before it), and whether at least half of them were
- * new.  An error leaves no guess. */
+ * new.  An error leaves no guess; nor does a page after which the walk's
+ * offset did not move forward (offset: after it): the walk stepped back
+ * (runs moved under it), or it is no walk's (a re-check's), and the next
+ * page may list runs of any page before.
+ */
 void
 pg_remember(struct pg_store *store, const char *source, const struct page *page,
-    int64_t new_runs, int failed)
+    int64_t offset, int64_t new_runs, int failed)
 {
 	struct pg_last *l = pg_last_of(store, source, 1);
 	size_t i, bytes = 0;
 	char **ids, *o;
+	int forward;
 
 	if (l == NULL)
 		return; /* out of memory: no guess, the usual way */
+	forward = !l->moved || offset > l->offset;
+	l->offset = offset;
+	l->moved = 1;
 	l->fresh = 0;
 	if (failed || page->nruns == 0)
 		return;
@@ -117,7 +128,7 @@ pg_remember(struct pg_store *store, const char *source, const struct page *page,
 	}
 	l->ids[0] = ids;
 	l->nids[0] = page->nruns;
-	l->fresh = new_runs * 2 >= (int64_t)page->nruns;
+	l->fresh = forward && new_runs * 2 >= (int64_t)page->nruns;
 }
 
 /* 1 when one of the source's last pages listed id. */

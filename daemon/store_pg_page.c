@@ -529,10 +529,10 @@ pg_page(struct store *base, struct store_pass *pass, const struct page *page,
 		rc = write_held(store, &job, &plan);
 	pg_plan_free(&plan);
 	if (rc == -1) {
-		pg_remember(store, pass->source, page, 0, 1);
+		pg_remember(store, pass->source, page, next->walk_offset, 0, 1);
 		return page_failed(store, pass->source);
 	}
-	pg_remember(store, pass->source, page,
+	pg_remember(store, pass->source, page, next->walk_offset,
 	    job.c.runs_new - pass->counts.runs_new, 0);
 	if (job.first != NULL)
 		store_log_page_problems(pass->source, job.first,

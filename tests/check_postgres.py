@@ -37,7 +37,9 @@ OWN = ("test_postgresql", "PostgreSQL: same rows as SQLite, NOTIFY, idle "
 PAGES = ("test_pg_pages", "a page guessed new and sent ahead of its "
          "answer, one of its runs changed since the page before: nothing "
          "of it written, its batch rolled back and fetched again, no "
-         "error said; the mirror exact")
+         "error said; a walk stepped back twice is not guessed at (no "
+         "batch lost, the runs deleted behind it mirrored and marked); "
+         "the mirror exact")
 FAILOVER = ("test_failover", "fail-over, two daemons: concurrent start "
             "migrates once; SIGKILL, SIGTERM, a cut connection and a "
             "terminated session of the holder: taken over < 30 s, exact, "
