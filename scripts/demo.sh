@@ -3,8 +3,10 @@
 # make demo: start the bundled fake Codegen + Cotool API on loopback, mirror
 # it into ./demo.db with the real daemon, let time pass upstream (runs
 # finish, some are re-opened, two come back with a bad field), mirror
-# again, and answer a few questions in SQL.  DEMO_DB names another file
-# and AGENTSYNCD another binary (tests/integration/test_readme_cookbook.py).
+# again, and answer a few questions in SQL.  DEMO_DB names another file,
+# or a PostgreSQL database by its URI (an empty one: then the questions
+# are left to psql), and AGENTSYNCD another binary
+# (tests/integration/test_readme_cookbook.py).
 set -eu
 cd "$(dirname "$0")/.."
 db=${DEMO_DB:-$(pwd)/demo.db}
@@ -42,7 +44,13 @@ port=$(cat "$work/port")
 echo "== fake Codegen and Cotool APIs on 127.0.0.1:$port" \
     "($CODEGEN_RUNS + $COTOOL_RUNS runs, and 24 + 24 of the last hour)"
 
-rm -f "$db" "$db-wal" "$db-shm"
+case $db in
+postgresql://* | postgres://*) pg=1 ;;
+*)
+	pg=0
+	rm -f "$db" "$db-wal" "$db-shm"
+	;;
+esac
 cat >"$work/agentsyncd.conf" <<CONF
 [agentsyncd]
 database = $db
@@ -82,6 +90,10 @@ once
 echo
 CODEGEN_API_TOKEN=x COTOOL_API_KEY=x "$daemon" -c "$work/agentsyncd.conf" --status
 echo
+if [ "$pg" = 1 ]; then
+	echo "The mirror is the schema agentsyncd of $db: psql"
+	exit 0
+fi
 
 q() {
 	echo "-- $1"

@@ -40,6 +40,9 @@ PAGES = ("test_pg_pages", "a page guessed new and sent ahead of its "
          "error said; a walk stepped back twice is not guessed at (no "
          "batch lost, the runs deleted behind it mirrored and marked); "
          "the mirror exact")
+COOKBOOK = ("test_readme_cookbook.CookbookPgTest", "README's cookbook on "
+            "the demo mirrored into PostgreSQL: every query (its "
+            "PostgreSQL version where one is given) answers")
 FAILOVER = ("test_failover", "fail-over, two daemons: concurrent start "
             "migrates once; SIGKILL, SIGTERM, a cut connection and a "
             "terminated session of the holder: taken over < 30 s, exact, "
@@ -69,8 +72,10 @@ def main():
             for e in ("sqlite", "postgresql")]
     jobs.append((OWN[0], "postgresql", OWN[1]))
     jobs.append((PAGES[0], "postgresql", PAGES[1]))
+    jobs.append((COOKBOOK[0], "postgresql", COOKBOOK[1]))
     jobs.append((FAILOVER[0], "postgresql", FAILOVER[1]))
-    print(f"{'check':<24} {'engine':<11} {'tests':>5} {'s':>6}  result  "
+    w = max(len(m) for m, _, _ in jobs)
+    print(f"{'check':<{w}} {'engine':<11} {'tests':>5} {'s':>6}  result  "
           "what it proves")
     for module, engine, what in jobs:
         if pick and pick not in module:
@@ -80,7 +85,7 @@ def main():
             "SKIP" if ok else "FAIL")
         if not ok or skipped:
             failed += 1
-        print(f"{module:<24} {engine:<11} {n:>5} {secs:>6.1f}  {res:<6}  "
+        print(f"{module:<{w}} {engine:<11} {n:>5} {secs:>6.1f}  {res:<6}  "
               f"{what}", flush=True)
         if not ok or skipped:
             print("\n".join("    " + ln for ln in out.splitlines()[-25:]))
@@ -91,7 +96,7 @@ def main():
     except AssertionError as e:
         msg, ok = str(e), False
     failed += not ok
-    print(f"{'sql_only_bound_params':<24} {'both':<11} {'':>5} {'':>6}  "
+    print(f"{'sql_only_bound_params':<{w}} {'both':<11} {'':>5} {'':>6}  "
           f"{'ok' if ok else 'FAIL':<6}  {msg}")
     print(f"{len(rows) + 1 - failed} passed, {failed} failed")
     return 1 if failed else 0
