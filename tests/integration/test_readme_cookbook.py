@@ -54,6 +54,31 @@ def run_demo(testcase, db):
     return r.stdout
 
 
+def check_answers(tc, queries, results, mirror):
+    """What the demo's mirror answers (tc: the test case): every query
+    something, and the right things."""
+    empty = [q for q, r in zip(queries, results) if not r]
+    tc.assertEqual(empty, [], f"README queries with no answer on {mirror}")
+    # the per-PR, per-agent, per-repository, both-APIs, completeness
+    # and transition queries see data
+    for needle in ("pull_request_count AS pull_requests",
+                   "FROM agent_outcomes", "GROUP BY repository",
+                   "FROM agent_runs\nGROUP BY month",
+                   "FROM source_status", "eval_bullet_count = 0",
+                   "FROM run_status_changes\nGROUP BY"):
+        hits = [(q, r) for q, r in zip(queries, results) if needle in q]
+        tc.assertEqual(len(hits), 1, needle)
+        tc.assertTrue(hits[0][1], hits[0][0])
+    # the demo's 2,500 runs of each API and 24 recent ones, all there
+    complete = [r for q, r in zip(queries, results)
+                if "FROM source_status" in q][0]
+    tc.assertEqual(sorted((r[0], r[1], r[2], r[3]) for r in complete),
+                   [("codegen", 2524, 2524, 0), ("cotool", 2524, 2524, 0)])
+    # "failed today" counts runs of both APIs, each with a finish time
+    failed = [r for q, r in zip(queries, results) if "failed_today" in q][0]
+    tc.assertEqual({r[0] for r in failed}, {"codegen", "cotool"})
+
+
 class CookbookTest(unittest.TestCase):
     maxDiff = None
 
@@ -76,29 +101,7 @@ class CookbookTest(unittest.TestCase):
                     self.fail(f"README query fails on the demo: {e}\n{q}")
         finally:
             con.close()
-        empty = [q for q, r in zip(queries, results) if not r]
-        self.assertEqual(empty, [], "README queries with no answer on the "
-                         "demo mirror")
-        # the per-PR, per-agent, per-repository, both-APIs, completeness
-        # and transition queries see data
-        for needle in ("pull_request_count AS pull_requests",
-                       "FROM agent_outcomes", "GROUP BY repository",
-                       "FROM agent_runs\nGROUP BY month",
-                       "FROM source_status", "eval_bullet_count = 0",
-                       "FROM run_status_changes\nGROUP BY"):
-            hits = [(q, r) for q, r in zip(queries, results) if needle in q]
-            self.assertEqual(len(hits), 1, needle)
-            self.assertTrue(hits[0][1], hits[0][0])
-        # the demo's 2,500 runs of each API and 24 recent ones, all there
-        complete = [r for q, r in zip(queries, results)
-                    if "FROM source_status" in q][0]
-        self.assertEqual(sorted((r[0], r[1], r[2], r[3]) for r in complete),
-                         [("codegen", 2524, 2524, 0),
-                          ("cotool", 2524, 2524, 0)])
-        # "failed today" counts runs of both APIs, each with a finish time
-        failed = [r for q, r in zip(queries, results)
-                  if "failed_today" in q][0]
-        self.assertEqual({r[0] for r in failed}, {"codegen", "cotool"})
+        check_answers(self, queries, results, "the demo mirror")
         self.assertIn("failed today", self.demo_output)
 
 
@@ -124,17 +127,8 @@ class CookbookPgTest(unittest.TestCase):
                           f"{r.stderr.strip()}\n{q}")
             results.append(json.loads(r.stdout, object_pairs_hook=lambda
                                       pairs: tuple(v for _, v in pairs)))
-        empty = [q for q, r in zip(queries, results) if not r]
-        self.assertEqual(empty, [], "README queries with no answer on the "
-                         "demo mirrored into PostgreSQL")
-        complete = [r for q, r in zip(queries, results)
-                    if "FROM source_status" in q][0]
-        self.assertEqual(sorted((r[0], r[1], r[2], r[3]) for r in complete),
-                         [("codegen", 2524, 2524, 0),
-                          ("cotool", 2524, 2524, 0)])
-        failed = [r for q, r in zip(queries, results)
-                  if "failed_today" in q][0]
-        self.assertEqual({r[0] for r in failed}, {"codegen", "cotool"})
+        check_answers(self, queries, results,
+                      "the demo mirrored into PostgreSQL")
 
 
 if __name__ == "__main__":
