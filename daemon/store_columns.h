@@ -21,6 +21,16 @@
 	"raw_json, pull_request_count"
 #define RUN_NCOMMON 8
 
+/* What a listing sets of a pull request the mirror holds (both engines'
+ * upserts; each adds its own test of what changed). */
+#define PR_UPSERT_SET                                             \
+	"ON CONFLICT (source, external_id) DO UPDATE SET "        \
+	"title = excluded.title, url = excluded.url, "            \
+	"head_branch_name = excluded.head_branch_name, "          \
+	"created_at = excluded.created_at, changed_at = "         \
+	"excluded.changed_at, repository = excluded.repository, " \
+	"number = excluded.number "
+
 struct run_column {
 	const char *name;
 	enum field_type type;

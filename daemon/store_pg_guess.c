@@ -35,24 +35,34 @@ pg_last_of(struct pg_store *store, const char *source, int make)
 	return l;
 }
 
+/* What l remembers of its last pages, forgotten: no guess until a page
+ * written the usual way is mostly new. */
+static void
+last_clear(struct pg_last *l)
+{
+	size_t k;
+
+	for (k = 0; k < PG_LAST_PAGES; k++) {
+		free(l->ids[k]);
+		l->ids[k] = NULL;
+		l->nids[k] = 0;
+	}
+	l->fresh = 0;
+	l->moved = 0;
+}
+
 /* No guess at source's next page (NULL: any source's) until one written
  * the usual way is mostly new; a new pass may guess again. */
 void
 pg_last_forget(struct pg_store *store, const char *source)
 {
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < store->nlast; i++) {
 		if (source != NULL &&
 		    strcmp(store->last[i].source, source) != 0)
 			continue;
-		for (k = 0; k < PG_LAST_PAGES; k++) {
-			free(store->last[i].ids[k]);
-			store->last[i].ids[k] = NULL;
-			store->last[i].nids[k] = 0;
-		}
-		store->last[i].fresh = 0;
-		store->last[i].moved = 0;
+		last_clear(&store->last[i]);
 		store->last[i].spoiled = 0;
 		if (source == NULL)
 			free(store->last[i].source);
@@ -64,20 +74,15 @@ pg_last_forget(struct pg_store *store, const char *source)
 	}
 }
 
+/* What the last pages wrote went with a rolled back batch: every source's
+ * memory of them forgotten (its spoiled guesses kept for the pass). */
 void
 pg_last_drop(struct pg_store *store)
 {
-	size_t i, k;
+	size_t i;
 
-	for (i = 0; i < store->nlast; i++) {
-		for (k = 0; k < PG_LAST_PAGES; k++) {
-			free(store->last[i].ids[k]);
-			store->last[i].ids[k] = NULL;
-			store->last[i].nids[k] = 0;
-		}
-		store->last[i].fresh = 0;
-		store->last[i].moved = 0;
-	}
+	for (i = 0; i < store->nlast; i++)
+		last_clear(&store->last[i]);
 }
 
 static int

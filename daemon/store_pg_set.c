@@ -59,12 +59,7 @@ static const char *const pg_set_sql[NPSETS] = {
 			  "$6::text[], $7::text[], $8::text[], $9::text[]) "
 			  "WITH ORDINALITY AS x(k, title, url, head, created, "
 			  "repo, num, ord) WHERE " PG_GATE " ORDER BY x.ord "
-			  "ON CONFLICT (source, external_id) DO UPDATE SET "
-			  "title = excluded.title, url = excluded.url, "
-			  "head_branch_name = excluded.head_branch_name, "
-			  "created_at = excluded.created_at, changed_at = "
-			  "excluded.changed_at, repository = "
-			  "excluded.repository, number = excluded.number "
+			  "" PR_UPSERT_SET
 			  "WHERE pull_requests.title IS DISTINCT FROM "
 			  "excluded.title OR pull_requests.url IS DISTINCT "
 			  "FROM excluded.url OR pull_requests.head_branch_name "

@@ -43,12 +43,7 @@ static const char *const stmt_sql[NSTMTS] = {
 			 "title, url, head_branch_name, created_at, "
 			 "first_seen_at, changed_at, repository, number) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) "
-			 "ON CONFLICT (source, external_id) DO UPDATE SET "
-			 "title = excluded.title, url = excluded.url, "
-			 "head_branch_name = excluded.head_branch_name, "
-			 "created_at = excluded.created_at, changed_at = "
-			 "excluded.changed_at, repository = "
-			 "excluded.repository, number = excluded.number "
+			 "" PR_UPSERT_SET
 			 "WHERE title IS NOT excluded.title OR url IS NOT "
 			 "excluded.url "
 			 "OR head_branch_name IS NOT excluded.head_branch_name "
